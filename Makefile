@@ -1,0 +1,42 @@
+# Lockstep — the two commands of the README's quick start are `make run` and
+# `make test`. Both install what they need first (scripts/setup.sh is
+# idempotent).
+
+GO      ?= go
+RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/...
+FUZZTIME  ?= 10s
+
+.PHONY: setup run test lint unit race fuzz bench proto
+
+setup:
+	@scripts/setup.sh
+
+## run: build agenthost and run the embedded default topology, recording a replay log and verifying it
+run: setup
+	$(GO) build -o bin/agenthost ./cmd/agenthost
+	bin/agenthost run --record bin/default.replay
+	bin/agenthost verify bin/default.replay
+
+## test: every check CI makes
+test: setup lint unit race fuzz
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+race:
+	$(GO) test -race -short -count=1 $(RACE_PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./host/replaylog
+
+## bench: the benchmark table (ratios against protoactor baselines measured in the same run)
+bench: setup
+	$(GO) run ./cmd/lockstep-bench
+
+## proto: regenerate the replay log's protobuf code
+proto:
+	$(GO) generate ./host/replaylog

@@ -1,0 +1,123 @@
+// Package agent is the contract between Lockstep and an agent.
+//
+// Every agent — a Go value, or a WebAssembly module behind an adapter —
+// implements Agent. The host drives it one tick at a time:
+//
+//  1. Init, once per incarnation, before the agent's first delivery or step
+//     (again after every restart, on a fresh instance).
+//  2. Receive, once per message delivered this tick, in canonical order:
+//     external inputs first, then messages from agents ordered by sender
+//     (priority, spawn rank) and each sender's emission order.
+//  3. Step, once per tick, after the tick's deliveries.
+//  4. Shutdown, when the agent is stopped or the host closes. Its effects
+//     are discarded.
+//
+// All effects go through the Context: Send, Publish, Join and Leave are
+// recorded in the agent's outbox and routed by the router at the end of the
+// tick (the barrier); a message emitted at tick t is delivered at t+1.
+// Membership changes take effect at the barrier too. An error returned from
+// Init, Receive or Step, or a panic, is a failure of this agent at this tick:
+// its outbox for the tick is dropped and its supervisor decides what happens
+// next. Failures are part of the run's digest, so they reproduce too.
+//
+// An agent must be deterministic given what the Context gives it: no wall
+// clock, no unseeded randomness, no goroutines that outlive a call, no shared
+// mutable state with other agents. Payloads handed to Receive are shared with
+// other recipients and must not be modified.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/lockstep-rt/lockstep/clock"
+)
+
+// Agent is what the host runs. Methods are called from one goroutine at a
+// time, never concurrently.
+type Agent interface {
+	Init(ctx Context) error
+	Receive(ctx Context, msg Message) error
+	Step(ctx Context) error
+	Shutdown(ctx Context) error
+}
+
+// Context is an agent's window onto the run during one call. It must not be
+// kept past the call that received it.
+type Context interface {
+	// Tick is the current logical tick.
+	Tick() clock.Tick
+	// Self is this agent's id.
+	Self() string
+	// Send queues payload for agent to, delivered at the next tick. The
+	// payload is copied. A send to an unknown or stopped agent becomes a
+	// dead letter at the barrier.
+	Send(to string, payload []byte) error
+	// Publish queues payload for every member of channel (except the
+	// sender) as of the start of this tick. The payload is copied.
+	Publish(channel string, payload []byte) error
+	// Join adds this agent to channel from the next tick on.
+	Join(channel string) error
+	// Leave removes this agent from channel from the next tick on.
+	Leave(channel string) error
+	// Log emits a log line, in canonical order with every other agent's, at
+	// the barrier.
+	Log(level Level, msg string)
+	// Rand is a random source seeded from the run's seed, this agent's id and
+	// the tick: the same every run.
+	Rand() *rand.Rand
+}
+
+// Message is one delivery.
+type Message struct {
+	// From is the sender's id, or "" for an external input.
+	From string
+	// Channel is the channel it was published on, or "" for a direct send.
+	Channel string
+	// Sent is the tick at which it was emitted.
+	Sent clock.Tick
+	// Payload is the message body. It is shared: do not modify it.
+	Payload []byte
+}
+
+// Level is a log level, ordered like logrus's.
+type Level uint8
+
+// Log levels.
+const (
+	LevelError Level = iota + 2
+	LevelWarn
+	LevelInfo
+	LevelDebug
+)
+
+// Errors a Context returns for bad arguments. The call has no effect.
+var (
+	ErrInvalidName = errors.New("agent: invalid name")
+	ErrTooLarge    = errors.New("agent: message too large")
+)
+
+// MaxNameLen is the longest agent id or channel name.
+const MaxNameLen = 128
+
+// ValidateName checks an agent id or channel name: 1 to MaxNameLen bytes of
+// ASCII letters, digits and "._-/:", starting with a letter or digit. kind
+// ("agent id", "channel") names the thing in the error.
+func ValidateName(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty %s (use letters, digits and ._-/:)", ErrInvalidName, kind)
+	}
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("%w: %s %.20q... is %d bytes (at most %d)", ErrInvalidName, kind, name, len(name), MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if alnum || i > 0 && (c == '.' || c == '_' || c == '-' || c == '/' || c == ':') {
+			continue
+		}
+		return fmt.Errorf("%w: %s %q has %q at byte %d (use letters, digits and ._-/:, starting with a letter or digit)", ErrInvalidName, kind, name, c, i)
+	}
+	return nil
+}

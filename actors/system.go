@@ -1,0 +1,108 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/sirupsen/logrus"
+	logrusslog "github.com/sirupsen/logrus/hooks/slog"
+
+	"github.com/lockstep-rt/lockstep/internal/engine"
+	"github.com/lockstep-rt/lockstep/mailbox"
+)
+
+// ErrClosed is returned by a System after Close.
+var ErrClosed = errors.New("actors: system is closed")
+
+// Config configures a System. The zero value of every field but Engine and
+// Factory means its default.
+type Config struct {
+	// Engine is the deterministic core the router drives. Required.
+	Engine *engine.Engine
+	// Factory makes agents. Required.
+	Factory engine.Factory
+	// Workers is the number of goroutines agents run on (default 1).
+	Workers int
+	// MaxMessageSize limits payloads (default engine.DefaultMaxMessageSize).
+	MaxMessageSize int
+	// Logger receives agent logs and protoactor's own (default
+	// logrus.StandardLogger()).
+	Logger *logrus.Logger
+}
+
+// Outcome is the result of one tick.
+type Outcome struct {
+	Plan  engine.Plan
+	Ready engine.Ready
+}
+
+// System is a running actor system with its router.
+type System struct {
+	sys    *actor.ActorSystem
+	pool   *mailbox.Pool
+	router *actor.PID
+	done   chan struct{}
+	closed bool
+}
+
+// Start builds the actor system and spawns the router.
+func Start(cfg Config) (*System, error) {
+	if cfg.Engine == nil || cfg.Factory == nil {
+		return nil, errors.New("actors: Config needs an Engine and a Factory")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	log := cfg.Logger
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(logrusslog.NewHandler(log, nil))
+	}))
+	s := &System{sys: sys, pool: mailbox.NewPool(cfg.Workers, 0), done: make(chan struct{})}
+	r := &router{cfg: cfg, pool: s.pool, pids: map[*engine.Agent]*actor.PID{}, byPID: map[string]*engine.Agent{}}
+	props := actor.PropsFromProducer(func() actor.Actor { return r })
+	pid, err := sys.Root.SpawnNamed(props, "router")
+	if err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("actors: spawning the router: %w", err)
+	}
+	s.router = pid
+	return s, nil
+}
+
+// Apply hands cmd to the router; it takes effect from the next tick that
+// starts after it. It returns the engine's verdict.
+func (s *System) Apply(cmd engine.Command) error {
+	if s.closed {
+		return ErrClosed
+	}
+	reply := make(chan error, 1)
+	s.sys.Root.Send(s.router, &applyMsg{cmd: cmd, reply: reply})
+	return <-reply
+}
+
+// Step runs one tick and returns its outcome.
+func (s *System) Step() (Outcome, error) {
+	if s.closed {
+		return Outcome{}, ErrClosed
+	}
+	reply := make(chan Outcome, 1)
+	s.sys.Root.Send(s.router, &tickMsg{reply: reply})
+	return <-reply, nil
+}
+
+// Close stops every agent (calling Shutdown), the router and the workers.
+func (s *System) Close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	// Stopping the router stops its children first; Shutdown calls run.
+	_ = s.sys.Root.StopFuture(s.router).Wait()
+	s.sys.Shutdown()
+	s.pool.Close()
+}

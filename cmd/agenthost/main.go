@@ -1,0 +1,240 @@
+// Command agenthost runs Lockstep topologies headless and checks their
+// replay logs.
+//
+//	agenthost run [--topology FILE] [--ticks N] [--workers N] [--record FILE] [--pace N]
+//	agenthost verify FILE [--workers N]
+//
+// With no --topology, run uses the embedded default topology (package
+// examples/pipeline).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/examples/pipeline"
+	"github.com/lockstep-rt/lockstep/host"
+)
+
+// exitError carries an exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	err := newRoot(os.Stdout, os.Stderr).Execute()
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "agenthost:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		os.Exit(ee.code)
+	}
+	os.Exit(1)
+}
+
+// kinds are the agent kinds this binary can spawn.
+func kinds() map[string]host.Factory { return pipeline.Kinds() }
+
+type globalFlags struct {
+	logFormat, logLevel string
+}
+
+func (g *globalFlags) logger(stderr io.Writer) (*logrus.Logger, error) {
+	l := logrus.New()
+	l.SetOutput(stderr)
+	switch g.logFormat {
+	case "text":
+		l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+	case "json":
+		l.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", g.logFormat)
+	}
+	lvl, err := logrus.ParseLevel(g.logLevel)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	l.SetLevel(lvl)
+	return l, nil
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "agenthost",
+		Short:         "Run Lockstep agent topologies deterministically, record and verify replay logs",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warning", "log level: panic, fatal, error, warning, info, debug, trace")
+	root.AddCommand(newRun(g, stdout, stderr), newVerify(g, stdout, stderr))
+	return root
+}
+
+func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
+	var (
+		topoPath, record, progress string
+		ticks, workers             int
+		pace                       float64
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a topology (the embedded default without --topology) and print its final digest",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(stderr)
+			if err != nil {
+				return err
+			}
+			topo, err := loadTopology(topoPath)
+			if err != nil {
+				return err
+			}
+			if ticks == 0 {
+				ticks = topo.Ticks
+			}
+			if ticks <= 0 {
+				return fmt.Errorf("--ticks: give a positive number of ticks (the topology sets none)")
+			}
+			opts := host.Options{Kinds: kinds(), Workers: workers, Logger: log, CreatedBy: "agenthost run"}
+			var recFile *os.File
+			if record != "" {
+				if recFile, err = os.Create(record); err != nil {
+					return fmt.Errorf("--record: %w", err)
+				}
+				defer recFile.Close()
+				opts.Record = recFile
+			}
+			var driver clock.Driver = clock.FreeRunning{}
+			if pace > 0 {
+				p, err := clock.NewPaced(pace)
+				if err != nil {
+					return fmt.Errorf("--pace: %w", err)
+				}
+				defer p.Close()
+				driver = p
+			}
+			h, err := topo.Start(opts)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			bar := newBar(progress, ticks, stderr)
+			var failures, restarts, dead uint64
+			runErr := h.Run(ctx, ticks, driver, func(r host.TickResult) {
+				dead += r.DeadLetters
+				for _, e := range r.Events {
+					switch e.Kind {
+					case "failed":
+						failures++
+					case "restarted":
+						restarts++
+					}
+				}
+				if bar != nil {
+					_ = bar.Add(1)
+				}
+			})
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(stderr)
+			}
+			closeErr := h.Close()
+			last := h.Last()
+			fmt.Fprintf(stdout, "topology: %s (%d agents)\n", topo.Name, len(topo.Agents))
+			fmt.Fprintf(stdout, "ticks: %d\n", uint64(h.Tick()))
+			fmt.Fprintf(stdout, "failures: %d, restarts: %d, dead letters: %d\n", failures, restarts, dead)
+			fmt.Fprintf(stdout, "digest: %s\n", last.DigestHex())
+			if record != "" && closeErr == nil {
+				fmt.Fprintf(stdout, "replay log: %s\n", record)
+			}
+			if runErr != nil && !errors.Is(runErr, context.Canceled) {
+				return runErr
+			}
+			return closeErr
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&topoPath, "topology", "", "topology file (YAML); default: the embedded sensor pipeline")
+	f.IntVar(&ticks, "ticks", 0, "ticks to run (default: the topology's ticks)")
+	f.IntVar(&workers, "workers", 2, "worker goroutines for agents (never changes results)")
+	f.StringVar(&record, "record", "", "write a replay log to this file")
+	f.Float64Var(&pace, "pace", 0, "at most this many ticks per second (0: as fast as possible)")
+	f.StringVar(&progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
+	return cmd
+}
+
+func loadTopology(path string) (*host.Topology, error) {
+	if path == "" {
+		return host.ParseTopology("embedded default topology", pipeline.Topology)
+	}
+	return host.LoadTopology(path)
+}
+
+func newBar(mode string, ticks int, w io.Writer) *progressbar.ProgressBar {
+	show := mode == "always"
+	if mode == "auto" {
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			show = true
+		}
+	}
+	if !show {
+		return nil
+	}
+	return progressbar.NewOptions(ticks, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("ticks"),
+		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetWidth(30))
+}
+
+func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
+	var workers int
+	cmd := &cobra.Command{
+		Use:   "verify FILE",
+		Short: "Re-run a replay log and report whether every tick reproduces (exit 1: diverged, 2: corrupt log)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			log, err := g.logger(stderr)
+			if err != nil {
+				return err
+			}
+			res, err := host.VerifyFile(args[0], host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log})
+			if err != nil {
+				return err
+			}
+			switch {
+			case res.Divergence != nil:
+				fmt.Fprintf(stdout, "verified %d ticks identical, then %s\n", res.Ticks, res.Divergence)
+				return &exitError{1, errors.New("replay diverged")}
+			case res.Corrupt != nil:
+				fmt.Fprintf(stdout, "verified %d ticks identical (digest %x); the rest of the log is unreadable:\n  %v\n", res.Ticks, res.Digest, res.Corrupt)
+				return &exitError{2, errors.New("replay log is corrupt")}
+			}
+			fmt.Fprintf(stdout, "identical: %d ticks, digest %x\n", res.Ticks, res.Digest)
+			if !res.Complete {
+				fmt.Fprintln(stdout, "note: the log has no end record (the run was not closed cleanly); every tick in it reproduced")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&workers, "workers", 2, "worker goroutines for the replay (never changes results)")
+	return cmd
+}

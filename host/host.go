@@ -1,0 +1,361 @@
+package host
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep-rt/lockstep/actors"
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/host/replaylog"
+	"github.com/lockstep-rt/lockstep/internal/engine"
+)
+
+// Factory makes a fresh agent of one kind from its id and config (the
+// config bytes of its spawn: JSON from a topology file). It is called at
+// spawn and at every restart, and must be deterministic.
+type Factory = func(id string, config []byte) (agent.Agent, error)
+
+// Strategy says which agents a group restarts or stops when one fails.
+type Strategy = engine.Strategy
+
+// Directive says what a group does with a failed child.
+type Directive = engine.Directive
+
+// Strategies and directives; see package engine's docs for the rules.
+const (
+	OneForOne = engine.OneForOne
+	AllForOne = engine.AllForOne
+	Restart   = engine.Restart
+	Stop      = engine.Stop
+	Escalate  = engine.Escalate
+)
+
+// Group is a supervision group. Agents spawned without a group belong to the
+// root group, which restarts one-for-one at most 10 times in 100 ticks and
+// halts the run past that.
+type Group struct {
+	Name   string `json:"name" yaml:"name"`
+	Parent string `json:"parent,omitempty" yaml:"parent"`
+	// Strategy: one-for-one (default) or all-for-one.
+	Strategy Strategy `json:"strategy" yaml:"strategy"`
+	// OnFailure: restart (default), stop or escalate.
+	OnFailure Directive `json:"on_failure" yaml:"on_failure"`
+	// MaxRestarts within Window ticks (default 100); one more escalates.
+	MaxRestarts int    `json:"max_restarts" yaml:"max_restarts"`
+	Window      uint64 `json:"window" yaml:"window"`
+}
+
+// Options configures a Host. Zero values mean defaults.
+type Options struct {
+	// Seed seeds every agent's random source.
+	Seed uint64
+	// Groups is the supervision tree.
+	Groups []Group
+	// Kinds maps kind names to factories. Spawn accepts only these kinds.
+	Kinds map[string]Factory
+	// Workers is the number of goroutines agents run on (default 1). It
+	// never changes results.
+	Workers int
+	// MaxMessageSize limits payloads in bytes (default 1 MiB).
+	MaxMessageSize int
+	// Logger receives agent and runtime logs (default logrus's standard
+	// logger).
+	Logger *logrus.Logger
+	// Record, if set, receives the replay log. The Host flushes it at Close.
+	Record io.Writer
+	// CreatedBy is written into the replay log header.
+	CreatedBy string
+}
+
+// runConfig is what a replay needs besides commands: it is the header's
+// "topology" document, and its digest the config digest.
+type runConfig struct {
+	Seed           uint64  `json:"seed"`
+	Groups         []Group `json:"groups"`
+	MaxMessageSize int     `json:"max_message_size"`
+}
+
+// AgentSpec describes an agent to spawn.
+type AgentSpec struct {
+	ID   string
+	Kind string
+	// Config is handed to the kind's Factory.
+	Config []byte
+	// Priority orders agents within a tick: higher first, then spawn order.
+	Priority int32
+	// Group is the supervision group ("" for the root group).
+	Group string
+}
+
+// Event is something that happened to an agent at a barrier.
+type Event struct {
+	// Kind is one of failed, restarted, stopped, escalated, dead-letter,
+	// halted.
+	Kind   string
+	Agent  string
+	Detail string
+}
+
+// TickResult is the outcome of one tick.
+type TickResult struct {
+	Tick clock.Tick
+	// Digest chains every tick so far.
+	Digest [32]byte
+	// Agents ran this tick, in canonical order, with their report digests.
+	Agents       []string
+	AgentDigests []uint64
+	DeadLetters  uint64
+	Events       []Event
+}
+
+// DigestHex is the digest in hex.
+func (r TickResult) DigestHex() string { return hex.EncodeToString(r.Digest[:]) }
+
+// ErrHalted is wrapped by the error Step returns when a failure escalated
+// past the root supervision group.
+var ErrHalted = errors.New("host: run halted")
+
+// Host runs one Lockstep run.
+type Host struct {
+	opts   Options
+	eng    *engine.Engine
+	sys    *actors.System
+	rec    *replaylog.Writer
+	last   TickResult
+	ticks  uint64
+	halted error
+	closed bool
+	// setChanged: agents stopped at the last barrier, so the next tick's
+	// record names the agents again.
+	setChanged bool
+	// scheduled inputs from a topology, applied before their tick.
+	scheduled map[clock.Tick][]engine.Command
+}
+
+// New starts a host.
+func New(opts Options) (*Host, error) {
+	if opts.Logger == nil {
+		opts.Logger = logrus.StandardLogger()
+	}
+	groups := make([]engine.GroupSpec, len(opts.Groups))
+	for i, g := range opts.Groups {
+		groups[i] = engine.GroupSpec{Name: g.Name, Parent: g.Parent, Strategy: g.Strategy, Directive: g.OnFailure, MaxRestarts: g.MaxRestarts, Window: clock.Tick(g.Window)}
+	}
+	eng, err := engine.New(engine.Config{Seed: opts.Seed, Groups: groups})
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	h := &Host{opts: opts, eng: eng}
+	if opts.Record != nil {
+		cfg, _ := json.Marshal(runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize})
+		digest := engineConfigDigest(cfg)
+		h.rec, err = replaylog.NewWriter(opts.Record, &replaylog.Header{
+			Seed: opts.Seed, ConfigDigest: digest[:], Topology: cfg, TopologyFormat: "json",
+			CreatedBy: opts.CreatedBy, Workers: uint32(max(opts.Workers, 1)),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("host: starting the replay log: %w", err)
+		}
+	}
+	h.sys, err = actors.Start(actors.Config{
+		Engine: eng, Factory: h.factory, Workers: opts.Workers,
+		MaxMessageSize: opts.MaxMessageSize, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	return h, nil
+}
+
+func (h *Host) factory(a *engine.Agent) (agent.Agent, error) {
+	f := h.opts.Kinds[a.Kind]
+	if f == nil {
+		return nil, fmt.Errorf("unknown kind %q", a.Kind)
+	}
+	return f(a.ID, a.Config)
+}
+
+func (h *Host) knownKinds() string {
+	names := make([]string, 0, len(h.opts.Kinds))
+	for k := range h.opts.Kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func (h *Host) apply(cmd engine.Command) error {
+	if h.closed {
+		return actors.ErrClosed
+	}
+	if h.halted != nil {
+		return h.halted
+	}
+	if err := h.sys.Apply(cmd); err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	return nil
+}
+
+// Spawn starts an agent at the next tick.
+func (h *Host) Spawn(s AgentSpec) error {
+	if h.opts.Kinds[s.Kind] == nil {
+		return fmt.Errorf("host: spawn %q: unknown kind %q (known kinds: %s); register it in Options.Kinds", s.ID, s.Kind, h.knownKinds())
+	}
+	return h.apply(engine.Command{Spawn: &engine.SpawnSpec{ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group}})
+}
+
+// Stop stops an agent before the next tick. Messages still routed to it
+// become dead letters.
+func (h *Host) Stop(id string) error { return h.apply(engine.Command{Stop: id}) }
+
+// Join adds agent id to channel from the next tick on.
+func (h *Host) Join(id, channel string) error {
+	return h.apply(engine.Command{Join: &engine.Membership{Agent: id, Channel: channel}})
+}
+
+// Leave removes agent id from channel from the next tick on.
+func (h *Host) Leave(id, channel string) error {
+	return h.apply(engine.Command{Leave: &engine.Membership{Agent: id, Channel: channel}})
+}
+
+// Send delivers payload to agent to at the next tick, as an external input.
+func (h *Host) Send(to string, payload []byte) error {
+	if err := h.checkSize(payload); err != nil {
+		return err
+	}
+	return h.apply(engine.Command{Input: &engine.Input{To: to, Payload: slices.Clone(payload)}})
+}
+
+// Publish delivers payload to every member of channel at the next tick.
+func (h *Host) Publish(channel string, payload []byte) error {
+	if err := h.checkSize(payload); err != nil {
+		return err
+	}
+	return h.apply(engine.Command{Input: &engine.Input{Channel: channel, Payload: slices.Clone(payload)}})
+}
+
+func (h *Host) checkSize(p []byte) error {
+	limit := h.opts.MaxMessageSize
+	if limit <= 0 {
+		limit = engine.DefaultMaxMessageSize
+	}
+	if len(p) > limit {
+		return fmt.Errorf("host: input of %d bytes is over the %d-byte limit (raise Options.MaxMessageSize or split it): %w", len(p), limit, agent.ErrTooLarge)
+	}
+	return nil
+}
+
+// Members returns channel's members in canonical order. Call it between
+// ticks.
+func (h *Host) Members(channel string) []string { return h.eng.Members(channel) }
+
+// Tick is the tick the next Step will run.
+func (h *Host) Tick() clock.Tick { return clock.Tick(h.ticks) }
+
+// Last is the result of the last tick run.
+func (h *Host) Last() TickResult { return h.last }
+
+// Step runs one tick.
+func (h *Host) Step() (TickResult, error) {
+	if h.closed {
+		return TickResult{}, actors.ErrClosed
+	}
+	if h.halted != nil {
+		return TickResult{}, h.halted
+	}
+	for _, c := range h.scheduled[h.Tick()] {
+		if err := h.apply(c); err != nil {
+			return TickResult{}, fmt.Errorf("host: scheduled input for %s: %w", h.Tick(), err)
+		}
+	}
+	delete(h.scheduled, h.Tick())
+	out, err := h.sys.Step()
+	if err != nil {
+		return TickResult{}, err
+	}
+	res := result(out)
+	h.last = res
+	h.ticks++
+	if h.rec != nil {
+		if err := h.record(out, res); err != nil {
+			return res, err
+		}
+	}
+	if out.Ready.Halted != nil {
+		h.halted = fmt.Errorf("%w: %w", ErrHalted, out.Ready.Halted)
+		return res, h.halted
+	}
+	return res, nil
+}
+
+func result(out actors.Outcome) TickResult {
+	r := out.Ready
+	res := TickResult{Tick: r.Tick, Digest: r.Digest, AgentDigests: r.AgentDigests, DeadLetters: r.DeadLetters}
+	res.Agents = make([]string, len(out.Plan.Agents))
+	for i, a := range out.Plan.Agents {
+		res.Agents[i] = a.ID
+	}
+	for _, e := range r.Events {
+		res.Events = append(res.Events, Event{Kind: e.Kind.String(), Agent: e.Agent, Detail: e.Detail})
+	}
+	return res
+}
+
+// Run runs ticks until n have run (n <= 0: until ctx ends), asking driver
+// before each (nil: free-running). onTick, if set, sees every result.
+func (h *Host) Run(ctx context.Context, n int, driver clock.Driver, onTick func(TickResult)) error {
+	if driver == nil {
+		driver = clock.FreeRunning{}
+	}
+	for i := 0; n <= 0 || i < n; i++ {
+		if err := driver.Wait(ctx, h.Tick()); err != nil {
+			return err
+		}
+		res, err := h.Step()
+		if onTick != nil && (err == nil || res.Agents != nil) {
+			onTick(res)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops every agent (calling Shutdown), ends the replay log and
+// flushes it. It returns the first error met.
+func (h *Host) Close() error {
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	h.sys.Close()
+	if h.rec == nil {
+		return nil
+	}
+	reason := ""
+	if h.halted != nil {
+		reason = h.halted.Error()
+	}
+	err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_End{End: &replaylog.End{
+		Ticks: h.ticks, FinalDigest: h.last.Digest[:], Reason: reason,
+	}}})
+	if ferr := h.rec.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("host: finishing the replay log: %w", err)
+	}
+	return nil
+}

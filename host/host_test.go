@@ -1,0 +1,127 @@
+package host_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/internal/testkinds"
+)
+
+func quiet() *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+func newHost(t *testing.T, opts host.Options) *host.Host {
+	t.Helper()
+	if opts.Kinds == nil {
+		opts.Kinds = testkinds.Kinds()
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet()
+	}
+	h, err := host.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSendArrivesNextTick(t *testing.T) {
+	h := newHost(t, host.Options{})
+	must(t, h.Spawn(host.AgentSpec{ID: "a", Kind: "script"}))
+	must(t, h.Spawn(host.AgentSpec{ID: "b", Kind: "echo"}))
+	must(t, h.Send("a", []byte("send b hello")))
+	r, err := h.Step() // t0: a receives the input, sends to b
+	must(t, err)
+	if len(r.Agents) != 2 || r.Agents[0] != "a" {
+		t.Fatalf("agents = %v", r.Agents)
+	}
+	r1, err := h.Step() // t1: b receives, echoes to a
+	must(t, err)
+	if r1.Digest == r.Digest {
+		t.Fatal("digest did not change")
+	}
+	must(t, h.Send("a", []byte("send nobody x")))
+	r2, err := h.Step()
+	must(t, err)
+	if r2.DeadLetters != 1 || len(r2.Events) != 1 || r2.Events[0].Kind != "dead-letter" {
+		t.Fatalf("dead letters = %d, want 1 (events %v)", r2.DeadLetters, r2.Events)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	h := newHost(t, host.Options{MaxMessageSize: 16})
+	must(t, h.Spawn(host.AgentSpec{ID: "a", Kind: "script"}))
+	cases := map[string]error{
+		"duplicate": h.Spawn(host.AgentSpec{ID: "a", Kind: "script"}),
+		"kind":      h.Spawn(host.AgentSpec{ID: "b", Kind: "nope"}),
+		"id":        h.Spawn(host.AgentSpec{ID: "b c", Kind: "script"}),
+		"target":    h.Send("zz", []byte("x")),
+		"channel":   h.Join("a", "bad channel"),
+		"size":      h.Send("a", bytes.Repeat([]byte("x"), 17)),
+		"stop":      h.Stop("zz"),
+	}
+	for name, err := range cases {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if !strings.Contains(err.Error(), "host:") {
+			t.Errorf("%s: error %q does not say where it comes from", name, err)
+		}
+	}
+	if _, err := h.Step(); err != nil {
+		t.Fatalf("host broken after bad input: %v", err)
+	}
+}
+
+func TestFailureRestartsAndHalts(t *testing.T) {
+	h := newHost(t, host.Options{Groups: []host.Group{{Name: "g", MaxRestarts: 1, Window: 10, OnFailure: host.Restart}}})
+	must(t, h.Spawn(host.AgentSpec{ID: "a", Kind: "script", Group: "g"}))
+	must(t, h.Send("a", []byte("panic")))
+	r, err := h.Step()
+	must(t, err)
+	if len(r.Events) != 2 || r.Events[0].Kind != "failed" || r.Events[1].Kind != "restarted" {
+		t.Fatalf("events = %+v", r.Events)
+	}
+	// A second failure within the window exhausts g, which escalates to
+	// the root; the root restarts the whole group.
+	must(t, h.Send("a", []byte("fail")))
+	r, err = h.Step()
+	must(t, err)
+	kinds := ""
+	for _, e := range r.Events {
+		kinds += e.Kind + " "
+	}
+	if kinds != "failed escalated restarted " {
+		t.Fatalf("events = %+v", r.Events)
+	}
+	// g restarts, then escalates, every other failure; the root allows 10
+	// restarts in 100 ticks and halts at the 11th: failure 22 in all.
+	failures := 2
+	for err == nil {
+		must(t, h.Send("a", []byte("panic")))
+		_, err = h.Step()
+		failures++
+	}
+	if !errors.Is(err, host.ErrHalted) || failures != 22 {
+		t.Fatalf("after %d failures: err = %v", failures, err)
+	}
+	if _, err := h.Step(); !errors.Is(err, host.ErrHalted) {
+		t.Fatalf("Step after halt = %v", err)
+	}
+}

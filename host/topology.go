@@ -1,0 +1,191 @@
+package host
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/internal/engine"
+)
+
+// Topology is a run described in a file: what agentHost runs.
+//
+//	seed: 42
+//	ticks: 500            # default length of `agenthost run`
+//	groups:
+//	  - {name: sensors, strategy: one-for-one, on_failure: restart, max_restarts: 3, window: 100}
+//	agents:
+//	  - {id: s1, kind: sensor, group: sensors, channels: [readings], config: {base: 20}}
+//	inputs:
+//	  - {tick: 10, to: s1, payload: "calibrate"}
+type Topology struct {
+	Name           string          `yaml:"name"`
+	Seed           uint64          `yaml:"seed"`
+	Ticks          int             `yaml:"ticks"`
+	MaxMessageSize int             `yaml:"max_message_size"`
+	Groups         []Group         `yaml:"groups"`
+	Agents         []TopologyAgent `yaml:"agents"`
+	Inputs         []TopologyInput `yaml:"inputs"`
+
+	source string
+	lines  map[string]int // "agents[3]" -> line
+}
+
+// TopologyAgent is one agent of a topology.
+type TopologyAgent struct {
+	ID       string   `yaml:"id"`
+	Kind     string   `yaml:"kind"`
+	Priority int32    `yaml:"priority"`
+	Group    string   `yaml:"group"`
+	Channels []string `yaml:"channels"`
+	// Config is handed to the kind's factory: a string as is, anything else
+	// as JSON with sorted keys.
+	Config any `yaml:"config"`
+}
+
+// TopologyInput is an external message applied before tick Tick.
+type TopologyInput struct {
+	Tick    uint64 `yaml:"tick"`
+	To      string `yaml:"to"`
+	Channel string `yaml:"channel"`
+	Payload string `yaml:"payload"`
+}
+
+// LoadTopology reads and checks a topology file.
+func LoadTopology(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("host: reading topology: %w", err)
+	}
+	return ParseTopology(path, data)
+}
+
+// ParseTopology parses a topology document; name is used in errors.
+// Unknown fields are errors.
+func ParseTopology(name string, data []byte) (*Topology, error) {
+	t := &Topology{source: name, lines: map[string]int{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(t); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: the topology is empty; see the README for the format", name)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil && len(root.Content) == 1 {
+		m := root.Content[0]
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if seq := m.Content[i+1]; seq.Kind == yaml.SequenceNode {
+				for j, item := range seq.Content {
+					t.lines[fmt.Sprintf("%s[%d]", m.Content[i].Value, j)] = item.Line
+				}
+			}
+		}
+	}
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Topology) errorf(item string, format string, args ...any) error {
+	where := t.source + ": " + item
+	if l := t.lines[item]; l > 0 {
+		where = fmt.Sprintf("%s:%d: %s", t.source, l, item)
+	}
+	return fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...))
+}
+
+// check validates what can be checked without a host.
+func (t *Topology) check() error {
+	if t.Ticks < 0 {
+		return fmt.Errorf("%s: ticks is %d; give a positive number of ticks", t.source, t.Ticks)
+	}
+	if len(t.Agents) == 0 {
+		return fmt.Errorf("%s: no agents; add at least one under agents:", t.source)
+	}
+	ids := map[string]int{}
+	for i, a := range t.Agents {
+		item := fmt.Sprintf("agents[%d]", i)
+		if err := agent.ValidateName("agent id", a.ID); err != nil {
+			return t.errorf(item, "%v", err)
+		}
+		if j, dup := ids[a.ID]; dup {
+			return t.errorf(item, "duplicate agent id %q (also agents[%d]); give each agent its own id", a.ID, j)
+		}
+		ids[a.ID] = i
+		if a.Kind == "" {
+			return t.errorf(item, "agent %q has no kind", a.ID)
+		}
+		for _, ch := range a.Channels {
+			if err := agent.ValidateName("channel", ch); err != nil {
+				return t.errorf(item, "agent %q: %v", a.ID, err)
+			}
+		}
+		if _, err := a.configBytes(); err != nil {
+			return t.errorf(item, "agent %q: config: %v", a.ID, err)
+		}
+	}
+	for i, in := range t.Inputs {
+		item := fmt.Sprintf("inputs[%d]", i)
+		if (in.To == "") == (in.Channel == "") {
+			return t.errorf(item, "give exactly one of to: (an agent id) or channel:")
+		}
+		if _, ok := ids[in.To]; in.To != "" && !ok {
+			return t.errorf(item, "input to unknown agent %q; declare it under agents:", in.To)
+		}
+	}
+	return nil
+}
+
+func (a TopologyAgent) configBytes() ([]byte, error) {
+	switch c := a.Config.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []byte(c), nil
+	default:
+		return json.Marshal(c)
+	}
+}
+
+// Start starts a host for the topology. opts supplies the kinds, logger,
+// workers and replay log; its Seed, Groups and MaxMessageSize are taken from
+// the topology. The agents are spawned and joined at tick 0; inputs are
+// applied before their ticks.
+func (t *Topology) Start(opts Options) (*Host, error) {
+	opts.Seed, opts.Groups, opts.MaxMessageSize = t.Seed, t.Groups, t.MaxMessageSize
+	h, err := New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.source, err)
+	}
+	fail := func(err error) (*Host, error) {
+		h.Close()
+		return nil, err
+	}
+	for i, a := range t.Agents {
+		cfg, _ := a.configBytes()
+		if err := h.Spawn(AgentSpec{ID: a.ID, Kind: a.Kind, Config: cfg, Priority: a.Priority, Group: a.Group}); err != nil {
+			return fail(t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err))
+		}
+		for _, ch := range a.Channels {
+			if err := h.Join(a.ID, ch); err != nil {
+				return fail(t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err))
+			}
+		}
+	}
+	h.scheduled = map[clock.Tick][]engine.Command{}
+	for _, in := range t.Inputs {
+		c := engine.Command{Input: &engine.Input{To: in.To, Channel: in.Channel, Payload: []byte(in.Payload)}}
+		h.scheduled[clock.Tick(in.Tick)] = append(h.scheduled[clock.Tick(in.Tick)], c)
+	}
+	return h, nil
+}

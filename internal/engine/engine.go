@@ -1,0 +1,542 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/clock"
+)
+
+// Sentinel errors; every error Apply returns wraps one of them.
+var (
+	ErrDuplicateAgent = errors.New("engine: duplicate agent id")
+	ErrUnknownAgent   = errors.New("engine: unknown agent")
+	ErrUnknownGroup   = errors.New("engine: unknown supervision group")
+	ErrBadCommand     = errors.New("engine: bad command")
+)
+
+// Config holds what a run is made of besides its commands.
+type Config struct {
+	// Seed seeds every agent's random source.
+	Seed uint64
+	// Groups is the supervision tree. A group with an empty Parent hangs
+	// under the root group, which restarts one-for-one, at most 10 times in
+	// 100 ticks, then halts the run.
+	Groups []GroupSpec
+}
+
+// Engine is the deterministic core of one run. It is not safe for
+// concurrent use.
+type Engine struct {
+	seed   uint64
+	tick   clock.Tick
+	digest [32]byte
+
+	agents   map[string]*Agent
+	nextRank uint64
+	live     []*Agent // canonical order
+	dirty    bool     // live needs re-sorting
+
+	channels map[string]*channel
+	groups   map[string]*group
+	root     *group
+
+	pending   []Command
+	spawned   []*Agent
+	stopped   []*Agent
+	deadTotal uint64
+}
+
+// Agent is the engine's record of one agent.
+type Agent struct {
+	ID       string
+	Kind     string
+	Config   []byte
+	Priority int32
+	Rank     uint64 // spawn rank: 1, 2, 3... (0 is external input)
+	Seed     uint64 // this agent's random seed
+	// Incarnation counts restarts.
+	Incarnation uint32
+
+	group   *group
+	alive   bool
+	member  map[string]bool
+	inputs  []agent.Message // for the next tick, from commands
+	inbox   []agent.Message // for the next tick, from agents
+	spawnAt clock.Tick
+}
+
+type channel struct {
+	members []*Agent // canonical order
+	dirty   bool
+}
+
+// New returns an engine for cfg, or an error naming the bad group.
+func New(cfg Config) (*Engine, error) {
+	e := &Engine{
+		seed:     cfg.Seed,
+		agents:   map[string]*Agent{},
+		channels: map[string]*channel{},
+		nextRank: 1,
+	}
+	if err := e.buildGroups(cfg.Groups); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Tick is the next tick Begin will start.
+func (e *Engine) Tick() clock.Tick { return e.tick }
+
+// Digest is the chained digest after the last committed tick.
+func (e *Engine) Digest() [32]byte { return e.digest }
+
+// Lookup returns the agent with id, or nil.
+func (e *Engine) Lookup(id string) *Agent { return e.agents[id] }
+
+// Alive reports whether a is running.
+func (a *Agent) Alive() bool { return a.alive }
+
+// Command is an external command. Exactly one field is set.
+type Command struct {
+	Spawn *SpawnSpec
+	Stop  string      // agent id
+	Join  *Membership // agent joins channel
+	Leave *Membership // agent leaves channel
+	Input *Input
+}
+
+// SpawnSpec describes an agent to start.
+type SpawnSpec struct {
+	ID       string
+	Kind     string
+	Config   []byte
+	Priority int32 // higher runs (and is routed) first
+	Group    string
+}
+
+// Membership names an agent and a channel.
+type Membership struct{ Agent, Channel string }
+
+// Input is an external message delivered at the next tick, to one agent
+// (To) or to every member of a channel (Channel).
+type Input struct {
+	To, Channel string
+	Payload     []byte
+}
+
+// Apply validates cmd and applies it to the state the next tick starts from.
+// On error nothing changes.
+func (e *Engine) Apply(cmd Command) error {
+	switch {
+	case cmd.Spawn != nil:
+		s := cmd.Spawn
+		if err := agent.ValidateName("agent id", s.ID); err != nil {
+			return fmt.Errorf("%w: spawn: %w", ErrBadCommand, err)
+		}
+		if old := e.agents[s.ID]; old != nil {
+			return fmt.Errorf("%w: %q (spawned at %s); pick another id", ErrDuplicateAgent, s.ID, old.spawnAt)
+		}
+		g, err := e.group(s.Group)
+		if err != nil {
+			return fmt.Errorf("spawn %q: %w", s.ID, err)
+		}
+		a := &Agent{
+			ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority,
+			Rank: e.nextRank, Seed: agentSeed(e.seed, s.ID),
+			group: g, alive: true, member: map[string]bool{}, spawnAt: e.tick,
+		}
+		e.nextRank++
+		e.agents[s.ID] = a
+		g.agents = append(g.agents, a)
+		e.live = append(e.live, a)
+		e.dirty = true
+		e.spawned = append(e.spawned, a)
+	case cmd.Stop != "":
+		a, err := e.liveAgent("stop", cmd.Stop)
+		if err != nil {
+			return err
+		}
+		e.deadTotal += e.stop(a)
+		e.stopped = append(e.stopped, a)
+	case cmd.Join != nil || cmd.Leave != nil:
+		m, verb := cmd.Join, "join"
+		if m == nil {
+			m, verb = cmd.Leave, "leave"
+		}
+		a, err := e.liveAgent(verb, m.Agent)
+		if err != nil {
+			return err
+		}
+		if err := agent.ValidateName("channel", m.Channel); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrBadCommand, verb, err)
+		}
+		e.setMember(a, m.Channel, verb == "join")
+	case cmd.Input != nil:
+		in := cmd.Input
+		if (in.To == "") == (in.Channel == "") {
+			return fmt.Errorf("%w: input needs exactly one of a target agent or a channel (got to=%q channel=%q)", ErrBadCommand, in.To, in.Channel)
+		}
+		msg := agent.Message{Channel: in.Channel, Sent: e.tick, Payload: in.Payload}
+		if in.To != "" {
+			a, err := e.liveAgent("input to", in.To)
+			if err != nil {
+				return err
+			}
+			a.inputs = append(a.inputs, msg)
+		} else {
+			if err := agent.ValidateName("channel", in.Channel); err != nil {
+				return fmt.Errorf("%w: input: %w", ErrBadCommand, err)
+			}
+			for _, a := range e.members(in.Channel) {
+				a.inputs = append(a.inputs, msg)
+			}
+		}
+	default:
+		return fmt.Errorf("%w: empty command", ErrBadCommand)
+	}
+	e.pending = append(e.pending, cmd)
+	return nil
+}
+
+func (e *Engine) liveAgent(verb, id string) (*Agent, error) {
+	a := e.agents[id]
+	if a == nil {
+		return nil, fmt.Errorf("%w: %s %q: no agent has that id; spawn it first", ErrUnknownAgent, verb, id)
+	}
+	if !a.alive {
+		return nil, fmt.Errorf("%w: %s %q: the agent is stopped", ErrUnknownAgent, verb, id)
+	}
+	return a, nil
+}
+
+// Plan is what a tick must run.
+type Plan struct {
+	Tick clock.Tick
+	// Commands applied since the last barrier, in order: what a replay log
+	// records for this tick.
+	Commands []Command
+	// Spawned and Stopped are the agents the commands started and stopped;
+	// the caller creates and destroys their runners.
+	Spawned, Stopped []*Agent
+	// Agents run this tick, in canonical order.
+	Agents []*Agent
+	// Inputs[i] are the external inputs for Agents[i], in command order.
+	Inputs [][]agent.Message
+	// Deliveries[i] are the messages routed to Agents[i] at the last barrier,
+	// in canonical order.
+	Deliveries [][]agent.Message
+}
+
+// Begin starts the next tick.
+func (e *Engine) Begin() Plan {
+	e.sortLive()
+	p := Plan{
+		Tick:     e.tick,
+		Commands: e.pending, Spawned: e.spawned, Stopped: e.stopped,
+		Agents:     slices.Clone(e.live),
+		Inputs:     make([][]agent.Message, len(e.live)),
+		Deliveries: make([][]agent.Message, len(e.live)),
+	}
+	for i, a := range p.Agents {
+		p.Inputs[i], a.inputs = a.inputs, nil
+		p.Deliveries[i], a.inbox = a.inbox, nil
+	}
+	e.pending, e.spawned, e.stopped = nil, nil, nil
+	return p
+}
+
+// ActionKind says what an Action does.
+type ActionKind uint8
+
+// Action kinds.
+const (
+	ActSend ActionKind = iota + 1
+	ActPublish
+	ActJoin
+	ActLeave
+	ActLog
+)
+
+// Action is one effect an agent asked for during a tick.
+type Action struct {
+	Kind ActionKind
+	// Target is the agent id (send) or the channel (publish, join, leave).
+	Target  string
+	Payload []byte // message body, or the log text
+	Level   agent.Level
+}
+
+// Report is what one agent did in one tick.
+type Report struct {
+	Actions []Action
+	// Failed marks a failed tick; Reason says why. A failed report's actions
+	// are ignored.
+	Failed bool
+	Reason string
+	// Digest is ActionsDigest(Actions), computed by the runner (in parallel).
+	Digest uint64
+}
+
+// ActionsDigest is the 64-bit FNV-1a digest of an agent's actions in one
+// tick; it enters the tick digest.
+func ActionsDigest(actions []Action) uint64 {
+	h := fnv.New64a()
+	var b [9]byte
+	for _, a := range actions {
+		b[0] = byte(a.Kind)
+		binary.LittleEndian.PutUint32(b[1:], uint32(len(a.Target)))
+		binary.LittleEndian.PutUint32(b[5:], uint32(len(a.Payload)))
+		h.Write(b[:])
+		h.Write([]byte(a.Target))
+		h.Write(a.Payload)
+		if a.Kind == ActLog {
+			h.Write([]byte{byte(a.Level)})
+		}
+	}
+	return h.Sum64()
+}
+
+func failureDigest(reason string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte("failed\x00"))
+	h.Write([]byte(reason))
+	return h.Sum64()
+}
+
+// EventKind names what happened to an agent at a barrier.
+type EventKind uint8
+
+// Event kinds; the numbers match the replay log's.
+const (
+	EventFailed EventKind = iota + 1
+	EventRestarted
+	EventStopped
+	EventEscalated
+	EventDeadLetter
+	EventHalted
+)
+
+var eventNames = [...]string{"", "failed", "restarted", "stopped", "escalated", "dead-letter", "halted"}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return fmt.Sprintf("event(%d)", k)
+}
+
+// Event is a supervision or routing event of a tick, in deterministic order.
+type Event struct {
+	Kind   EventKind
+	Agent  string // agent id, or group name for escalations
+	Detail string
+}
+
+// LogLine is a log action, emitted at the barrier in canonical order.
+type LogLine struct {
+	Agent string
+	Level agent.Level
+	Text  string
+}
+
+// Ready is the outcome of a tick.
+type Ready struct {
+	Tick   clock.Tick
+	Digest [32]byte
+	// AgentDigests[i] is the report digest of Plan.Agents[i].
+	AgentDigests []uint64
+	DeadLetters  uint64
+	Events       []Event
+	Logs         []LogLine
+	// Restart and Stop are the agents the supervisors decided to restart
+	// (fresh instance, Init again) and to stop, in canonical order.
+	Restart, Stop []*Agent
+	// Halted is non-nil when a failure escalated past the root group: the
+	// run cannot go on.
+	Halted error
+}
+
+type membershipChange struct {
+	a    *Agent
+	ch   string
+	join bool
+}
+
+// Commit closes the tick begun by p with one report per p.Agents entry.
+func (e *Engine) Commit(p Plan, reports []Report) Ready {
+	if len(reports) != len(p.Agents) {
+		panic(fmt.Sprintf("engine: Commit got %d reports for %d agents", len(reports), len(p.Agents)))
+	}
+	r := Ready{Tick: p.Tick, AgentDigests: make([]uint64, len(reports))}
+	var changes []membershipChange
+	var failed []*Agent
+	for i, a := range p.Agents {
+		rep := &reports[i]
+		if rep.Failed {
+			r.AgentDigests[i] = failureDigest(rep.Reason)
+			r.Events = append(r.Events, Event{Kind: EventFailed, Agent: a.ID, Detail: rep.Reason})
+			failed = append(failed, a)
+			continue
+		}
+		r.AgentDigests[i] = rep.Digest
+		for _, act := range rep.Actions {
+			switch act.Kind {
+			case ActSend:
+				msg := agent.Message{From: a.ID, Sent: p.Tick, Payload: act.Payload}
+				if t := e.agents[act.Target]; t != nil && t.alive {
+					t.inbox = append(t.inbox, msg)
+				} else {
+					r.DeadLetters++
+					r.Events = append(r.Events, Event{Kind: EventDeadLetter, Agent: a.ID, Detail: "to " + act.Target})
+				}
+			case ActPublish:
+				msg := agent.Message{From: a.ID, Channel: act.Target, Sent: p.Tick, Payload: act.Payload}
+				for _, t := range e.members(act.Target) {
+					if t != a {
+						t.inbox = append(t.inbox, msg)
+					}
+				}
+			case ActJoin, ActLeave:
+				changes = append(changes, membershipChange{a, act.Target, act.Kind == ActJoin})
+			case ActLog:
+				r.Logs = append(r.Logs, LogLine{Agent: a.ID, Level: act.Level, Text: string(act.Payload)})
+			}
+		}
+	}
+	for _, c := range changes {
+		if c.a.alive {
+			e.setMember(c.a, c.ch, c.join)
+		}
+	}
+	e.supervise(&r, failed)
+	for _, a := range r.Stop {
+		r.DeadLetters += e.stop(a)
+	}
+	e.deadTotal += r.DeadLetters
+	e.chain(&r, p)
+	e.tick++
+	return r
+}
+
+// chain folds the tick into the running digest.
+func (e *Engine) chain(r *Ready, p Plan) {
+	h := sha256.New()
+	var b [8]byte
+	put := func(v uint64) {
+		binary.LittleEndian.PutUint64(b[:], v)
+		h.Write(b[:])
+	}
+	h.Write(e.digest[:])
+	put(uint64(p.Tick))
+	put(uint64(len(p.Agents)))
+	for i, a := range p.Agents {
+		put(a.Rank)
+		put(r.AgentDigests[i])
+	}
+	put(r.DeadLetters)
+	for _, ev := range r.Events {
+		put(uint64(ev.Kind))
+		h.Write([]byte(ev.Agent))
+		h.Write([]byte{0})
+		h.Write([]byte(ev.Detail))
+		h.Write([]byte{0})
+	}
+	h.Sum(e.digest[:0])
+	r.Digest = e.digest
+}
+
+// stop marks a stopped and drops its membership and pending messages,
+// returning how many messages became dead letters.
+func (e *Engine) stop(a *Agent) uint64 {
+	a.alive = false
+	for ch := range a.member {
+		e.setMember(a, ch, false)
+	}
+	n := uint64(len(a.inbox) + len(a.inputs))
+	a.inbox, a.inputs = nil, nil
+	e.live = slices.DeleteFunc(e.live, func(x *Agent) bool { return x == a })
+	return n
+}
+
+func (e *Engine) setMember(a *Agent, name string, join bool) {
+	if a.member[name] == join {
+		return
+	}
+	c := e.channels[name]
+	if c == nil {
+		c = &channel{}
+		e.channels[name] = c
+	}
+	if join {
+		a.member[name] = true
+		c.members = append(c.members, a)
+		c.dirty = true
+	} else {
+		delete(a.member, name)
+		c.members = slices.DeleteFunc(c.members, func(x *Agent) bool { return x == a })
+		if len(c.members) == 0 {
+			delete(e.channels, name)
+		}
+	}
+}
+
+func (e *Engine) members(name string) []*Agent {
+	c := e.channels[name]
+	if c == nil {
+		return nil
+	}
+	if c.dirty {
+		slices.SortFunc(c.members, canonical)
+		c.dirty = false
+	}
+	return c.members
+}
+
+// Members returns the ids of channel's members in canonical order.
+func (e *Engine) Members(channel string) []string {
+	var ids []string
+	for _, a := range e.members(channel) {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+func (e *Engine) sortLive() {
+	if e.dirty {
+		slices.SortFunc(e.live, canonical)
+		e.dirty = false
+	}
+}
+
+// canonical orders agents by priority (higher first), then spawn rank.
+func canonical(a, b *Agent) int {
+	if a.Priority != b.Priority {
+		if a.Priority > b.Priority {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case a.Rank < b.Rank:
+		return -1
+	case a.Rank > b.Rank:
+		return 1
+	}
+	return 0
+}
+
+// agentSeed derives an agent's random seed from the run seed and its id.
+func agentSeed(seed uint64, id string) uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], seed)
+	h.Write(b[:])
+	h.Write([]byte(id))
+	return h.Sum64()
+}

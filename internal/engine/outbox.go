@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/clock"
+)
+
+// DefaultMaxMessageSize is the payload limit when none is configured.
+const DefaultMaxMessageSize = 1 << 20
+
+// Outbox is the agent.Context of one agent: it records the agent's actions
+// for the tick. Runners reuse one Outbox per agent, calling Reset before
+// each tick.
+type Outbox struct {
+	id      string
+	seed    uint64
+	maxSize int
+	tick    clock.Tick
+	actions []Action
+	pcg     rand.PCG
+	rng     *rand.Rand
+	seeded  bool
+}
+
+var _ agent.Context = (*Outbox)(nil)
+
+// NewOutbox returns the context of agent a; payloads over maxSize bytes are
+// refused (maxSize <= 0 means DefaultMaxMessageSize).
+func NewOutbox(a *Agent, maxSize int) *Outbox {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxMessageSize
+	}
+	o := &Outbox{id: a.ID, seed: a.Seed, maxSize: maxSize}
+	o.rng = rand.New(&o.pcg)
+	return o
+}
+
+// Reset starts tick t with an empty outbox.
+func (o *Outbox) Reset(t clock.Tick) {
+	o.tick = t
+	o.actions = o.actions[:0]
+	o.seeded = false
+}
+
+// Report returns the tick's report. Its actions stay valid until the next
+// Reset, which reuses them only after the barrier has consumed them.
+func (o *Outbox) Report() Report {
+	acts := o.actions
+	o.actions = nil // the engine keeps payload references past the barrier
+	return Report{Actions: acts, Digest: ActionsDigest(acts)}
+}
+
+// Tick implements agent.Context.
+func (o *Outbox) Tick() clock.Tick { return o.tick }
+
+// Self implements agent.Context.
+func (o *Outbox) Self() string { return o.id }
+
+func (o *Outbox) payload(verb, target string, p []byte) ([]byte, error) {
+	if len(p) > o.maxSize {
+		return nil, fmt.Errorf("%w: %s to %q: %d bytes, the limit is %d (raise max_message_size or split the message)", agent.ErrTooLarge, verb, target, len(p), o.maxSize)
+	}
+	return append([]byte(nil), p...), nil
+}
+
+// Send implements agent.Context.
+func (o *Outbox) Send(to string, payload []byte) error {
+	if err := agent.ValidateName("agent id", to); err != nil {
+		return err
+	}
+	p, err := o.payload("send", to, payload)
+	if err != nil {
+		return err
+	}
+	o.actions = append(o.actions, Action{Kind: ActSend, Target: to, Payload: p})
+	return nil
+}
+
+// Publish implements agent.Context.
+func (o *Outbox) Publish(channel string, payload []byte) error {
+	if err := agent.ValidateName("channel", channel); err != nil {
+		return err
+	}
+	p, err := o.payload("publish", channel, payload)
+	if err != nil {
+		return err
+	}
+	o.actions = append(o.actions, Action{Kind: ActPublish, Target: channel, Payload: p})
+	return nil
+}
+
+// Join implements agent.Context.
+func (o *Outbox) Join(channel string) error { return o.member(ActJoin, channel) }
+
+// Leave implements agent.Context.
+func (o *Outbox) Leave(channel string) error { return o.member(ActLeave, channel) }
+
+func (o *Outbox) member(k ActionKind, channel string) error {
+	if err := agent.ValidateName("channel", channel); err != nil {
+		return err
+	}
+	o.actions = append(o.actions, Action{Kind: k, Target: channel})
+	return nil
+}
+
+// Log implements agent.Context.
+func (o *Outbox) Log(level agent.Level, msg string) {
+	o.actions = append(o.actions, Action{Kind: ActLog, Level: level, Payload: []byte(msg)})
+}
+
+// Rand implements agent.Context: a PCG stream seeded by (agent seed, tick).
+func (o *Outbox) Rand() *rand.Rand {
+	if !o.seeded {
+		o.pcg.Seed(o.seed, uint64(o.tick))
+		o.seeded = true
+	}
+	return o.rng
+}

@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/clock"
+)
+
+// Factory makes a fresh instance of an agent from its record (kind and
+// config). It is called at spawn and at every restart.
+type Factory func(a *Agent) (agent.Agent, error)
+
+// Failure is the panic value a Runner raises when its agent fails; the
+// caller (a supervisor, or the reference scheduler) recovers it.
+type Failure struct {
+	Agent  string
+	Tick   clock.Tick
+	Phase  string // init, receive, step
+	Reason string
+}
+
+// Error describes the failure; it is also the reason recorded in digests.
+func (f *Failure) Error() string {
+	return fmt.Sprintf("agent %q failed at %s in %s: %s", f.Agent, f.Tick, f.Phase, f.Reason)
+}
+
+// Runner drives one incarnation of an agent through ticks.
+type Runner struct {
+	rec     *Agent
+	factory Factory
+	impl    agent.Agent
+	out     *Outbox
+}
+
+// NewRunner returns a runner for a fresh incarnation of a.
+func NewRunner(a *Agent, f Factory, maxMessageSize int) *Runner {
+	return &Runner{rec: a, factory: f, out: NewOutbox(a, maxMessageSize)}
+}
+
+// call runs f for phase at tick t and turns an error or a panic into a
+// *Failure panic.
+func (r *Runner) call(t clock.Tick, phase string, f func() error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if fl, ok := p.(*Failure); ok {
+				panic(fl)
+			}
+			panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: fmt.Sprintf("panic: %v", p)})
+		}
+	}()
+	if err := f(); err != nil {
+		panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: err.Error()})
+	}
+}
+
+// begin makes sure the agent exists and is initialised. A fresh
+// incarnation starts its outbox at tick t; Step moves it on afterwards.
+func (r *Runner) begin(t clock.Tick) {
+	if r.impl != nil {
+		return
+	}
+	r.out.Reset(t)
+	r.call(t, "init", func() error {
+		impl, err := r.factory(r.rec)
+		if err != nil {
+			return fmt.Errorf("creating agent of kind %q: %w", r.rec.Kind, err)
+		}
+		if err := impl.Init(r.out); err != nil {
+			return err
+		}
+		r.impl = impl
+		return nil
+	})
+}
+
+// Deliver hands msgs to the agent at tick t.
+func (r *Runner) Deliver(t clock.Tick, msgs []agent.Message) {
+	r.begin(t)
+	for _, m := range msgs {
+		r.call(t, "receive", func() error { return r.impl.Receive(r.out, m) })
+	}
+}
+
+// Step steps the agent at tick t and returns its report.
+func (r *Runner) Step(t clock.Tick) Report {
+	r.begin(t)
+	r.call(t, "step", func() error { return r.impl.Step(r.out) })
+	rep := r.out.Report()
+	r.out.Reset(t + 1)
+	return rep
+}
+
+// Shutdown calls the agent's Shutdown, ignoring its effects and failures.
+func (r *Runner) Shutdown() {
+	if r.impl == nil {
+		return
+	}
+	defer func() { _ = recover() }()
+	_ = r.impl.Shutdown(r.out)
+	r.impl = nil
+}
+
+// Reference is the naive reference scheduler: it runs every agent of a tick
+// one after the other in the calling goroutine. Differential tests compare
+// the actor runtime against it.
+type Reference struct {
+	e       *Engine
+	factory Factory
+	maxSize int
+	runners map[*Agent]*Runner
+}
+
+// NewReference returns a reference scheduler over e.
+func NewReference(e *Engine, f Factory, maxMessageSize int) *Reference {
+	return &Reference{e: e, factory: f, maxSize: maxMessageSize, runners: map[*Agent]*Runner{}}
+}
+
+// Step runs one tick.
+func (s *Reference) Step() (Plan, Ready) {
+	p := s.e.Begin()
+	for _, a := range p.Stopped {
+		if r := s.runners[a]; r != nil {
+			r.Shutdown()
+			delete(s.runners, a)
+		}
+	}
+	reports := make([]Report, len(p.Agents))
+	for i, a := range p.Agents {
+		r := s.runners[a]
+		if r == nil {
+			r = NewRunner(a, s.factory, s.maxSize)
+			s.runners[a] = r
+		}
+		reports[i] = s.run(r, p.Tick, p.Inputs[i], p.Deliveries[i])
+	}
+	ready := s.e.Commit(p, reports)
+	for _, a := range ready.Stop {
+		s.runners[a].Shutdown()
+		delete(s.runners, a)
+	}
+	for _, a := range ready.Restart {
+		s.runners[a].Shutdown()
+		s.runners[a] = NewRunner(a, s.factory, s.maxSize)
+	}
+	return p, ready
+}
+
+func (s *Reference) run(r *Runner, t clock.Tick, inputs, deliveries []agent.Message) (rep Report) {
+	defer func() {
+		if p := recover(); p != nil {
+			f, ok := p.(*Failure)
+			if !ok {
+				panic(p)
+			}
+			rep = Report{Failed: true, Reason: f.Error()}
+		}
+	}()
+	r.Deliver(t, inputs)
+	r.Deliver(t, deliveries)
+	return r.Step(t)
+}

@@ -1,0 +1,174 @@
+// Package testkinds holds agent kinds for Lockstep's own tests and
+// benchmarks:
+//
+//   - script: obeys the messages it receives ("send b hi", "pub ch hi",
+//     "join ch", "leave ch", "log text", "panic", "fail"), so a test script
+//     can make any agent do anything at any tick;
+//   - chatter: a seeded random talker that sends, publishes, joins, leaves
+//     and now and then fails, folding everything it receives into a running
+//     hash that it publishes, so any change of delivery order shows in the
+//     digests;
+//   - idle: does nothing (tick overhead);
+//   - echo: sends every message back to its sender (routing throughput).
+package testkinds
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+)
+
+// Factory has the shape of host.Factory.
+type Factory = func(id string, config []byte) (agent.Agent, error)
+
+// Kinds returns every kind by name.
+func Kinds() map[string]Factory {
+	return map[string]Factory{
+		"script":  func(string, []byte) (agent.Agent, error) { return &Script{}, nil },
+		"chatter": NewChatter,
+		"idle":    func(string, []byte) (agent.Agent, error) { return Idle{}, nil },
+		"echo":    func(string, []byte) (agent.Agent, error) { return Echo{}, nil },
+	}
+}
+
+// Script obeys commands in the payloads it receives.
+type Script struct{}
+
+// Init implements agent.Agent.
+func (*Script) Init(agent.Context) error { return nil }
+
+// Receive runs the command in msg.
+func (*Script) Receive(ctx agent.Context, msg agent.Message) error {
+	verb, rest, _ := strings.Cut(string(msg.Payload), " ")
+	arg, text, _ := strings.Cut(rest, " ")
+	switch verb {
+	case "send":
+		return ctx.Send(arg, []byte(text))
+	case "pub":
+		return ctx.Publish(arg, []byte(text))
+	case "join":
+		return ctx.Join(arg)
+	case "leave":
+		return ctx.Leave(arg)
+	case "log":
+		ctx.Log(agent.LevelInfo, rest)
+	case "panic":
+		panic("told to panic")
+	case "fail":
+		return errors.New("told to fail")
+	}
+	return nil
+}
+
+// Step implements agent.Agent.
+func (*Script) Step(agent.Context) error { return nil }
+
+// Shutdown implements agent.Agent.
+func (*Script) Shutdown(agent.Context) error { return nil }
+
+// Idle does nothing.
+type Idle struct{}
+
+// Init implements agent.Agent.
+func (Idle) Init(agent.Context) error { return nil }
+
+// Receive implements agent.Agent.
+func (Idle) Receive(agent.Context, agent.Message) error { return nil }
+
+// Step implements agent.Agent.
+func (Idle) Step(agent.Context) error { return nil }
+
+// Shutdown implements agent.Agent.
+func (Idle) Shutdown(agent.Context) error { return nil }
+
+// Echo sends every message back to its sender.
+type Echo struct{ Idle }
+
+// Receive implements agent.Agent.
+func (Echo) Receive(ctx agent.Context, m agent.Message) error {
+	if m.From == "" {
+		return nil
+	}
+	return ctx.Send(m.From, m.Payload)
+}
+
+// ChatterConfig is chatter's config: "agents=N channels=M fail=P" where P is
+// the failure chance per step in parts per million.
+type ChatterConfig struct {
+	Agents, Channels int
+	FailPPM          uint64
+}
+
+// Chatter is a seeded random talker.
+type Chatter struct {
+	cfg  ChatterConfig
+	hash uint64
+}
+
+// NewChatter parses config ("agents=N channels=M fail=P").
+func NewChatter(_ string, config []byte) (agent.Agent, error) {
+	c := &Chatter{cfg: ChatterConfig{Agents: 1, Channels: 1}}
+	if _, err := fmt.Sscanf(string(config), "agents=%d channels=%d fail=%d", &c.cfg.Agents, &c.cfg.Channels, &c.cfg.FailPPM); err != nil && len(config) > 0 {
+		return nil, fmt.Errorf("chatter config %q: %w (want \"agents=N channels=M fail=P\")", config, err)
+	}
+	if c.cfg.Agents < 1 || c.cfg.Channels < 1 {
+		return nil, fmt.Errorf("chatter config %q: agents and channels must be at least 1", config)
+	}
+	return c, nil
+}
+
+// Init joins a random channel.
+func (c *Chatter) Init(ctx agent.Context) error {
+	h := fnv.New64a()
+	h.Write([]byte(ctx.Self()))
+	c.hash = h.Sum64()
+	return ctx.Join(c.channel(ctx))
+}
+
+func (c *Chatter) channel(ctx agent.Context) string {
+	return fmt.Sprintf("ch%d", ctx.Rand().IntN(c.cfg.Channels))
+}
+
+// Receive folds the message into the running hash.
+func (c *Chatter) Receive(_ agent.Context, m agent.Message) error {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], c.hash)
+	h.Write(b[:])
+	h.Write([]byte(m.From))
+	h.Write([]byte(m.Channel))
+	h.Write(m.Payload)
+	c.hash = h.Sum64()
+	return nil
+}
+
+// Step does a few random things.
+func (c *Chatter) Step(ctx agent.Context) error {
+	r := ctx.Rand()
+	if r.Uint64N(1_000_000) < c.cfg.FailPPM {
+		if r.IntN(2) == 0 {
+			panic(fmt.Sprintf("chatter %s panics (hash %x)", ctx.Self(), c.hash))
+		}
+		return fmt.Errorf("chatter %s fails (hash %x)", ctx.Self(), c.hash)
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], c.hash)
+	switch r.IntN(6) {
+	case 0, 1:
+		return ctx.Send(fmt.Sprintf("a%d", r.IntN(c.cfg.Agents+1)), b[:]) // a(N) does not exist: dead letter
+	case 2:
+		return ctx.Publish(c.channel(ctx), b[:])
+	case 3:
+		return ctx.Join(c.channel(ctx))
+	case 4:
+		return ctx.Leave(c.channel(ctx))
+	}
+	return nil
+}
+
+// Shutdown implements agent.Agent.
+func (*Chatter) Shutdown(agent.Context) error { return nil }
