@@ -230,7 +230,7 @@ func (g *group) allowRestart(t clock.Tick) bool {
 var strategyNames = [...]string{OneForOne: "one-for-one", AllForOne: "all-for-one"}
 var directiveNames = [...]string{Restart: "restart", Stop: "stop", Escalate: "escalate"}
 
-func (s Strategy) String() string { return enumName(strategyNames[:], int(s)) }
+func (s Strategy) String() string  { return enumName(strategyNames[:], int(s)) }
 func (d Directive) String() string { return enumName(directiveNames[:], int(d)) }
 
 // MarshalText writes "one-for-one" or "all-for-one".
