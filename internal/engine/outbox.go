@@ -59,37 +59,30 @@ func (o *Outbox) Tick() clock.Tick { return o.tick }
 // Self implements agent.Context.
 func (o *Outbox) Self() string { return o.id }
 
-func (o *Outbox) payload(verb, target string, p []byte) ([]byte, error) {
-	if len(p) > o.maxSize {
-		return nil, fmt.Errorf("%w: %s to %q: %d bytes, the limit is %d (raise max_message_size or split the message)", agent.ErrTooLarge, verb, target, len(p), o.maxSize)
+// emit records a send or publish of a copy of p to target.
+func (o *Outbox) emit(k ActionKind, nameKind, target string, p []byte) error {
+	if err := agent.ValidateName(nameKind, target); err != nil {
+		return err
 	}
-	return append([]byte(nil), p...), nil
+	if len(p) > o.maxSize {
+		verb := "send"
+		if k == ActPublish {
+			verb = "publish"
+		}
+		return fmt.Errorf("%w: %s to %q: %d bytes, the limit is %d (raise max_message_size or split the message)", agent.ErrTooLarge, verb, target, len(p), o.maxSize)
+	}
+	o.actions = append(o.actions, Action{Kind: k, Target: target, Payload: append([]byte(nil), p...)})
+	return nil
 }
 
 // Send implements agent.Context.
 func (o *Outbox) Send(to string, payload []byte) error {
-	if err := agent.ValidateName("agent id", to); err != nil {
-		return err
-	}
-	p, err := o.payload("send", to, payload)
-	if err != nil {
-		return err
-	}
-	o.actions = append(o.actions, Action{Kind: ActSend, Target: to, Payload: p})
-	return nil
+	return o.emit(ActSend, "agent id", to, payload)
 }
 
 // Publish implements agent.Context.
 func (o *Outbox) Publish(channel string, payload []byte) error {
-	if err := agent.ValidateName("channel", channel); err != nil {
-		return err
-	}
-	p, err := o.payload("publish", channel, payload)
-	if err != nil {
-		return err
-	}
-	o.actions = append(o.actions, Action{Kind: ActPublish, Target: channel, Payload: p})
-	return nil
+	return o.emit(ActPublish, "channel", channel, payload)
 }
 
 // Join implements agent.Context.
