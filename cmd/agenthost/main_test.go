@@ -66,9 +66,9 @@ func TestRunRejectsBadTopology(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string]string{
 		"seed: 1\nagents:\n  - {id: a, kind: sensor}\n  - {id: a, kind: sensor}\n": `:4: agents[1]: duplicate agent id "a"`,
-		"seed: 1\nticks: 5\nagents:\n  - {id: a, kind: warp-drive}\n":                `unknown kind "warp-drive"`,
-		"seed: 1\nagentz: []\n":                                                      "field agentz not found",
-		"ticks: 5\nagents:\n  - {id: a, kind: sensor, group: nope}\n":               `unknown supervision group: "nope"`,
+		"seed: 1\nticks: 5\nagents:\n  - {id: a, kind: warp-drive}\n":              `unknown kind "warp-drive"`,
+		"seed: 1\nagentz: []\n": "field agentz not found",
+		"ticks: 5\nagents:\n  - {id: a, kind: sensor, group: nope}\n": `unknown supervision group: "nope"`,
 	}
 	for doc, want := range cases {
 		path := filepath.Join(dir, "t.yaml")

@@ -21,6 +21,10 @@ const Magic = "LKSTRPL1"
 // MaxRecordSize.
 var maxLenBytes = binary.PutUvarint(make([]byte, binary.MaxVarintLen64), MaxRecordSize)
 
+// keepBuffer is the largest scratch buffer the Reader and Writer keep
+// between records; a bigger one, left by a rare huge record, is dropped.
+const keepBuffer = 1 << 20
+
 // crcSize is the size of the checksum that follows each payload.
 const crcSize = 4
 

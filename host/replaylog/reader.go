@@ -114,6 +114,9 @@ func (r *Reader) Next() (*Record, error) {
 	}
 	r.off += r.frameSize(len(payload))
 	r.records++
+	if cap(r.buf) > keepBuffer {
+		r.buf = nil // do not pin one huge record's memory
+	}
 	return rec, nil
 }
 
@@ -144,7 +147,7 @@ func (r *Reader) readFrame(index int) ([]byte, error) {
 		return nil, r.readErr(index, err, fmt.Sprintf("the file ends inside the checksum, after %d of %d bytes", got, crcSize))
 	}
 	if stored, computed := binary.LittleEndian.Uint32(sum[:]), checksum(payload); stored != computed {
-		return nil, r.corrupt(index, false, fmt.Sprintf("checksum mismatch (stored %#08x, computed %#08x over %d payload bytes)", stored, computed, n))
+		return nil, r.corrupt(index, false, fmt.Sprintf("checksum mismatch (stored 0x%08x, computed 0x%08x over %d payload bytes)", stored, computed, n))
 	}
 	return payload, nil
 }

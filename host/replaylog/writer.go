@@ -105,7 +105,11 @@ func (w *Writer) append(m proto.Message, what string) error {
 	copy(buf[start:], lenBuf[:ln])
 	buf = binary.LittleEndian.AppendUint32(buf, checksum(payload))
 	frame := buf[start:]
-	w.scratch = buf[:0]
+	if cap(buf) <= keepBuffer {
+		w.scratch = buf[:0]
+	} else {
+		w.scratch = nil // do not pin one huge record's memory
+	}
 
 	if _, err := w.bw.Write(frame); err != nil {
 		w.err = fmt.Errorf("replaylog: writing %s at byte %d: %w; the log may end in a torn record there", what, w.off, err)
