@@ -43,7 +43,7 @@ func (e *CorruptError) Error() string {
 	if e.Record < 0 {
 		return fmt.Sprintf("replaylog: corrupt log at byte %d (header): %s; the log has no intact header, so nothing in it can be replayed — check that this is the right file, or re-record", e.Offset, e.Reason)
 	}
-	return fmt.Sprintf("replaylog: corrupt log at byte %d (record %d): %s; everything before byte %d is intact — truncate the file there (agenthost replay --truncate) or re-record", e.Offset, e.Record, e.Reason, e.Offset)
+	return fmt.Sprintf("replaylog: corrupt log at byte %d (record %d): %s; everything before byte %d is intact — truncate the file there (truncate -s %d FILE) or re-record", e.Offset, e.Record, e.Reason, e.Offset, e.Offset)
 }
 
 // Is reports whether target is [ErrCorrupt].

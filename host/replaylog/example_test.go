@@ -65,5 +65,5 @@ func Example() {
 	// command before tick 0 spawn counter
 	// tick 0 agents [counter]
 	// torn: true keep 113 bytes
-	// replaylog: corrupt log at byte 113 (record 2): the file ends inside the payload, after 8 of 10 bytes; everything before byte 113 is intact — truncate the file there (agenthost replay --truncate) or re-record
+	// replaylog: corrupt log at byte 113 (record 2): the file ends inside the payload, after 8 of 10 bytes; everything before byte 113 is intact — truncate the file there (truncate -s 113 FILE) or re-record
 }

@@ -537,7 +537,7 @@ func TestCorruptErrorMessage(t *testing.T) {
 	}{
 		{
 			replaylog.CorruptError{Offset: 1234, Record: 17, Reason: "checksum mismatch"},
-			"replaylog: corrupt log at byte 1234 (record 17): checksum mismatch; everything before byte 1234 is intact — truncate the file there (agenthost replay --truncate) or re-record",
+			"replaylog: corrupt log at byte 1234 (record 17): checksum mismatch; everything before byte 1234 is intact — truncate the file there (truncate -s 1234 FILE) or re-record",
 		},
 		{
 			replaylog.CorruptError{Offset: 0, Record: -1, Reason: "not a Lockstep replay log"},
