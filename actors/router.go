@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
@@ -25,15 +26,15 @@ type (
 		key  mailbox.Key
 		msgs []agent.Message
 	}
+	// releaseMsg opens an agent's barrier for a tick; the agent steps and
+	// writes its report into the round.
 	releaseMsg struct {
-		tick clock.Tick
-		slot int
+		tick  clock.Tick
+		slot  int
+		round *round
 	}
-	reportMsg struct {
-		tick clock.Tick
-		slot int
-		rep  engine.Report
-	}
+	// doneMsg tells the router that the round's last report is in.
+	doneMsg struct{ round *round }
 )
 
 // Keys of the held batches: external inputs go before routed messages.
@@ -45,6 +46,58 @@ const (
 func (m *deliverMsg) BarrierKey() mailbox.Key { return m.key }
 func (m *releaseMsg) ReleaseTick() uint64     { return uint64(m.tick) }
 
+// round collects the reports of the running tick without a message per
+// report: each agent actor writes its own slot and counts pending down, and
+// the one that brings it to zero sends the router one doneMsg. The atomic
+// countdown orders every slot's write before the router reads it. The router
+// reuses one round for every tick; between ticks nothing else touches it.
+type round struct {
+	tick    clock.Tick
+	reports []engine.Report
+	// reported[slot] is the tick+1 the slot last reported for, so that a
+	// second report of one tick (a bug) is ignored, not counted.
+	reported []atomic.Uint64
+	pending  atomic.Int64
+	router   *actor.PID
+}
+
+// reset starts tick t with n slots.
+func (rd *round) reset(t clock.Tick, n int) {
+	rd.tick = t
+	if cap(rd.reports) < n {
+		rd.reports = make([]engine.Report, n)
+		rd.reported = make([]atomic.Uint64, n)
+	}
+	clear(rd.reports) // drop the last tick's actions
+	rd.reports = rd.reports[:n]
+	rd.reported = rd.reported[:n]
+	for i := range rd.reported {
+		rd.reported[i].Store(0)
+	}
+	rd.pending.Store(int64(n))
+}
+
+// report records slot's report for tick t. It returns false for a stray
+// report, and sets last when it was the last report of the round.
+func (rd *round) report(t clock.Tick, slot int, rep engine.Report) (ok, last bool) {
+	if t != rd.tick || slot < 0 || slot >= len(rd.reports) || rd.reported[slot].Swap(uint64(t)+1) == uint64(t)+1 {
+		return false, false
+	}
+	rd.reports[slot] = rep
+	return true, rd.pending.Add(-1) == 0
+}
+
+// member is the router's record of one agent actor. Its messages are reused
+// every tick: by the time the router begins a tick, the agent has handled
+// (or, failing, dropped) the last tick's.
+type member struct {
+	a       *engine.Agent
+	pid     *actor.PID
+	inputs  deliverMsg
+	routed  deliverMsg
+	release releaseMsg
+}
+
 // router is the orchestrator actor. It is also the SupervisorStrategy of
 // its children, the agent actors.
 type router struct {
@@ -52,16 +105,15 @@ type router struct {
 	pool *mailbox.Pool
 	ctx  actor.Context
 
-	pids  map[*engine.Agent]*actor.PID
-	byPID map[string]*engine.Agent
+	members map[*engine.Agent]*member
+	byPID   map[string]*member
 
 	running bool
 	plan    engine.Plan
-	slots   map[*engine.Agent]int // slot of each agent in plan.Agents
-	stale   bool                  // slots must be rebuilt
-	reports []engine.Report
-	done    []bool
-	pending int
+	order   []*member // order[i] runs plan.Agents[i]
+	slots   map[*engine.Agent]int
+	stale   bool // order and slots must be rebuilt
+	round   round
 	reply   chan<- Outcome
 	queued  []*applyMsg
 }
@@ -77,8 +129,12 @@ func (r *router) Receive(ctx actor.Context) {
 		m.reply <- r.cfg.Engine.Apply(m.cmd)
 	case *tickMsg:
 		r.begin(m.reply)
-	case *reportMsg:
-		r.record(m.tick, m.slot, m.rep)
+	case *doneMsg:
+		if r.running && m.round == &r.round && r.round.pending.Load() == 0 {
+			r.barrier()
+		}
+	case *actor.Started:
+		r.round.router = ctx.Self()
 	}
 }
 
@@ -89,30 +145,36 @@ func (r *router) begin(reply chan<- Outcome) {
 		r.remove(sup, a)
 	}
 	for _, a := range p.Spawned {
-		r.spawn(a)
+		if a.Alive() { // spawned and stopped before the tick: never runs
+			r.spawn(a)
+		}
 	}
 	r.running, r.plan, r.reply = true, p, reply
-	r.reports = make([]engine.Report, len(p.Agents))
-	r.done = make([]bool, len(p.Agents))
-	r.pending = len(p.Agents)
-	if r.stale || r.slots == nil {
-		r.slots = make(map[*engine.Agent]int, len(p.Agents))
+	if r.stale || len(r.order) != len(p.Agents) {
+		r.order = r.order[:0]
+		clear(r.slots)
 		for i, a := range p.Agents {
+			r.order = append(r.order, r.members[a])
 			r.slots[a] = i
 		}
 		r.stale = false
 	}
-	for i, a := range p.Agents {
-		pid := r.pids[a]
+	r.round.reset(p.Tick, len(p.Agents))
+	r.pool.Hold()
+	defer r.pool.Flush()
+	for i, m := range r.order {
 		if len(p.Inputs[i]) > 0 {
-			r.ctx.Send(pid, &deliverMsg{key: mailbox.Key{Tick: uint64(p.Tick), Rank: rankInputs}, msgs: p.Inputs[i]})
+			m.inputs = deliverMsg{key: mailbox.Key{Tick: uint64(p.Tick), Rank: rankInputs}, msgs: p.Inputs[i]}
+			r.ctx.Send(m.pid, &m.inputs)
 		}
 		if len(p.Deliveries[i]) > 0 {
-			r.ctx.Send(pid, &deliverMsg{key: mailbox.Key{Tick: uint64(p.Tick), Rank: rankRouted}, msgs: p.Deliveries[i]})
+			m.routed = deliverMsg{key: mailbox.Key{Tick: uint64(p.Tick), Rank: rankRouted}, msgs: p.Deliveries[i]}
+			r.ctx.Send(m.pid, &m.routed)
 		}
-		r.ctx.Send(pid, &releaseMsg{tick: p.Tick, slot: i})
+		m.release = releaseMsg{tick: p.Tick, slot: i, round: &r.round}
+		r.ctx.Send(m.pid, &m.release)
 	}
-	if r.pending == 0 {
+	if len(p.Agents) == 0 {
 		r.barrier()
 	}
 }
@@ -120,37 +182,25 @@ func (r *router) begin(reply chan<- Outcome) {
 func (r *router) spawn(a *engine.Agent) {
 	cfg := r.cfg
 	props := actor.PropsFromProducer(func() actor.Actor {
-		return &agentActor{runner: engine.NewRunner(a, cfg.Factory, cfg.MaxMessageSize)}
+		return &agentActor{runner: engine.NewRunner(a, cfg.Factory, cfg.MaxMessageSize), log: cfg.Logger}
 	}, actor.WithMailbox(mailbox.Barrier), actor.WithDispatcher(r.pool))
 	pid, err := r.ctx.SpawnNamed(props, a.ID)
 	if err != nil {
 		// Names are unique in the engine; a clash means a stale actor.
 		panic(fmt.Sprintf("actors: spawning agent %q: %v", a.ID, err))
 	}
-	r.pids[a] = pid
-	r.byPID[pid.Id] = a
+	m := &member{a: a, pid: pid}
+	r.members[a] = m
+	r.byPID[pid.Id] = m
 	r.stale = true
 }
 
 func (r *router) remove(sup actor.Supervisor, a *engine.Agent) {
-	if pid := r.pids[a]; pid != nil {
-		sup.StopChildren(pid)
-		delete(r.byPID, pid.Id)
-		delete(r.pids, a)
+	if m := r.members[a]; m != nil {
+		sup.StopChildren(m.pid)
+		delete(r.byPID, m.pid.Id)
+		delete(r.members, a)
 		r.stale = true
-	}
-}
-
-func (r *router) record(t clock.Tick, slot int, rep engine.Report) {
-	if !r.running || t != r.plan.Tick || slot < 0 || slot >= len(r.done) || r.done[slot] {
-		r.cfg.Logger.WithFields(logrus.Fields{"tick": uint64(t), "slot": slot}).Error("actors: stray report ignored")
-		return
-	}
-	r.reports[slot] = rep
-	r.done[slot] = true
-	r.pending--
-	if r.pending == 0 {
-		r.barrier()
 	}
 }
 
@@ -158,16 +208,16 @@ func (r *router) record(t clock.Tick, slot int, rep engine.Report) {
 // the failure becomes the agent's report for its tick. What happens to the
 // agent is decided at the barrier, in canonical order.
 func (r *router) HandleFailure(_ *actor.ActorSystem, _ actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, message interface{}) {
-	a := r.byPID[child.Id]
-	if a == nil {
+	m := r.byPID[child.Id]
+	if m == nil {
 		return
 	}
 	var t clock.Tick
-	switch m := actor.UnwrapEnvelopeMessage(message).(type) {
+	switch msg := actor.UnwrapEnvelopeMessage(message).(type) {
 	case *deliverMsg:
-		t = clock.Tick(m.key.Tick)
+		t = clock.Tick(msg.key.Tick)
 	case *releaseMsg:
-		t = m.tick
+		t = msg.tick
 	default:
 		t = r.plan.Tick
 	}
@@ -175,37 +225,53 @@ func (r *router) HandleFailure(_ *actor.ActorSystem, _ actor.Supervisor, child *
 	if f, ok := reason.(*engine.Failure); ok {
 		text = f.Error()
 	}
-	slot, ok := r.slots[a]
+	slot, ok := r.slots[m.a]
 	if !ok {
 		return
 	}
-	r.record(t, slot, engine.Report{Failed: true, Reason: text})
+	if !r.running {
+		strayReport(r.cfg.Logger, t, slot)
+		return
+	}
+	ok, last := r.round.report(t, slot, engine.Report{Failed: true, Reason: text})
+	if !ok {
+		strayReport(r.cfg.Logger, t, slot)
+	}
+	if last {
+		r.barrier()
+	}
+}
+
+func strayReport(l *logrus.Logger, t clock.Tick, slot int) {
+	l.WithFields(logrus.Fields{"tick": uint64(t), "slot": slot}).Error("actors: stray report ignored")
 }
 
 func (r *router) barrier() {
-	ready := r.cfg.Engine.Commit(r.plan, r.reports)
+	ready := r.cfg.Engine.Commit(r.plan, r.round.reports)
 	sup := r.ctx.(actor.Supervisor)
 	for _, a := range ready.Stop {
 		r.remove(sup, a)
 	}
 	for _, a := range ready.Restart {
-		sup.RestartChildren(r.pids[a])
+		sup.RestartChildren(r.members[a].pid)
 	}
 	for _, l := range ready.Logs {
 		r.cfg.Logger.WithFields(logrus.Fields{"agent": l.Agent, "tick": uint64(ready.Tick)}).Log(logrus.Level(l.Level), l.Text)
 	}
 	out := Outcome{Plan: r.plan, Ready: ready}
-	r.running, r.reports, r.done = false, nil, nil
+	r.running = false
 	r.reply <- out
 	for _, m := range r.queued {
 		m.reply <- r.cfg.Engine.Apply(m.cmd)
 	}
+	clear(r.queued)
 	r.queued = r.queued[:0]
 }
 
 // agentActor runs one incarnation of an agent; a restart builds a new one.
 type agentActor struct {
 	runner *engine.Runner
+	log    *logrus.Logger
 }
 
 func (a *agentActor) Receive(ctx actor.Context) {
@@ -214,7 +280,13 @@ func (a *agentActor) Receive(ctx actor.Context) {
 		a.runner.Deliver(clock.Tick(m.key.Tick), m.msgs)
 	case *releaseMsg:
 		rep := a.runner.Step(m.tick)
-		ctx.Send(ctx.Parent(), &reportMsg{tick: m.tick, slot: m.slot, rep: rep})
+		ok, last := m.round.report(m.tick, m.slot, rep)
+		if !ok {
+			strayReport(a.log, m.tick, m.slot)
+		}
+		if last {
+			ctx.Send(m.round.router, &doneMsg{round: m.round})
+		}
 	case *actor.Stopping, *actor.Restarting:
 		a.runner.Shutdown()
 	}

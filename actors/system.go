@@ -40,11 +40,16 @@ type Outcome struct {
 
 // System is a running actor system with its router.
 type System struct {
-	sys    *actor.ActorSystem
-	pool   *mailbox.Pool
-	router *actor.PID
+	sys  *actor.ActorSystem
+	pool *mailbox.Pool
+	// routerPool is the router's own worker: a long-lived goroutine rather
+	// than protoactor's goroutine per mailbox run, which would grow a fresh
+	// stack for every begin and barrier.
+	routerPool *mailbox.Pool
+	router     *actor.PID
 	done   chan struct{}
 	closed bool
+	halted error
 }
 
 // Start builds the actor system and spawns the router.
@@ -62,12 +67,13 @@ func Start(cfg Config) (*System, error) {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(logrusslog.NewHandler(log, nil))
 	}))
-	s := &System{sys: sys, pool: mailbox.NewPool(cfg.Workers, 0), done: make(chan struct{})}
-	r := &router{cfg: cfg, pool: s.pool, pids: map[*engine.Agent]*actor.PID{}, byPID: map[string]*engine.Agent{}}
-	props := actor.PropsFromProducer(func() actor.Actor { return r })
+	s := &System{sys: sys, pool: mailbox.NewPool(cfg.Workers, 0), routerPool: mailbox.NewPool(1, 0), done: make(chan struct{})}
+	r := &router{cfg: cfg, pool: s.pool, members: map[*engine.Agent]*member{}, byPID: map[string]*member{}, slots: map[*engine.Agent]int{}}
+	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithDispatcher(s.routerPool))
 	pid, err := sys.Root.SpawnNamed(props, "router")
 	if err != nil {
 		s.pool.Close()
+		s.routerPool.Close()
 		return nil, fmt.Errorf("actors: spawning the router: %w", err)
 	}
 	s.router = pid
@@ -90,9 +96,16 @@ func (s *System) Step() (Outcome, error) {
 	if s.closed {
 		return Outcome{}, ErrClosed
 	}
+	if s.halted != nil {
+		return Outcome{}, s.halted
+	}
 	reply := make(chan Outcome, 1)
 	s.sys.Root.Send(s.router, &tickMsg{reply: reply})
-	return <-reply, nil
+	out := <-reply
+	// After a halt the failed agent is neither restarted nor stopped: no
+	// further tick could complete.
+	s.halted = out.Ready.Halted
+	return out, nil
 }
 
 // Close stops every agent (calling Shutdown), the router and the workers.
@@ -105,4 +118,5 @@ func (s *System) Close() {
 	_ = s.sys.Root.StopFuture(s.router).Wait()
 	s.sys.Shutdown()
 	s.pool.Close()
+	s.routerPool.Close()
 }

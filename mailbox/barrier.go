@@ -47,12 +47,15 @@ func compareHeld(a, b heldMsg) int {
 type barrier struct {
 	status atomic.Int32 // idle or running
 
-	mu       sync.Mutex
-	sys      fifo[any]
-	user     fifo[any]
-	held     []heldMsg // sorted unless unsorted is set
-	unsorted bool      // some held message sorts before one posted earlier
-	posts    uint64    // held messages posted so far
+	mu   sync.Mutex
+	sys  fifo[any]
+	user fifo[any]
+	// nsys and nuser mirror sys.len() and user.len(); they change under mu,
+	// and a run reads them without it to see that there is nothing to do.
+	nsys, nuser atomic.Int32
+	held        []heldMsg // sorted unless unsorted is set
+	unsorted    bool      // some held message sorts before one posted earlier
+	posts       uint64    // held messages posted so far
 
 	suspended bool      // run-owned
 	batch     []heldMsg // run-owned: the release being delivered; spare buffer otherwise
@@ -92,6 +95,7 @@ func (b *barrier) PostUserMessage(message any) {
 	}
 	b.mu.Lock()
 	b.user.push(message)
+	b.nuser.Add(1)
 	b.mu.Unlock()
 	b.schedule()
 }
@@ -100,6 +104,7 @@ func (b *barrier) PostUserMessage(message any) {
 func (b *barrier) PostSystemMessage(message any) {
 	b.mu.Lock()
 	b.sys.push(message)
+	b.nsys.Add(1)
 	b.mu.Unlock()
 	b.schedule()
 }
@@ -133,14 +138,15 @@ func (b *barrier) schedule() {
 
 // process is what the dispatcher runs. It delivers messages until there is
 // nothing deliverable, goes idle, and checks again so that a message posted
-// between the last pop and going idle is not stranded.
+// between the last pop and going idle is not stranded: a poster counts its
+// message before it tries to schedule, so either its schedule succeeds or
+// the check below sees the count.
 func (b *barrier) process() {
 	for {
 		b.run()
+		suspended := b.suspended // run-owned: read it before going idle
 		b.status.Store(idle)
-		b.mu.Lock()
-		more := b.sys.len() > 0 || (!b.suspended && b.user.len() > 0)
-		b.mu.Unlock()
+		more := b.nsys.Load() > 0 || (!suspended && b.nuser.Load() > 0)
 		if !more || !b.status.CompareAndSwap(idle, running) {
 			return
 		}
@@ -169,8 +175,12 @@ func (b *barrier) run() {
 	}
 	for {
 		yield()
+		if b.nsys.Load() == 0 && (b.suspended || b.nuser.Load() == 0) {
+			return // nothing deliverable; process checks again after going idle
+		}
 		b.mu.Lock()
 		if msg, ok := b.sys.pop(); ok {
+			b.nsys.Add(-1)
 			b.mu.Unlock()
 			current = msg
 			switch msg.(type) {
@@ -188,35 +198,54 @@ func (b *barrier) run() {
 			return
 		}
 		msg, ok := b.user.pop()
-		b.mu.Unlock()
 		if !ok {
+			b.mu.Unlock()
 			return
 		}
+		b.nuser.Add(-1)
 		current = msg
-		if r, isRelease := actor.UnwrapEnvelopeMessage(msg).(Release); isRelease {
-			batch := b.take(r.ReleaseTick())
-			for i := range batch {
-				current = batch[i].msg
-				b.invoker.InvokeUserMessage(current)
-				yield()
-			}
-			clear(b.batch)
-			b.batch = b.batch[:0]
-			current = msg
+		r, isRelease := actor.UnwrapEnvelopeMessage(msg).(Release)
+		if !isRelease {
+			b.mu.Unlock()
+			b.invoker.InvokeUserMessage(msg)
+			continue
 		}
+		// Take the held messages in the same critical section as the
+		// release: posted before it, they are its candidates.
+		tick, p := releaseTick(r)
+		if p != nil {
+			b.mu.Unlock()
+			panic(p) // held messages untouched
+		}
+		all, unsorted := b.held, b.unsorted
+		b.held, b.unsorted = b.batch[:0], false
+		b.mu.Unlock()
+		batch := b.take(all, unsorted, tick)
+		for i := range batch {
+			current = batch[i].msg
+			b.invoker.InvokeUserMessage(current)
+			yield()
+		}
+		clear(b.batch)
+		b.batch = b.batch[:0]
+		current = msg
 		b.invoker.InvokeUserMessage(msg)
 	}
 }
 
-// take removes the held messages with Key.Tick <= tick and returns them in
-// canonical order. The result aliases b.batch. Sorting happens outside the
-// lock, so posters are not held up by a release.
-func (b *barrier) take(tick uint64) []heldMsg {
-	b.mu.Lock()
-	all, unsorted := b.held, b.unsorted
-	b.held, b.unsorted = b.batch[:0], false
-	b.mu.Unlock()
+// releaseTick calls r.ReleaseTick, turning a panic into a value so that
+// run can let go of the lock before it panics again.
+func releaseTick(r Release) (tick uint64, p any) {
+	defer func() { p = recover() }()
+	return r.ReleaseTick(), nil
+}
 
+// take returns the held messages of all (the held list run took from
+// under the lock, sorted unless unsorted) with Key.Tick <= tick, in
+// canonical order, and puts the others back. The result aliases b.batch.
+// Sorting happens outside the lock, so posters are not held up by a
+// release.
+func (b *barrier) take(all []heldMsg, unsorted bool, tick uint64) []heldMsg {
 	if unsorted {
 		slices.SortFunc(all, compareHeld)
 	}

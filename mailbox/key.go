@@ -50,6 +50,8 @@ type Held interface {
 // tick.
 type Release interface {
 	// ReleaseTick returns the tick T: held messages with Key.Tick <= T are
-	// delivered before the Release message itself.
+	// delivered before the Release message itself. It is called once, when
+	// the message is taken from the queue, with the mailbox locked: it must
+	// not post to the mailbox.
 	ReleaseTick() uint64
 }

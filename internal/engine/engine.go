@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
@@ -41,6 +40,9 @@ type Engine struct {
 	nextRank uint64
 	live     []*Agent // canonical order
 	dirty    bool     // live needs re-sorting
+	// snap is a copy of live handed out as Plan.Agents, shared by every plan
+	// until live changes (nil then); it is never modified.
+	snap []*Agent
 
 	channels map[string]*channel
 	groups   map[string]*group
@@ -49,7 +51,11 @@ type Engine struct {
 	pending   []Command
 	spawned   []*Agent
 	stopped   []*Agent
-	deadTotal uint64
+	// pendingDead counts messages dropped by stop commands since the last
+	// barrier; they are reported with the next tick.
+	pendingDead uint64
+
+	chainBuf []byte // chain's scratch buffer
 }
 
 // Agent is the engine's record of one agent.
@@ -155,14 +161,14 @@ func (e *Engine) Apply(cmd Command) error {
 		e.agents[s.ID] = a
 		g.agents = append(g.agents, a)
 		e.live = append(e.live, a)
-		e.dirty = true
+		e.dirty, e.snap = true, nil
 		e.spawned = append(e.spawned, a)
 	case cmd.Stop != "":
 		a, err := e.liveAgent("stop", cmd.Stop)
 		if err != nil {
 			return err
 		}
-		e.deadTotal += e.stop(a)
+		e.pendingDead += e.stop(a)
 		e.stopped = append(e.stopped, a)
 	case cmd.Join != nil || cmd.Leave != nil:
 		m, verb := cmd.Join, "join"
@@ -224,7 +230,8 @@ type Plan struct {
 	// Spawned and Stopped are the agents the commands started and stopped;
 	// the caller creates and destroys their runners.
 	Spawned, Stopped []*Agent
-	// Agents run this tick, in canonical order.
+	// Agents run this tick, in canonical order. The slice is shared with
+	// the plans of other ticks that run the same agents: do not modify it.
 	Agents []*Agent
 	// Inputs[i] are the external inputs for Agents[i], in command order.
 	Inputs [][]agent.Message
@@ -236,12 +243,17 @@ type Plan struct {
 // Begin starts the next tick.
 func (e *Engine) Begin() Plan {
 	e.sortLive()
+	if e.snap == nil {
+		e.snap = slices.Clone(e.live)
+	}
+	n := len(e.snap)
+	msgs := make([][]agent.Message, 2*n) // one allocation for both
 	p := Plan{
 		Tick:     e.tick,
 		Commands: e.pending, Spawned: e.spawned, Stopped: e.stopped,
-		Agents:     slices.Clone(e.live),
-		Inputs:     make([][]agent.Message, len(e.live)),
-		Deliveries: make([][]agent.Message, len(e.live)),
+		Agents:     e.snap,
+		Inputs:     msgs[:n:n],
+		Deliveries: msgs[n:],
 	}
 	for i, a := range p.Agents {
 		p.Inputs[i], a.inputs = a.inputs, nil
@@ -286,27 +298,63 @@ type Report struct {
 // ActionsDigest is the 64-bit FNV-1a digest of an agent's actions in one
 // tick; it enters the tick digest.
 func ActionsDigest(actions []Action) uint64 {
-	h := fnv.New64a()
-	var b [9]byte
+	h := uint64(fnvOffset64)
 	for _, a := range actions {
-		b[0] = byte(a.Kind)
-		binary.LittleEndian.PutUint32(b[1:], uint32(len(a.Target)))
-		binary.LittleEndian.PutUint32(b[5:], uint32(len(a.Payload)))
-		h.Write(b[:])
-		h.Write([]byte(a.Target))
-		h.Write(a.Payload)
+		h = fnvByte(h, byte(a.Kind))
+		h = fnvUint32(h, uint32(len(a.Target)))
+		h = fnvUint32(h, uint32(len(a.Payload)))
+		h = fnvString(h, a.Target)
+		h = fnvBytes(h, a.Payload)
 		if a.Kind == ActLog {
-			h.Write([]byte{byte(a.Level)})
+			h = fnvByte(h, byte(a.Level))
 		}
 	}
-	return h.Sum64()
+	return h
 }
 
 func failureDigest(reason string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte("failed\x00"))
-	h.Write([]byte(reason))
-	return h.Sum64()
+	return fnvString(fnvString(fnvOffset64, "failed\x00"), reason)
+}
+
+// 64-bit FNV-1a (as hash/fnv's New64a, without its allocation and
+// interface calls: these run once per agent per tick).
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvByte(h uint64, c byte) uint64 { return (h ^ uint64(c)) * fnvPrime64 }
+
+// fnvUint32 feeds v little-endian.
+func fnvUint32(h uint64, v uint32) uint64 {
+	for range 4 {
+		h = fnvByte(h, byte(v))
+		v >>= 8
+	}
+	return h
+}
+
+// fnvUint64 feeds v little-endian.
+func fnvUint64(h, v uint64) uint64 {
+	for range 8 {
+		h = fnvByte(h, byte(v))
+		v >>= 8
+	}
+	return h
+}
+
+func fnvBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = fnvByte(h, c)
+	}
+	return h
+}
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = fnvByte(h, s[i])
+	}
+	return h
 }
 
 // EventKind names what happened to an agent at a barrier.
@@ -418,36 +466,35 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	for _, a := range r.Stop {
 		r.DeadLetters += e.stop(a)
 	}
-	e.deadTotal += r.DeadLetters
+	r.DeadLetters += e.pendingDead
+	e.pendingDead = 0
 	e.chain(&r, p)
 	e.tick++
 	return r
 }
 
-// chain folds the tick into the running digest.
+// chain folds the tick into the running digest: SHA-256 of the previous
+// digest, the tick, the number of agents, each agent's rank and report
+// digest, the dead letters and the events, fed in one Write.
 func (e *Engine) chain(r *Ready, p Plan) {
-	h := sha256.New()
-	var b [8]byte
-	put := func(v uint64) {
-		binary.LittleEndian.PutUint64(b[:], v)
-		h.Write(b[:])
-	}
-	h.Write(e.digest[:])
-	put(uint64(p.Tick))
-	put(uint64(len(p.Agents)))
+	b := e.chainBuf[:0]
+	b = append(b, e.digest[:]...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(p.Tick))
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(p.Agents)))
 	for i, a := range p.Agents {
-		put(a.Rank)
-		put(r.AgentDigests[i])
+		b = binary.LittleEndian.AppendUint64(b, a.Rank)
+		b = binary.LittleEndian.AppendUint64(b, r.AgentDigests[i])
 	}
-	put(r.DeadLetters)
+	b = binary.LittleEndian.AppendUint64(b, r.DeadLetters)
 	for _, ev := range r.Events {
-		put(uint64(ev.Kind))
-		h.Write([]byte(ev.Agent))
-		h.Write([]byte{0})
-		h.Write([]byte(ev.Detail))
-		h.Write([]byte{0})
+		b = binary.LittleEndian.AppendUint64(b, uint64(ev.Kind))
+		b = append(b, ev.Agent...)
+		b = append(b, 0)
+		b = append(b, ev.Detail...)
+		b = append(b, 0)
 	}
-	h.Sum(e.digest[:0])
+	e.digest = sha256.Sum256(b)
+	e.chainBuf = b
 	r.Digest = e.digest
 }
 
@@ -461,6 +508,7 @@ func (e *Engine) stop(a *Agent) uint64 {
 	n := uint64(len(a.inbox) + len(a.inputs))
 	a.inbox, a.inputs = nil, nil
 	e.live = slices.DeleteFunc(e.live, func(x *Agent) bool { return x == a })
+	e.snap = nil
 	return n
 }
 
@@ -531,12 +579,8 @@ func canonical(a, b *Agent) int {
 	return 0
 }
 
-// agentSeed derives an agent's random seed from the run seed and its id.
+// agentSeed derives an agent's random seed from the run seed and its id:
+// FNV-1a of the seed (little-endian) and the id.
 func agentSeed(seed uint64, id string) uint64 {
-	h := fnv.New64a()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], seed)
-	h.Write(b[:])
-	h.Write([]byte(id))
-	return h.Sum64()
+	return fnvString(fnvUint64(fnvOffset64, seed), id)
 }

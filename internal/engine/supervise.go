@@ -178,7 +178,8 @@ func (e *Engine) supervise(r *Ready, failed []*Agent) {
 // (one agent, or a whole subgroup that escalated). who names the child.
 func (e *Engine) decide(r *Ready, g *group, unit []*Agent, who string, restart, stop map[*Agent]bool) {
 	d := g.spec.Directive
-	if d == Restart && !g.allowRestart(r.Tick) {
+	again := g.spec.Strategy == AllForOne && len(g.restarts) > 0 && g.restarts[len(g.restarts)-1] == r.Tick
+	if d == Restart && !again && !g.allowRestart(r.Tick) {
 		r.Events = append(r.Events, Event{Kind: EventEscalated, Agent: g.spec.Name,
 			Detail: fmt.Sprintf("more than %d restarts within %d ticks", g.spec.MaxRestarts, g.spec.Window)})
 		d = Escalate
@@ -198,7 +199,7 @@ func (e *Engine) decide(r *Ready, g *group, unit []*Agent, who string, restart, 
 		}
 	case Escalate:
 		if g.parent == nil {
-			r.Halted = fmt.Errorf("engine: failure of %s escalated past the root group at %s; the run cannot go on (give the root a restart budget or a group that restarts or stops)", who, r.Tick)
+			r.Halted = fmt.Errorf("engine: failure of %s escalated past the root group at %s; the run cannot go on (put the agent in a group whose on_failure is stop, or with a larger max_restarts)", who, r.Tick)
 			r.Events = append(r.Events, Event{Kind: EventHalted, Agent: who, Detail: r.Halted.Error()})
 			return
 		}
