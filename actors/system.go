@@ -47,9 +47,8 @@ type System struct {
 	// stack for every begin and barrier.
 	routerPool *mailbox.Pool
 	router     *actor.PID
-	done   chan struct{}
-	closed bool
-	halted error
+	closed     bool
+	halted     error
 }
 
 // Start builds the actor system and spawns the router.
@@ -67,7 +66,7 @@ func Start(cfg Config) (*System, error) {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(logrusslog.NewHandler(log, nil))
 	}))
-	s := &System{sys: sys, pool: mailbox.NewPool(cfg.Workers, 0), routerPool: mailbox.NewPool(1, 0), done: make(chan struct{})}
+	s := &System{sys: sys, pool: mailbox.NewPool(cfg.Workers, 0), routerPool: mailbox.NewPool(1, 0)}
 	r := &router{cfg: cfg, pool: s.pool, members: map[*engine.Agent]*member{}, byPID: map[string]*member{}, slots: map[*engine.Agent]int{}}
 	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithDispatcher(s.routerPool))
 	pid, err := sys.Root.SpawnNamed(props, "router")

@@ -48,9 +48,9 @@ type Engine struct {
 	groups   map[string]*group
 	root     *group
 
-	pending   []Command
-	spawned   []*Agent
-	stopped   []*Agent
+	pending []Command
+	spawned []*Agent
+	stopped []*Agent
 	// pendingDead counts messages dropped by stop commands since the last
 	// barrier; they are reported with the next tick.
 	pendingDead uint64
