@@ -160,8 +160,6 @@ func (r *router) begin(reply chan<- Outcome) {
 		r.stale = false
 	}
 	r.round.reset(p.Tick, len(p.Agents))
-	r.pool.Hold()
-	defer r.pool.Flush()
 	for i, m := range r.order {
 		if len(p.Inputs[i]) > 0 {
 			m.inputs = deliverMsg{key: mailbox.Key{Tick: uint64(p.Tick), Rank: rankInputs}, msgs: p.Inputs[i]}

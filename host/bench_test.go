@@ -43,3 +43,11 @@ func BenchmarkProtoactorFanout(b *testing.B) {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) { benchkit.ProtoactorFanout(b, n) })
 	}
 }
+
+// BenchmarkProtoactorFanoutCountdown is a stricter baseline of
+// BenchmarkTick: the N actors count a WaitGroup down instead of replying.
+func BenchmarkProtoactorFanoutCountdown(b *testing.B) {
+	for _, n := range benchkit.FanoutActors {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) { benchkit.ProtoactorFanoutCountdown(b, n) })
+	}
+}

@@ -26,7 +26,6 @@ type Pool struct {
 	queue   fifo[func()]
 	waiting int  // workers blocked on wake
 	active  int  // functions running now
-	held    int  // Hold depth: while positive, Schedule wakes no worker
 	closing bool // Close was called
 	closed  bool // the pool drained after Close; Schedule panics
 	done    sync.WaitGroup
@@ -62,34 +61,8 @@ func (p *Pool) Schedule(fn func()) {
 		panic(ErrPoolClosed)
 	}
 	p.queue.push(fn)
-	if p.waiting > 0 && p.held == 0 {
+	if p.waiting > 0 {
 		p.wake.Signal()
-	}
-	p.mu.Unlock()
-}
-
-// Hold makes Schedule queue functions without waking idle workers, until
-// the matching Flush; workers that are running still take them. Holds nest.
-// A sender that schedules many mailboxes at once (the router releasing a
-// tick) holds the pool meanwhile, so that the workers start on a full queue
-// instead of contending with the sender for every function.
-func (p *Pool) Hold() {
-	p.mu.Lock()
-	p.held++
-	p.mu.Unlock()
-}
-
-// Flush ends a Hold. When the last Hold ends, it wakes as many idle workers
-// as there are queued functions (up to all of them).
-func (p *Pool) Flush() {
-	p.mu.Lock()
-	if p.held > 0 {
-		p.held--
-	}
-	if p.held == 0 {
-		for range min(p.waiting, p.queue.len()) {
-			p.wake.Signal()
-		}
 	}
 	p.mu.Unlock()
 }

@@ -6,9 +6,9 @@
 //     tick (and per agent) of the whole barrier round trip.
 //  2. Route: pairs of echo agents bounce k messages each, every tick; the
 //     figure is routed messages per second.
-//  3. ProtoactorOneToOne and ProtoactorFanout: the same shapes on raw
-//     protoactor-go with its default mailbox and dispatcher, the baselines
-//     the Lockstep figures are compared with.
+//  3. ProtoactorOneToOne, ProtoactorFanout and ProtoactorFanoutCountdown:
+//     the same shapes on raw protoactor-go with its default mailbox and
+//     dispatcher, the baselines the Lockstep figures are compared with.
 //
 // Each body takes a *testing.B and reports its own metrics with
 // b.ReportMetric; run it under go test -bench or testing.Benchmark.

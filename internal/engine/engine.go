@@ -69,11 +69,15 @@ type Agent struct {
 	// Incarnation counts restarts.
 	Incarnation uint32
 
-	group   *group
-	alive   bool
-	member  map[string]bool
-	inputs  []agent.Message // for the next tick, from commands
-	inbox   []agent.Message // for the next tick, from agents
+	group  *group
+	alive  bool
+	member map[string]bool
+	inputs []agent.Message // for the next tick, from commands
+	inbox  []agent.Message // for the next tick, from agents
+	// spare is the storage of the deliveries handed out at the last Begin:
+	// read during that tick, it is free again after its barrier and becomes
+	// the inbox at the next Begin.
+	spare   []agent.Message
 	spawnAt clock.Tick
 }
 
@@ -236,7 +240,8 @@ type Plan struct {
 	// Inputs[i] are the external inputs for Agents[i], in command order.
 	Inputs [][]agent.Message
 	// Deliveries[i] are the messages routed to Agents[i] at the last barrier,
-	// in canonical order.
+	// in canonical order. Their storage is reused from the next tick's
+	// barrier on: read them before committing the next tick.
 	Deliveries [][]agent.Message
 }
 
@@ -257,10 +262,21 @@ func (e *Engine) Begin() Plan {
 	}
 	for i, a := range p.Agents {
 		p.Inputs[i], a.inputs = a.inputs, nil
-		p.Deliveries[i], a.inbox = a.inbox, nil
+		p.Deliveries[i], a.inbox, a.spare = a.inbox, reuse(a.spare, len(a.inbox)), a.inbox
 	}
 	e.pending, e.spawned, e.stopped = nil, nil, nil
 	return p
+}
+
+// reuse empties the storage of an agent's last deliveries for its next
+// inbox, unless it is much larger than the latest ones (a burst's storage
+// is let go).
+func reuse(spare []agent.Message, latest int) []agent.Message {
+	if cap(spare) > 4*max(latest, 64) {
+		return nil
+	}
+	clear(spare[:cap(spare)]) // drop payload references
+	return spare[:0]
 }
 
 // ActionKind says what an Action does.
@@ -433,11 +449,17 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 			continue
 		}
 		r.AgentDigests[i] = rep.Digest
+		var last *Agent // the last send's target: agents often send in runs
 		for _, act := range rep.Actions {
 			switch act.Kind {
 			case ActSend:
 				msg := agent.Message{From: a.ID, Sent: p.Tick, Payload: act.Payload}
-				if t := e.agents[act.Target]; t != nil && t.alive {
+				t := last
+				if t == nil || t.ID != act.Target {
+					t = e.agents[act.Target]
+					last = t
+				}
+				if t != nil && t.alive {
 					t.inbox = append(t.inbox, msg)
 				} else {
 					r.DeadLetters++
@@ -506,7 +528,7 @@ func (e *Engine) stop(a *Agent) uint64 {
 		e.setMember(a, ch, false)
 	}
 	n := uint64(len(a.inbox) + len(a.inputs))
-	a.inbox, a.inputs = nil, nil
+	a.inbox, a.inputs, a.spare = nil, nil, nil
 	e.live = slices.DeleteFunc(e.live, func(x *Agent) bool { return x == a })
 	e.snap = nil
 	return n

@@ -45,12 +45,11 @@ func (o *Outbox) Reset(t clock.Tick) {
 	o.seeded = false
 }
 
-// Report returns the tick's report. Its actions stay valid until the next
-// Reset, which reuses them only after the barrier has consumed them.
+// Report returns the tick's report. Its actions stay valid until the agent
+// acts again (at its next tick, after the barrier has consumed them): the
+// outbox then reuses their storage. Payloads are not reused.
 func (o *Outbox) Report() Report {
-	acts := o.actions
-	o.actions = nil // the engine keeps payload references past the barrier
-	return Report{Actions: acts, Digest: ActionsDigest(acts)}
+	return Report{Actions: o.actions, Digest: ActionsDigest(o.actions)}
 }
 
 // Tick implements agent.Context.

@@ -1,0 +1,237 @@
+// Command lockstep-bench measures Lockstep's tick and routing costs against
+// raw protoactor-go baselines measured in the same run, and checks them
+// against the performance targets.
+//
+// It runs the benchmark bodies of internal/benchkit (the same ones as
+// go test -bench in package host) with testing.Benchmark:
+//
+//   - tick, n idle agents: time per tick, against a protoactor fan-out to n
+//     actors that waits for every reply (time per round);
+//   - route: routed messages per second of echo agents bouncing messages in
+//     pairs, against protoactor one sender → one actor (messages per second).
+//
+// Each scenario runs -count times, baseline and Lockstep interleaved, and
+// the table shows medians. The ratio is Lockstep's cost per unit (tick or
+// message) divided by the baseline's: below 1, Lockstep is cheaper.
+//
+// Usage:
+//
+//	lockstep-bench [-benchtime 1s] [-count 3] [-workers 1,2]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lockstep-rt/lockstep/internal/benchkit"
+)
+
+// target is a performance goal for one scenario on a 2-core machine.
+type target struct {
+	text string
+	met  func(m measure) bool
+}
+
+// measure is one scenario's median result.
+type measure struct {
+	nsPerOp float64 // per tick (Lockstep tick), per round (fan-out)
+	rate    float64 // messages per second (route, one-to-one)
+}
+
+var (
+	tickTargets = map[int]target{
+		50:    {"≤ 50 µs/tick", func(m measure) bool { return m.nsPerOp <= 50e3 }},
+		10000: {"≤ 10 ms/tick", func(m measure) bool { return m.nsPerOp <= 10e6 }},
+	}
+	routeTarget = target{"≥ 2 M msgs/s", func(m measure) bool { return m.rate >= 2e6 }}
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "lockstep-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("lockstep-bench", flag.ContinueOnError)
+	benchtime := fs.String("benchtime", "1s", "run each benchmark for `d` (a duration, or Nx for N iterations)")
+	count := fs.Int("count", 3, "run each benchmark `n` times and report the median")
+	workersFlag := fs.String("workers", "1,2", "comma-separated `list` of worker counts to measure Lockstep with")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (all options are flags; see -h)", fs.Args())
+	}
+	workers, err := parseWorkers(*workersFlag)
+	if err != nil {
+		return err
+	}
+	if *count < 1 {
+		return fmt.Errorf("-count %d: give at least 1", *count)
+	}
+	// testing.Benchmark reads the testing package's flags.
+	testing.Init()
+	if err := flag.Set("test.benchtime", *benchtime); err != nil {
+		return fmt.Errorf("-benchtime %q: %w (give a duration such as 2s, or Nx)", *benchtime, err)
+	}
+
+	fmt.Fprintf(out, "lockstep-bench: %s, GOMAXPROCS %d, %d CPUs (%s), -benchtime %s, median of %d\n\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), *benchtime, *count)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tworkers\tLockstep\tbaseline (protoactor)\tratio\ttarget\tresult")
+
+	for _, n := range benchkit.TickAgents {
+		base, lock, err := interleave(*count, workers,
+			func(b *testing.B) { benchkit.ProtoactorFanout(b, n) },
+			func(w int) func(b *testing.B) { return func(b *testing.B) { benchkit.Tick(b, n, w) } })
+		if err != nil {
+			return fmt.Errorf("tick, %d agents: %w", n, err)
+		}
+		for i, w := range workers {
+			t, ok := tickTargets[n]
+			fmt.Fprintf(tw, "tick, %d idle agents\t%d\t%s/tick\tfan-out to %d: %s/round\t%.2f\t%s\t%s\n",
+				n, w, duration(lock[i].nsPerOp), n, duration(base.nsPerOp),
+				lock[i].nsPerOp/base.nsPerOp, orDash(t.text, ok), verdict(t, ok, lock[i]))
+		}
+	}
+
+	base, lock, err := interleave(*count, workers, benchkit.ProtoactorOneToOne,
+		func(w int) func(b *testing.B) {
+			return func(b *testing.B) {
+				benchkit.Route(b, benchkit.RouteAgents, benchkit.RouteMessages, benchkit.RoutePayload, w)
+			}
+		})
+	if err != nil {
+		return fmt.Errorf("route: %w", err)
+	}
+	for i, w := range workers {
+		fmt.Fprintf(tw, "route, %d echo agents × %d msgs\t%d\t%s msgs/s\tone-to-one: %s msgs/s\t%.2f\t%s\t%s\n",
+			benchkit.RouteAgents, benchkit.RouteMessages, w, rate(lock[i].rate), rate(base.rate),
+			base.rate/lock[i].rate, routeTarget.text, verdict(routeTarget, true, lock[i]))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nratio: Lockstep's time per tick (per message for route) ÷ the baseline's; below 1 is cheaper.")
+	return nil
+}
+
+// interleave runs the baseline and then Lockstep with each worker count,
+// count times over, and returns the medians.
+func interleave(count int, workers []int, baseline func(*testing.B), lockstep func(w int) func(*testing.B)) (measure, []measure, error) {
+	var base []measure
+	lock := make([][]measure, len(workers))
+	for range count {
+		m, err := bench(baseline)
+		if err != nil {
+			return measure{}, nil, fmt.Errorf("baseline: %w", err)
+		}
+		base = append(base, m)
+		for i, w := range workers {
+			m, err := bench(lockstep(w))
+			if err != nil {
+				return measure{}, nil, fmt.Errorf("%d workers: %w", w, err)
+			}
+			lock[i] = append(lock[i], m)
+		}
+	}
+	meds := make([]measure, len(workers))
+	for i := range workers {
+		meds[i] = median(lock[i])
+	}
+	return median(base), meds, nil
+}
+
+func bench(f func(*testing.B)) (measure, error) {
+	r := testing.Benchmark(f)
+	if r.N == 0 {
+		return measure{}, errors.New("the benchmark failed (run go test -bench in package host for its message)")
+	}
+	return measure{nsPerOp: float64(r.T.Nanoseconds()) / float64(r.N), rate: r.Extra[benchkit.UnitMsgsPerSec]}, nil
+}
+
+// median takes the median of each field separately.
+func median(ms []measure) measure {
+	pick := func(f func(measure) float64) float64 {
+		v := make([]float64, len(ms))
+		for i, m := range ms {
+			v[i] = f(m)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return measure{
+		nsPerOp: pick(func(m measure) float64 { return m.nsPerOp }),
+		rate:    pick(func(m measure) float64 { return m.rate }),
+	}
+}
+
+func parseWorkers(s string) ([]int, error) {
+	var ws []int
+	for _, f := range strings.Split(s, ",") {
+		w, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || w < 1 {
+			return nil, fmt.Errorf("-workers %q: %q is not a positive number (give a list such as 1,2)", s, f)
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+func verdict(t target, ok bool, m measure) string {
+	switch {
+	case !ok:
+		return "–"
+	case t.met(m):
+		return "PASS"
+	}
+	return "MISS"
+}
+
+func orDash(s string, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return s
+}
+
+func duration(ns float64) string {
+	switch {
+	case ns >= 1e6:
+		return fmt.Sprintf("%.2f ms", ns/1e6)
+	case ns >= 1e3:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	}
+	return time.Duration(ns).String()
+}
+
+func rate(perSec float64) string { return fmt.Sprintf("%.2f M", perSec/1e6) }
+
+// cpuModel is the first "model name" of /proc/cpuinfo, or "unknown CPU".
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
