@@ -6,7 +6,9 @@
 // go test -bench in package host) with testing.Benchmark:
 //
 //   - tick, n idle agents: time per tick, against a protoactor fan-out to n
-//     actors that waits for every reply (time per round);
+//     actors that waits for every reply (time per round), and against a
+//     stricter fan-out whose actors count a WaitGroup down instead of
+//     replying;
 //   - route: routed messages per second of echo agents bouncing messages in
 //     pairs, against protoactor one sender → one actor (messages per second).
 //
@@ -69,6 +71,9 @@ func run(args []string, out io.Writer) error {
 	count := fs.Int("count", 3, "run each benchmark `n` times and report the median")
 	workersFlag := fs.String("workers", "1,2", "comma-separated `list` of worker counts to measure Lockstep with")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -90,24 +95,29 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "lockstep-bench: %s, GOMAXPROCS %d, %d CPUs (%s), -benchtime %s, median of %d\n\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), *benchtime, *count)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tworkers\tLockstep\tbaseline (protoactor)\tratio\ttarget\tresult")
+	fmt.Fprintln(tw, "scenario\tworkers\tLockstep\tprotoactor\tratio\tprotoactor, no replies\tratio\ttarget\tresult")
 
 	for _, n := range benchkit.TickAgents {
 		base, lock, err := interleave(*count, workers,
-			func(b *testing.B) { benchkit.ProtoactorFanout(b, n) },
+			[]func(*testing.B){
+				func(b *testing.B) { benchkit.ProtoactorFanout(b, n) },
+				func(b *testing.B) { benchkit.ProtoactorFanoutCountdown(b, n) },
+			},
 			func(w int) func(b *testing.B) { return func(b *testing.B) { benchkit.Tick(b, n, w) } })
 		if err != nil {
 			return fmt.Errorf("tick, %d agents: %w", n, err)
 		}
 		for i, w := range workers {
 			t, ok := tickTargets[n]
-			fmt.Fprintf(tw, "tick, %d idle agents\t%d\t%s/tick\tfan-out to %d: %s/round\t%.2f\t%s\t%s\n",
-				n, w, duration(lock[i].nsPerOp), n, duration(base.nsPerOp),
-				lock[i].nsPerOp/base.nsPerOp, orDash(t.text, ok), verdict(t, ok, lock[i]))
+			fmt.Fprintf(tw, "tick, %d idle agents\t%d\t%s/tick\t%s/round\t%.2f\t%s/round\t%.2f\t%s\t%s\n",
+				n, w, duration(lock[i].nsPerOp),
+				duration(base[0].nsPerOp), lock[i].nsPerOp/base[0].nsPerOp,
+				duration(base[1].nsPerOp), lock[i].nsPerOp/base[1].nsPerOp,
+				orDash(t.text, ok), verdict(t, ok, lock[i]))
 		}
 	}
 
-	base, lock, err := interleave(*count, workers, benchkit.ProtoactorOneToOne,
+	base, lock, err := interleave(*count, workers, []func(*testing.B){benchkit.ProtoactorOneToOne},
 		func(w int) func(b *testing.B) {
 			return func(b *testing.B) {
 				benchkit.Route(b, benchkit.RouteAgents, benchkit.RouteMessages, benchkit.RoutePayload, w)
@@ -117,41 +127,47 @@ func run(args []string, out io.Writer) error {
 		return fmt.Errorf("route: %w", err)
 	}
 	for i, w := range workers {
-		fmt.Fprintf(tw, "route, %d echo agents × %d msgs\t%d\t%s msgs/s\tone-to-one: %s msgs/s\t%.2f\t%s\t%s\n",
-			benchkit.RouteAgents, benchkit.RouteMessages, w, rate(lock[i].rate), rate(base.rate),
-			base.rate/lock[i].rate, routeTarget.text, verdict(routeTarget, true, lock[i]))
+		fmt.Fprintf(tw, "route, %d echo agents × %d msgs\t%d\t%s msgs/s\t%s msgs/s (1→1)\t%.2f\t–\t–\t%s\t%s\n",
+			benchkit.RouteAgents, benchkit.RouteMessages, w, rate(lock[i].rate), rate(base[0].rate),
+			base[0].rate/lock[i].rate, routeTarget.text, verdict(routeTarget, true, lock[i]))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "\nratio: Lockstep's time per tick (per message for route) ÷ the baseline's; below 1 is cheaper.")
+	fmt.Fprintln(out, "\nratio: Lockstep's time per tick (per message for route) ÷ the baseline's; below 1, Lockstep is cheaper.")
 	return nil
 }
 
-// interleave runs the baseline and then Lockstep with each worker count,
+// interleave runs the baselines and then Lockstep with each worker count,
 // count times over, and returns the medians.
-func interleave(count int, workers []int, baseline func(*testing.B), lockstep func(w int) func(*testing.B)) (measure, []measure, error) {
-	var base []measure
+func interleave(count int, workers []int, baselines []func(*testing.B), lockstep func(w int) func(*testing.B)) ([]measure, []measure, error) {
+	base := make([][]measure, len(baselines))
 	lock := make([][]measure, len(workers))
 	for range count {
-		m, err := bench(baseline)
-		if err != nil {
-			return measure{}, nil, fmt.Errorf("baseline: %w", err)
+		for i, f := range baselines {
+			m, err := bench(f)
+			if err != nil {
+				return nil, nil, fmt.Errorf("baseline: %w", err)
+			}
+			base[i] = append(base[i], m)
 		}
-		base = append(base, m)
 		for i, w := range workers {
 			m, err := bench(lockstep(w))
 			if err != nil {
-				return measure{}, nil, fmt.Errorf("%d workers: %w", w, err)
+				return nil, nil, fmt.Errorf("%d workers: %w", w, err)
 			}
 			lock[i] = append(lock[i], m)
 		}
 	}
-	meds := make([]measure, len(workers))
-	for i := range workers {
-		meds[i] = median(lock[i])
+	return medians(base), medians(lock), nil
+}
+
+func medians(runs [][]measure) []measure {
+	out := make([]measure, len(runs))
+	for i, ms := range runs {
+		out[i] = median(ms)
 	}
-	return median(base), meds, nil
+	return out
 }
 
 func bench(f func(*testing.B)) (measure, error) {
