@@ -55,7 +55,8 @@ type round struct {
 	tick    clock.Tick
 	reports []engine.Report
 	// reported[slot] is the tick+1 the slot last reported for, so that a
-	// second report of one tick (a bug) is ignored, not counted.
+	// second report of one tick (a bug) is ignored, not counted. Ticks only
+	// grow, so it needs no reset between ticks.
 	reported []atomic.Uint64
 	pending  atomic.Int64
 	router   *actor.PID
@@ -71,9 +72,6 @@ func (rd *round) reset(t clock.Tick, n int) {
 	clear(rd.reports) // drop the last tick's actions
 	rd.reports = rd.reports[:n]
 	rd.reported = rd.reported[:n]
-	for i := range rd.reported {
-		rd.reported[i].Store(0)
-	}
 	rd.pending.Store(int64(n))
 }
 
