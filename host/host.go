@@ -260,6 +260,10 @@ func (h *Host) checkSize(p []byte) error {
 // ticks.
 func (h *Host) Members(channel string) []string { return h.eng.Members(channel) }
 
+// ReadState returns owner's state region name as of the last barrier, as a
+// read-only view (no copy). Call it between ticks.
+func (h *Host) ReadState(owner, name string) ([]byte, bool) { return h.eng.ReadState(owner, name) }
+
 // Tick is the tick the next Step will run.
 func (h *Host) Tick() clock.Tick { return clock.Tick(h.ticks) }
 

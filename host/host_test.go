@@ -125,3 +125,50 @@ func TestFailureRestartsAndHalts(t *testing.T) {
 		t.Fatalf("Step after halt = %v", err)
 	}
 }
+
+func TestStateRegionsFlipAtTheBarrier(t *testing.T) {
+	h := newHost(t, host.Options{})
+	must(t, h.Spawn(host.AgentSpec{ID: "w", Kind: "script"}))
+	must(t, h.Send("w", []byte("state temp 21")))
+	_, err := h.Step() // t0: w writes; nobody sees it yet
+	must(t, err)
+	v, ok := h.ReadState("w", "temp")
+	if !ok || string(v) != "21" {
+		t.Fatalf("after the barrier: %q %v", v, ok)
+	}
+	must(t, h.Send("w", []byte("state temp 22")))
+	_, err = h.Step()
+	must(t, err)
+	if v, _ := h.ReadState("w", "temp"); string(v) != "22" {
+		t.Fatalf("second write: %q", v)
+	}
+	if _, ok := h.ReadState("w", "nope"); ok {
+		t.Fatal("missing region found")
+	}
+}
+
+func TestStateReadersSeeThePreviousTick(t *testing.T) {
+	var logs bytes.Buffer
+	l := logrus.New()
+	l.SetOutput(&logs)
+	l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+	h := newHost(t, host.Options{Logger: l, Workers: 2})
+	must(t, h.Spawn(host.AgentSpec{ID: "w", Kind: "script"}))
+	must(t, h.Spawn(host.AgentSpec{ID: "r", Kind: "script"}))
+	must(t, h.Send("w", []byte("state temp old")))
+	_, err := h.Step()
+	must(t, err)
+	// Same tick: w writes "new" while r reads; r must see "old".
+	must(t, h.Send("w", []byte("state temp new")))
+	must(t, h.Send("r", []byte("read w temp")))
+	_, err = h.Step()
+	must(t, err)
+	must(t, h.Send("r", []byte("read w temp")))
+	_, err = h.Step()
+	must(t, err)
+	out := logs.String()
+	first, second := strings.Index(out, `read w/temp = \"old\" true`), strings.Index(out, `read w/temp = \"new\" true`)
+	if first < 0 || second < first {
+		t.Fatalf("reads did not see old then new:\n%s", out)
+	}
+}

@@ -64,6 +64,12 @@ type Context interface {
 	// Log emits a log line, in canonical order with every other agent's, at
 	// the barrier.
 	Log(level Level, msg string)
+	// WriteState sets this agent's state region name to a copy of data.
+	// Readers see it from the next tick on (single writer, many readers).
+	WriteState(name string, data []byte) error
+	// ReadState returns owner's state region name as it was frozen at the
+	// last barrier. The bytes are shared: do not modify them.
+	ReadState(owner, name string) ([]byte, bool)
 	// Rand is a random source seeded from the run's seed, this agent's id and
 	// the tick: the same every run.
 	Rand() *rand.Rand

@@ -78,6 +78,8 @@ type Agent struct {
 	// read during that tick, it is free again after its barrier and becomes
 	// the inbox at the next Begin.
 	spare   []agent.Message
+	state   map[string][]byte // frozen state regions, replaced at barriers
+	eng     *Engine
 	spawnAt clock.Tick
 }
 
@@ -105,6 +107,18 @@ func (e *Engine) Tick() clock.Tick { return e.tick }
 
 // Digest is the chained digest after the last committed tick.
 func (e *Engine) Digest() [32]byte { return e.digest }
+
+// ReadState returns the frozen value of owner's state region name as of the
+// last barrier. The slice is shared and must not be modified. It is safe to
+// call from agents during a tick (Commit is the only writer).
+func (e *Engine) ReadState(owner, name string) ([]byte, bool) {
+	a := e.agents[owner]
+	if a == nil || !a.alive {
+		return nil, false
+	}
+	v, ok := a.state[name]
+	return v, ok
+}
 
 // Lookup returns the agent with id, or nil.
 func (e *Engine) Lookup(id string) *Agent { return e.agents[id] }
@@ -159,7 +173,7 @@ func (e *Engine) Apply(cmd Command) error {
 		a := &Agent{
 			ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority,
 			Rank: e.nextRank, Seed: agentSeed(e.seed, s.ID),
-			group: g, alive: true, member: map[string]bool{}, spawnAt: e.tick,
+			group: g, alive: true, member: map[string]bool{}, spawnAt: e.tick, eng: e,
 		}
 		e.nextRank++
 		e.agents[s.ID] = a
@@ -289,6 +303,7 @@ const (
 	ActJoin
 	ActLeave
 	ActLog
+	ActState // write a state region: Target is its name, Payload its bytes
 )
 
 // Action is one effect an agent asked for during a tick.
@@ -476,6 +491,13 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 				changes = append(changes, membershipChange{a, act.Target, act.Kind == ActJoin})
 			case ActLog:
 				r.Logs = append(r.Logs, LogLine{Agent: a.ID, Level: act.Level, Text: string(act.Payload)})
+			case ActState:
+				// Readers run during ticks, never during Commit: the flip
+				// needs no lock.
+				if a.state == nil {
+					a.state = map[string][]byte{}
+				}
+				a.state[act.Target] = act.Payload
 			}
 		}
 	}
@@ -528,7 +550,7 @@ func (e *Engine) stop(a *Agent) uint64 {
 		e.setMember(a, ch, false)
 	}
 	n := uint64(len(a.inbox) + len(a.inputs))
-	a.inbox, a.inputs, a.spare = nil, nil, nil
+	a.inbox, a.inputs, a.spare, a.state = nil, nil, nil, nil
 	e.live = slices.DeleteFunc(e.live, func(x *Agent) bool { return x == a })
 	e.snap = nil
 	return n

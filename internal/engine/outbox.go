@@ -15,6 +15,7 @@ const DefaultMaxMessageSize = 1 << 20
 // for the tick. Runners reuse one Outbox per agent, calling Reset before
 // each tick.
 type Outbox struct {
+	eng     *Engine
 	id      string
 	seed    uint64
 	maxSize int
@@ -33,7 +34,7 @@ func NewOutbox(a *Agent, maxSize int) *Outbox {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxMessageSize
 	}
-	o := &Outbox{id: a.ID, seed: a.Seed, maxSize: maxSize}
+	o := &Outbox{id: a.ID, seed: a.Seed, maxSize: maxSize, eng: a.eng}
 	o.rng = rand.New(&o.pcg)
 	return o
 }
@@ -64,10 +65,7 @@ func (o *Outbox) emit(k ActionKind, nameKind, target string, p []byte) error {
 		return err
 	}
 	if len(p) > o.maxSize {
-		verb := "send"
-		if k == ActPublish {
-			verb = "publish"
-		}
+		verb := map[ActionKind]string{ActSend: "send", ActPublish: "publish", ActState: "state write"}[k]
 		return fmt.Errorf("%w: %s to %q: %d bytes, the limit is %d (raise max_message_size or split the message)", agent.ErrTooLarge, verb, target, len(p), o.maxSize)
 	}
 	o.actions = append(o.actions, Action{Kind: k, Target: target, Payload: append([]byte(nil), p...)})
@@ -110,4 +108,17 @@ func (o *Outbox) Rand() *rand.Rand {
 		o.seeded = true
 	}
 	return o.rng
+}
+
+// WriteState implements agent.Context.
+func (o *Outbox) WriteState(name string, data []byte) error {
+	return o.emit(ActState, "state region", name, data)
+}
+
+// ReadState implements agent.Context.
+func (o *Outbox) ReadState(owner, name string) ([]byte, bool) {
+	if o.eng == nil {
+		return nil, false
+	}
+	return o.eng.ReadState(owner, name)
 }

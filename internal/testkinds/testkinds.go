@@ -2,7 +2,8 @@
 // benchmarks:
 //
 //   - script: obeys the messages it receives ("send b hi", "pub ch hi",
-//     "join ch", "leave ch", "log text", "panic", "fail"), so a test script
+//     "join ch", "leave ch", "log text", "state name value",
+//     "read owner name", "panic", "fail"), so a test script
 //     can make any agent do anything at any tick;
 //   - chatter: a seeded random talker that sends, publishes, joins, leaves
 //     and now and then fails, folding everything it receives into a running
@@ -56,6 +57,11 @@ func (*Script) Receive(ctx agent.Context, msg agent.Message) error {
 		return ctx.Leave(arg)
 	case "log":
 		ctx.Log(agent.LevelInfo, rest)
+	case "state":
+		return ctx.WriteState(arg, []byte(text))
+	case "read":
+		v, ok := ctx.ReadState(arg, text)
+		ctx.Log(agent.LevelInfo, fmt.Sprintf("read %s/%s = %q %v", arg, text, v, ok))
 	case "panic":
 		panic("told to panic")
 	case "fail":
