@@ -114,8 +114,10 @@ type TickResult struct {
 	// Agents ran this tick, in canonical order, with their report digests.
 	Agents       []string
 	AgentDigests []uint64
-	DeadLetters  uint64
-	Events       []Event
+	// AgentFuel is the fuel each agent used (WASM agents; 0 for Go agents).
+	AgentFuel   []uint64
+	DeadLetters uint64
+	Events      []Event
 }
 
 // DigestHex is the digest in hex.
@@ -305,7 +307,7 @@ func (h *Host) Step() (TickResult, error) {
 
 func result(out actors.Outcome) TickResult {
 	r := out.Ready
-	res := TickResult{Tick: r.Tick, Digest: r.Digest, AgentDigests: r.AgentDigests, DeadLetters: r.DeadLetters}
+	res := TickResult{Tick: r.Tick, Digest: r.Digest, AgentDigests: r.AgentDigests, AgentFuel: r.AgentFuel, DeadLetters: r.DeadLetters}
 	res.Agents = make([]string, len(out.Plan.Agents))
 	for i, a := range out.Plan.Agents {
 		res.Agents[i] = a.ID

@@ -75,6 +75,13 @@ type Context interface {
 	Rand() *rand.Rand
 }
 
+// Metered is implemented by agents whose work is metered in fuel (WASM
+// agents). After each Step the host takes the fuel used since the last
+// call; it enters the agent's report digest.
+type Metered interface {
+	TakeFuel() uint64
+}
+
 // Message is one delivery.
 type Message struct {
 	// From is the sender's id, or "" for an external input.

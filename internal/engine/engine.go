@@ -322,8 +322,11 @@ type Report struct {
 	// are ignored.
 	Failed bool
 	Reason string
-	// Digest is ActionsDigest(Actions), computed by the runner (in parallel).
+	// Digest is ActionsDigest(Actions), with Fuel mixed in for metered
+	// agents, computed by the runner (in parallel).
 	Digest uint64
+	// Fuel is the fuel the agent used this tick (0 for unmetered agents).
+	Fuel uint64
 }
 
 // ActionsDigest is the 64-bit FNV-1a digest of an agent's actions in one
@@ -430,9 +433,11 @@ type Ready struct {
 	Digest [32]byte
 	// AgentDigests[i] is the report digest of Plan.Agents[i].
 	AgentDigests []uint64
-	DeadLetters  uint64
-	Events       []Event
-	Logs         []LogLine
+	// AgentFuel[i] is the fuel Plan.Agents[i] used (0: unmetered or failed).
+	AgentFuel   []uint64
+	DeadLetters uint64
+	Events      []Event
+	Logs        []LogLine
 	// Restart and Stop are the agents the supervisors decided to restart
 	// (fresh instance, Init again) and to stop, in canonical order.
 	Restart, Stop []*Agent
@@ -452,7 +457,7 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	if len(reports) != len(p.Agents) {
 		panic(fmt.Sprintf("engine: Commit got %d reports for %d agents", len(reports), len(p.Agents)))
 	}
-	r := Ready{Tick: p.Tick, AgentDigests: make([]uint64, len(reports))}
+	r := Ready{Tick: p.Tick, AgentDigests: make([]uint64, len(reports)), AgentFuel: make([]uint64, len(reports))}
 	var changes []membershipChange
 	var failed []*Agent
 	for i, a := range p.Agents {
@@ -464,6 +469,7 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 			continue
 		}
 		r.AgentDigests[i] = rep.Digest
+		r.AgentFuel[i] = rep.Fuel
 		var last *Agent // the last send's target: agents often send in runs
 		for _, act := range rep.Actions {
 			switch act.Kind {

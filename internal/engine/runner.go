@@ -87,6 +87,10 @@ func (r *Runner) Step(t clock.Tick) Report {
 	r.begin(t)
 	r.call(t, "step", func() error { return r.impl.Step(r.out) })
 	rep := r.out.Report()
+	if m, ok := r.impl.(agent.Metered); ok {
+		rep.Fuel = m.TakeFuel()
+		rep.Digest = fnvUint64(rep.Digest, rep.Fuel)
+	}
 	r.out.Reset(t + 1)
 	return rep
 }
