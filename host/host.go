@@ -18,6 +18,7 @@ import (
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/engine"
+	"github.com/lockstep-rt/lockstep/wasmagent"
 )
 
 // Factory makes a fresh agent of one kind from its id and config (the
@@ -75,14 +76,20 @@ type Options struct {
 	Record io.Writer
 	// CreatedBy is written into the replay log header.
 	CreatedBy string
+	// Modules are WebAssembly agent modules; each adds a kind of its name.
+	Modules []Module
+	// WASM configures the WebAssembly runtime.
+	WASM WASMConfig
 }
 
 // runConfig is what a replay needs besides commands: it is the header's
 // "topology" document, and its digest the config digest.
 type runConfig struct {
-	Seed           uint64  `json:"seed"`
-	Groups         []Group `json:"groups"`
-	MaxMessageSize int     `json:"max_message_size"`
+	Seed           uint64     `json:"seed"`
+	Groups         []Group    `json:"groups"`
+	MaxMessageSize int        `json:"max_message_size"`
+	Modules        []Module   `json:"modules,omitempty"`
+	WASM           WASMConfig `json:"wasm"`
 }
 
 // AgentSpec describes an agent to spawn.
@@ -140,6 +147,7 @@ type Host struct {
 	// setChanged: agents stopped at the last barrier, so the next tick's
 	// record names the agents again.
 	setChanged bool
+	wasm       *wasmagent.Runtime
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
 }
@@ -157,15 +165,22 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
+	opts.Modules = slices.Clone(opts.Modules)
 	h := &Host{opts: opts, eng: eng}
+	if err := h.loadModules(); err != nil {
+		h.closeWASM()
+		return nil, err
+	}
 	if opts.Record != nil {
-		cfg, _ := json.Marshal(runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize})
+		cfg, _ := json.Marshal(runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize, Modules: h.opts.Modules, WASM: opts.WASM})
 		digest := engineConfigDigest(cfg)
 		h.rec, err = replaylog.NewWriter(opts.Record, &replaylog.Header{
 			Seed: opts.Seed, ConfigDigest: digest[:], Topology: cfg, TopologyFormat: "json",
 			CreatedBy: opts.CreatedBy, Workers: uint32(max(opts.Workers, 1)),
+			ModuleDigests: h.moduleDigests(), AbiVersion: h.abiVersion(),
 		})
 		if err != nil {
+			h.closeWASM()
 			return nil, fmt.Errorf("host: starting the replay log: %w", err)
 		}
 	}
@@ -174,9 +189,17 @@ func New(opts Options) (*Host, error) {
 		MaxMessageSize: opts.MaxMessageSize, Logger: opts.Logger,
 	})
 	if err != nil {
+		h.closeWASM()
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	return h, nil
+}
+
+func (h *Host) closeWASM() {
+	if h.wasm != nil {
+		h.wasm.Close(context.Background())
+		h.wasm = nil
+	}
 }
 
 func (h *Host) factory(a *engine.Agent) (agent.Agent, error) {
@@ -347,6 +370,7 @@ func (h *Host) Close() error {
 	}
 	h.closed = true
 	h.sys.Close()
+	h.closeWASM()
 	if h.rec == nil {
 		return nil
 	}
@@ -364,4 +388,22 @@ func (h *Host) Close() error {
 		return fmt.Errorf("host: finishing the replay log: %w", err)
 	}
 	return nil
+}
+
+func (h *Host) moduleDigests() map[string][]byte {
+	if len(h.opts.Modules) == 0 {
+		return nil
+	}
+	m := make(map[string][]byte, len(h.opts.Modules))
+	for _, mod := range h.opts.Modules {
+		m[mod.Name], _ = hex.DecodeString(mod.Digest)
+	}
+	return m
+}
+
+func (h *Host) abiVersion() uint32 {
+	if len(h.opts.Modules) == 0 {
+		return 0
+	}
+	return wasmagent.ABIVersion
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -31,6 +32,8 @@ type Topology struct {
 	Ticks          int             `yaml:"ticks"`
 	MaxMessageSize int             `yaml:"max_message_size"`
 	Groups         []Group         `yaml:"groups"`
+	Modules        []Module        `yaml:"modules"`
+	WASM           WASMConfig      `yaml:"wasm"`
 	Agents         []TopologyAgent `yaml:"agents"`
 	Inputs         []TopologyInput `yaml:"inputs"`
 
@@ -64,7 +67,21 @@ func LoadTopology(path string) (*Topology, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host: reading topology: %w", err)
 	}
-	return ParseTopology(path, data)
+	t, err := ParseTopology(path, data)
+	if err != nil {
+		return nil, err
+	}
+	t.ResolveModules(filepath.Dir(path))
+	return t, nil
+}
+
+// ResolveModules makes relative module paths relative to dir.
+func (t *Topology) ResolveModules(dir string) {
+	for i, m := range t.Modules {
+		if m.Path != "" && !filepath.IsAbs(m.Path) {
+			t.Modules[i].Path = filepath.Join(dir, m.Path)
+		}
+	}
 }
 
 // ParseTopology parses a topology document; name is used in errors.
@@ -111,6 +128,12 @@ func (t *Topology) check() error {
 	}
 	if len(t.Agents) == 0 {
 		return fmt.Errorf("%s: no agents; add at least one under agents:", t.source)
+	}
+	for i, m := range t.Modules {
+		item := fmt.Sprintf("modules[%d]", i)
+		if m.Name == "" || m.Path == "" {
+			return t.errorf(item, "a module needs a name (the kind agents use) and a path to its .wasm file")
+		}
 	}
 	ids := map[string]int{}
 	for i, a := range t.Agents {
@@ -163,6 +186,12 @@ func (a TopologyAgent) configBytes() ([]byte, error) {
 // applied before their ticks.
 func (t *Topology) Start(opts Options) (*Host, error) {
 	opts.Seed, opts.Groups, opts.MaxMessageSize = t.Seed, t.Groups, t.MaxMessageSize
+	opts.Modules = t.Modules
+	cache := opts.WASM.CacheDir
+	opts.WASM = t.WASM
+	if cache != "" {
+		opts.WASM.CacheDir = cache
+	}
 	h, err := New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.source, err)

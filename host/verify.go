@@ -95,7 +95,8 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 	if err := json.Unmarshal(hdr.Topology, &cfg); err != nil {
 		return nil, fmt.Errorf("host: the log's config is not valid JSON (%v); re-record the run", err)
 	}
-	h, err := New(Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger})
+	h, err := New(Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger,
+		Modules: cfg.Modules, WASM: cfg.WASM})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,100 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/wasmagent"
+)
+
+// Module names a WebAssembly agent module: spawning an agent of kind Name
+// instantiates it.
+type Module struct {
+	Name string `json:"name" yaml:"name"`
+	// Path is the .wasm file (relative paths are resolved against the
+	// topology file's directory when loaded from a topology).
+	Path string `json:"path" yaml:"path"`
+	// Fuel overrides the per-call fuel budget for this module's agents.
+	Fuel uint64 `json:"fuel,omitempty" yaml:"fuel"`
+	// Digest is the module's SHA-256 in hex; filled in when it is loaded.
+	// A replay refuses a module whose digest differs.
+	Digest string `json:"digest,omitempty" yaml:"-"`
+}
+
+// WASMConfig configures the WebAssembly runtime of a host.
+type WASMConfig struct {
+	// MaxPages caps every agent's memory in 64 KiB pages (default 256).
+	MaxPages uint32 `json:"max_pages,omitempty" yaml:"max_pages"`
+	// Fuel is the default per-call fuel budget (default 50 000 000).
+	Fuel uint64 `json:"fuel,omitempty" yaml:"fuel"`
+	// CacheDir keeps compiled modules on disk between runs.
+	CacheDir string `json:"-" yaml:"cache_dir"`
+	// Unmetered turns fuel metering off (benchmarks only).
+	Unmetered bool `json:"unmetered,omitempty" yaml:"unmetered"`
+}
+
+// loadModules compiles opts.Modules and registers one kind per module. It
+// fills in each module's digest and refuses one that differs from a digest
+// already set (a replay).
+func (h *Host) loadModules() error {
+	if len(h.opts.Modules) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{
+		MaxPages: h.opts.WASM.MaxPages, Fuel: h.opts.WASM.Fuel, CacheDir: h.opts.WASM.CacheDir,
+		Unmetered: h.opts.WASM.Unmetered,
+	})
+	if err != nil {
+		return err
+	}
+	h.wasm = rt
+	kinds := make(map[string]Factory, len(h.opts.Kinds)+len(h.opts.Modules))
+	for k, f := range h.opts.Kinds {
+		kinds[k] = f
+	}
+	for i := range h.opts.Modules {
+		spec := &h.opts.Modules[i]
+		if err := agent.ValidateName("module name", spec.Name); err != nil {
+			return fmt.Errorf("host: module %d: %w", i, err)
+		}
+		if kinds[spec.Name] != nil {
+			return fmt.Errorf("host: module %q has the name of another kind or module; rename it", spec.Name)
+		}
+		data, err := os.ReadFile(spec.Path)
+		if err != nil {
+			return fmt.Errorf("host: module %q: %w (build the guests first: scripts/guests.sh)", spec.Name, err)
+		}
+		sum := sha256.Sum256(data)
+		digest := hex.EncodeToString(sum[:])
+		if spec.Digest != "" && spec.Digest != digest {
+			return fmt.Errorf("host: module %q (%s) has digest %s, but the run was recorded with %s: replay needs the same module", spec.Name, spec.Path, digest, spec.Digest)
+		}
+		spec.Digest = digest
+		m, err := rt.Load(ctx, spec.Name, data)
+		if err != nil {
+			return fmt.Errorf("host: %s: %w", spec.Path, err)
+		}
+		if spec.Fuel > 0 {
+			m.Fuel = spec.Fuel
+		}
+		seed := h.opts.Seed
+		kinds[spec.Name] = func(id string, _ []byte) (agent.Agent, error) {
+			return m.New(id, seed^fnvString(id))
+		}
+	}
+	h.opts.Kinds = kinds
+	return nil
+}
+
+func fnvString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}

@@ -1,0 +1,85 @@
+// Package guests builds Lockstep's example guest agents (examples/wasm) from
+// source for tests and benchmarks, with the real toolchains: clang-14 and
+// wasm-ld for C and C++, Go's wasip1 port for Go. It runs scripts/guests.sh
+// once per process into a temporary directory.
+package guests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+)
+
+var (
+	once sync.Once
+	dir  string
+	err  error
+)
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Dir builds every example guest (once per process) and returns the
+// directory holding the .wasm files.
+func Dir() (string, error) {
+	once.Do(func() {
+		dir, err = os.MkdirTemp("", "lockstep-guests-")
+		if err != nil {
+			return
+		}
+		cmd := exec.Command("bash", filepath.Join(Root(), "scripts", "guests.sh"), dir)
+		cmd.Dir = Root()
+		out, runErr := cmd.CombinedOutput()
+		if runErr != nil {
+			err = fmt.Errorf("guests: building the example agents failed (run scripts/setup.sh to install the toolchains): %v\n%s", runErr, out)
+		}
+	})
+	return dir, err
+}
+
+// Read returns the bytes of the built guest name (e.g. "counter.wasm").
+func Read(name string) ([]byte, error) {
+	d, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(filepath.Join(d, name))
+}
+
+// BuildDir compiles every .c file of src (clang-14, wasm32, no libc) and
+// every .wat file (wat2wasm) into a new temporary directory, which it
+// returns. Tests use it for their own small modules.
+func BuildDir(src string) (string, error) {
+	out, err := os.MkdirTemp("", "lockstep-testmods-")
+	if err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		in := filepath.Join(src, name)
+		var cmd *exec.Cmd
+		switch filepath.Ext(name) {
+		case ".c":
+			cmd = exec.Command("clang-14", "--target=wasm32", "-nostdlib", "-O2", "-Wl,--no-entry", "-o",
+				filepath.Join(out, name[:len(name)-2]+".wasm"), in)
+		case ".wat":
+			cmd = exec.Command("wat2wasm", in, "-o", filepath.Join(out, name[:len(name)-4]+".wasm"))
+		default:
+			continue
+		}
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("guests: %s: %v (run scripts/setup.sh for clang-14 and wabt)\n%s", in, err, msg)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,22 @@
+// Package wasmagent runs WebAssembly modules as Lockstep agents (ABI v1,
+// sdk/ABI.md) on wazero.
+//
+// Using it:
+//
+//  1. NewRuntime(ctx, Config): one wazero runtime with the "lockstep" host
+//     module, a memory page limit, fuel budgets and an optional on-disk
+//     compilation cache.
+//  2. Runtime.Load(name, bytes): checks the bytes are a module, rewrites it
+//     for fuel metering and NaN canonicalisation (package meter), compiles it
+//     once, checks its imports and exports against ABI v1 and its ABI
+//     version. Every rejection names the module, the reason and the fix.
+//  3. Module.New(id): a fresh instance implementing agent.Agent, for the
+//     host's Factory. Each agent gets its own instance; a restart gets a new
+//     one.
+//  4. Runtime.Close when done.
+//
+// A trap, fuel exhaustion, a non-zero return code or a bad pointer is an
+// error from the agent's Init/Receive/Step: a failure of that agent alone,
+// handled by its supervisor. The same module, inputs and seed give the same
+// results, fuel included, on every run.
+package wasmagent

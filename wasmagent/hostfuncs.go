@@ -1,0 +1,179 @@
+package wasmagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+)
+
+// Return codes of host functions (sdk/ABI.md).
+const (
+	codeOK          = 0
+	codeInvalidName = -1
+	codeTooLarge    = -2
+	codeOutOfBounds = -3
+	codeNotFound    = -4
+	codeUnavailable = -6
+)
+
+type hostFunc struct {
+	sig signature
+	fn  func(in *instance, stack []uint64)
+}
+
+func sig(params int, result api.ValueType) signature {
+	s := signature{params: make([]api.ValueType, params)}
+	for i := range s.params {
+		s.params[i] = i32
+	}
+	if result != 0 {
+		s.results = []api.ValueType{result}
+	}
+	return s
+}
+
+var hostFuncs = map[string]hostFunc{
+	"send": {sig(4, i32), func(in *instance, s []uint64) {
+		s[0] = in.emit(s, func(c agent.Context, target string, p []byte) error { return c.Send(target, p) })
+	}},
+	"publish": {sig(4, i32), func(in *instance, s []uint64) {
+		s[0] = in.emit(s, func(c agent.Context, target string, p []byte) error { return c.Publish(target, p) })
+	}},
+	"state_write": {sig(4, i32), func(in *instance, s []uint64) {
+		s[0] = in.emit(s, func(c agent.Context, name string, p []byte) error { return c.WriteState(name, p) })
+	}},
+	"join": {sig(2, i32), func(in *instance, s []uint64) {
+		s[0] = in.member(s, agent.Context.Join)
+	}},
+	"leave": {sig(2, i32), func(in *instance, s []uint64) {
+		s[0] = in.member(s, agent.Context.Leave)
+	}},
+	"log": {sig(3, 0), func(in *instance, s []uint64) {
+		msg, ok := in.mem.Read(uint32(s[1]), uint32(s[2]))
+		if ok && in.actx != nil {
+			in.actx.Log(agent.Level(clampLevel(uint32(s[0]))), string(msg))
+		}
+	}},
+	"tick": {sig(0, i64), func(in *instance, s []uint64) {
+		if in.actx != nil {
+			s[0] = uint64(in.actx.Tick())
+		} else {
+			s[0] = 0
+		}
+	}},
+	"random": {sig(0, i64), func(in *instance, s []uint64) {
+		if in.actx != nil {
+			s[0] = in.actx.Rand().Uint64()
+		} else {
+			s[0] = 0
+		}
+	}},
+	"state_read": {sig(6, i32), func(in *instance, s []uint64) { s[0] = in.stateRead(s) }},
+	"infer":      {sig(6, i32), func(_ *instance, s []uint64) { s[0] = code(codeUnavailable) }},
+}
+
+// hostSignatures is what checkABI compares imports with.
+var hostSignatures = func() map[string]signature {
+	m := map[string]signature{}
+	for n, f := range hostFuncs {
+		m[n] = f.sig
+	}
+	return m
+}()
+
+func hostNames() string {
+	names := make([]string, 0, len(hostFuncs))
+	for n := range hostFuncs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func code(c int32) uint64 { return uint64(uint32(c)) }
+
+func clampLevel(l uint32) uint32 {
+	return min(max(l, uint32(agent.LevelError)), uint32(agent.LevelDebug))
+}
+
+func (r *Runtime) instantiateHost(ctx context.Context) error {
+	b := r.rt.NewHostModuleBuilder(HostModule)
+	for name, f := range hostFuncs {
+		fn := f.fn
+		b = b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
+			fn(ctx.Value(instanceKey{}).(*instance), stack)
+		}), f.sig.params, f.sig.results).Export(name)
+	}
+	if _, err := b.Instantiate(ctx); err != nil {
+		return fmt.Errorf("wasmagent: instantiating the host module: %w", err)
+	}
+	return nil
+}
+
+// str reads a (ptr, len) string from guest memory.
+func (in *instance) str(ptr, n uint64) (string, bool) {
+	b, ok := in.mem.Read(uint32(ptr), uint32(n))
+	return string(b), ok
+}
+
+func errCode(err error) uint64 {
+	switch {
+	case err == nil:
+		return codeOK
+	case errors.Is(err, agent.ErrInvalidName):
+		return code(codeInvalidName)
+	case errors.Is(err, agent.ErrTooLarge):
+		return code(codeTooLarge)
+	}
+	return code(codeUnavailable)
+}
+
+// emit handles (target_ptr, target_len, data_ptr, data_len) calls.
+func (in *instance) emit(s []uint64, f func(agent.Context, string, []byte) error) uint64 {
+	if in.actx == nil {
+		return code(codeUnavailable)
+	}
+	target, ok := in.str(s[0], s[1])
+	data, ok2 := in.mem.Read(uint32(s[2]), uint32(s[3]))
+	if !ok || !ok2 {
+		return code(codeOutOfBounds)
+	}
+	return errCode(f(in.actx, target, data))
+}
+
+func (in *instance) member(s []uint64, f func(agent.Context, string) error) uint64 {
+	if in.actx == nil {
+		return code(codeUnavailable)
+	}
+	ch, ok := in.str(s[0], s[1])
+	if !ok {
+		return code(codeOutOfBounds)
+	}
+	return errCode(f(in.actx, ch))
+}
+
+func (in *instance) stateRead(s []uint64) uint64 {
+	if in.actx == nil {
+		return code(codeUnavailable)
+	}
+	owner, ok := in.str(s[0], s[1])
+	name, ok2 := in.str(s[2], s[3])
+	buf, ok3 := in.mem.Read(uint32(s[4]), uint32(s[5]))
+	if !ok || !ok2 || !ok3 {
+		return code(codeOutOfBounds)
+	}
+	v, found := in.actx.ReadState(owner, name)
+	if !found {
+		return code(codeNotFound)
+	}
+	if len(v) <= len(buf) {
+		copy(buf, v)
+	}
+	return uint64(uint32(len(v)))
+}

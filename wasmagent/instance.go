@@ -1,0 +1,191 @@
+package wasmagent
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/wasmagent/meter"
+)
+
+type instanceKey struct{}
+
+// instance is one agent's module instance; it implements agent.Agent.
+type instance struct {
+	m    *Module
+	mod  api.Module
+	mem  api.Memory
+	ctx  context.Context // carries the instance to host functions
+	fuel api.MutableGlobal
+
+	abi, alloc, initFn, receive, step, shutdown, initialize api.Function
+
+	actx agent.Context // the context of the call in progress
+	used uint64        // fuel used since the last TakeFuel
+}
+
+var _ agent.Agent = (*instance)(nil)
+var _ agent.Metered = (*instance)(nil)
+
+// New returns a fresh instance of the module as the agent id with the given
+// random seed for WASI (ignored by modules without WASI).
+func (m *Module) New(id string, seed uint64) (agent.Agent, error) {
+	in, err := m.instantiate(context.Background(), wasiSeed(seed))
+	if err != nil {
+		return nil, fmt.Errorf("wasmagent: instantiating %q for agent %q: %w", m.Name, id, err)
+	}
+	return in, nil
+}
+
+func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, error) {
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions()
+	if random != nil {
+		cfg = cfg.WithRandSource(random)
+	}
+	mod, err := m.rt.rt.InstantiateModule(ctx, m.compiled, cfg)
+	if err != nil {
+		return nil, trapReason(err)
+	}
+	in := &instance{m: m, mod: mod, mem: mod.Memory()}
+	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
+	in.abi = mod.ExportedFunction("lockstep_abi_version")
+	in.alloc = mod.ExportedFunction("agent_alloc")
+	in.initFn = mod.ExportedFunction("agent_init")
+	in.receive = mod.ExportedFunction("agent_receive")
+	in.step = mod.ExportedFunction("agent_step")
+	in.shutdown = mod.ExportedFunction("agent_shutdown")
+	if m.init {
+		in.initialize = mod.ExportedFunction("_initialize")
+	}
+	if g, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal); ok {
+		in.fuel = g
+	}
+	return in, nil
+}
+
+func (in *instance) close() { in.mod.Close(context.Background()) }
+
+// call runs fn with budget fuel and returns its i32 result (0 if none).
+func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32, error) {
+	if in.fuel != nil {
+		in.fuel.Set(budget)
+	}
+	res, err := fn.Call(in.ctx, args...)
+	if in.fuel != nil {
+		left := int64(in.fuel.Get())
+		if left < 0 {
+			in.used += budget
+			return 0, fmt.Errorf("%w: %s used all of its %d fuel", ErrFuelExhausted, fn.Definition().Name(), budget)
+		}
+		in.used += budget - uint64(left)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", fn.Definition().Name(), trapReason(err))
+	}
+	if len(res) == 0 {
+		return 0, nil
+	}
+	return uint32(res[0]), nil
+}
+
+// trapReason keeps the first line of a wazero error: the trap itself, not
+// the stack trace, whose text is engine-specific.
+func trapReason(err error) error {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return errors.New(msg)
+}
+
+func (in *instance) callCode(fn api.Function, budget uint64, args ...uint64) error {
+	code, err := in.call(fn, budget, args...)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("%s returned %d", fn.Definition().Name(), int32(code))
+	}
+	return nil
+}
+
+// Init runs _initialize (WASI reactors) and agent_init.
+func (in *instance) Init(ctx agent.Context) error {
+	in.actx = ctx
+	if in.initialize != nil {
+		if _, err := in.call(in.initialize, in.m.rt.cfg.InitFuel); err != nil {
+			return err
+		}
+	}
+	return in.callCode(in.initFn, in.m.rt.cfg.InitFuel)
+}
+
+// place asks the guest for n bytes and returns their address.
+func (in *instance) place(n int) (uint32, error) {
+	p, err := in.call(in.alloc, in.m.Fuel, uint64(n))
+	if err != nil {
+		return 0, err
+	}
+	if p == 0 || uint64(p)+uint64(n) > uint64(in.mem.Size()) {
+		return 0, fmt.Errorf("agent_alloc(%d) returned %#x, outside its %d-byte memory", n, p, in.mem.Size())
+	}
+	return p, nil
+}
+
+// Receive copies msg into guest memory and calls agent_receive.
+func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
+	in.actx = ctx
+	n := 32 + len(msg.From) + len(msg.Channel) + len(msg.Payload)
+	p, err := in.place(n)
+	if err != nil {
+		return err
+	}
+	buf, _ := in.mem.Read(p, uint32(n))
+	le := binary.LittleEndian
+	le.PutUint64(buf[0:], uint64(msg.Sent))
+	off := uint32(32)
+	for i, s := range [][]byte{[]byte(msg.From), []byte(msg.Channel), msg.Payload} {
+		le.PutUint32(buf[8+8*i:], p+off)
+		le.PutUint32(buf[12+8*i:], uint32(len(s)))
+		copy(buf[off:], s)
+		off += uint32(len(s))
+	}
+	return in.callCode(in.receive, in.m.Fuel, uint64(p))
+}
+
+// Step writes the context and calls agent_step.
+func (in *instance) Step(ctx agent.Context) error {
+	in.actx = ctx
+	id := ctx.Self()
+	n := 24 + len(id)
+	p, err := in.place(n)
+	if err != nil {
+		return err
+	}
+	buf, _ := in.mem.Read(p, uint32(n))
+	le := binary.LittleEndian
+	le.PutUint64(buf[0:], uint64(ctx.Tick()))
+	le.PutUint32(buf[8:], p+24)
+	le.PutUint32(buf[12:], uint32(len(id)))
+	le.PutUint64(buf[16:], 0)
+	copy(buf[24:], id)
+	return in.callCode(in.step, in.m.Fuel, uint64(p))
+}
+
+// Shutdown calls agent_shutdown and releases the instance.
+func (in *instance) Shutdown(ctx agent.Context) error {
+	in.actx = ctx
+	defer in.close()
+	return in.callCode(in.shutdown, in.m.Fuel)
+}
+
+// TakeFuel returns the fuel used since the last call.
+func (in *instance) TakeFuel() uint64 {
+	u := in.used
+	in.used = 0
+	return u
+}

@@ -1,0 +1,336 @@
+package meter
+
+import (
+	"fmt"
+	"math"
+)
+
+// Flags of a decoded instruction: what the rewrite inserts around it.
+const (
+	fBoundary    uint16 = 1 << iota // a fuel segment ends after it
+	fDeadAfter                      // the code after it is unreachable up to the next boundary
+	fSyncBefore                     // it leaves the function: store the cached fuel in the global first
+	fReloadAfter                    // a call: the callee charged the global, reload the cached fuel
+	fChargePages                    // memory.grow: charge its operand in pages
+	fChargeBytes                    // memory.fill/copy/init: charge its length operand in bytes
+	fChargeElems                    // table.grow/fill/copy/init: charge its length operand in elements
+	fCanonF32                       // canonicalise the f32 it produces
+	fCanonF64                       // canonicalise the f64 it produces
+	fCanonF32x4                     // canonicalise the f32x4 it produces
+	fCanonF64x2                     // canonicalise the f64x2 it produces
+
+	fCharge = fChargePages | fChargeBytes | fChargeElems
+	fCanon  = fCanonF32 | fCanonF64 | fCanonF32x4 | fCanonF64x2
+)
+
+// frame is an open block of the function being decoded.
+type frame struct {
+	kind     byte // opBlock, opLoop, opIf, opElse (an if past its else), or 0 for the function itself
+	targeted bool // a branch targets its label
+}
+
+// body is one decoded function body.
+type body struct {
+	index      uint32 // index among the defined functions
+	code       []byte
+	base       int    // offset of code[0] in the module
+	groups     uint32 // local declaration groups
+	localsFrom int    // code[localsFrom:localsTo] holds the groups
+	localsTo   int
+	locals     uint64 // parameters and declared locals
+	flags      uint16 // union of the instructions' flags
+}
+
+// rewriter rewrites the function bodies of one module. Its slices are reused
+// from one body to the next.
+type rewriter struct {
+	m      *module
+	opts   Options
+	ins    []instr
+	labels []uint32
+	frames []frame
+	out    []byte // the rewritten body
+	code   []byte // the rewritten code section's payload
+}
+
+// rewrite assembles the output module.
+func (w *rewriter) rewrite() ([]byte, error) {
+	m := w.m
+	out := make([]byte, 0, len(m.bin)+len(m.bin)/2+64)
+	out = append(out, m.bin[:8]...)
+	needGlobal := w.opts.Fuel && m.globalSec < 0
+	needExport := w.opts.Fuel && m.exportSec < 0
+	for i, s := range m.sections {
+		if s.id != secCustom {
+			if needGlobal && sectionRank[s.id] > sectionRank[secGlobal] {
+				out, needGlobal = w.globalSection(out, nil), false
+			}
+			if needExport && sectionRank[s.id] > sectionRank[secExport] {
+				out, needExport = w.exportSection(out, nil), false
+			}
+		}
+		var err error
+		switch {
+		case i == m.codeSec:
+			out, err = w.codeSection(out, s)
+		case w.opts.Fuel && i == m.globalSec:
+			out = w.globalSection(out, &s)
+		case w.opts.Fuel && i == m.exportSec:
+			out = w.exportSection(out, &s)
+		default:
+			out = append(out, m.bin[s.start:s.end]...)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if needGlobal {
+		out = w.globalSection(out, nil)
+	}
+	if needExport {
+		out = w.exportSection(out, nil)
+	}
+	return out, nil
+}
+
+// fuelGlobal is the index of the injected global: after every imported and
+// defined global, so no existing index moves.
+func (w *rewriter) fuelGlobal() uint32 { return w.m.importedGlobals + w.m.definedGlobals }
+
+// entries returns the payload of s after its leading count.
+func (w *rewriter) entries(s *section) []byte {
+	if s == nil {
+		return nil
+	}
+	r := newReader(w.m.bin[s.payload:s.end], s.payload)
+	r.u32()
+	return r.b[r.off:]
+}
+
+// globalSection appends the global section s (nil: none) with the fuel
+// global added: a mutable i64 initialised to 0.
+func (w *rewriter) globalSection(out []byte, s *section) []byte {
+	entries := w.entries(s)
+	p := make([]byte, 0, len(entries)+16)
+	p = appendU32(p, w.m.definedGlobals+1)
+	p = append(p, entries...)
+	p = append(p, tI64, 1, opI64Const, 0, opEnd)
+	return appendSection(out, secGlobal, p)
+}
+
+// exportSection appends the export section s (nil: none) with the fuel
+// global's export added.
+func (w *rewriter) exportSection(out []byte, s *section) []byte {
+	entries := w.entries(s)
+	p := make([]byte, 0, len(entries)+32)
+	p = appendU32(p, w.m.exports+1)
+	p = append(p, entries...)
+	p = appendU32(p, uint32(len(FuelExport)))
+	p = append(p, FuelExport...)
+	p = append(p, 3) // global
+	p = appendU32(p, w.fuelGlobal())
+	return appendSection(out, secExport, p)
+}
+
+// forBodies decodes every function body in order and calls f with it.
+func (w *rewriter) forBodies(f func(b *body, entry []byte) error) error {
+	if w.m.codeSec < 0 {
+		return nil
+	}
+	s := w.m.sections[w.m.codeSec]
+	r := newReader(w.m.bin[s.payload:s.end], s.payload)
+	n := r.u32()
+	for i := uint32(0); i < n; i++ {
+		entry := r.off
+		size := r.u32()
+		b := body{index: i, base: r.pos()}
+		b.code = r.bytes(size) // checked by parse
+		if err := w.decode(&b); err != nil {
+			return malformed(fmt.Sprintf("code section: function %d (index %d)", i, w.m.importedFuncs+i), err)
+		}
+		if err := f(&b, r.b[entry:r.off]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkCode decodes every function body, rewriting none.
+func (w *rewriter) checkCode() error {
+	return w.forBodies(func(*body, []byte) error { return nil })
+}
+
+// codeSection appends the rewritten code section.
+func (w *rewriter) codeSection(out []byte, s section) ([]byte, error) {
+	p := appendU32(w.code[:0], w.m.codeCount)
+	err := w.forBodies(func(b *body, entry []byte) error {
+		if !w.opts.Fuel && b.flags&fCanon == 0 {
+			p = append(p, entry...) // nothing to change: keep the bytes
+			return nil
+		}
+		if err := w.emit(b); err != nil {
+			return malformed(fmt.Sprintf("code section: function %d (index %d)", b.index, w.m.importedFuncs+b.index), err)
+		}
+		p = appendU32(p, uint32(len(w.out)))
+		p = append(p, w.out...)
+		return nil
+	})
+	w.code = p
+	if err != nil {
+		return nil, err
+	}
+	return appendSection(out, secCode, p), nil
+}
+
+// decode decodes b's locals and instructions into w.ins, checking block
+// nesting and branch depths, and flags each instruction.
+func (w *rewriter) decode(b *body) error {
+	r := newReader(b.code, b.base)
+	b.groups = r.count("local declaration", 2)
+	b.localsFrom = r.off
+	b.locals = uint64(w.m.typeParams[w.m.funcTypes[b.index]])
+	for i := uint32(0); i < b.groups && r.ok(); i++ {
+		b.locals += uint64(r.u32())
+		if t := r.byte(); !isValType(t) && r.ok() {
+			r.off--
+			r.fail("unknown local type %#x", t)
+		}
+	}
+	if r.ok() && b.locals > math.MaxUint32 {
+		r.fail("%d locals and parameters exceed 2^32-1", b.locals)
+	}
+	b.localsTo = r.off
+	w.ins, w.labels = w.ins[:0], w.labels[:0]
+	w.frames = append(w.frames[:0], frame{})
+	b.flags = 0
+	for r.ok() {
+		if r.off == len(r.b) {
+			r.fail("the body ends before the function's final end")
+			break
+		}
+		w.ins = append(w.ins, instr{})
+		in := &w.ins[len(w.ins)-1]
+		r.decodeInstr(in, &w.labels)
+		if !r.ok() {
+			break
+		}
+		w.classify(&r, in)
+		b.flags |= in.flags
+		if len(w.frames) == 0 {
+			if r.ok() && r.off != len(r.b) {
+				r.fail("%d bytes after the function's final end", len(r.b)-r.off)
+			}
+			break
+		}
+	}
+	return r.err
+}
+
+// classify sets in.flags and tracks the blocks in w.frames.
+func (w *rewriter) classify(r *reader, in *instr) {
+	switch in.code {
+	case opBlock:
+		w.frames = append(w.frames, frame{kind: opBlock})
+	case opLoop:
+		// The loop body starts a segment: branches to the loop come back
+		// to it, so it is charged on every iteration.
+		w.frames = append(w.frames, frame{kind: opLoop})
+		in.flags = fBoundary
+	case opIf:
+		w.frames = append(w.frames, frame{kind: opIf})
+		in.flags = fBoundary
+	case opElse:
+		top := &w.frames[len(w.frames)-1]
+		if top.kind != opIf {
+			r.off = int(in.start)
+			r.fail("else without a matching if")
+			return
+		}
+		top.kind = opElse
+		in.flags = fBoundary
+	case opEnd:
+		top := w.frames[len(w.frames)-1]
+		w.frames = w.frames[:len(w.frames)-1]
+		switch {
+		case top.kind == 0:
+			in.flags = fSyncBefore // falling off the end returns
+		case top.kind == opIf || top.kind == opElse || top.targeted:
+			// Control arrives after this end from elsewhere too: the
+			// code after it is a segment of its own. After a loop,
+			// or a block no branch targets, control only falls through.
+			in.flags = fBoundary
+		}
+	case opBr:
+		in.flags = w.branch(r, in, in.label) | fBoundary | fDeadAfter
+	case opBrIf:
+		in.flags = w.branch(r, in, in.label) | fBoundary
+	case opBrTable:
+		in.flags = fBoundary | fDeadAfter
+		for _, l := range w.labels[in.label : in.label+in.nlabels] {
+			in.flags |= w.branch(r, in, l)
+		}
+	case opReturn, opReturnCall, opReturnCallIndirect:
+		in.flags = fSyncBefore | fBoundary | fDeadAfter
+	case opUnreachable:
+		in.flags = fBoundary | fDeadAfter
+	case opCall, opCallIndirect:
+		in.flags = fSyncBefore | fReloadAfter | fBoundary
+	case opMemoryGrow:
+		in.flags = fChargePages
+	case opPrefixFC:
+		switch in.sub {
+		case fcMemoryInit, fcMemoryCopy, fcMemoryFill:
+			in.flags = fChargeBytes
+		case fcTableInit, fcTableCopy, fcTableGrow, fcTableFill:
+			in.flags = fChargeElems
+		}
+	case opPrefixFD:
+		in.flags = simdCanon[byte(in.sub)]
+	default:
+		in.flags = scalarCanon[in.code]
+	}
+}
+
+// branch marks the block that label depth l targets and returns fSyncBefore
+// when that is the function's own block: the branch then returns.
+func (w *rewriter) branch(r *reader, in *instr, l uint32) uint16 {
+	if uint64(l) >= uint64(len(w.frames)) {
+		r.off = int(in.start)
+		r.fail("branch depth %d exceeds the %d enclosing blocks", l, len(w.frames))
+		return 0
+	}
+	i := len(w.frames) - 1 - int(l)
+	w.frames[i].targeted = true
+	if i == 0 {
+		return fSyncBefore
+	}
+	return 0
+}
+
+// scalarCanon flags the scalar float instructions whose result can be a NaN
+// whose bits depend on the CPU or the engine: arithmetic, min/max, rounding,
+// sqrt and the two conversions between f32 and f64. abs, neg and copysign
+// are left alone: they are defined on the bits, NaNs included.
+var scalarCanon = func() (t [256]uint16) {
+	for c := 0x8d; c <= 0x97; c++ { // f32 ceil … max
+		t[c] = fCanonF32
+	}
+	for c := 0x9b; c <= 0xa5; c++ { // f64 ceil … max
+		t[c] = fCanonF64
+	}
+	t[0xb6] = fCanonF32 // f32.demote_f64
+	t[0xbb] = fCanonF64 // f64.promote_f32
+	return t
+}()
+
+// simdCanon flags the same operations on f32x4 and f64x2. pmin and pmax
+// return one of their operands unchanged, like abs, neg and copysign.
+var simdCanon = func() (t [256]uint16) {
+	for _, c := range []byte{0x67, 0x68, 0x69, 0x6a, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0x5e} {
+		t[c] = fCanonF32x4 // ceil floor trunc nearest sqrt add sub mul div min max demote_f64x2_zero
+	}
+	for _, c := range []byte{0x74, 0x75, 0x7a, 0x94, 0xef, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0x5f} {
+		t[c] = fCanonF64x2 // ceil floor trunc nearest sqrt add sub mul div min max promote_low_f32x4
+	}
+	return t
+}()

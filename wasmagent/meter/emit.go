@@ -1,0 +1,223 @@
+package meter
+
+import (
+	"fmt"
+	"math"
+)
+
+// Canonical NaNs, little-endian as in f32.const and f64.const immediates.
+var (
+	canonF32 = [4]byte{0x00, 0x00, 0xc0, 0x7f} // 0x7fc00000
+	canonF64 = [8]byte{0, 0, 0, 0, 0, 0, 0xf8, 0x7f}
+)
+
+// scratch holds the indices of the locals the rewrite appends to a body.
+type scratch struct {
+	fuel uint32 // i64: the remaining fuel, cached while the function runs
+	size uint32 // i32: the length operand of a bulk operation
+	f32  uint32
+	f64  uint32
+	v128 uint32
+}
+
+// emit writes the rewritten b to w.out, from the instructions in w.ins.
+func (w *rewriter) emit(b *body) error {
+	fuel, canon := w.opts.Fuel, w.opts.CanonicalizeNaN
+	var add []byte // types of the appended locals, one group each
+	next := uint32(b.locals)
+	local := func(t byte) uint32 {
+		add = append(add, t)
+		next++
+		return next - 1
+	}
+	var s scratch
+	if fuel {
+		s.fuel = local(tI64)
+		if b.flags&fCharge != 0 {
+			s.size = local(tI32)
+		}
+	}
+	if canon {
+		if b.flags&fCanonF32 != 0 {
+			s.f32 = local(tF32)
+		}
+		if b.flags&fCanonF64 != 0 {
+			s.f64 = local(tF64)
+		}
+		if b.flags&(fCanonF32x4|fCanonF64x2) != 0 {
+			s.v128 = local(tV128)
+		}
+	}
+	if b.locals+uint64(len(add)) > math.MaxUint32 {
+		return fmt.Errorf("no room for the rewrite's %d locals after %d", len(add), b.locals)
+	}
+	g := w.fuelGlobal()
+
+	o := appendU32(w.out[:0], b.groups+uint32(len(add)))
+	o = append(o, b.code[b.localsFrom:b.localsTo]...)
+	for _, t := range add {
+		o = append(o, 1, t)
+	}
+	if fuel {
+		o = reload(o, s.fuel, g)
+	}
+	segStart, dead := true, false
+	for i := range w.ins {
+		in := &w.ins[i]
+		if fuel {
+			if segStart {
+				segStart = false
+				if !dead {
+					j := i
+					for j < len(w.ins)-1 && w.ins[j].flags&fBoundary == 0 {
+						j++
+					}
+					o = charge(o, s.fuel, g, int64(j-i+1)*CostInstruction)
+				}
+			}
+			if in.flags&fSyncBefore != 0 {
+				o = sync(o, s.fuel, g)
+			}
+			if in.flags&fCharge != 0 {
+				o = chargeSize(o, s, g, in.flags)
+			}
+		}
+		o = append(o, b.code[in.start:in.end]...)
+		if canon && in.flags&fCanon != 0 {
+			o = canonicalize(o, s, in.flags)
+		}
+		if fuel {
+			if in.flags&fReloadAfter != 0 {
+				o = reload(o, s.fuel, g)
+			}
+			if in.flags&fBoundary != 0 {
+				segStart, dead = true, in.flags&fDeadAfter != 0
+			}
+		}
+	}
+	w.out = o
+	return nil
+}
+
+// reload copies the fuel global into the fuel local: at function entry and
+// after each call.
+func reload(o []byte, fuel, g uint32) []byte {
+	o = append(o, opGlobalGet)
+	o = appendU32(o, g)
+	o = append(o, opLocalSet)
+	return appendU32(o, fuel)
+}
+
+// sync copies the fuel local into the global: before the function returns
+// or calls.
+func sync(o []byte, fuel, g uint32) []byte {
+	o = append(o, opLocalGet)
+	o = appendU32(o, fuel)
+	o = append(o, opGlobalSet)
+	return appendU32(o, g)
+}
+
+// charge subtracts a segment's static cost:
+//
+//	local.get $fuel; i64.const cost; i64.sub; <trapIfNegative>
+func charge(o []byte, fuel, g uint32, cost int64) []byte {
+	o = append(o, opLocalGet)
+	o = appendU32(o, fuel)
+	o = append(o, opI64Const)
+	o = appendS64(o, cost)
+	o = append(o, opI64Sub)
+	return trapIfNegative(o, fuel, g)
+}
+
+// trapIfNegative stores the i64 on the stack as the remaining fuel and traps,
+// with the global holding it, when it is negative:
+//
+//	local.tee $fuel; i64.const 0; i64.lt_s
+//	if; local.get $fuel; global.set $g; unreachable; end
+func trapIfNegative(o []byte, fuel, g uint32) []byte {
+	o = append(o, opLocalTee)
+	o = appendU32(o, fuel)
+	o = append(o, opI64Const, 0, opI64LtS, opIf, tEmptyBT, opLocalGet)
+	o = appendU32(o, fuel)
+	o = append(o, opGlobalSet)
+	o = appendU32(o, g)
+	return append(o, opUnreachable, opEnd)
+}
+
+// chargeSize charges a bulk operation for its length operand, the i32 on top
+// of the stack, which it leaves there:
+//
+//	local.tee $n; local.get $fuel; local.get $n; i64.extend_i32_u;
+//	(i64.const k; i64.mul | i64.const s; i64.shr_u); i64.sub; <trapIfNegative>
+func chargeSize(o []byte, s scratch, g uint32, flags uint16) []byte {
+	o = append(o, opLocalTee)
+	o = appendU32(o, s.size)
+	o = append(o, opLocalGet)
+	o = appendU32(o, s.fuel)
+	o = append(o, opLocalGet)
+	o = appendU32(o, s.size)
+	o = append(o, opI64ExtendI32U)
+	switch {
+	case flags&fChargePages != 0:
+		o = append(o, opI64Const)
+		o = appendS64(o, CostMemoryGrowPage)
+		o = append(o, opI64Mul)
+	case flags&fChargeBytes != 0 && bulkShift != 0:
+		o = append(o, opI64Const, bulkShift, opI64ShrU)
+	case flags&fChargeElems != 0 && CostTableElement != 1:
+		o = append(o, opI64Const)
+		o = appendS64(o, CostTableElement)
+		o = append(o, opI64Mul)
+	}
+	o = append(o, opI64Sub)
+	return trapIfNegative(o, s.fuel, g)
+}
+
+// canonicalize replaces the float on top of the stack by the canonical NaN
+// of its type if it is a NaN (x == x is false only for NaNs):
+//
+//	local.tee $t; f64.const nan; local.get $t; local.get $t; f64.eq; select
+//
+// and for vectors, lane by lane:
+//
+//	local.tee $v; v128.const nan×n; local.get $v; local.get $v; f64x2.eq; v128.bitselect
+func canonicalize(o []byte, s scratch, flags uint16) []byte {
+	switch {
+	case flags&fCanonF32 != 0:
+		o = append(o, opLocalTee)
+		o = appendU32(o, s.f32)
+		o = append(o, opF32Const)
+		o = append(o, canonF32[:]...)
+		o = getTwice(o, s.f32)
+		return append(o, opF32Eq, opSelect)
+	case flags&fCanonF64 != 0:
+		o = append(o, opLocalTee)
+		o = appendU32(o, s.f64)
+		o = append(o, opF64Const)
+		o = append(o, canonF64[:]...)
+		o = getTwice(o, s.f64)
+		return append(o, opF64Eq, opSelect)
+	}
+	o = append(o, opLocalTee)
+	o = appendU32(o, s.v128)
+	o = append(o, opPrefixFD, fdV128Const)
+	eq := byte(fdF32x4Eq)
+	if flags&fCanonF32x4 != 0 {
+		for range 4 {
+			o = append(o, canonF32[:]...)
+		}
+	} else {
+		eq = fdF64x2Eq
+		o = append(o, canonF64[:]...)
+		o = append(o, canonF64[:]...)
+	}
+	o = getTwice(o, s.v128)
+	return append(o, opPrefixFD, eq, opPrefixFD, fdV128Bitselect)
+}
+
+func getTwice(o []byte, l uint32) []byte {
+	o = append(o, opLocalGet)
+	o = appendU32(o, l)
+	o = append(o, opLocalGet)
+	return appendU32(o, l)
+}

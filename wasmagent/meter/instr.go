@@ -1,0 +1,236 @@
+package meter
+
+// Opcodes the rewriter inspects or emits. Everything else is decoded only far
+// enough to find where the instruction ends, and copied byte for byte.
+const (
+	opUnreachable        = 0x00
+	opBlock              = 0x02
+	opLoop               = 0x03
+	opIf                 = 0x04
+	opElse               = 0x05
+	opEnd                = 0x0b
+	opBr                 = 0x0c
+	opBrIf               = 0x0d
+	opBrTable            = 0x0e
+	opReturn             = 0x0f
+	opCall               = 0x10
+	opCallIndirect       = 0x11
+	opReturnCall         = 0x12
+	opReturnCallIndirect = 0x13
+	opSelect             = 0x1b
+	opLocalGet           = 0x20
+	opLocalSet           = 0x21
+	opLocalTee           = 0x22
+	opGlobalGet          = 0x23
+	opGlobalSet          = 0x24
+	opMemoryGrow         = 0x40
+	opI64Const           = 0x42
+	opF32Const           = 0x43
+	opF64Const           = 0x44
+	opI64LtS             = 0x53
+	opF32Eq              = 0x5b
+	opF64Eq              = 0x61
+	opI64Sub             = 0x7d
+	opI64Mul             = 0x7e
+	opI64ShrU            = 0x88
+	opI64ExtendI32U      = 0xad
+	opPrefixFC           = 0xfc
+	opPrefixFD           = 0xfd
+
+	// 0xFC sub-opcodes.
+	fcMemoryInit = 8
+	fcMemoryCopy = 10
+	fcMemoryFill = 11
+	fcTableInit  = 12
+	fcTableCopy  = 14
+	fcTableGrow  = 15
+	fcTableFill  = 17
+
+	// 0xFD sub-opcodes.
+	fdV128Const     = 0x0c
+	fdF32x4Eq       = 0x41
+	fdF64x2Eq       = 0x47
+	fdV128Bitselect = 0x52
+)
+
+// Value types.
+const (
+	tI32       = 0x7f
+	tI64       = 0x7e
+	tF32       = 0x7d
+	tF64       = 0x7c
+	tV128      = 0x7b
+	tFuncref   = 0x70
+	tExternref = 0x6f
+	tEmptyBT   = 0x40 // the empty block type
+)
+
+func isValType(b byte) bool {
+	switch b {
+	case tI32, tI64, tF32, tF64, tV128, tFuncref, tExternref:
+		return true
+	}
+	return false
+}
+
+func isRefType(b byte) bool { return b == tFuncref || b == tExternref }
+
+// instr is one decoded instruction of a function body.
+type instr struct {
+	start, end int32  // byte range in the body, immediates included
+	sub        uint32 // sub-opcode after a 0xFC or 0xFD prefix
+	label      uint32 // br, br_if: depth; br_table: index of its first label in labels
+	nlabels    uint32 // br_table: number of labels, the default included
+	code       byte
+	flags      uint16 // what the rewrite does around it (see code.go)
+}
+
+// simdReserved marks the unassigned opcodes in 0xFD 0x5e..0xff.
+var simdReserved = [256]bool{
+	0x9a: true, 0xa2: true, 0xa5: true, 0xa6: true, 0xaf: true, 0xb0: true,
+	0xb2: true, 0xb3: true, 0xb4: true, 0xbb: true, 0xc2: true, 0xc5: true,
+	0xc6: true, 0xcf: true, 0xd0: true, 0xd2: true, 0xd3: true, 0xd4: true,
+	0xe2: true, 0xee: true,
+}
+
+// decodeInstr reads one instruction into in. br_table labels are appended to
+// *labels. Block nesting is the caller's business.
+func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
+	in.start = int32(r.off)
+	in.sub, in.label, in.nlabels, in.flags = 0, 0, 0, 0
+	code := r.byte()
+	in.code = code
+	switch {
+	case code == 0x00, code == 0x01, code == opElse, code == opEnd,
+		code == opReturn, code == 0x1a, code == opSelect, code == 0xd1:
+		// no immediates
+	case code >= 0x45 && code <= 0xc4:
+		// numeric operators: no immediates
+	case code == opBlock, code == opLoop, code == opIf:
+		r.blockType()
+	case code == opBr, code == opBrIf:
+		in.label = r.u32()
+	case code == opBrTable:
+		n := r.count("br_table label", 1)
+		in.label = uint32(len(*labels))
+		for i := uint32(0); i <= n && r.ok(); i++ {
+			*labels = append(*labels, r.u32())
+		}
+		in.nlabels = n + 1
+	case code == opCall, code == opReturnCall:
+		r.u32()
+	case code == opCallIndirect, code == opReturnCallIndirect:
+		r.u32()
+		r.u32()
+	case code == 0x1c: // select t*
+		n := r.count("select type", 1)
+		for i := uint32(0); i < n && r.ok(); i++ {
+			if t := r.byte(); !isValType(t) && r.ok() {
+				r.off--
+				r.fail("unknown value type %#x", t)
+			}
+		}
+	case code >= opLocalGet && code <= 0x26: // local.*, global.*, table.get/set
+		r.u32()
+	case code >= 0x28 && code <= 0x3e: // loads and stores: memarg
+		r.u32()
+		r.u32()
+	case code == 0x3f, code == opMemoryGrow:
+		r.u32() // memory index (a reserved zero byte in Wasm 2.0)
+	case code == 0x41:
+		r.skipLEB(5, "i32")
+	case code == opI64Const:
+		r.skipLEB(10, "i64")
+	case code == opF32Const:
+		r.bytes(4)
+	case code == opF64Const:
+		r.bytes(8)
+	case code == 0xd0: // ref.null t
+		if t := r.byte(); !isRefType(t) && r.ok() {
+			r.off--
+			r.fail("unknown reference type %#x", t)
+		}
+	case code == 0xd2: // ref.func
+		r.u32()
+	case code == opPrefixFC:
+		in.sub = r.u32()
+		switch in.sub {
+		case 0, 1, 2, 3, 4, 5, 6, 7: // trunc_sat
+		case fcMemoryInit, fcMemoryCopy, fcTableInit, fcTableCopy:
+			r.u32()
+			r.u32()
+		case 9, fcMemoryFill, 13, fcTableGrow, 16, fcTableFill:
+			r.u32()
+		default:
+			if r.ok() {
+				r.fail("unknown opcode 0xfc %d", in.sub)
+			}
+		}
+	case code == opPrefixFD:
+		in.sub = r.u32()
+		s := in.sub
+		switch {
+		case s <= 0x0b, s == 0x5c, s == 0x5d: // loads, stores
+			r.u32()
+			r.u32()
+		case s == fdV128Const, s == 0x0d: // v128.const, i8x16.shuffle
+			r.bytes(16)
+		case s >= 0x15 && s <= 0x22: // extract/replace_lane
+			r.byte()
+		case s >= 0x54 && s <= 0x5b: // load/store_lane: memarg, lane
+			r.u32()
+			r.u32()
+			r.byte()
+		case s <= 0xff && !simdReserved[s]:
+			// no immediates
+		default:
+			if r.ok() {
+				r.fail("unknown opcode 0xfd %d", s)
+			}
+		}
+	default:
+		if r.ok() {
+			r.off--
+			r.fail("unknown or unsupported opcode %#x", code)
+		}
+	}
+	in.end = int32(r.off)
+}
+
+// blockType reads a block type: the empty type, one value type, or a type
+// index, all as one signed 33-bit LEB128 integer.
+func (r *reader) blockType() {
+	start := r.off
+	v := r.s33()
+	if r.err != nil || v >= 0 {
+		return
+	}
+	switch byte(v & 0x7f) {
+	case tEmptyBT, tI32, tI64, tF32, tF64, tV128, tFuncref, tExternref:
+		if v >= -64 {
+			return
+		}
+	}
+	r.off = start
+	r.fail("unknown block type %d", v)
+}
+
+// skipConstExpr reads a constant expression up to and including its end.
+// Which instructions are constant is left to the runtime's validation.
+func (r *reader) skipConstExpr() {
+	var in instr
+	var labels []uint32
+	depth := 0
+	for r.ok() {
+		r.decodeInstr(&in, &labels)
+		switch in.code {
+		case opBlock, opLoop, opIf:
+			depth++
+		case opEnd:
+			if depth == 0 {
+				return
+			}
+			depth--
+		}
+	}
+}

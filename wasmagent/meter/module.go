@@ -1,0 +1,331 @@
+package meter
+
+import (
+	"fmt"
+)
+
+// Section ids.
+const (
+	secCustom    = 0
+	secType      = 1
+	secImport    = 2
+	secFunction  = 3
+	secTable     = 4
+	secMemory    = 5
+	secGlobal    = 6
+	secExport    = 7
+	secStart     = 8
+	secElement   = 9
+	secCode      = 10
+	secData      = 11
+	secDataCount = 12
+)
+
+var sectionNames = [...]string{
+	secCustom: "custom", secType: "type", secImport: "import", secFunction: "function",
+	secTable: "table", secMemory: "memory", secGlobal: "global", secExport: "export",
+	secStart: "start", secElement: "element", secCode: "code", secData: "data",
+	secDataCount: "data count",
+}
+
+// sectionRank is the position a non-custom section must keep in a module:
+// ids in increasing order, except that the data count section (12) sits
+// between the element (9) and code (10) sections.
+var sectionRank = [...]int{
+	secType: 1, secImport: 2, secFunction: 3, secTable: 4, secMemory: 5,
+	secGlobal: 6, secExport: 7, secStart: 8, secElement: 9, secDataCount: 10,
+	secCode: 11, secData: 12,
+}
+
+// section is one section of the module, located by offsets into the input.
+type section struct {
+	id      byte
+	start   int // offset of the id byte
+	payload int // offset of the first payload byte
+	end     int // offset just past the payload
+}
+
+// module holds what the rewrite needs to know about a decoded module.
+type module struct {
+	bin      []byte
+	sections []section
+
+	typeParams      []uint32 // number of parameters of each function type
+	funcTypes       []uint32 // type index of each defined function
+	importedFuncs   uint32
+	importedGlobals uint32
+	definedGlobals  uint32
+	exports         uint32
+	fuelExported    bool // the module already exports FuelExport
+
+	globalSec, exportSec, codeSec int // index in sections, -1 when absent
+	codeCount                     uint32
+	dataCount                     int64 // -1 without a data count section
+	dataSegments                  uint32
+}
+
+// malformed wraps ErrMalformed with where and why decoding failed.
+func malformed(where string, err error) error {
+	return fmt.Errorf("%w: %s: %v", ErrMalformed, where, err)
+}
+
+// parse decodes and checks everything but the function bodies.
+func parse(bin []byte) (*module, error) {
+	m := &module{bin: bin, globalSec: -1, exportSec: -1, codeSec: -1, dataCount: -1}
+	if len(bin) < 8 || string(bin[:4]) != "\x00asm" {
+		return nil, malformed("header", fmt.Errorf("missing the \\0asm magic number"))
+	}
+	if string(bin[4:8]) != "\x01\x00\x00\x00" {
+		return nil, malformed("header", fmt.Errorf("unsupported binary version % x (want 01 00 00 00)", bin[4:8]))
+	}
+	r := newReader(bin, 0)
+	r.off = 8
+	lastRank := 0
+	for !r.done() {
+		s := section{start: r.off}
+		s.id = r.byte()
+		size := r.u32()
+		if r.err != nil {
+			return nil, malformed("section header", r.err)
+		}
+		if int(s.id) >= len(sectionNames) {
+			r.off = s.start
+			r.fail("unknown section id %d", s.id)
+			return nil, malformed("section header", r.err)
+		}
+		where := sectionNames[s.id] + " section"
+		s.payload = r.off
+		if uint64(size) > uint64(r.remaining()) {
+			r.fail("size %d runs past the end of the module (%d bytes left)", size, r.remaining())
+			return nil, malformed(where, r.err)
+		}
+		s.end = s.payload + int(size)
+		if s.id != secCustom {
+			rank := sectionRank[s.id]
+			if rank <= lastRank {
+				r.off = s.start
+				r.fail("out of order or repeated")
+				return nil, malformed(where, r.err)
+			}
+			lastRank = rank
+		}
+		sr := newReader(bin[s.payload:s.end], s.payload)
+		m.section(&sr, s.id, len(m.sections))
+		if sr.err == nil && sr.remaining() != 0 {
+			sr.fail("%d bytes left over after the section's contents", sr.remaining())
+		}
+		if sr.err != nil {
+			return nil, malformed(where, sr.err)
+		}
+		m.sections = append(m.sections, s)
+		r.off = s.end
+	}
+	if uint32(len(m.funcTypes)) != m.codeCount {
+		return nil, malformed("code section", fmt.Errorf("%d function bodies for %d declared functions", m.codeCount, len(m.funcTypes)))
+	}
+	if m.dataCount >= 0 && uint32(m.dataCount) != m.dataSegments {
+		return nil, malformed("data count section", fmt.Errorf("declares %d data segments, the data section has %d", m.dataCount, m.dataSegments))
+	}
+	return m, nil
+}
+
+// section decodes the payload of one section; errors stay in r.
+func (m *module) section(r *reader, id byte, index int) {
+	switch id {
+	case secCustom:
+		r.bytes(r.u32()) // name; the contents are opaque
+		r.off = len(r.b)
+	case secType:
+		n := r.count("type", 3)
+		m.typeParams = make([]uint32, 0, n)
+		for i := uint32(0); i < n && r.ok(); i++ {
+			if form := r.byte(); form != 0x60 && r.ok() {
+				r.off--
+				r.fail("type %d: unsupported type form %#x (want 0x60, a function type)", i, form)
+			}
+			params := r.valTypes()
+			r.valTypes()
+			m.typeParams = append(m.typeParams, params)
+		}
+	case secImport:
+		n := r.count("import", 4)
+		for i := uint32(0); i < n && r.ok(); i++ {
+			r.name("import module name")
+			r.name("import name")
+			switch kind := r.byte(); kind {
+			case 0:
+				m.typeIndex(r, r.u32())
+				m.importedFuncs++
+			case 1:
+				r.refType()
+				r.limits()
+			case 2:
+				r.limits()
+			case 3:
+				r.globalType()
+				m.importedGlobals++
+			default:
+				if r.ok() {
+					r.off--
+					r.fail("import %d: unknown import kind %#x", i, kind)
+				}
+			}
+		}
+	case secFunction:
+		n := r.count("function", 1)
+		m.funcTypes = make([]uint32, 0, n)
+		for i := uint32(0); i < n && r.ok(); i++ {
+			t := r.u32()
+			m.typeIndex(r, t)
+			m.funcTypes = append(m.funcTypes, t)
+		}
+	case secTable:
+		n := r.count("table", 2)
+		for i := uint32(0); i < n && r.ok(); i++ {
+			r.refType()
+			r.limits()
+		}
+	case secMemory:
+		n := r.count("memory", 2)
+		for i := uint32(0); i < n && r.ok(); i++ {
+			r.limits()
+		}
+	case secGlobal:
+		m.globalSec = index
+		m.definedGlobals = r.count("global", 3)
+		for i := uint32(0); i < m.definedGlobals && r.ok(); i++ {
+			r.globalType()
+			r.skipConstExpr()
+		}
+	case secExport:
+		m.exportSec = index
+		m.exports = r.count("export", 3)
+		for i := uint32(0); i < m.exports && r.ok(); i++ {
+			if r.name("export name") == FuelExport {
+				m.fuelExported = true
+			}
+			if kind := r.byte(); kind > 3 && r.ok() {
+				r.off--
+				r.fail("export %d: unknown export kind %#x", i, kind)
+			}
+			r.u32()
+		}
+	case secStart:
+		r.u32()
+	case secElement:
+		n := r.count("element segment", 2)
+		for i := uint32(0); i < n && r.ok(); i++ {
+			r.elementSegment(i)
+		}
+	case secCode:
+		m.codeSec = index
+		m.codeCount = r.count("function body", 2)
+		for i := uint32(0); i < m.codeCount && r.ok(); i++ {
+			r.bytes(r.u32()) // bodies are decoded by the rewrite
+		}
+	case secData:
+		m.dataSegments = r.count("data segment", 2)
+		for i := uint32(0); i < m.dataSegments && r.ok(); i++ {
+			switch flags := r.u32(); flags {
+			case 0:
+				r.skipConstExpr()
+			case 1:
+			case 2:
+				r.u32()
+				r.skipConstExpr()
+			default:
+				if r.ok() {
+					r.fail("data segment %d: unknown flags %d", i, flags)
+				}
+			}
+			r.bytes(r.u32())
+		}
+	case secDataCount:
+		m.dataCount = int64(r.u32())
+	}
+}
+
+func (m *module) typeIndex(r *reader, t uint32) {
+	if r.ok() && t >= uint32(len(m.typeParams)) {
+		r.fail("type index %d out of range (%d types)", t, len(m.typeParams))
+	}
+}
+
+// valTypes reads a vector of value types and returns its length.
+func (r *reader) valTypes() uint32 {
+	n := r.count("value type", 1)
+	for i := uint32(0); i < n && r.ok(); i++ {
+		if t := r.byte(); !isValType(t) && r.ok() {
+			r.off--
+			r.fail("unknown value type %#x", t)
+		}
+	}
+	return n
+}
+
+func (r *reader) refType() {
+	if t := r.byte(); !isRefType(t) && r.ok() {
+		r.off--
+		r.fail("unknown reference type %#x", t)
+	}
+}
+
+func (r *reader) globalType() {
+	if t := r.byte(); !isValType(t) && r.ok() {
+		r.off--
+		r.fail("unknown value type %#x", t)
+	}
+	if mut := r.byte(); mut > 1 && r.ok() {
+		r.off--
+		r.fail("global mutability %#x is neither 0 nor 1", mut)
+	}
+}
+
+// limits reads table or memory limits. Flags 2 and 3 (shared memory, from the
+// threads proposal) are accepted: whether they are enabled is the runtime's
+// decision.
+func (r *reader) limits() {
+	flags := r.byte()
+	if flags > 3 && r.ok() {
+		r.off--
+		r.fail("unsupported limits flags %#x", flags)
+	}
+	r.u32()
+	if flags&1 != 0 {
+		r.u32()
+	}
+}
+
+// elementSegment reads one of the eight element segment encodings.
+func (r *reader) elementSegment(i uint32) {
+	flags := r.u32()
+	if flags > 7 {
+		if r.ok() {
+			r.fail("element segment %d: unknown flags %d", i, flags)
+		}
+		return
+	}
+	if flags&2 != 0 && flags&1 == 0 { // 2, 6: explicit table index
+		r.u32()
+	}
+	if flags&1 == 0 { // 0, 2, 4, 6: active, with an offset
+		r.skipConstExpr()
+	}
+	exprs := flags&4 != 0
+	if flags&3 != 0 { // 1, 2, 3, 5, 6, 7: element kind or reference type
+		if exprs {
+			r.refType()
+		} else if kind := r.byte(); kind != 0 && r.ok() {
+			r.off--
+			r.fail("element segment %d: unknown element kind %#x", i, kind)
+		}
+	}
+	n := r.count("element", 1)
+	for j := uint32(0); j < n && r.ok(); j++ {
+		if exprs {
+			r.skipConstExpr()
+		} else {
+			r.u32()
+		}
+	}
+}

@@ -1,0 +1,9 @@
+;; Asks for 1024 pages (64 MiB) up front: over a 256-page limit.
+(module
+  (memory (export "memory") 1024)
+  (func (export "lockstep_abi_version") (result i32) (i32.const 1))
+  (func (export "agent_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "agent_init") (result i32) (i32.const 0))
+  (func (export "agent_receive") (param i32) (result i32) (i32.const 0))
+  (func (export "agent_step") (param i32) (result i32) (i32.const 0))
+  (func (export "agent_shutdown") (result i32) (i32.const 0)))

@@ -1,0 +1,276 @@
+package wasmagent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/lockstep-rt/lockstep/wasmagent/meter"
+)
+
+// ABIVersion is the agent ABI this package speaks.
+const ABIVersion = 1
+
+// HostModule is the import module name of the host functions.
+const HostModule = "lockstep"
+
+// Defaults for Config's zero values.
+const (
+	DefaultMaxPages      = 256        // 16 MiB
+	DefaultFuel          = 50_000_000 // per agent_step / agent_receive
+	DefaultInitFuel      = 2_000_000_000
+	DefaultMaxModuleSize = 64 << 20
+)
+
+// Sentinel errors; every load error wraps ErrInvalidModule.
+var (
+	ErrInvalidModule = errors.New("wasmagent: invalid module")
+	ErrFuelExhausted = errors.New("wasmagent: fuel exhausted")
+)
+
+// Config configures a Runtime. Zero values mean defaults.
+type Config struct {
+	// MaxPages caps every agent's linear memory (64 KiB pages).
+	MaxPages uint32
+	// Fuel is the budget of one agent_receive or agent_step call; InitFuel
+	// that of instantiation (_initialize) plus agent_init.
+	Fuel, InitFuel uint64
+	// Unmetered turns fuel metering off (NaN canonicalisation stays on).
+	// Only for measuring the metering's cost: an unmetered loop never ends.
+	Unmetered bool
+	// MaxModuleSize refuses larger modules, in bytes.
+	MaxModuleSize int
+	// CacheDir, if set, keeps compiled code on disk between runs.
+	CacheDir string
+	// MaxMessageSize is the payload limit reported to guests (informational;
+	// the host enforces it).
+	MaxMessageSize int
+}
+
+func (c *Config) defaults() {
+	if c.MaxPages == 0 {
+		c.MaxPages = DefaultMaxPages
+	}
+	if c.Fuel == 0 {
+		c.Fuel = DefaultFuel
+	}
+	if c.InitFuel == 0 {
+		c.InitFuel = DefaultInitFuel
+	}
+	if c.MaxModuleSize == 0 {
+		c.MaxModuleSize = DefaultMaxModuleSize
+	}
+}
+
+// Runtime compiles and instantiates agent modules.
+type Runtime struct {
+	cfg   Config
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+	wasi  bool
+}
+
+// NewRuntime starts a runtime.
+func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
+	cfg.defaults()
+	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MaxPages).WithCoreFeatures(api.CoreFeaturesV2)
+	r := &Runtime{cfg: cfg}
+	if cfg.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasmagent: compilation cache %s: %w", cfg.CacheDir, err)
+		}
+		r.cache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	r.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if err := r.instantiateHost(ctx); err != nil {
+		r.rt.Close(ctx)
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close releases every compiled module and instance.
+func (r *Runtime) Close(ctx context.Context) error {
+	err := r.rt.Close(ctx)
+	if r.cache != nil {
+		r.cache.Close(ctx)
+	}
+	return err
+}
+
+// Module is a compiled agent module.
+type Module struct {
+	Name string
+	// Fuel is the per-call budget of this module's agents (default: the
+	// runtime's).
+	Fuel uint64
+	// Digest is the SHA-256 of the module as loaded (before rewriting).
+	Digest   [32]byte
+	rt       *Runtime
+	compiled wazero.CompiledModule
+	wasi     bool
+	init     bool // exports _initialize
+}
+
+var wasmMagic = []byte{0x00, 'a', 's', 'm'}
+
+// signature of an export or import: params and results.
+type signature struct{ params, results []api.ValueType }
+
+func (s signature) String() string {
+	return fmt.Sprintf("(%s) -> (%s)", typeNames(s.params), typeNames(s.results))
+}
+
+func typeNames(ts []api.ValueType) string {
+	var b bytes.Buffer
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(api.ValueTypeName(t))
+	}
+	return b.String()
+}
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+	// requiredExports is ABI v1's list of exported functions.
+	requiredExports = map[string]signature{
+		"lockstep_abi_version": {nil, []api.ValueType{i32}},
+		"agent_alloc":          {[]api.ValueType{i32}, []api.ValueType{i32}},
+		"agent_init":           {nil, []api.ValueType{i32}},
+		"agent_receive":        {[]api.ValueType{i32}, []api.ValueType{i32}},
+		"agent_step":           {[]api.ValueType{i32}, []api.ValueType{i32}},
+		"agent_shutdown":       {nil, []api.ValueType{i32}},
+	}
+)
+
+func (r *Runtime) invalid(name, format string, args ...any) error {
+	return fmt.Errorf("%w %q: %s", ErrInvalidModule, name, fmt.Sprintf(format, args...))
+}
+
+// Load validates, rewrites and compiles a module. name identifies it in
+// errors and logs.
+func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	switch {
+	case len(wasm) > r.cfg.MaxModuleSize:
+		return nil, r.invalid(name, "%d bytes is over the %d-byte limit (raise max_module_size or shrink the module: build with -O2, strip debug info)", len(wasm), r.cfg.MaxModuleSize)
+	case len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic):
+		return nil, r.invalid(name, "not a WebAssembly module (it does not start with \\0asm); build it for wasm32")
+	}
+	rewritten, err := meter.Rewrite(wasm, meter.Options{Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true})
+	if err != nil {
+		return nil, r.invalid(name, "%v", err)
+	}
+	compiled, err := r.rt.CompileModule(ctx, rewritten)
+	if err != nil {
+		return nil, r.invalid(name, "does not compile: %v", err)
+	}
+	m := &Module{Name: name, Fuel: r.cfg.Fuel, Digest: sha256.Sum256(wasm), rt: r, compiled: compiled}
+	if err := m.checkABI(); err != nil {
+		compiled.Close(ctx)
+		return nil, err
+	}
+	if m.wasi && !r.wasi {
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+			return nil, fmt.Errorf("wasmagent: instantiating WASI: %w", err)
+		}
+		r.wasi = true
+	}
+	// Instantiate once to ask the module its ABI version.
+	probe, err := m.instantiate(ctx, nil)
+	if err != nil {
+		compiled.Close(ctx)
+		return nil, r.invalid(name, "cannot be instantiated: %v", err)
+	}
+	defer probe.close()
+	v, err := probe.call(probe.abi, r.cfg.InitFuel)
+	if err != nil {
+		return nil, r.invalid(name, "lockstep_abi_version failed: %v", err)
+	}
+	if v != ABIVersion {
+		return nil, r.invalid(name, "built for agent ABI %d, this host speaks ABI %d; rebuild it with the SDK of this Lockstep version", int32(v), ABIVersion)
+	}
+	return m, nil
+}
+
+// checkABI checks imports and exports against ABI v1.
+func (m *Module) checkABI() error {
+	r := m.rt
+	exports := m.compiled.ExportedFunctions()
+	names := make([]string, 0, len(requiredExports))
+	for n := range requiredExports {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		want := requiredExports[n]
+		def, ok := exports[n]
+		if !ok {
+			return r.invalid(m.Name, "missing export %s %s (see sdk/ABI.md; the SDK's LOCKSTEP_AGENT() or lockstep.Register provides it)", n, want)
+		}
+		got := signature{def.ParamTypes(), def.ResultTypes()}
+		if !slices.Equal(got.params, want.params) || !slices.Equal(got.results, want.results) {
+			return r.invalid(m.Name, "export %s has signature %s, ABI v1 wants %s", n, got, want)
+		}
+	}
+	if _, ok := m.compiled.ExportedMemories()["memory"]; !ok {
+		return r.invalid(m.Name, "does not export its memory as \"memory\" (link with --export-memory, the default for wasm-ld)")
+	}
+	if def, ok := exports["_initialize"]; ok {
+		if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
+			return r.invalid(m.Name, "export _initialize must take and return nothing")
+		}
+		m.init = true
+	}
+	for _, def := range m.compiled.ImportedFunctions() {
+		mod, fn, _ := def.Import()
+		switch mod {
+		case HostModule:
+			want, ok := hostSignatures[fn]
+			if !ok {
+				return r.invalid(m.Name, "imports %s.%s, which the host does not provide (ABI v1 offers: %s)", mod, fn, hostNames())
+			}
+			got := signature{def.ParamTypes(), def.ResultTypes()}
+			if !slices.Equal(got.params, want.params) || !slices.Equal(got.results, want.results) {
+				return r.invalid(m.Name, "imports %s.%s with signature %s, the host provides %s", mod, fn, got, want)
+			}
+		case wasi_snapshot_preview1.ModuleName:
+			m.wasi = true
+		default:
+			return r.invalid(m.Name, "imports %s.%s from an unknown module %q (only %q and %q exist; with clang, link with -nostdlib or wasi-libc)", mod, fn, mod, HostModule, wasi_snapshot_preview1.ModuleName)
+		}
+	}
+	for _, def := range m.compiled.ImportedMemories() {
+		mod, n, _ := def.Import()
+		return r.invalid(m.Name, "imports memory %s.%s; an agent must define its own memory", mod, n)
+	}
+	return nil
+}
+
+// seededReader is WASI's random source: the agent's seed, never the OS.
+type seededReader struct{ r *rand.ChaCha8 }
+
+func (s seededReader) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+func wasiSeed(seed uint64) seededReader {
+	var key [32]byte
+	for i := range 4 {
+		for j := range 8 {
+			key[i*8+j] = byte(seed >> (8 * j))
+		}
+		seed = seed*6364136223846793005 + 1442695040888963407
+	}
+	return seededReader{rand.NewChaCha8(key)}
+}
