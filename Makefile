@@ -3,7 +3,7 @@
 # idempotent).
 
 GO      ?= go
-RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/...
+RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/... ./wasmagent
 FUZZTIME  ?= 10s
 
 .PHONY: setup run test lint unit race fuzz bench proto
@@ -11,8 +11,9 @@ FUZZTIME  ?= 10s
 setup:
 	@scripts/setup.sh
 
-## run: build agenthost and run the embedded default topology, recording a replay log and verifying it
+## run: build the guest agents and agenthost, run the embedded default topology (WebAssembly agents), record a replay log and verify it
 run: setup
+	scripts/guests.sh bin/wasm
 	$(GO) build -o bin/agenthost ./cmd/agenthost
 	bin/agenthost run --record bin/default.replay
 	bin/agenthost verify bin/default.replay

@@ -75,11 +75,16 @@ func LoadTopology(path string) (*Topology, error) {
 	return t, nil
 }
 
-// ResolveModules makes relative module paths relative to dir.
+// ResolveModules makes relative module paths relative to dir, and absolute,
+// so that a replay log names files that a verify from anywhere can find.
 func (t *Topology) ResolveModules(dir string) {
 	for i, m := range t.Modules {
 		if m.Path != "" && !filepath.IsAbs(m.Path) {
-			t.Modules[i].Path = filepath.Join(dir, m.Path)
+			p := filepath.Join(dir, m.Path)
+			if abs, err := filepath.Abs(p); err == nil {
+				p = abs
+			}
+			t.Modules[i].Path = p
 		}
 	}
 }

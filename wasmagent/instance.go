@@ -82,17 +82,25 @@ func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32
 		left := int64(in.fuel.Get())
 		if left < 0 {
 			in.used += budget
-			return 0, fmt.Errorf("%w: %s used all of its %d fuel", ErrFuelExhausted, fn.Definition().Name(), budget)
+			return 0, fmt.Errorf("%w: %s used all of its %d fuel", ErrFuelExhausted, exportName(fn), budget)
 		}
 		in.used += budget - uint64(left)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", fn.Definition().Name(), trapReason(err))
+		return 0, fmt.Errorf("%s: %w", exportName(fn), trapReason(err))
 	}
 	if len(res) == 0 {
 		return 0, nil
 	}
 	return uint32(res[0]), nil
+}
+
+// exportName names fn as the ABI does (the name section may say otherwise).
+func exportName(fn api.Function) string {
+	if names := fn.Definition().ExportNames(); len(names) > 0 {
+		return names[0]
+	}
+	return fn.Definition().Name()
 }
 
 // trapReason keeps the first line of a wazero error: the trap itself, not
@@ -108,7 +116,7 @@ func (in *instance) callCode(fn api.Function, budget uint64, args ...uint64) err
 		return err
 	}
 	if code != 0 {
-		return fmt.Errorf("%s returned %d", fn.Definition().Name(), int32(code))
+		return fmt.Errorf("%s returned %d", exportName(fn), int32(code))
 	}
 	return nil
 }

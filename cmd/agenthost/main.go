@@ -4,8 +4,10 @@
 //	agenthost run [--topology FILE] [--ticks N] [--workers N] [--record FILE] [--pace N]
 //	agenthost verify FILE [--workers N]
 //
-// With no --topology, run uses the embedded default topology (package
-// examples/pipeline).
+// With no --topology, run uses the embedded default topology of WebAssembly
+// agents (examples/wasm/topology), whose modules it loads from --module-dir
+// (scripts/guests.sh builds them into bin/wasm). The Go-native kinds of
+// examples/pipeline are available to every topology.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -24,6 +27,7 @@ import (
 
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/examples/pipeline"
+	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
 )
 
@@ -93,6 +97,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	var (
 		topoPath, record, progress string
+		moduleDir, cacheDir        string
 		ticks, workers             int
 		pace                       float64
 	)
@@ -105,7 +110,7 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			topo, err := loadTopology(topoPath)
+			topo, err := loadTopology(topoPath, moduleDir)
 			if err != nil {
 				return err
 			}
@@ -115,7 +120,7 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			if ticks <= 0 {
 				return fmt.Errorf("--ticks: give a positive number of ticks (the topology sets none)")
 			}
-			opts := host.Options{Kinds: kinds(), Workers: workers, Logger: log, CreatedBy: "agenthost run"}
+			opts := host.Options{Kinds: kinds(), Workers: workers, Logger: log, CreatedBy: "agenthost run", WASM: host.WASMConfig{CacheDir: cacheDir}}
 			var recFile *os.File
 			if record != "" {
 				if recFile, err = os.Create(record); err != nil {
@@ -135,6 +140,10 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			}
 			h, err := topo.Start(opts)
 			if err != nil {
+				if recFile != nil {
+					recFile.Close()
+					os.Remove(record)
+				}
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -175,7 +184,9 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&topoPath, "topology", "", "topology file (YAML); default: the embedded sensor pipeline")
+	f.StringVar(&topoPath, "topology", "", "topology file (YAML); default: the embedded WebAssembly demo")
+	f.StringVar(&moduleDir, "module-dir", "bin/wasm", "where the default topology's modules are (built by scripts/guests.sh)")
+	f.StringVar(&cacheDir, "wasm-cache", defaultCache(), "directory for compiled WebAssembly code (\"\": no cache)")
 	f.IntVar(&ticks, "ticks", 0, "ticks to run (default: the topology's ticks)")
 	f.IntVar(&workers, "workers", 2, "worker goroutines for agents (never changes results)")
 	f.StringVar(&record, "record", "", "write a replay log to this file")
@@ -184,11 +195,25 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-func loadTopology(path string) (*host.Topology, error) {
-	if path == "" {
-		return host.ParseTopology("embedded default topology", pipeline.Topology)
+func loadTopology(path, moduleDir string) (*host.Topology, error) {
+	if path != "" {
+		return host.LoadTopology(path)
 	}
-	return host.LoadTopology(path)
+	t, err := host.ParseTopology("embedded default topology", wasmtopo.Topology)
+	if err != nil {
+		return nil, err
+	}
+	t.ResolveModules(moduleDir)
+	return t, nil
+}
+
+// defaultCache is the compilation cache under the user's cache directory.
+func defaultCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "lockstep", "wazero")
 }
 
 func newBar(mode string, ticks int, w io.Writer) *progressbar.ProgressBar {

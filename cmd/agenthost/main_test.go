@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/lockstep-rt/lockstep/internal/guests"
 )
 
 func agenthost(t *testing.T, args ...string) (string, error) {
@@ -21,17 +23,21 @@ func agenthost(t *testing.T, args ...string) (string, error) {
 
 var digestRE = regexp.MustCompile(`digest: ([0-9a-f]{64})`)
 
-// TestRunRecordVerify runs the embedded default topology twice with
-// different worker counts, records it, verifies the log, and sees a
-// damaged log refused with its offset.
+// TestRunRecordVerify builds the example guests from source, runs the
+// embedded default topology twice with different worker counts, records it,
+// verifies the log, and sees a damaged log refused with its offset.
 func TestRunRecordVerify(t *testing.T) {
+	mods, err := guests.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	log := filepath.Join(dir, "run.replay")
-	out1, err := agenthost(t, "run", "--record", log, "--workers", "1", "--progress", "never")
+	out1, err := agenthost(t, "run", "--module-dir", mods, "--record", log, "--workers", "1", "--progress", "never", "--wasm-cache", filepath.Join(dir, "cache"))
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out1)
 	}
-	out2, err := agenthost(t, "run", "--workers", "4", "--progress", "never")
+	out2, err := agenthost(t, "run", "--module-dir", mods, "--workers", "4", "--progress", "never", "--wasm-cache", "")
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out2)
 	}
@@ -39,11 +45,11 @@ func TestRunRecordVerify(t *testing.T) {
 	if d1 == nil || d2 == nil || d1[1] != d2[1] {
 		t.Fatalf("digests differ between 1 and 4 workers:\n%s\n%s", out1, out2)
 	}
-	if !strings.Contains(out1, "ticks: 500") || !strings.Contains(out1, "restarts: 4") {
+	if !strings.Contains(out1, "ticks: 200") || !strings.Contains(out1, "restarts: 28") {
 		t.Fatalf("unexpected run summary:\n%s", out1)
 	}
 	out, err := agenthost(t, "verify", log)
-	if err != nil || !strings.Contains(out, "identical: 500 ticks, digest "+d1[1]) {
+	if err != nil || !strings.Contains(out, "identical: 200 ticks, digest "+d1[1]) {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 
@@ -57,7 +63,7 @@ func TestRunRecordVerify(t *testing.T) {
 	}
 	out, err = agenthost(t, "verify", torn)
 	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(out, "verified 500 ticks identical") || !strings.Contains(out, "corrupt log at byte") {
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(out, "verified 200 ticks identical") || !strings.Contains(out, "corrupt log at byte") {
 		t.Fatalf("torn log: %v\n%s", err, out)
 	}
 }
@@ -79,5 +85,38 @@ func TestRunRejectsBadTopology(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "t.yaml") {
 			t.Errorf("topology %q: err = %v, want it to mention %q and the file\n%s", doc, err, want, out)
 		}
+	}
+}
+
+// TestVerifyRefusesChangedModule records a run, changes one module (a valid
+// change: an extra custom section) and sees verify refuse it.
+func TestVerifyRefusesChangedModule(t *testing.T) {
+	mods, err := guests.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, e := range []string{"counter", "pinger", "faulty", "reader", "floaty", "goagent"} {
+		b, err := os.ReadFile(filepath.Join(mods, e+".wasm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e+".wasm"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := filepath.Join(dir, "run.replay")
+	if out, err := agenthost(t, "run", "--module-dir", dir, "--ticks", "20", "--record", log, "--progress", "never", "--wasm-cache", ""); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "counter.wasm"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{0x00, 0x04, 0x03, 'a', 'b', 'c'}) // custom section "abc"
+	f.Close()
+	out, err := agenthost(t, "verify", log)
+	if err == nil || !strings.Contains(err.Error(), `module "counter"`) || !strings.Contains(err.Error(), "replay needs the same module") {
+		t.Fatalf("verify with a changed module: %v\n%s", err, out)
 	}
 }

@@ -1,0 +1,384 @@
+/*
+ * lockstep.h — guest SDK for Lockstep agents written in C or C++ (ABI v1).
+ *
+ * The contract is sdk/ABI.md; this header is a thin, dependency-free view of
+ * it. It needs no libc: it works with
+ *
+ *   clang-14 --target=wasm32 -nostdlib -O2 -Wl,--no-entry -Wl,--stack-first
+ *   clang-14 --target=wasm32-wasi -mexec-model=reactor -O2      (wasi-libc)
+ *
+ * and from C++ (clang++-14 ... -fno-exceptions -fno-rtti). No export flags are
+ * needed: every ABI export carries __attribute__((export_name(...))).
+ *
+ * An agent is one translation unit that expands LOCKSTEP_AGENT() once (or
+ * defines LOCKSTEP_IMPLEMENTATION before including this header) and defines
+ * any of four hooks:
+ *
+ *   #include "lockstep.h"
+ *   LOCKSTEP_AGENT()
+ *
+ *   LS_AGENT_INIT          { return LS_OK; }
+ *   LS_AGENT_RECEIVE(msg)  { ...; return LS_OK; }
+ *   LS_AGENT_STEP(ctx)     { ...; return LS_OK; }
+ *   LS_AGENT_SHUTDOWN      { return LS_OK; }
+ *
+ * The macros only spell the hook signatures; plain functions work as well:
+ *
+ *   int32_t ls_agent_init(void);
+ *   int32_t ls_agent_receive(const ls_msg *msg);
+ *   int32_t ls_agent_step(const ls_ctx *ctx);
+ *   int32_t ls_agent_shutdown(void);
+ *
+ * A hook returns LS_OK (0) for success; any other value is a failure of the
+ * agent at that tick. A hook you do not define behaves as `return LS_OK;`.
+ * (In C++ a plain hook must match the declared signature exactly, or it is an
+ * unrelated overload; the macros cannot get this wrong.)
+ *
+ * LOCKSTEP_AGENT() emits the ABI exports `lockstep_abi_version`,
+ * `agent_alloc` (one grow-only scratch buffer on fresh pages from
+ * memory.grow, no malloc), `agent_init`, `agent_receive`, `agent_step` and
+ * `agent_shutdown`. Without wasi-libc (when __wasi__ is not defined; override
+ * with -DLOCKSTEP_FREESTANDING=0/1) it also emits `_initialize`, which runs
+ * C++ global constructors, and weak memcpy/memmove/memset/memcmp/strlen,
+ * which the compiler may call on its own.
+ *
+ * Strings passed to the ls_* wrappers are NUL-terminated C strings (their
+ * lengths of literals fold at compile time); the lockstep_* raw imports take
+ * (pointer, length) pairs exactly as in ABI.md. Every function returning
+ * int32_t returns an LS_* code (state_read: a length >= 0 or a code).
+ */
+#ifndef LOCKSTEP_H
+#define LOCKSTEP_H
+
+#if !defined(__wasm32__)
+#error "lockstep.h is for wasm32 guests: compile with clang --target=wasm32 (or wasm32-wasi)"
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#define LS__EXTERN_C extern "C"
+#define LS__STATIC_ASSERT(c, m) static_assert(c, m)
+extern "C" {
+#else
+#define LS__EXTERN_C
+#define LS__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+/* A hook that falls off its end returns garbage in C and traps (or worse) in
+ * C++: make the mistake a compile error. Define LOCKSTEP_NO_PRAGMAS to skip. */
+#ifndef LOCKSTEP_NO_PRAGMAS
+#pragma clang diagnostic error "-Wreturn-type"
+#endif
+
+/* ---------------------------------------------------------------- codes --- */
+
+#define LOCKSTEP_ABI_VERSION 1
+
+#define LS_OK 0
+#define LS_ERR_INVALID_NAME (-1)  /* id, channel or region not 1-128 of [A-Za-z0-9._-/:] */
+#define LS_ERR_TOO_LARGE (-2)     /* payload over the host's message size limit */
+#define LS_ERR_OUT_OF_BOUNDS (-3) /* a (ptr, len) pair points outside memory */
+#define LS_ERR_NOT_FOUND (-4)     /* no such state region */
+#define LS_ERR_UNAVAILABLE (-6)   /* the host does not offer this (yet) */
+#define LS_ERR_DENIED (-7)        /* the agent lacks the capability */
+
+#define LS_LOG_ERROR 2
+#define LS_LOG_WARN 3
+#define LS_LOG_INFO 4
+#define LS_LOG_DEBUG 5
+
+/* ------------------------------------------------------- raw imports ----- */
+
+#define LS__IMPORT(name) __attribute__((import_module("lockstep"), import_name(name)))
+#define LS_EXPORT(name) __attribute__((export_name(name)))
+
+LS__IMPORT("send")
+int32_t lockstep_send(const void *to, uint32_t to_len, const void *p, uint32_t p_len);
+LS__IMPORT("publish")
+int32_t lockstep_publish(const void *ch, uint32_t ch_len, const void *p, uint32_t p_len);
+LS__IMPORT("join")
+int32_t lockstep_join(const void *ch, uint32_t ch_len);
+LS__IMPORT("leave")
+int32_t lockstep_leave(const void *ch, uint32_t ch_len);
+LS__IMPORT("log")
+void lockstep_log(int32_t level, const void *p, uint32_t len);
+LS__IMPORT("tick")
+int64_t lockstep_tick(void);
+LS__IMPORT("random")
+int64_t lockstep_random(void);
+LS__IMPORT("state_write")
+int32_t lockstep_state_write(const void *name, uint32_t name_len, const void *data, uint32_t data_len);
+LS__IMPORT("state_read")
+int32_t lockstep_state_read(const void *owner, uint32_t owner_len, const void *name, uint32_t name_len,
+                            void *buf, uint32_t buf_cap);
+LS__IMPORT("infer")
+int32_t lockstep_infer(const void *model, uint32_t model_len, const void *version, uint32_t version_len,
+                       const void *input, uint32_t input_len);
+
+/* ------------------------------------------------ context and message ---- */
+
+/* The context at ctx_ptr (24 bytes). */
+typedef struct ls_ctx {
+	uint64_t tick;
+	uint32_t self_ptr, self_len;
+	uint32_t delivered;
+	uint32_t reserved;
+} ls_ctx;
+
+/* The message header at msg_ptr (32 bytes); its bytes follow it. They are
+ * valid only during the agent_receive call: copy what you keep. */
+typedef struct ls_msg {
+	uint64_t sent;
+	uint32_t from_ptr, from_len;       /* from_len 0: an external input */
+	uint32_t channel_ptr, channel_len; /* channel_len 0: a direct send */
+	uint32_t payload_ptr, payload_len;
+} ls_msg;
+
+LS__STATIC_ASSERT(sizeof(ls_ctx) == 24, "ls_ctx must be 24 bytes");
+LS__STATIC_ASSERT(sizeof(ls_msg) == 32, "ls_msg must be 32 bytes");
+LS__STATIC_ASSERT(offsetof(ls_msg, payload_len) == 28, "ls_msg layout");
+LS__STATIC_ASSERT(offsetof(ls_ctx, delivered) == 16, "ls_ctx layout");
+
+#define LS__PTR(T, p) ((T)(uintptr_t)(p))
+
+static inline uint64_t ls_ctx_tick(const ls_ctx *c) { return c->tick; }
+static inline uint32_t ls_ctx_delivered(const ls_ctx *c) { return c->delivered; }
+/* The agent's own id (not NUL-terminated). */
+static inline const char *ls_ctx_self(const ls_ctx *c, uint32_t *len) {
+	if (len) *len = c->self_len;
+	return LS__PTR(const char *, c->self_ptr);
+}
+
+static inline uint64_t ls_msg_sent(const ls_msg *m) { return m->sent; }
+/* Sender id (not NUL-terminated); length 0 for an external input. */
+static inline const char *ls_msg_from(const ls_msg *m, uint32_t *len) {
+	if (len) *len = m->from_len;
+	return LS__PTR(const char *, m->from_ptr);
+}
+/* Channel (not NUL-terminated); length 0 for a direct send. */
+static inline const char *ls_msg_channel(const ls_msg *m, uint32_t *len) {
+	if (len) *len = m->channel_len;
+	return LS__PTR(const char *, m->channel_ptr);
+}
+static inline const uint8_t *ls_msg_payload(const ls_msg *m, uint32_t *len) {
+	if (len) *len = m->payload_len;
+	return LS__PTR(const uint8_t *, m->payload_ptr);
+}
+static inline int ls_msg_is_direct(const ls_msg *m) { return m->channel_len == 0; }
+static inline int ls_msg_is_external(const ls_msg *m) { return m->from_len == 0; }
+
+/* ------------------------------------------------------------ helpers ---- */
+
+static inline uint32_t ls_strlen(const char *s) { return s ? (uint32_t)__builtin_strlen(s) : 0; }
+
+/* 1 if the n bytes at p equal the C string s. */
+static inline int ls_eq(const void *p, uint32_t n, const char *s) {
+	const char *a = (const char *)p;
+	uint32_t i = 0;
+	for (; i < n; i++)
+		if (s[i] == 0 || s[i] != a[i]) return 0;
+	return s[i] == 0;
+}
+
+static inline uint64_t ls_get_u64le(const void *p) {
+	uint64_t v;
+	__builtin_memcpy(&v, p, 8); /* wasm is little-endian */
+	return v;
+}
+static inline void ls_put_u64le(void *p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
+
+/* A bounded text builder for log lines and payloads (no printf needed).
+ * Appends that do not fit are truncated. */
+typedef struct ls_buf {
+	char *p;
+	uint32_t len, cap;
+} ls_buf;
+
+static inline ls_buf ls_buf_make(char *mem, uint32_t cap) {
+	ls_buf b;
+	b.p = mem;
+	b.len = 0;
+	b.cap = cap;
+	return b;
+}
+static inline ls_buf *ls_buf_bytes(ls_buf *b, const void *p, uint32_t n) {
+	const char *s = (const char *)p;
+	for (uint32_t i = 0; i < n && b->len < b->cap; i++) b->p[b->len++] = s[i];
+	return b;
+}
+static inline ls_buf *ls_buf_str(ls_buf *b, const char *s) { return ls_buf_bytes(b, s, ls_strlen(s)); }
+static inline ls_buf *ls_buf_u64(ls_buf *b, uint64_t v) {
+	char d[20];
+	uint32_t n = 0;
+	do d[n++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+	while (n > 0 && b->len < b->cap) b->p[b->len++] = d[--n];
+	return b;
+}
+static inline ls_buf *ls_buf_i64(ls_buf *b, int64_t v) {
+	if (v < 0) {
+		ls_buf_bytes(b, "-", 1);
+		return ls_buf_u64(b, (uint64_t)0 - (uint64_t)v);
+	}
+	return ls_buf_u64(b, (uint64_t)v);
+}
+/* 16 lowercase hex digits. */
+static inline ls_buf *ls_buf_hex64(ls_buf *b, uint64_t v) {
+	for (int s = 60; s >= 0 && b->len < b->cap; s -= 4) b->p[b->len++] = "0123456789abcdef"[(v >> s) & 15];
+	return b;
+}
+
+/* ----------------------------------------------------------- wrappers ---- */
+
+static inline int32_t ls_send(const char *to, const void *p, uint32_t n) {
+	return lockstep_send(to, ls_strlen(to), p, n);
+}
+static inline int32_t ls_send_str(const char *to, const char *s) { return ls_send(to, s, ls_strlen(s)); }
+/* Send to the sender of msg (fails with LS_ERR_INVALID_NAME for an external input). */
+static inline int32_t ls_reply(const ls_msg *m, const void *p, uint32_t n) {
+	return lockstep_send(LS__PTR(const void *, m->from_ptr), m->from_len, p, n);
+}
+static inline int32_t ls_publish(const char *ch, const void *p, uint32_t n) {
+	return lockstep_publish(ch, ls_strlen(ch), p, n);
+}
+static inline int32_t ls_publish_str(const char *ch, const char *s) { return ls_publish(ch, s, ls_strlen(s)); }
+static inline int32_t ls_join(const char *ch) { return lockstep_join(ch, ls_strlen(ch)); }
+static inline int32_t ls_leave(const char *ch) { return lockstep_leave(ch, ls_strlen(ch)); }
+
+static inline void ls_log_n(int32_t level, const void *p, uint32_t n) { lockstep_log(level, p, n); }
+static inline void ls_log(int32_t level, const char *s) { lockstep_log(level, s, ls_strlen(s)); }
+static inline void ls_log_buf(int32_t level, const ls_buf *b) { lockstep_log(level, b->p, b->len); }
+static inline void ls_error(const char *s) { ls_log(LS_LOG_ERROR, s); }
+static inline void ls_warn(const char *s) { ls_log(LS_LOG_WARN, s); }
+static inline void ls_info(const char *s) { ls_log(LS_LOG_INFO, s); }
+static inline void ls_debug(const char *s) { ls_log(LS_LOG_DEBUG, s); }
+
+static inline uint64_t ls_tick(void) { return (uint64_t)lockstep_tick(); }
+static inline uint64_t ls_random(void) { return (uint64_t)lockstep_random(); }
+
+static inline int32_t ls_state_write(const char *name, const void *data, uint32_t n) {
+	return lockstep_state_write(name, ls_strlen(name), data, n);
+}
+/* Copies owner's frozen previous-tick region `name` into buf if it fits in
+ * cap; returns its full length (> cap: nothing copied) or an LS_ERR_* code. */
+static inline int32_t ls_state_read(const char *owner, const char *name, void *buf, uint32_t cap) {
+	return lockstep_state_read(owner, ls_strlen(owner), name, ls_strlen(name), buf, cap);
+}
+/* Reserved in ABI v1: returns LS_ERR_UNAVAILABLE until the model manager lands. */
+static inline int32_t ls_infer(const char *model, const char *version, const void *in, uint32_t n) {
+	return lockstep_infer(model, ls_strlen(model), version, ls_strlen(version), in, n);
+}
+
+/* -------------------------------------------------------------- hooks ---- */
+
+__attribute__((weak)) int32_t ls_agent_init(void);
+__attribute__((weak)) int32_t ls_agent_receive(const ls_msg *msg);
+__attribute__((weak)) int32_t ls_agent_step(const ls_ctx *ctx);
+__attribute__((weak)) int32_t ls_agent_shutdown(void);
+
+#define LS_AGENT_INIT LS__EXTERN_C int32_t ls_agent_init(void)
+#define LS_AGENT_RECEIVE(msg) LS__EXTERN_C int32_t ls_agent_receive(const ls_msg *msg)
+#define LS_AGENT_STEP(ctx) LS__EXTERN_C int32_t ls_agent_step(const ls_ctx *ctx)
+#define LS_AGENT_SHUTDOWN LS__EXTERN_C int32_t ls_agent_shutdown(void)
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+/* ------------------------------------------------------ implementation --- */
+
+#ifndef LOCKSTEP_FREESTANDING
+#ifdef __wasi__
+#define LOCKSTEP_FREESTANDING 0
+#else
+#define LOCKSTEP_FREESTANDING 1
+#endif
+#endif
+
+#if LOCKSTEP_FREESTANDING
+/* No crt: run global constructors from the ABI's optional `_initialize`
+ * (referencing __wasm_call_ctors also stops wasm-ld from wrapping every export
+ * in a constructor call), and give the compiler the memory functions it may
+ * emit calls to. They are weak: a definition of your own wins. */
+#define LS__FREESTANDING_IMPL                                                                     \
+	LS__EXTERN_C void __wasm_call_ctors(void);                                                    \
+	LS__EXTERN_C LS_EXPORT("_initialize") void lockstep__initialize(void) { __wasm_call_ctors(); } \
+	LS__EXTERN_C __attribute__((weak, no_builtin)) void *memcpy(void *d, const void *s, size_t n) { \
+		unsigned char *dp = (unsigned char *)d;                                                   \
+		const unsigned char *sp = (const unsigned char *)s;                                       \
+		while (n--) *dp++ = *sp++;                                                                \
+		return d;                                                                                 \
+	}                                                                                             \
+	LS__EXTERN_C __attribute__((weak, no_builtin)) void *memmove(void *d, const void *s, size_t n) { \
+		unsigned char *dp = (unsigned char *)d;                                                   \
+		const unsigned char *sp = (const unsigned char *)s;                                       \
+		if (dp < sp)                                                                              \
+			while (n--) *dp++ = *sp++;                                                            \
+		else                                                                                      \
+			while (n--) dp[n] = sp[n];                                                            \
+		return d;                                                                                 \
+	}                                                                                             \
+	LS__EXTERN_C __attribute__((weak, no_builtin)) void *memset(void *d, int c, size_t n) {       \
+		unsigned char *dp = (unsigned char *)d;                                                   \
+		while (n--) *dp++ = (unsigned char)c;                                                     \
+		return d;                                                                                 \
+	}                                                                                             \
+	LS__EXTERN_C __attribute__((weak, no_builtin)) int memcmp(const void *a, const void *b, size_t n) { \
+		const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;         \
+		for (; n; n--, x++, y++)                                                                  \
+			if (*x != *y) return *x - *y;                                                         \
+		return 0;                                                                                 \
+	}                                                                                             \
+	LS__EXTERN_C __attribute__((weak, no_builtin)) size_t strlen(const char *s) {                 \
+		size_t n = 0;                                                                             \
+		while (s[n]) n++;                                                                         \
+		return n;                                                                                 \
+	}
+#else
+#define LS__FREESTANDING_IMPL
+#endif
+
+/* Emits the ABI exports; expand it exactly once per module, at file scope
+ * (no semicolon needed). */
+#define LOCKSTEP_AGENT()                                                                          \
+	LS__EXTERN_C LS_EXPORT("lockstep_abi_version") int32_t lockstep__abi_version(void) {          \
+		return LOCKSTEP_ABI_VERSION;                                                              \
+	}                                                                                             \
+	/* agent_alloc: one scratch buffer on pages of its own, grown (never shrunk) by \
+	 * memory.grow, so it cannot collide with a malloc that also grows memory. */               \
+	static uint32_t lockstep__scratch_base, lockstep__scratch_cap;                                \
+	LS__EXTERN_C LS_EXPORT("agent_alloc") uint32_t lockstep__agent_alloc(uint32_t size) {         \
+		if (size <= lockstep__scratch_cap && lockstep__scratch_cap != 0) return lockstep__scratch_base; \
+		uint32_t pages = size / 65536u + (size % 65536u != 0 || size == 0);                       \
+		uint32_t end = (uint32_t)__builtin_wasm_memory_size(0) * 65536u;                          \
+		int extend = lockstep__scratch_cap != 0 && lockstep__scratch_base + lockstep__scratch_cap == end; \
+		if (extend) pages = (size - lockstep__scratch_cap) / 65536u + ((size - lockstep__scratch_cap) % 65536u != 0); \
+		size_t old = __builtin_wasm_memory_grow(0, pages);                                        \
+		if (old == (size_t)-1 || old == 0) return 0;                                              \
+		if (!extend) {                                                                            \
+			lockstep__scratch_base = (uint32_t)old * 65536u;                                      \
+			lockstep__scratch_cap = 0;                                                            \
+		}                                                                                         \
+		lockstep__scratch_cap += pages * 65536u;                                                  \
+		return lockstep__scratch_base;                                                            \
+	}                                                                                             \
+	LS__EXTERN_C LS_EXPORT("agent_init") int32_t lockstep__agent_init(void) {                     \
+		return ls_agent_init ? ls_agent_init() : LS_OK;                                           \
+	}                                                                                             \
+	LS__EXTERN_C LS_EXPORT("agent_receive") int32_t lockstep__agent_receive(const ls_msg *msg) {  \
+		return ls_agent_receive ? ls_agent_receive(msg) : LS_OK;                                  \
+	}                                                                                             \
+	LS__EXTERN_C LS_EXPORT("agent_step") int32_t lockstep__agent_step(const ls_ctx *ctx) {        \
+		return ls_agent_step ? ls_agent_step(ctx) : LS_OK;                                        \
+	}                                                                                             \
+	LS__EXTERN_C LS_EXPORT("agent_shutdown") int32_t lockstep__agent_shutdown(void) {             \
+		return ls_agent_shutdown ? ls_agent_shutdown() : LS_OK;                                   \
+	}                                                                                             \
+	LS__FREESTANDING_IMPL
+
+#ifdef LOCKSTEP_IMPLEMENTATION
+LOCKSTEP_AGENT()
+#endif
+
+#endif /* LOCKSTEP_H */
