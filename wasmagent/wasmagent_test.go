@@ -137,7 +137,7 @@ func TestFaultsAreFailuresOfOneAgent(t *testing.T) {
 		"wasm error: unreachable",
 		"fuel exhausted",
 		"out of bounds memory access", // C's shadow stack runs off the bottom of memory
-		"agent_receive returned 7", // memory.grow failed at the page limit
+		"agent_receive returned 7",    // memory.grow failed at the page limit
 		"agent_receive returned 3",
 		"", // an out-of-bounds pointer is an error code, not a fault
 		"",
