@@ -147,7 +147,7 @@ type Host struct {
 	// setChanged: agents stopped at the last barrier, so the next tick's
 	// record names the agents again.
 	setChanged bool
-	wasm       *wasmagent.Runtime
+	wasm       map[uint32]*wasmagent.Runtime // by memory limit
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
 }
@@ -196,10 +196,10 @@ func New(opts Options) (*Host, error) {
 }
 
 func (h *Host) closeWASM() {
-	if h.wasm != nil {
-		h.wasm.Close(context.Background())
-		h.wasm = nil
+	for _, rt := range h.wasm {
+		rt.Close(context.Background())
 	}
+	h.wasm = nil
 }
 
 func (h *Host) factory(a *engine.Agent) (agent.Agent, error) {

@@ -20,6 +20,9 @@ type Module struct {
 	Path string `json:"path" yaml:"path"`
 	// Fuel overrides the per-call fuel budget for this module's agents.
 	Fuel uint64 `json:"fuel,omitempty" yaml:"fuel"`
+	// MaxPages overrides the memory limit (64 KiB pages) of this module's
+	// agents.
+	MaxPages uint32 `json:"max_pages,omitempty" yaml:"max_pages"`
 	// Digest is the module's SHA-256 in hex; filled in when it is loaded.
 	// A replay refuses a module whose digest differs.
 	Digest string `json:"digest,omitempty" yaml:"-"`
@@ -45,14 +48,24 @@ func (h *Host) loadModules() error {
 		return nil
 	}
 	ctx := context.Background()
-	rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{
-		MaxPages: h.opts.WASM.MaxPages, Fuel: h.opts.WASM.Fuel, CacheDir: h.opts.WASM.CacheDir,
-		Unmetered: h.opts.WASM.Unmetered,
-	})
-	if err != nil {
-		return err
+	h.wasm = map[uint32]*wasmagent.Runtime{}
+	// One wazero runtime per memory limit: wazero caps memory per runtime.
+	runtimeFor := func(pages uint32) (*wasmagent.Runtime, error) {
+		if pages == 0 {
+			pages = h.opts.WASM.MaxPages
+		}
+		if rt := h.wasm[pages]; rt != nil {
+			return rt, nil
+		}
+		rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{
+			MaxPages: pages, Fuel: h.opts.WASM.Fuel, CacheDir: h.opts.WASM.CacheDir,
+			Unmetered: h.opts.WASM.Unmetered,
+		})
+		if err == nil {
+			h.wasm[pages] = rt
+		}
+		return rt, err
 	}
-	h.wasm = rt
 	kinds := make(map[string]Factory, len(h.opts.Kinds)+len(h.opts.Modules))
 	for k, f := range h.opts.Kinds {
 		kinds[k] = f
@@ -75,6 +88,10 @@ func (h *Host) loadModules() error {
 			return fmt.Errorf("host: module %q (%s) has digest %s, but the run was recorded with %s: replay needs the same module", spec.Name, spec.Path, digest, spec.Digest)
 		}
 		spec.Digest = digest
+		rt, err := runtimeFor(spec.MaxPages)
+		if err != nil {
+			return err
+		}
 		m, err := rt.Load(ctx, spec.Name, data)
 		if err != nil {
 			return fmt.Errorf("host: %s: %w", spec.Path, err)

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/wasmagent/meter"
@@ -27,8 +29,9 @@ type instance struct {
 
 	abi, alloc, initFn, receive, step, shutdown, initialize api.Function
 
-	actx agent.Context // the context of the call in progress
-	used uint64        // fuel used since the last TakeFuel
+	actx  agent.Context // the context of the call in progress
+	reads int64         // WASI monotonic clock reads so far
+	used  uint64        // fuel used since the last TakeFuel
 }
 
 var _ agent.Agent = (*instance)(nil)
@@ -44,8 +47,30 @@ func (m *Module) New(id string, seed uint64) (agent.Agent, error) {
 	return in, nil
 }
 
+// epoch is what WASI guests see as the wall clock at tick 0 (wazero's own
+// fake clock starts there too).
+const epoch = 1640995200 // 2022-01-01T00:00:00Z
+
+// TickDuration is how much WASI clock time one tick is.
+const TickDuration = time.Millisecond
+
 func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, error) {
-	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions()
+	in := &instance{m: m}
+	// WASI clocks follow the tick: the wall clock is constant within a
+	// tick, TickDuration apart between ticks. Sleeping is a no-op (wazero's
+	// default).
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
+		WithWalltime(func() (int64, int32) {
+			d := time.Duration(in.tick()) * TickDuration
+			return epoch + int64(d/time.Second), int32(d % time.Second)
+		}, sys.ClockResolution(TickDuration)).
+		WithNanotime(func() int64 {
+			// Monotonic and never 0 (Go's runtime refuses 0); each read
+			// advances it by 1 ns, so a guest waiting for time to pass
+			// (Go's scheduler does) sees it pass, deterministically.
+			in.reads++
+			return int64(in.tick()+1)*int64(TickDuration) + in.reads
+		}, 1)
 	if random != nil {
 		cfg = cfg.WithRandSource(random)
 	}
@@ -53,7 +78,7 @@ func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, 
 	if err != nil {
 		return nil, trapReason(err)
 	}
-	in := &instance{m: m, mod: mod, mem: mod.Memory()}
+	in.mod, in.mem = mod, mod.Memory()
 	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
 	in.abi = mod.ExportedFunction("lockstep_abi_version")
 	in.alloc = mod.ExportedFunction("agent_alloc")
@@ -68,6 +93,14 @@ func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, 
 		in.fuel = g
 	}
 	return in, nil
+}
+
+// tick is the current tick, 0 outside calls from the host.
+func (in *instance) tick() uint64 {
+	if in.actx == nil {
+		return 0
+	}
+	return uint64(in.actx.Tick())
 }
 
 func (in *instance) close() { in.mod.Close(context.Background()) }
