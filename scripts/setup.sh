@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Lockstep's build and tests need, idempotently: run it as often
-# as you like. Today that is the Go module cache; guest toolchains (clang,
-# rustc, AssemblyScript) and the ONNX Runtime library join it with the
-# issues that need them.
+# as you like.
+#
+#   - the Go module cache (go mod download)
+#   - guest toolchains from Debian: clang-14, lld-14 (wasm-ld), wasi-libc,
+#     compiler-rt for wasm32, and wabt (wat2wasm, for hand-written test
+#     modules). Go guests use Go's own wasip1 port.
+#
+# apt-get runs only when a package is missing (it needs root, as in CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,4 +15,21 @@ if ! command -v go >/dev/null 2>&1; then
 	echo "setup: Go is not on PATH; install Go 1.26 (https://go.dev/doc/install) and retry" >&2
 	exit 1
 fi
+
+packages=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 wabt)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing Debian packages: ${missing[*]}; run: sudo apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "setup: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 go mod download
