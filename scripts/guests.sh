@@ -37,9 +37,10 @@ common=(-O2 -Wall -Wextra -Isdk/c)
 # __attribute__((export_name)) in lockstep.h and wasm-ld exports `memory`;
 # an undefined symbol is a link error, so nothing is imported from "env".
 # --stack-first puts the 64 KiB stack below the data, so overflow traps.
-free=(--target=wasm32 -nostdlib -Wl,--no-entry -Wl,--stack-first -Wl,-z,stack-size=65536)
-# wasi-libc reactor: crt1-reactor.o provides `_initialize`.
-wasi=(--target=wasm32-wasi -mexec-model=reactor -Wl,--stack-first -Wl,-z,stack-size=65536)
+free=(--target=wasm32 -nostdlib -Wl,--no-entry -Wl,--stack-first -Wl,-z,stack-size=65536 -Wl,--strip-debug)
+# wasi-libc reactor: crt1-reactor.o provides `_initialize`; --strip-debug drops
+# the DWARF that Debian's libc.a carries (the name section stays for traces).
+wasi=(--target=wasm32-wasi -mexec-model=reactor -Wl,--stack-first -Wl,-z,stack-size=65536 -Wl,--strip-debug)
 
 built=()
 step() { # step OUT DESCRIPTION CMD...

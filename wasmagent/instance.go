@@ -31,6 +31,7 @@ type instance struct {
 
 	actx  agent.Context // the context of the call in progress
 	reads int64         // WASI monotonic clock reads so far
+	got   uint32        // messages received since the last step
 	used  uint64        // fuel used since the last TakeFuel
 }
 
@@ -195,6 +196,7 @@ func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
 		copy(buf[off:], s)
 		off += uint32(len(s))
 	}
+	in.got++
 	return in.callCode(in.receive, in.m.Fuel, uint64(p))
 }
 
@@ -212,8 +214,10 @@ func (in *instance) Step(ctx agent.Context) error {
 	le.PutUint64(buf[0:], uint64(ctx.Tick()))
 	le.PutUint32(buf[8:], p+24)
 	le.PutUint32(buf[12:], uint32(len(id)))
-	le.PutUint64(buf[16:], 0)
+	le.PutUint32(buf[16:], in.got)
+	le.PutUint32(buf[20:], 0)
 	copy(buf[24:], id)
+	in.got = 0
 	return in.callCode(in.step, in.m.Fuel, uint64(p))
 }
 

@@ -7,7 +7,8 @@
  *   clang-14 --target=wasm32 -nostdlib -O2 -Wl,--no-entry -Wl,--stack-first
  *   clang-14 --target=wasm32-wasi -mexec-model=reactor -O2      (wasi-libc)
  *
- * and from C++ (clang++-14 ... -fno-exceptions -fno-rtti). No export flags are
+ * and from C++ (clang++-14 ... -fno-exceptions -fno-rtti; with wasi-libc add
+ * -nostdlib++, as Debian has no libc++ for wasm32). No export flags are
  * needed: every ABI export carries __attribute__((export_name(...))).
  *
  * An agent is one translation unit that expands LOCKSTEP_AGENT() once (or
@@ -35,9 +36,10 @@
  * unrelated overload; the macros cannot get this wrong.)
  *
  * LOCKSTEP_AGENT() emits the ABI exports `lockstep_abi_version`,
- * `agent_alloc` (one grow-only scratch buffer on fresh pages from
- * memory.grow, no malloc), `agent_init`, `agent_receive`, `agent_step` and
- * `agent_shutdown`. Without wasi-libc (when __wasi__ is not defined; override
+ * `agent_alloc` (one grow-only scratch buffer: without libc on fresh pages
+ * from memory.grow, no malloc; with wasi-libc from malloc, which would
+ * otherwise claim those pages), `agent_init`, `agent_receive`, `agent_step`
+ * and `agent_shutdown`. Without wasi-libc (when __wasi__ is not defined; override
  * with -DLOCKSTEP_FREESTANDING=0/1) it also emits `_initialize`, which runs
  * C++ global constructors, and weak memcpy/memmove/memset/memcmp/strlen,
  * which the compiler may call on its own.
@@ -296,6 +298,10 @@ __attribute__((weak)) int32_t ls_agent_shutdown(void);
 #endif
 #endif
 
+#ifndef LOCKSTEP_SCRATCH_MALLOC
+#define LOCKSTEP_SCRATCH_MALLOC (!LOCKSTEP_FREESTANDING)
+#endif
+
 #if LOCKSTEP_FREESTANDING
 /* No crt: run global constructors from the ABI's optional `_initialize`
  * (referencing __wasm_call_ctors also stops wasm-ld from wrapping every export
@@ -339,14 +345,29 @@ __attribute__((weak)) int32_t ls_agent_shutdown(void);
 #define LS__FREESTANDING_IMPL
 #endif
 
-/* Emits the ABI exports; expand it exactly once per module, at file scope
- * (no semicolon needed). */
-#define LOCKSTEP_AGENT()                                                                          \
-	LS__EXTERN_C LS_EXPORT("lockstep_abi_version") int32_t lockstep__abi_version(void) {          \
-		return LOCKSTEP_ABI_VERSION;                                                              \
-	}                                                                                             \
-	/* agent_alloc: one scratch buffer on pages of its own, grown (never shrunk) by \
-	 * memory.grow, so it cannot collide with a malloc that also grows memory. */               \
+/* agent_alloc, freestanding: one scratch buffer on pages it grew itself with
+ * memory.grow (extended in place when it is last in memory, never shrunk), so
+ * an allocator of your own must also take its pages from memory.grow rather
+ * than claim all memory above __heap_base. With libc: malloc, because
+ * wasi-libc's malloc claims all memory above __heap_base on first use, pages
+ * grown earlier included. */
+#if LOCKSTEP_SCRATCH_MALLOC
+#include <stdlib.h>
+#define LS__AGENT_ALLOC_IMPL                                                                      \
+	static void *lockstep__scratch;                                                               \
+	static uint32_t lockstep__scratch_cap;                                                        \
+	LS__EXTERN_C LS_EXPORT("agent_alloc") uint32_t lockstep__agent_alloc(uint32_t size) {         \
+		if (size <= lockstep__scratch_cap && lockstep__scratch) return LS__PTR(uint32_t, lockstep__scratch); \
+		uint32_t cap = size > 2 * lockstep__scratch_cap ? size : 2 * lockstep__scratch_cap;        \
+		void *p = malloc(cap < 64 ? 64 : cap); /* malloc aligns to 16 */                          \
+		if (!p) return 0;                                                                         \
+		free(lockstep__scratch);                                                                  \
+		lockstep__scratch = p;                                                                    \
+		lockstep__scratch_cap = cap < 64 ? 64 : cap;                                              \
+		return LS__PTR(uint32_t, p);                                                              \
+	}
+#else
+#define LS__AGENT_ALLOC_IMPL                                                                      \
 	static uint32_t lockstep__scratch_base, lockstep__scratch_cap;                                \
 	LS__EXTERN_C LS_EXPORT("agent_alloc") uint32_t lockstep__agent_alloc(uint32_t size) {         \
 		if (size <= lockstep__scratch_cap && lockstep__scratch_cap != 0) return lockstep__scratch_base; \
@@ -362,7 +383,16 @@ __attribute__((weak)) int32_t ls_agent_shutdown(void);
 		}                                                                                         \
 		lockstep__scratch_cap += pages * 65536u;                                                  \
 		return lockstep__scratch_base;                                                            \
+	}
+#endif
+
+/* Emits the ABI exports; expand it exactly once per module, at file scope
+ * (no semicolon needed). */
+#define LOCKSTEP_AGENT()                                                                          \
+	LS__EXTERN_C LS_EXPORT("lockstep_abi_version") int32_t lockstep__abi_version(void) {          \
+		return LOCKSTEP_ABI_VERSION;                                                              \
 	}                                                                                             \
+	LS__AGENT_ALLOC_IMPL                                                                          \
 	LS__EXTERN_C LS_EXPORT("agent_init") int32_t lockstep__agent_init(void) {                     \
 		return ls_agent_init ? ls_agent_init() : LS_OK;                                           \
 	}                                                                                             \
