@@ -148,6 +148,8 @@ type Host struct {
 	// record names the agents again.
 	setChanged bool
 	wasm       map[uint32]*wasmagent.Runtime // by memory limit
+	// unreproducible says why the run stopped being reproducible, if it did.
+	unreproducible string
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
 }
@@ -314,6 +316,7 @@ func (h *Host) Step() (TickResult, error) {
 		return TickResult{}, err
 	}
 	res := result(out)
+	h.noteWatchdog(res)
 	h.last = res
 	h.ticks++
 	if h.rec != nil {
@@ -377,6 +380,9 @@ func (h *Host) Close() error {
 	reason := ""
 	if h.halted != nil {
 		reason = h.halted.Error()
+	}
+	if h.unreproducible != "" {
+		reason = strings.TrimPrefix(reason+"; ", "; ") + "not reproducible: " + h.unreproducible
 	}
 	err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_End{End: &replaylog.End{
 		Ticks: h.ticks, FinalDigest: h.last.Digest[:], Reason: reason,

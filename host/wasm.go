@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/wasmagent"
@@ -38,6 +40,10 @@ type WASMConfig struct {
 	CacheDir string `json:"-" yaml:"cache_dir"`
 	// Unmetered turns fuel metering off (benchmarks only).
 	Unmetered bool `json:"unmetered,omitempty" yaml:"unmetered"`
+	// Watchdog, if set, bounds each guest call in wall-clock time: a
+	// backstop behind fuel, off by default. If it ever fires the run is
+	// marked not reproducible (Host.Reproducible, the replay log's end).
+	Watchdog time.Duration `json:"watchdog,omitempty" yaml:"watchdog"`
 }
 
 // loadModules compiles opts.Modules and registers one kind per module. It
@@ -59,7 +65,7 @@ func (h *Host) loadModules() error {
 		}
 		rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{
 			MaxPages: pages, Fuel: h.opts.WASM.Fuel, CacheDir: h.opts.WASM.CacheDir,
-			Unmetered: h.opts.WASM.Unmetered,
+			Unmetered: h.opts.WASM.Unmetered, Watchdog: h.opts.WASM.Watchdog,
 		})
 		if err == nil {
 			h.wasm[pages] = rt
@@ -115,3 +121,19 @@ func fnvString(s string) uint64 {
 	}
 	return h
 }
+
+// noteWatchdog marks the run not reproducible if a failure of this tick
+// came from the wall-clock watchdog.
+func (h *Host) noteWatchdog(r TickResult) {
+	for _, e := range r.Events {
+		if e.Kind == "failed" && strings.Contains(e.Detail, wasmagent.ErrWatchdog.Error()) && h.unreproducible == "" {
+			h.unreproducible = fmt.Sprintf("the wall-clock watchdog stopped %s at %s", e.Agent, r.Tick)
+			h.opts.Logger.WithField("agent", e.Agent).Warn("host: " + h.unreproducible + "; this run is not reproducible")
+		}
+	}
+}
+
+// Reproducible reports whether every outcome so far was decided by the run's
+// inputs alone. It turns false, for good, when the wall-clock watchdog
+// stops a guest call; the replay log's end record then says so.
+func (h *Host) Reproducible() bool { return h.unreproducible == "" }

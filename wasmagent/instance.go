@@ -111,7 +111,16 @@ func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32
 	if in.fuel != nil {
 		in.fuel.Set(budget)
 	}
-	res, err := fn.Call(in.ctx, args...)
+	ctx := in.ctx
+	if wd := in.m.rt.cfg.Watchdog; wd > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wd)
+		defer cancel()
+	}
+	res, err := fn.Call(ctx, args...)
+	if err != nil && ctx.Err() != nil {
+		return 0, fmt.Errorf("%w: %s ran past %v of wall-clock time", ErrWatchdog, exportName(fn), in.m.rt.cfg.Watchdog)
+	}
 	if in.fuel != nil {
 		left := int64(in.fuel.Get())
 		if left < 0 {

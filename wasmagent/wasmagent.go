@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -34,6 +35,10 @@ const (
 var (
 	ErrInvalidModule = errors.New("wasmagent: invalid module")
 	ErrFuelExhausted = errors.New("wasmagent: fuel exhausted")
+	// ErrWatchdog marks a call stopped by the wall-clock watchdog. Its text
+	// appears in failure events, so hosts can tell the run is not
+	// reproducible.
+	ErrWatchdog = errors.New("wasmagent: watchdog fired (not reproducible)")
 )
 
 // Config configures a Runtime. Zero values mean defaults.
@@ -50,9 +55,12 @@ type Config struct {
 	MaxModuleSize int
 	// CacheDir, if set, keeps compiled code on disk between runs.
 	CacheDir string
-	// MaxMessageSize is the payload limit reported to guests (informational;
-	// the host enforces it).
-	MaxMessageSize int
+	// Watchdog, if positive, bounds the wall-clock time of every guest call:
+	// a backstop behind fuel, off by default because it slows guest loops
+	// (wazero then checks for cancellation at every loop back-edge). When it
+	// fires the call fails with ErrWatchdog, and the run is no longer
+	// reproducible: wall-clock time decided its outcome.
+	Watchdog time.Duration
 }
 
 func (c *Config) defaults() {
@@ -81,7 +89,8 @@ type Runtime struct {
 // NewRuntime starts a runtime.
 func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	cfg.defaults()
-	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MaxPages).WithCoreFeatures(api.CoreFeaturesV2)
+	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MaxPages).WithCoreFeatures(api.CoreFeaturesV2).
+		WithCloseOnContextDone(cfg.Watchdog > 0)
 	r := &Runtime{cfg: cfg}
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -175,5 +176,35 @@ func TestFaultsAreFailuresOfOneAgent(t *testing.T) {
 		if res[i].Digest != again[i].Digest {
 			t.Fatalf("t%d: digest differs between 2 workers and 1", i)
 		}
+	}
+}
+
+// TestWatchdogIsABackstop: with metering off, only the wall-clock watchdog
+// stops an endless loop; the host then says the run is not reproducible.
+func TestWatchdogIsABackstop(t *testing.T) {
+	h, err := host.New(host.Options{
+		Logger:  quiet(),
+		Modules: []host.Module{{Name: "faults", Path: filepath.Join(modDir, "faults.wasm")}},
+		WASM:    host.WASMConfig{Unmetered: true, Watchdog: 50 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Spawn(host.AgentSpec{ID: "f", Kind: "faults"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Send("f", []byte("l")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Events) == 0 || !strings.Contains(r.Events[0].Detail, "watchdog fired") {
+		t.Fatalf("events = %+v", r.Events)
+	}
+	if h.Reproducible() {
+		t.Fatal("the host still claims the run is reproducible")
 	}
 }
