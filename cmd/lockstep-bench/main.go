@@ -10,7 +10,13 @@
 //     stricter fan-out whose actors count a WaitGroup down instead of
 //     replying;
 //   - route: routed messages per second of echo agents bouncing messages in
-//     pairs, against protoactor one sender → one actor (messages per second).
+//     pairs, against protoactor one sender → one actor (messages per second);
+//   - WebAssembly agents (the guests of internal/benchkit/guests, built with
+//     clang-14 and Go's wasip1 port; -wasm=false skips them), each against
+//     the same host with Go-native idle agents, or the guest unmetered: the
+//     cost of one empty agent's step, fuel metering (work.c, and gowork in
+//     Go), ticks of 50 and 10 000 empty agents, spawn time and memory per
+//     idle agent.
 //
 // Each scenario runs -count times, baseline and Lockstep interleaved, and
 // the table shows medians. The ratio is Lockstep's cost per unit (tick or
@@ -18,7 +24,7 @@
 //
 // Usage:
 //
-//	lockstep-bench [-benchtime 1s] [-count 3] [-workers 1,2]
+//	lockstep-bench [-benchtime 1s] [-count 3] [-workers 1,2] [-wasm=true] [-spawn-agents 1000]
 package main
 
 import (
@@ -33,7 +39,6 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
-	"time"
 
 	"github.com/lockstep-rt/lockstep/internal/benchkit"
 )
@@ -48,6 +53,9 @@ type target struct {
 type measure struct {
 	nsPerOp float64 // per tick (Lockstep tick), per round (fan-out)
 	rate    float64 // messages per second (route, one-to-one)
+	// extra holds the other metrics the benchmark reported (spawn-ns/agent,
+	// heap-B/agent, ...).
+	extra map[string]float64
 }
 
 var (
@@ -70,6 +78,8 @@ func run(args []string, out io.Writer) error {
 	benchtime := fs.String("benchtime", "1s", "run each benchmark for `d` (a duration, or Nx for N iterations)")
 	count := fs.Int("count", 3, "run each benchmark `n` times and report the median")
 	workersFlag := fs.String("workers", "1,2", "comma-separated `list` of worker counts to measure Lockstep with")
+	wasm := fs.Bool("wasm", true, "also measure WebAssembly agents (builds the guests with clang-14 and Go's wasip1 port; -wasm=false skips them)")
+	spawnAgents := fs.Int("spawn-agents", benchkit.SpawnAgents, "spawn `n` agents per iteration in the WebAssembly spawn and memory rows")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -85,6 +95,9 @@ func run(args []string, out io.Writer) error {
 	}
 	if *count < 1 {
 		return fmt.Errorf("-count %d: give at least 1", *count)
+	}
+	if *spawnAgents < 1 {
+		return fmt.Errorf("-spawn-agents %d: give at least 1", *spawnAgents)
 	}
 	// testing.Benchmark reads the testing package's flags.
 	testing.Init()
@@ -135,6 +148,9 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, "\nratio: Lockstep's time per tick (per message for route) ÷ the baseline's; below 1, Lockstep is cheaper.")
+	if *wasm {
+		return runWASM(out, *count, workers, *spawnAgents)
+	}
 	return nil
 }
 
@@ -175,7 +191,7 @@ func bench(f func(*testing.B)) (measure, error) {
 	if r.N == 0 {
 		return measure{}, errors.New("the benchmark failed (run go test -bench in package host for its message)")
 	}
-	return measure{nsPerOp: float64(r.T.Nanoseconds()) / float64(r.N), rate: r.Extra[benchkit.UnitMsgsPerSec]}, nil
+	return measure{nsPerOp: float64(r.T.Nanoseconds()) / float64(r.N), rate: r.Extra[benchkit.UnitMsgsPerSec], extra: r.Extra}, nil
 }
 
 // median takes the median of each field separately.
@@ -191,10 +207,17 @@ func median(ms []measure) measure {
 		}
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
-	return measure{
+	out := measure{
 		nsPerOp: pick(func(m measure) float64 { return m.nsPerOp }),
 		rate:    pick(func(m measure) float64 { return m.rate }),
 	}
+	for k := range ms[0].extra {
+		if out.extra == nil {
+			out.extra = map[string]float64{}
+		}
+		out.extra[k] = pick(func(m measure) float64 { return m.extra[k] })
+	}
+	return out
 }
 
 func parseWorkers(s string) ([]int, error) {
@@ -232,8 +255,10 @@ func duration(ns float64) string {
 		return fmt.Sprintf("%.2f ms", ns/1e6)
 	case ns >= 1e3:
 		return fmt.Sprintf("%.1f µs", ns/1e3)
+	case ns >= 10:
+		return fmt.Sprintf("%.0f ns", ns)
 	}
-	return time.Duration(ns).String()
+	return fmt.Sprintf("%.1f ns", ns)
 }
 
 func rate(perSec float64) string { return fmt.Sprintf("%.2f M", perSec/1e6) }

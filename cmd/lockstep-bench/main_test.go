@@ -29,8 +29,32 @@ func TestMedian(t *testing.T) {
 	}
 }
 
+func TestMedianExtra(t *testing.T) {
+	m := median([]measure{
+		{extra: map[string]float64{"heap-B/agent": 5}},
+		{extra: map[string]float64{"heap-B/agent": 1}},
+		{extra: map[string]float64{"heap-B/agent": 3}},
+	})
+	if m.extra["heap-B/agent"] != 3 {
+		t.Errorf("median of extras = %v", m.extra)
+	}
+}
+
+func TestFormats(t *testing.T) {
+	for ns, want := range map[float64]string{1.25: "1.2 ns", 86.4: "86 ns", 2500: "2.5 µs", 13.34e6: "13.34 ms"} {
+		if got := duration(ns); got != want {
+			t.Errorf("duration(%v) = %q, want %q", ns, got, want)
+		}
+	}
+	for n, want := range map[float64]string{410: "410 B", 301093: "294.0 KiB", 3460514: "3.30 MiB"} {
+		if got := byteSize(n); got != want {
+			t.Errorf("byteSize(%v) = %q, want %q", n, got, want)
+		}
+	}
+}
+
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-count", "0"}, {"-workers", "two"}, {"extra"}, {"-benchtime", "soon"}} {
+	for _, args := range [][]string{{"-count", "0"}, {"-workers", "two"}, {"extra"}, {"-benchtime", "soon"}, {"-spawn-agents", "0"}} {
 		if err := run(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("run(%q) accepted", args)
 		}
@@ -44,7 +68,7 @@ func TestTable(t *testing.T) {
 		t.Skip("sets up 10 000 agents and actors")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -55,5 +79,34 @@ func TestTable(t *testing.T) {
 	}
 	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 3 {
 		t.Errorf("%d verdicts, want 3 (two tick targets and route):\n%s", rows, text)
+	}
+}
+
+// TestWASMTable runs the WebAssembly rows once each (a single iteration,
+// 20 agents in the spawn rows) and checks the table's shape.
+func TestWASMTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the guests and sets up 10 000 WebAssembly agents")
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"tick, 50 idle agents", // the Go rows stay
+		"spawn (instantiate + init), empty.c, 20 agents", "spawn (instantiate + init), gowork (Go), 20 agents",
+		"memory per idle agent, empty.c", "memory per idle agent, gowork (Go)",
+		"step, 1 empty agent", "step call, empty agent, no host",
+		"metering, 1 work.c agent", "metering, 1 gowork (Go) agent", "≤ 1.2× unmetered", "≤ 2× unmetered",
+		"tick, 50 empty agents", "tick, 10000 empty agents",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("table lacks %q:\n%s", want, text)
+		}
+	}
+	// Three Go rows, then two metering and two tick rows.
+	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 7 {
+		t.Errorf("%d verdicts, want 7:\n%s", rows, text)
 	}
 }

@@ -9,6 +9,11 @@
 //  3. ProtoactorOneToOne, ProtoactorFanout and ProtoactorFanoutCountdown:
 //     the same shapes on raw protoactor-go with its default mailbox and
 //     dispatcher, the baselines the Lockstep figures are compared with.
+//  4. WASMTick, WASMCall and WASMSpawn (wasm.go): the same host with
+//     WebAssembly agents, the guests of internal/benchkit/guests (empty.c,
+//     work.c and gowork, built once per process by Guests), metered or not;
+//     their baselines are Tick, GoCall and Spawn with Go-native idle agents,
+//     or the same guest unmetered.
 //
 // Each body takes a *testing.B and reports its own metrics with
 // b.ReportMetric; run it under go test -bench or testing.Benchmark.
