@@ -179,7 +179,7 @@ func New(opts Options) (*Host, error) {
 		h.rec, err = replaylog.NewWriter(opts.Record, &replaylog.Header{
 			Seed: opts.Seed, ConfigDigest: digest[:], Topology: cfg, TopologyFormat: "json",
 			CreatedBy: opts.CreatedBy, Workers: uint32(max(opts.Workers, 1)),
-			ModuleDigests: h.moduleDigests(), AbiVersion: h.abiVersion(),
+			ModuleDigests: h.moduleDigests(), AbiVersion: h.abiVersion(), UnsignedAllowed: opts.WASM.AllowUnsigned,
 		})
 		if err != nil {
 			h.closeWASM()

@@ -75,17 +75,25 @@ func LoadTopology(path string) (*Topology, error) {
 	return t, nil
 }
 
-// ResolveModules makes relative module paths relative to dir, and absolute,
-// so that a replay log names files that a verify from anywhere can find.
+// ResolveModules makes relative module and trusted-key paths relative to
+// dir, and absolute, so that a replay log names files that a verify from
+// anywhere can find.
 func (t *Topology) ResolveModules(dir string) {
-	for i, m := range t.Modules {
-		if m.Path != "" && !filepath.IsAbs(m.Path) {
-			p := filepath.Join(dir, m.Path)
-			if abs, err := filepath.Abs(p); err == nil {
-				p = abs
-			}
-			t.Modules[i].Path = p
+	resolve := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
 		}
+		p = filepath.Join(dir, p)
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		return p
+	}
+	for i := range t.Modules {
+		t.Modules[i].Path = resolve(t.Modules[i].Path)
+	}
+	for i := range t.WASM.Trust {
+		t.WASM.Trust[i] = resolve(t.WASM.Trust[i])
 	}
 }
 

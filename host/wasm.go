@@ -11,6 +11,7 @@ import (
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/wasmagent"
+	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
 
 // Module names a WebAssembly agent module: spawning an agent of kind Name
@@ -25,6 +26,15 @@ type Module struct {
 	// MaxPages overrides the memory limit (64 KiB pages) of this module's
 	// agents.
 	MaxPages uint32 `json:"max_pages,omitempty" yaml:"max_pages"`
+	// Grants are the capabilities the host grants this module's agents
+	// (see wasmagent/plugin: messaging.send, messaging.publish, channels,
+	// state.write, state.read, inference[:MODEL], log, random, wasi). A
+	// module's imports must be covered by what it declares, and what it
+	// declares must be granted.
+	Grants []string `json:"grants,omitempty" yaml:"grants"`
+	// Version, if set, is a requirement on the signed manifest's version:
+	// "1.2.0", "^1.2", ">=1.0.0 <2.0.0".
+	Version string `json:"version,omitempty" yaml:"version"`
 	// Digest is the module's SHA-256 in hex; filled in when it is loaded.
 	// A replay refuses a module whose digest differs.
 	Digest string `json:"digest,omitempty" yaml:"-"`
@@ -40,6 +50,12 @@ type WASMConfig struct {
 	CacheDir string `json:"-" yaml:"cache_dir"`
 	// Unmetered turns fuel metering off (benchmarks only).
 	Unmetered bool `json:"unmetered,omitempty" yaml:"unmetered"`
+	// Trust lists public key files or directories of *.pub files: modules
+	// must be signed by one of these keys.
+	Trust []string `json:"trust,omitempty" yaml:"trust"`
+	// AllowUnsigned lets unsigned modules run: a developer flag, recorded
+	// in the replay log. Their imports must still be granted.
+	AllowUnsigned bool `json:"allow_unsigned,omitempty" yaml:"allow_unsigned"`
 	// Watchdog, if set, bounds each guest call in wall-clock time: a
 	// backstop behind fuel, off by default. If it ever fires the run is
 	// marked not reproducible (Host.Reproducible, the replay log's end).
@@ -54,6 +70,15 @@ func (h *Host) loadModules() error {
 		return nil
 	}
 	ctx := context.Background()
+	var trust *plugin.TrustStore
+	if len(h.opts.WASM.Trust) > 0 {
+		var err error
+		if trust, err = plugin.LoadTrust(h.opts.WASM.Trust...); err != nil {
+			return fmt.Errorf("host: trust: %w", err)
+		}
+	} else if !h.opts.WASM.AllowUnsigned {
+		return fmt.Errorf("host: no trusted keys: name public keys under wasm.trust (sign modules with agenthost sign), or set wasm.allow_unsigned (a developer flag, recorded in the replay log)")
+	}
 	h.wasm = map[uint32]*wasmagent.Runtime{}
 	// One wazero runtime per memory limit: wazero caps memory per runtime.
 	runtimeFor := func(pages uint32) (*wasmagent.Runtime, error) {
@@ -94,6 +119,13 @@ func (h *Host) loadModules() error {
 			return fmt.Errorf("host: module %q (%s) has digest %s, but the run was recorded with %s: replay needs the same module", spec.Name, spec.Path, digest, spec.Digest)
 		}
 		spec.Digest = digest
+		policy := plugin.Policy{Trust: trust, AllowUnsigned: h.opts.WASM.AllowUnsigned, Grants: spec.Grants, Version: spec.Version, ABIVersion: wasmagent.ABIVersion}
+		if err := policy.Validate(); err != nil {
+			return fmt.Errorf("host: module %q: %w", spec.Name, err)
+		}
+		if _, err := plugin.Verify(data, policy); err != nil {
+			return fmt.Errorf("host: module %q (%s): %w", spec.Name, spec.Path, err)
+		}
 		rt, err := runtimeFor(spec.MaxPages)
 		if err != nil {
 			return err

@@ -33,7 +33,8 @@ func runWASMScale(t *testing.T, workers int) scaleRun {
 	}
 	h, err := host.New(host.Options{
 		Seed: 7, Workers: workers, Logger: quiet(),
-		Modules: []host.Module{{Name: "counter", Path: filepath.Join(mods, "counter.wasm")}},
+		Modules: []host.Module{{Name: "counter", Path: filepath.Join(mods, "counter.wasm"), Grants: []string{"messaging.publish", "state.write"}}},
+		WASM:    host.WASMConfig{AllowUnsigned: true},
 	})
 	if err != nil {
 		t.Fatal(err)

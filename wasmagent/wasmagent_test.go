@@ -97,10 +97,10 @@ func faultRun(t *testing.T, workers int) []host.TickResult {
 	h, err := host.New(host.Options{
 		Seed: 9, Workers: workers, Logger: quiet(), Kinds: testkinds.Kinds(),
 		Modules: []host.Module{
-			{Name: "faults", Path: filepath.Join(modDir, "faults.wasm"), Fuel: 5_000_000},
-			{Name: "good", Path: filepath.Join(modDir, "good.wasm")},
+			{Name: "faults", Path: filepath.Join(modDir, "faults.wasm"), Fuel: 5_000_000, Grants: []string{"messaging.send"}},
+			{Name: "good", Path: filepath.Join(modDir, "good.wasm"), Grants: []string{"channels", "messaging.publish"}},
 		},
-		WASM:   host.WASMConfig{MaxPages: 32},
+		WASM:   host.WASMConfig{MaxPages: 32, AllowUnsigned: true},
 		Groups: []host.Group{{Name: "g", OnFailure: host.Restart, MaxRestarts: 100, Window: 100}},
 	})
 	if err != nil {
@@ -184,8 +184,8 @@ func TestFaultsAreFailuresOfOneAgent(t *testing.T) {
 func TestWatchdogIsABackstop(t *testing.T) {
 	h, err := host.New(host.Options{
 		Logger:  quiet(),
-		Modules: []host.Module{{Name: "faults", Path: filepath.Join(modDir, "faults.wasm")}},
-		WASM:    host.WASMConfig{Unmetered: true, Watchdog: 50 * time.Millisecond},
+		Modules: []host.Module{{Name: "faults", Path: filepath.Join(modDir, "faults.wasm"), Grants: []string{"messaging.send"}}},
+		WASM:    host.WASMConfig{Unmetered: true, Watchdog: 50 * time.Millisecond, AllowUnsigned: true},
 	})
 	if err != nil {
 		t.Fatal(err)

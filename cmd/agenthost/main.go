@@ -2,7 +2,11 @@
 // replay logs.
 //
 //	agenthost run [--topology FILE] [--ticks N] [--workers N] [--record FILE] [--pace N]
-//	agenthost verify FILE [--workers N]
+//	agenthost verify FILE [--workers N]            (a replay log)
+//	agenthost keygen --out author.key
+//	agenthost sign --key author.key --name NAME --version X.Y.Z --cap CAP... MODULE.wasm
+//	agenthost verify --trust author.pub MODULE.wasm
+//	agenthost inspect MODULE.wasm
 //
 // With no --topology, run uses the embedded default topology of WebAssembly
 // agents (examples/wasm/topology), whose modules it loads from --module-dir
@@ -90,7 +94,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warning", "log level: panic, fatal, error, warning, info, debug, trace")
-	root.AddCommand(newRun(g, stdout, stderr), newVerify(g, stdout, stderr))
+	root.AddCommand(newRun(g, stdout, stderr), newVerify(g, stdout, stderr), newKeygen(stdout), newSign(stdout), newInspect(stdout))
 	return root
 }
 
@@ -98,6 +102,8 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	var (
 		topoPath, record, progress string
 		moduleDir, cacheDir        string
+		trust                      []string
+		allowUnsigned              bool
 		ticks, workers             int
 		pace                       float64
 	)
@@ -114,6 +120,8 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			topo.WASM.Trust = append(topo.WASM.Trust, trust...)
+			topo.WASM.AllowUnsigned = topo.WASM.AllowUnsigned || allowUnsigned
 			if ticks == 0 {
 				ticks = topo.Ticks
 			}
@@ -186,6 +194,8 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&topoPath, "topology", "", "topology file (YAML); default: the embedded WebAssembly demo")
 	f.StringVar(&moduleDir, "module-dir", "bin/wasm", "where the default topology's modules are (built by scripts/guests.sh)")
+	f.StringSliceVar(&trust, "trust", nil, "trusted public key files or directories for signed modules (repeat)")
+	f.BoolVar(&allowUnsigned, "allow-unsigned", false, "developer flag: run unsigned modules (recorded in the replay log)")
 	f.StringVar(&cacheDir, "wasm-cache", defaultCache(), "directory for compiled WebAssembly code (\"\": no cache)")
 	f.IntVar(&ticks, "ticks", 0, "ticks to run (default: the topology's ticks)")
 	f.IntVar(&workers, "workers", 2, "worker goroutines for agents (never changes results)")
@@ -231,12 +241,21 @@ func newBar(mode string, ticks int, w io.Writer) *progressbar.ProgressBar {
 }
 
 func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
-	var workers int
+	var (
+		workers    int
+		trust      []string
+		versionReq string
+	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE",
-		Short: "Re-run a replay log and report whether every tick reproduces (exit 1: diverged, 2: corrupt log)",
+		Short: "Verify a replay log (re-run it; exit 1: diverged, 2: corrupt) or a signed module (--trust KEY)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if module, ok, err := isWasm(args[0]); err != nil {
+				return err
+			} else if ok {
+				return verifyModule(stdout, args[0], module, trust, versionReq)
+			}
 			log, err := g.logger(stderr)
 			if err != nil {
 				return err
@@ -261,5 +280,7 @@ func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&workers, "workers", 2, "worker goroutines for the replay (never changes results)")
+	cmd.Flags().StringSliceVar(&trust, "trust", nil, "modules: trusted public key files or directories (repeat)")
+	cmd.Flags().StringVar(&versionReq, "version", "", "modules: version requirement, e.g. ^1.2")
 	return cmd
 }
