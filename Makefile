@@ -33,6 +33,8 @@ race:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./host/replaylog
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./wasmagent/plugin
+	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) ./wasmagent/plugin
 
 ## bench: the benchmark table (ratios against protoactor baselines measured in the same run)
 bench: setup
