@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -56,6 +58,10 @@ func runWASMDemo(t *testing.T, workers int, unmetered bool, record *bytes.Buffer
 	}
 	topo.ResolveModules(mods)
 	topo.WASM.Unmetered = unmetered
+	topo.WASM.CacheDir = filepath.Join(os.TempDir(), "lockstep-test-wazero-cache") // compile the Go guest once
+	if testing.Short() {
+		topo.Ticks = 60 // still past faulty's first traps at t6 and t13
+	}
 	var mu sync.Mutex
 	run := &wasmRun{events: map[string]int{}}
 	kinds := testkinds.Kinds()
@@ -94,8 +100,12 @@ func TestWASMDeterminism(t *testing.T) {
 	if want.events["failed"] == 0 || want.events["restarted"] == 0 {
 		t.Fatalf("the demo should fail and restart: %v", want.events)
 	}
-	for _, procs := range []int{1, 2} {
-		for _, workers := range []int{1, 2, 8} {
+	procsList, workersList := []int{1, 2}, []int{1, 2, 8}
+	if testing.Short() {
+		procsList, workersList = []int{2}, []int{1, 8}
+	}
+	for _, procs := range procsList {
+		for _, workers := range workersList {
 			prev := runtime.GOMAXPROCS(procs)
 			got := runWASMDemo(t, workers, false, nil)
 			runtime.GOMAXPROCS(prev)
@@ -163,7 +173,7 @@ func TestWASMNaNsAreCanonical(t *testing.T) {
 			t.Fatalf("t%d sqrt = %016x, want %016x", tick, w(7), want)
 		}
 	}
-	if seen < 100 {
+	if seen < 50 {
 		t.Fatalf("saw %d float messages", seen)
 	}
 }
