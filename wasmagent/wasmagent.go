@@ -178,7 +178,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	case len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic):
 		return nil, r.invalid(name, "not a WebAssembly module (it does not start with \\0asm); build it for wasm32")
 	}
-	rewritten, err := meter.Rewrite(wasm, meter.Options{Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true})
+	rewritten, err := meter.Rewrite(wasm, meter.Options{Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true, StartFuel: int64(min(r.cfg.InitFuel, 1<<62))})
 	if err != nil {
 		return nil, r.invalid(name, "%v", err)
 	}

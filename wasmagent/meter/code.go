@@ -95,7 +95,7 @@ func (w *rewriter) rewrite() ([]byte, error) {
 
 // fuelGlobal is the index of the injected global: after every imported and
 // defined global, so no existing index moves.
-func (w *rewriter) fuelGlobal() uint32 { return w.m.importedGlobals + w.m.definedGlobals }
+func (w *rewriter) fuelGlobal() uint32 { return w.m.globals() }
 
 // entries returns the payload of s after its leading count.
 func (w *rewriter) entries(s *section) []byte {
@@ -108,13 +108,15 @@ func (w *rewriter) entries(s *section) []byte {
 }
 
 // globalSection appends the global section s (nil: none) with the fuel
-// global added: a mutable i64 initialised to 0.
+// global added: a mutable i64 initialised to Options.StartFuel.
 func (w *rewriter) globalSection(out []byte, s *section) []byte {
 	entries := w.entries(s)
 	p := make([]byte, 0, len(entries)+16)
 	p = appendU32(p, w.m.definedGlobals+1)
 	p = append(p, entries...)
-	p = append(p, tI64, 1, opI64Const, 0, opEnd)
+	p = append(p, tI64, 1, opI64Const)
+	p = appendS64(p, w.opts.StartFuel)
+	p = append(p, opEnd)
 	return appendSection(out, secGlobal, p)
 }
 
@@ -191,10 +193,7 @@ func (w *rewriter) decode(b *body) error {
 	b.locals = uint64(w.m.typeParams[w.m.funcTypes[b.index]])
 	for i := uint32(0); i < b.groups && r.ok(); i++ {
 		b.locals += uint64(r.u32())
-		if t := r.byte(); !isValType(t) && r.ok() {
-			r.off--
-			r.fail("unknown local type %#x", t)
-		}
+		r.valType()
 	}
 	if r.ok() && b.locals > math.MaxUint32 {
 		r.fail("%d locals and parameters exceed 2^32-1", b.locals)
@@ -214,7 +213,7 @@ func (w *rewriter) decode(b *body) error {
 		if !r.ok() {
 			break
 		}
-		w.classify(&r, in)
+		w.classify(&r, in, b)
 		b.flags |= in.flags
 		if len(w.frames) == 0 {
 			if r.ok() && r.off != len(r.b) {
@@ -227,8 +226,14 @@ func (w *rewriter) decode(b *body) error {
 }
 
 // classify sets in.flags and tracks the blocks in w.frames.
-func (w *rewriter) classify(r *reader, in *instr) {
+func (w *rewriter) classify(r *reader, in *instr, b *body) {
 	switch in.code {
+	case opLocalGet, opLocalSet, opLocalTee:
+		// The rewrite appends locals and a global: an index out of range
+		// would become valid, and could name the fuel.
+		r.checkIndex(*in, "local", in.imm, b.locals)
+	case opGlobalGet, opGlobalSet:
+		r.checkIndex(*in, "global", in.imm, uint64(w.m.globals()))
 	case opBlock:
 		w.frames = append(w.frames, frame{kind: opBlock})
 	case opLoop:
@@ -254,19 +259,19 @@ func (w *rewriter) classify(r *reader, in *instr) {
 		switch {
 		case top.kind == 0:
 			in.flags = fSyncBefore // falling off the end returns
-		case top.kind == opIf || top.kind == opElse || top.targeted:
+		case top.kind == opIf || top.kind == opElse || top.kind == opBlock && top.targeted:
 			// Control arrives after this end from elsewhere too: the
 			// code after it is a segment of its own. After a loop,
 			// or a block no branch targets, control only falls through.
 			in.flags = fBoundary
 		}
 	case opBr:
-		in.flags = w.branch(r, in, in.label) | fBoundary | fDeadAfter
+		in.flags = w.branch(r, in, in.imm) | fBoundary | fDeadAfter
 	case opBrIf:
-		in.flags = w.branch(r, in, in.label) | fBoundary
+		in.flags = w.branch(r, in, in.imm) | fBoundary
 	case opBrTable:
 		in.flags = fBoundary | fDeadAfter
-		for _, l := range w.labels[in.label : in.label+in.nlabels] {
+		for _, l := range w.labels[in.imm : in.imm+in.nlabels] {
 			in.flags |= w.branch(r, in, l)
 		}
 	case opReturn, opReturnCall, opReturnCallIndirect:

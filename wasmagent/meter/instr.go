@@ -28,8 +28,8 @@ const (
 	opF32Const           = 0x43
 	opF64Const           = 0x44
 	opI64LtS             = 0x53
-	opF32Eq              = 0x5b
-	opF64Eq              = 0x61
+	opF32Ne              = 0x5c
+	opF64Ne              = 0x62
 	opI64Sub             = 0x7d
 	opI64Mul             = 0x7e
 	opI64ShrU            = 0x88
@@ -49,8 +49,11 @@ const (
 	// 0xFD sub-opcodes.
 	fdV128Const     = 0x0c
 	fdF32x4Eq       = 0x41
+	fdF32x4Ne       = 0x42
 	fdF64x2Eq       = 0x47
+	fdF64x2Ne       = 0x48
 	fdV128Bitselect = 0x52
+	fdV128AnyTrue   = 0x53
 )
 
 // Value types.
@@ -65,21 +68,49 @@ const (
 	tEmptyBT   = 0x40 // the empty block type
 )
 
-func isValType(b byte) bool {
-	switch b {
-	case tI32, tI64, tF32, tF64, tV128, tFuncref, tExternref:
-		return true
+// Types from proposals past Wasm 2.0 that wazero v1.12 decodes whatever
+// features are enabled, rejecting them only where they are used: exnref and
+// (ref null? heaptype). The rewrite never needs a type, so it accepts them
+// wherever a type is merely declared.
+const (
+	tExnref  = 0x69
+	tRefNull = 0x63 // followed by a heap type
+	tRef     = 0x64 // followed by a heap type
+)
+
+// valType reads a value type.
+func (r *reader) valType() {
+	switch t := r.byte(); t {
+	case tI32, tI64, tF32, tF64, tV128, tFuncref, tExternref, tExnref:
+	case tRefNull, tRef:
+		r.s33() // heap type
+	default:
+		if r.ok() {
+			r.off--
+			r.fail("unknown value type %#x", t)
+		}
 	}
-	return false
 }
 
-func isRefType(b byte) bool { return b == tFuncref || b == tExternref }
+// refType reads a reference type.
+func (r *reader) refType() {
+	switch t := r.byte(); t {
+	case tFuncref, tExternref, tExnref:
+	case tRefNull, tRef:
+		r.s33() // heap type
+	default:
+		if r.ok() {
+			r.off--
+			r.fail("unknown reference type %#x", t)
+		}
+	}
+}
 
 // instr is one decoded instruction of a function body.
 type instr struct {
 	start, end int32  // byte range in the body, immediates included
 	sub        uint32 // sub-opcode after a 0xFC or 0xFD prefix
-	label      uint32 // br, br_if: depth; br_table: index of its first label in labels
+	imm        uint32 // br, br_if: depth; br_table: index of its first label in labels; local.*, global.*: index
 	nlabels    uint32 // br_table: number of labels, the default included
 	code       byte
 	flags      uint16 // what the rewrite does around it (see code.go)
@@ -97,7 +128,7 @@ var simdReserved = [256]bool{
 // *labels. Block nesting is the caller's business.
 func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 	in.start = int32(r.off)
-	in.sub, in.label, in.nlabels, in.flags = 0, 0, 0, 0
+	in.sub, in.imm, in.nlabels, in.flags = 0, 0, 0, 0
 	code := r.byte()
 	in.code = code
 	switch {
@@ -109,10 +140,10 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 	case code == opBlock, code == opLoop, code == opIf:
 		r.blockType()
 	case code == opBr, code == opBrIf:
-		in.label = r.u32()
+		in.imm = r.u32()
 	case code == opBrTable:
 		n := r.count("br_table label", 1)
-		in.label = uint32(len(*labels))
+		in.imm = uint32(len(*labels))
 		for i := uint32(0); i <= n && r.ok(); i++ {
 			*labels = append(*labels, r.u32())
 		}
@@ -125,13 +156,10 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 	case code == 0x1c: // select t*
 		n := r.count("select type", 1)
 		for i := uint32(0); i < n && r.ok(); i++ {
-			if t := r.byte(); !isValType(t) && r.ok() {
-				r.off--
-				r.fail("unknown value type %#x", t)
-			}
+			r.valType()
 		}
 	case code >= opLocalGet && code <= 0x26: // local.*, global.*, table.get/set
-		r.u32()
+		in.imm = r.u32()
 	case code >= 0x28 && code <= 0x3e: // loads and stores: memarg
 		r.u32()
 		r.u32()
@@ -146,7 +174,7 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 	case code == opF64Const:
 		r.bytes(8)
 	case code == 0xd0: // ref.null t
-		if t := r.byte(); !isRefType(t) && r.ok() {
+		if t := r.byte(); t != tFuncref && t != tExternref && t != tExnref && r.ok() {
 			r.off--
 			r.fail("unknown reference type %#x", t)
 		}
@@ -167,8 +195,17 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 			}
 		}
 	case code == opPrefixFD:
+		at := r.off
 		in.sub = r.u32()
 		s := in.sub
+		if n := r.off - at; r.ok() && (s > 0xff || s < 0x80 && n != 1 || s >= 0x80 && n != 2) {
+			// wazero v1.12 takes the byte after 0xfd as the whole opcode:
+			// fd e7 01 is f32x4.div then nop to it (harmless), but fd e7 00
+			// is f32x4.ceil to the spec and f32x4.div, unreachable to
+			// wazero. Only encodings both read alike are accepted.
+			r.off = at
+			r.fail("0xfd opcode %d: unknown, or not in its shortest encoding (wazero v1.12 reads one byte)", s)
+		}
 		switch {
 		case s <= 0x0b, s == 0x5c, s == 0x5d: // loads, stores
 			r.u32()
@@ -181,7 +218,7 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 			r.u32()
 			r.u32()
 			r.byte()
-		case s <= 0xff && !simdReserved[s]:
+		case !simdReserved[byte(s)]:
 			// no immediates
 		default:
 			if r.ok() {
@@ -205,9 +242,12 @@ func (r *reader) blockType() {
 	if r.err != nil || v >= 0 {
 		return
 	}
-	switch byte(v & 0x7f) {
-	case tEmptyBT, tI32, tI64, tF32, tF64, tV128, tFuncref, tExternref:
-		if v >= -64 {
+	if v >= -64 {
+		switch byte(v & 0x7f) {
+		case tEmptyBT, tI32, tI64, tF32, tF64, tV128, tFuncref, tExternref, tExnref:
+			return
+		case tRefNull, tRef:
+			r.s33() // heap type
 			return
 		}
 	}
@@ -216,8 +256,10 @@ func (r *reader) blockType() {
 }
 
 // skipConstExpr reads a constant expression up to and including its end.
-// Which instructions are constant is left to the runtime's validation.
-func (r *reader) skipConstExpr() {
+// Which instructions are constant is left to the runtime's validation, but a
+// global index must be below globals: the rewrite appends a global, which
+// would make an out-of-range index valid, and name the fuel.
+func (r *reader) skipConstExpr(globals uint32) {
 	var in instr
 	var labels []uint32
 	depth := 0
@@ -231,6 +273,16 @@ func (r *reader) skipConstExpr() {
 				return
 			}
 			depth--
+		case opGlobalGet, opGlobalSet:
+			r.checkIndex(in, "global", in.imm, uint64(globals))
 		}
+	}
+}
+
+// checkIndex fails if index i of kind what is not below n.
+func (r *reader) checkIndex(in instr, what string, i uint32, n uint64) {
+	if r.ok() && uint64(i) >= n {
+		r.off = int(in.start)
+		r.fail("%s index %d out of range (%d %ss)", what, i, n, what)
 	}
 }

@@ -14,6 +14,10 @@ type Options struct {
 	// CanonicalizeNaN replaces every NaN produced by float arithmetic with
 	// the canonical quiet NaN of its type.
 	CanonicalizeNaN bool
+	// StartFuel is the fuel global's initial value: the budget of the
+	// module's start function, which runs at instantiation, before a host
+	// can set the global. 0 makes any start function trap at once.
+	StartFuel int64
 }
 
 // FuelExport is the export name of the injected mutable i64 global holding
