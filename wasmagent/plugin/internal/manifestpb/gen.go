@@ -7,11 +7,11 @@
 //
 //	go generate ./wasmagent/plugin/internal/manifestpb
 //
-// genpb.go builds protoc-gen-go from the google.golang.org/protobuf version
+// internal/protogen builds protoc-gen-go from the google.golang.org/protobuf version
 // that go.mod pins into a temporary directory and runs the system protoc
 // with it, so the output depends only on those two versions (protoc 3.21.12,
 // protoc-gen-go v1.36.12 when this was written) and is byte-for-byte
 // reproducible. It is the same procedure as host/replaylog's.
 package manifestpb
 
-//go:generate go run genpb.go
+//go:generate go run ../../../../internal/protogen -root ../../../.. wasmagent/plugin/internal/manifestpb/manifest.proto
