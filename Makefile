@@ -5,6 +5,8 @@
 GO      ?= go
 RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/... ./wasmagent
 FUZZTIME  ?= 10s
+# Where scripts/onnxruntime.sh puts ONNX Runtime; tests that need it read this.
+export LOCKSTEP_ORT_LIB ?= $(HOME)/.cache/lockstep/onnxruntime/libonnxruntime.so.1
 
 .PHONY: setup run test lint unit race fuzz bench proto
 

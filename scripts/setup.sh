@@ -3,6 +3,8 @@
 # as you like.
 #
 #   - the Go module cache (go mod download)
+#   - libonnxruntime.so from the npm package onnxruntime-node
+#     (scripts/onnxruntime.sh, cached under ~/.cache/lockstep/onnxruntime)
 #   - guest toolchains from Debian: clang-14, lld-14 (wasm-ld), wasi-libc,
 #     compiler-rt for wasm32, and wabt (wat2wasm, for hand-written test
 #     modules). Go guests use Go's own wasip1 port.
@@ -33,3 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 go mod download
+
+# ONNX Runtime's shared library, from the npm package onnxruntime-node (the
+# model manager's tests load it through cgo).
+scripts/onnxruntime.sh >/dev/null
