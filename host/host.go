@@ -148,6 +148,7 @@ type Host struct {
 	// record names the agents again.
 	setChanged bool
 	wasm       map[uint32]*wasmagent.Runtime // by memory limit
+	modules    map[string]*wasmagent.Module  // WebAssembly kinds by name
 	// unreproducible says why the run stopped being reproducible, if it did.
 	unreproducible string
 	// scheduled inputs from a topology, applied before their tick.
@@ -205,6 +206,9 @@ func (h *Host) closeWASM() {
 }
 
 func (h *Host) factory(a *engine.Agent) (agent.Agent, error) {
+	if m := h.modules[a.Kind]; m != nil {
+		return m.New(a.ID, a.Seed) // WASI's random source: the agent's own seed
+	}
 	f := h.opts.Kinds[a.Kind]
 	if f == nil {
 		return nil, fmt.Errorf("unknown kind %q", a.Kind)
@@ -213,8 +217,11 @@ func (h *Host) factory(a *engine.Agent) (agent.Agent, error) {
 }
 
 func (h *Host) knownKinds() string {
-	names := make([]string, 0, len(h.opts.Kinds))
+	names := make([]string, 0, len(h.opts.Kinds)+len(h.modules))
 	for k := range h.opts.Kinds {
+		names = append(names, k)
+	}
+	for k := range h.modules {
 		names = append(names, k)
 	}
 	sort.Strings(names)
@@ -236,7 +243,7 @@ func (h *Host) apply(cmd engine.Command) error {
 
 // Spawn starts an agent at the next tick.
 func (h *Host) Spawn(s AgentSpec) error {
-	if h.opts.Kinds[s.Kind] == nil {
+	if h.opts.Kinds[s.Kind] == nil && h.modules[s.Kind] == nil {
 		return fmt.Errorf("host: spawn %q: unknown kind %q (known kinds: %s); register it in Options.Kinds", s.ID, s.Kind, h.knownKinds())
 	}
 	return h.apply(engine.Command{Spawn: &engine.SpawnSpec{ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group}})

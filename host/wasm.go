@@ -62,7 +62,7 @@ type WASMConfig struct {
 	Watchdog time.Duration `json:"watchdog,omitempty" yaml:"watchdog"`
 }
 
-// loadModules compiles opts.Modules and registers one kind per module. It
+// loadModules compiles opts.Modules; each becomes a kind of its name. It
 // fills in each module's digest and refuses one that differs from a digest
 // already set (a replay).
 func (h *Host) loadModules() error {
@@ -97,16 +97,13 @@ func (h *Host) loadModules() error {
 		}
 		return rt, err
 	}
-	kinds := make(map[string]Factory, len(h.opts.Kinds)+len(h.opts.Modules))
-	for k, f := range h.opts.Kinds {
-		kinds[k] = f
-	}
+	h.modules = map[string]*wasmagent.Module{}
 	for i := range h.opts.Modules {
 		spec := &h.opts.Modules[i]
 		if err := agent.ValidateName("module name", spec.Name); err != nil {
 			return fmt.Errorf("host: module %d: %w", i, err)
 		}
-		if kinds[spec.Name] != nil {
+		if h.opts.Kinds[spec.Name] != nil || h.modules[spec.Name] != nil {
 			return fmt.Errorf("host: module %q has the name of another kind or module; rename it", spec.Name)
 		}
 		data, err := os.ReadFile(spec.Path)
@@ -137,21 +134,9 @@ func (h *Host) loadModules() error {
 		if spec.Fuel > 0 {
 			m.Fuel = spec.Fuel
 		}
-		seed := h.opts.Seed
-		kinds[spec.Name] = func(id string, _ []byte) (agent.Agent, error) {
-			return m.New(id, seed^fnvString(id))
-		}
+		h.modules[spec.Name] = m
 	}
-	h.opts.Kinds = kinds
 	return nil
-}
-
-func fnvString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint64(s[i])) * 1099511628211
-	}
-	return h
 }
 
 // noteWatchdog marks the run not reproducible if a failure of this tick
