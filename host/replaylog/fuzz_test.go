@@ -1,13 +1,12 @@
 package replaylog_test
 
 import (
+	"github.com/lockstep-rt/lockstep/internal/fuzzcorpus"
+
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -51,24 +50,7 @@ func seedLogs(t testing.TB) map[string][]byte {
 // TestFuzzCorpus keeps testdata/fuzz/FuzzReader in step with seedLogs; run
 // with -update-corpus after changing the format or the seeds.
 func TestFuzzCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzReader")
-	for name, data := range seedLogs(t) {
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-		path := filepath.Join(dir, name)
-		if *updateCorpus {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || string(got) != want {
-			t.Errorf("%s is missing or stale; run go test -run TestFuzzCorpus -update-corpus ./host/replaylog", path)
-		}
-	}
+	fuzzcorpus.Check(t, "FuzzReader", seedLogs(t), *updateCorpus, "-update-corpus")
 }
 
 // FuzzReader reads arbitrary bytes as a log. It must not panic, must keep

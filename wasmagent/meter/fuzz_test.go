@@ -1,12 +1,11 @@
 package meter
 
 import (
+	"github.com/lockstep-rt/lockstep/internal/fuzzcorpus"
+
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -37,16 +36,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if !*writeCorpus {
 		t.Skip("run with -write-corpus to rewrite testdata/fuzz/FuzzRewrite")
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzRewrite")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, bin := range fuzzSeeds(t, true) {
-		data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", bin)
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fuzzcorpus.Check(t, "FuzzRewrite", fuzzSeeds(t, true), true, "-write-corpus")
 }
 
 // FuzzRewrite: Rewrite never panics and its errors wrap ErrMalformed; zero

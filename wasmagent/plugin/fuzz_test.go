@@ -1,12 +1,11 @@
 package plugin_test
 
 import (
+	"github.com/lockstep-rt/lockstep/internal/fuzzcorpus"
+
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -87,24 +86,7 @@ func seedModules() map[string][]byte {
 // the seeds: go test -run TestFuzzCorpus -update-corpus ./wasmagent/plugin
 func TestFuzzCorpus(t *testing.T) {
 	for _, target := range []string{"FuzzInspect", "FuzzVerify"} {
-		dir := filepath.Join("testdata", "fuzz", target)
-		for name, data := range seedModules() {
-			want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-			path := filepath.Join(dir, name)
-			if *updateCorpus {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || string(got) != want {
-				t.Errorf("%s is missing or stale; run go test -run TestFuzzCorpus -update-corpus ./wasmagent/plugin", path)
-			}
-		}
+		fuzzcorpus.Check(t, target, seedModules(), *updateCorpus, "-update-corpus")
 	}
 }
 
