@@ -199,12 +199,17 @@ func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
 	le := binary.LittleEndian
 	le.PutUint64(buf[0:], uint64(msg.Sent))
 	off := uint32(32)
-	for i, s := range [][]byte{[]byte(msg.From), []byte(msg.Channel), msg.Payload} {
-		le.PutUint32(buf[8+8*i:], p+off)
-		le.PutUint32(buf[12+8*i:], uint32(len(s)))
-		copy(buf[off:], s)
-		off += uint32(len(s))
+	field := func(at int, n int) { // header slot at: (ptr, len) of n bytes at off
+		le.PutUint32(buf[at:], p+off)
+		le.PutUint32(buf[at+4:], uint32(n))
+		off += uint32(n)
 	}
+	copy(buf[off:], msg.From)
+	field(8, len(msg.From))
+	copy(buf[off:], msg.Channel)
+	field(16, len(msg.Channel))
+	copy(buf[off:], msg.Payload)
+	field(24, len(msg.Payload))
 	in.got++
 	return in.callCode(in.receive, in.m.Fuel, uint64(p))
 }
