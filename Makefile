@@ -11,6 +11,8 @@ RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/... ./wasmagent
 FUZZTIME  ?= 200000x
 # Where scripts/onnxruntime.sh puts ONNX Runtime; tests that need it read this.
 export LOCKSTEP_ORT_LIB ?= $(HOME)/.cache/lockstep/onnxruntime/libonnxruntime.so.1
+# Where scripts/models.sh puts third-party models.
+export LOCKSTEP_MODELS_DIR ?= $(HOME)/.cache/lockstep/models
 
 .PHONY: setup run test lint unit race fuzz bench proto
 
@@ -30,6 +32,8 @@ test: setup lint unit race fuzz
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build ./...
+	CGO_ENABLED=0 $(GO) vet ./modelactor/...
 
 unit:
 	$(GO) test -count=1 ./...
@@ -42,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./wasmagent/plugin
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) ./wasmagent/plugin
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./wasmagent/meter
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./modelactor/tensor
 
 ## bench: the benchmark table (ratios against protoactor baselines measured in the same run)
 bench: setup

@@ -120,7 +120,8 @@ func (h *Host) loadModules() error {
 		if err := policy.Validate(); err != nil {
 			return fmt.Errorf("host: module %q: %w", spec.Name, err)
 		}
-		if _, err := plugin.Verify(data, policy); err != nil {
+		man, err := plugin.Verify(data, policy)
+		if err != nil {
 			return fmt.Errorf("host: module %q (%s): %w", spec.Name, spec.Path, err)
 		}
 		rt, err := runtimeFor(spec.MaxPages)
@@ -134,6 +135,8 @@ func (h *Host) loadModules() error {
 		if spec.Fuel > 0 {
 			m.Fuel = spec.Fuel
 		}
+		caps := man.Capabilities
+		m.AllowModel = func(model string) bool { return plugin.Allows(caps, plugin.InferenceCapability(model)) }
 		h.modules[spec.Name] = m
 	}
 	return nil

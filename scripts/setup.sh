@@ -39,3 +39,6 @@ go mod download
 # ONNX Runtime's shared library, from the npm package onnxruntime-node (the
 # model manager's tests load it through cgo).
 scripts/onnxruntime.sh >/dev/null
+
+# A model made by another tool (PyTorch), for the compatibility tests.
+scripts/models.sh >/dev/null

@@ -20,6 +20,7 @@ const (
 	codeOutOfBounds = -3
 	codeNotFound    = -4
 	codeUnavailable = -6
+	codeDenied      = -7
 )
 
 type hostFunc struct {
@@ -75,7 +76,7 @@ var hostFuncs = map[string]hostFunc{
 		}
 	}},
 	"state_read": {sig(6, i32), func(in *instance, s []uint64) { s[0] = in.stateRead(s) }},
-	"infer":      {sig(6, i32), func(_ *instance, s []uint64) { s[0] = code(codeUnavailable) }},
+	"infer":      {sig(6, i32), func(in *instance, s []uint64) { s[0] = in.infer(s) }},
 }
 
 // hostSignatures is what checkABI compares imports with.
@@ -176,4 +177,26 @@ func (in *instance) stateRead(s []uint64) uint64 {
 		copy(buf, v)
 	}
 	return uint64(uint32(len(v)))
+}
+
+// infer handles (model, version, input) requests: it returns the request's
+// number (>= 0) or a negative code.
+func (in *instance) infer(s []uint64) uint64 {
+	if in.actx == nil {
+		return code(codeUnavailable)
+	}
+	model, ok := in.str(s[0], s[1])
+	version, ok2 := in.str(s[2], s[3])
+	input, ok3 := in.mem.Read(uint32(s[4]), uint32(s[5]))
+	if !ok || !ok2 || !ok3 {
+		return code(codeOutOfBounds)
+	}
+	if in.m.AllowModel == nil || !in.m.AllowModel(model) {
+		return code(codeDenied)
+	}
+	n, err := in.actx.Infer(model, version, input)
+	if err != nil {
+		return errCode(err)
+	}
+	return uint64(n)
 }

@@ -124,11 +124,15 @@ type Module struct {
 	// runtime's).
 	Fuel uint64
 	// Digest is the SHA-256 of the module as loaded (before rewriting).
-	Digest   [32]byte
-	rt       *Runtime
-	compiled wazero.CompiledModule
-	wasi     bool
-	init     bool // exports _initialize
+	Digest [32]byte
+	// AllowModel says whether this module's agents may request inferences
+	// from a model (the inference capabilities of its manifest, see
+	// plugin.Allows). Nil allows none: infer returns DENIED.
+	AllowModel func(model string) bool
+	rt         *Runtime
+	compiled   wazero.CompiledModule
+	wasi       bool
+	init       bool // exports _initialize
 }
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}

@@ -73,7 +73,20 @@ type Context interface {
 	// Rand is a random source seeded from the run's seed, this agent's id and
 	// the tick: the same every run.
 	Rand() *rand.Rand
+	// Infer asks the host's model manager to run model (at version; ""
+	// means its highest registered version) on input, a tensor list in the
+	// encoding of package modelactor/tensor. It returns the request's
+	// number: its position among this agent's requests this tick. The
+	// result arrives at the next tick as a message From ModelSender whose
+	// payload is an encoded tensor.Result carrying that number (and Sent
+	// set to this tick); a failed inference is such a message too, with an
+	// error status and text. The input is copied.
+	Infer(model, version string, input []byte) (uint32, error)
 }
+
+// ModelSender is the From of inference results. It is not a valid agent id,
+// so no agent can send as the model manager.
+const ModelSender = "@model"
 
 // Metered is implemented by agents whose work is metered in fuel (WASM
 // agents). After each Step the host takes the fuel used since the last

@@ -237,15 +237,16 @@ type callCtx struct {
 	rng  *rand.Rand
 }
 
-func (c *callCtx) Tick() clock.Tick                        { return c.tick }
-func (c *callCtx) Self() string                            { return "a0" }
-func (c *callCtx) Send(string, []byte) error               { return nil }
-func (c *callCtx) Publish(string, []byte) error            { return nil }
-func (c *callCtx) Join(string) error                       { return nil }
-func (c *callCtx) Leave(string) error                      { return nil }
-func (c *callCtx) Log(agent.Level, string)                 {}
-func (c *callCtx) WriteState(string, []byte) error         { return nil }
-func (c *callCtx) ReadState(string, string) ([]byte, bool) { return nil, false }
+func (c *callCtx) Tick() clock.Tick                             { return c.tick }
+func (c *callCtx) Self() string                                 { return "a0" }
+func (c *callCtx) Send(string, []byte) error                    { return nil }
+func (c *callCtx) Publish(string, []byte) error                 { return nil }
+func (c *callCtx) Join(string) error                            { return nil }
+func (c *callCtx) Leave(string) error                           { return nil }
+func (c *callCtx) Log(agent.Level, string)                      {}
+func (c *callCtx) WriteState(string, []byte) error              { return nil }
+func (c *callCtx) ReadState(string, string) ([]byte, bool)      { return nil, false }
+func (c *callCtx) Infer(string, string, []byte) (uint32, error) { return 0, nil }
 func (c *callCtx) Rand() *rand.Rand {
 	if c.rng == nil {
 		c.rng = rand.New(rand.NewPCG(1, 2))

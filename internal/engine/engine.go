@@ -56,6 +56,8 @@ type Engine struct {
 	pendingDead uint64
 
 	chainBuf []byte // chain's scratch buffer
+
+	inferencer Inferencer
 }
 
 // Agent is the engine's record of one agent.
@@ -304,6 +306,7 @@ const (
 	ActLeave
 	ActLog
 	ActState // write a state region: Target is its name, Payload its bytes
+	ActInfer // request an inference: Target is the model, Version its version, Payload the input
 )
 
 // Action is one effect an agent asked for during a tick.
@@ -313,6 +316,7 @@ type Action struct {
 	Target  string
 	Payload []byte // message body, or the log text
 	Level   agent.Level
+	Version string // model version (ActInfer)
 }
 
 // Report is what one agent did in one tick.
@@ -339,8 +343,11 @@ func ActionsDigest(actions []Action) uint64 {
 		h = fnvUint32(h, uint32(len(a.Payload)))
 		h = fnvString(h, a.Target)
 		h = fnvBytes(h, a.Payload)
-		if a.Kind == ActLog {
+		switch a.Kind {
+		case ActLog:
 			h = fnvByte(h, byte(a.Level))
+		case ActInfer:
+			h = fnvString(fnvUint32(h, uint32(len(a.Version))), a.Version)
 		}
 	}
 	return h
@@ -438,6 +445,9 @@ type Ready struct {
 	DeadLetters uint64
 	Events      []Event
 	Logs        []LogLine
+	// Inferences is the number of inference requests the tick made; their
+	// results, delivered at the next tick, enter Digest.
+	Inferences int
 	// Restart and Stop are the agents the supervisors decided to restart
 	// (fresh instance, Init again) and to stop, in canonical order.
 	Restart, Stop []*Agent
@@ -460,6 +470,8 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	r := Ready{Tick: p.Tick, AgentDigests: make([]uint64, len(reports)), AgentFuel: make([]uint64, len(reports))}
 	var changes []membershipChange
 	var failed []*Agent
+	var calls []InferCall
+	var callers []*Agent
 	for i, a := range p.Agents {
 		rep := &reports[i]
 		if rep.Failed {
@@ -471,6 +483,7 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 		r.AgentDigests[i] = rep.Digest
 		r.AgentFuel[i] = rep.Fuel
 		var last *Agent // the last send's target: agents often send in runs
+		var requests uint32
 		for _, act := range rep.Actions {
 			switch act.Kind {
 			case ActSend:
@@ -504,9 +517,14 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 					a.state = map[string][]byte{}
 				}
 				a.state[act.Target] = act.Payload
+			case ActInfer:
+				calls = append(calls, InferCall{Agent: a.ID, Request: requests, Model: act.Target, Version: act.Version, Input: act.Payload})
+				callers = append(callers, a)
+				requests++
 			}
 		}
 	}
+	inferDigest := e.infer(&r, p.Tick, calls, callers)
 	for _, c := range changes {
 		if c.a.alive {
 			e.setMember(c.a, c.ch, c.join)
@@ -518,15 +536,16 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	}
 	r.DeadLetters += e.pendingDead
 	e.pendingDead = 0
-	e.chain(&r, p)
+	e.chain(&r, p, inferDigest)
 	e.tick++
 	return r
 }
 
 // chain folds the tick into the running digest: SHA-256 of the previous
 // digest, the tick, the number of agents, each agent's rank and report
-// digest, the dead letters and the events, fed in one Write.
-func (e *Engine) chain(r *Ready, p Plan) {
+// digest, the dead letters, the inference results (when there were any) and
+// the events, fed in one Write.
+func (e *Engine) chain(r *Ready, p Plan, inferDigest uint64) {
 	b := e.chainBuf[:0]
 	b = append(b, e.digest[:]...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(p.Tick))
@@ -536,6 +555,10 @@ func (e *Engine) chain(r *Ready, p Plan) {
 		b = binary.LittleEndian.AppendUint64(b, r.AgentDigests[i])
 	}
 	b = binary.LittleEndian.AppendUint64(b, r.DeadLetters)
+	if r.Inferences > 0 {
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.Inferences))
+		b = binary.LittleEndian.AppendUint64(b, inferDigest)
+	}
 	for _, ev := range r.Events {
 		b = binary.LittleEndian.AppendUint64(b, uint64(ev.Kind))
 		b = append(b, ev.Agent...)

@@ -24,6 +24,8 @@ type Outbox struct {
 	pcg     rand.PCG
 	rng     *rand.Rand
 	seeded  bool
+	// requests counts this tick's inference requests.
+	requests uint32
 }
 
 var _ agent.Context = (*Outbox)(nil)
@@ -44,6 +46,7 @@ func (o *Outbox) Reset(t clock.Tick) {
 	o.tick = t
 	o.actions = o.actions[:0]
 	o.seeded = false
+	o.requests = 0
 }
 
 // Report returns the tick's report. Its actions stay valid until the agent
@@ -121,4 +124,23 @@ func (o *Outbox) ReadState(owner, name string) ([]byte, bool) {
 		return nil, false
 	}
 	return o.eng.ReadState(owner, name)
+}
+
+// Infer implements agent.Context.
+func (o *Outbox) Infer(model, version string, input []byte) (uint32, error) {
+	if err := agent.ValidateName("model id", model); err != nil {
+		return 0, err
+	}
+	if version != "" {
+		if err := agent.ValidateName("model version", version); err != nil {
+			return 0, err
+		}
+	}
+	if len(input) > o.maxSize {
+		return 0, fmt.Errorf("%w: inference input for model %q: %d bytes, the limit is %d (raise max_message_size)", agent.ErrTooLarge, model, len(input), o.maxSize)
+	}
+	o.actions = append(o.actions, Action{Kind: ActInfer, Target: model, Version: version, Payload: append([]byte(nil), input...)})
+	n := o.requests
+	o.requests++
+	return n, nil
 }

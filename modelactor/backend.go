@@ -1,0 +1,72 @@
+package modelactor
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/lockstep-rt/lockstep/modelactor/tensor"
+)
+
+// Backend opens inference sessions. The default is ONNX Runtime (built with
+// cgo); tests may supply another.
+type Backend interface {
+	// Open creates a session for the ONNX model in data.
+	Open(data []byte, opts SessionOptions) (Session, error)
+}
+
+// SessionOptions say how a session runs.
+type SessionOptions struct {
+	// Device is cpu or cuda. A backend without the device returns an error
+	// wrapping ErrDevice; the manager then falls back to the CPU.
+	Device string
+	// Deterministic asks for one thread and sequential execution;
+	// otherwise the backend may use every core.
+	Deterministic bool
+}
+
+// Session is one loaded model. The manager calls it from one goroutine at a
+// time.
+type Session interface {
+	// Inputs and Outputs describe the model's tensors; a dimension of -1
+	// is symbolic (any size).
+	Inputs() []TensorInfo
+	Outputs() []TensorInfo
+	// Run runs the model on inputs (already checked against Inputs).
+	Run(inputs []tensor.Tensor) ([]tensor.Tensor, error)
+	// Close frees the session.
+	Close() error
+}
+
+// TensorInfo describes an input or output of a model.
+type TensorInfo struct {
+	Name  string
+	DType tensor.DType
+	Shape []int64 // -1 for a symbolic dimension
+}
+
+// ErrUnavailable is wrapped by the error of a backend that cannot run at
+// all (no ONNX Runtime library, or a build without cgo).
+var ErrUnavailable = errors.New("modelactor: ONNX Runtime is unavailable")
+
+// ErrDevice is wrapped by the error of a backend that cannot use the
+// requested device.
+var ErrDevice = errors.New("modelactor: device unavailable")
+
+// LibraryEnv names the environment variable that points at the ONNX Runtime
+// shared library.
+const LibraryEnv = "LOCKSTEP_ORT_LIB"
+
+// DefaultLibrary is where the library is looked for when Config.Library is
+// empty: $LOCKSTEP_ORT_LIB, else the file scripts/onnxruntime.sh installs,
+// $HOME/.cache/lockstep/onnxruntime/libonnxruntime.so.1.
+func DefaultLibrary() string {
+	if p := os.Getenv(LibraryEnv); p != "" {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "libonnxruntime.so.1"
+	}
+	return filepath.Join(home, ".cache", "lockstep", "onnxruntime", "libonnxruntime.so.1")
+}

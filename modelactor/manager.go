@@ -1,0 +1,386 @@
+// Package modelactor is Lockstep's model manager: one protoactor actor per
+// host that owns every ONNX Runtime session and serves inference requests
+// from Go code and from agents.
+//
+// Models are declared (id, version, .onnx file, sha256) in Config or at run
+// time with Register; each is loaded at its first request (or at start when
+// Eager), kept under a memory budget per device with least-recently-used
+// eviction, and can be unloaded at any time: a later request loads it again.
+// The requests of one tick arrive together (Run), in canonical order;
+// requests for a model whose inputs and outputs have a symbolic leading
+// (batch) dimension are run as one batch and split back.
+//
+// Deterministic mode (the default) runs each model on the CPU with one
+// thread, sequentially: outputs are bit-identical run to run and enter the
+// tick digest. Models on CUDA or in fast mode are flagged tensor.Recorded:
+// the host records their outputs in the replay log and replay feeds them
+// back.
+//
+// ONNX Runtime needs cgo. A build without cgo has the same API; its models
+// fail with ErrUnavailable and every request gets an "unavailable" result.
+package modelactor
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep-rt/lockstep/modelactor/tensor"
+)
+
+// Config configures a Manager. The zero value of every field means its
+// default.
+type Config struct {
+	// Models is the registry to start with.
+	Models []Model
+	// Library is the ONNX Runtime shared library (default DefaultLibrary()).
+	Library string
+	// Budgets is the memory budget per device ("cpu", "cuda") in bytes; a
+	// model counts for the size of its file. Loading past the budget evicts
+	// the least recently used models of that device. 0 or absent: no limit.
+	Budgets map[string]int64
+	// Logger receives load, eviction and fallback messages (default
+	// logrus's standard logger).
+	Logger *logrus.Logger
+	// Backend runs the models (default: ONNX Runtime from Library).
+	Backend Backend
+}
+
+// Request is one inference request.
+type Request struct {
+	// Request is echoed in the result (an agent's request number).
+	Request        uint32
+	Model, Version string
+	// Input is the encoded tensor list (package tensor).
+	Input []byte
+}
+
+// Metrics describe one model version.
+type Metrics struct {
+	ID, Version string
+	// Device is where the model runs (after any fallback); Fallback says
+	// why it is not the device it asked for.
+	Device, Fallback string
+	Loaded           bool
+	Bytes            int64 // accounted against the device's budget
+	Loads, Evictions uint64
+	// Hits are requests that found the model loaded, Misses those that had
+	// to load it.
+	Hits, Misses uint64
+	Requests     uint64
+	Errors       uint64 // requests answered with an error
+	Runs         uint64 // ONNX Runtime runs (a batch is one run)
+	Batched      uint64 // requests served by a batched run
+	// RunTime is the wall time spent in runs (never visible to agents).
+	RunTime time.Duration
+}
+
+// Manager is the handle of a running model manager actor.
+type Manager struct {
+	sys    *actor.ActorSystem
+	pid    *actor.PID
+	closed bool
+}
+
+// ErrClosed is returned by a Manager after Close.
+var ErrClosed = errors.New("modelactor: manager is closed")
+
+// Start spawns the model manager actor in sys. It fails on a bad model
+// declaration or an eager model that cannot load.
+func Start(sys *actor.ActorSystem, cfg Config) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	if cfg.Backend == nil {
+		cfg.Backend = defaultBackend(cfg.Library)
+	}
+	a := &manager{cfg: cfg, reg: newRegistry(), used: map[string]int64{}}
+	for _, m := range cfg.Models {
+		if _, err := a.reg.add(m); err != nil {
+			return nil, fmt.Errorf("modelactor: %w", err)
+		}
+	}
+	for _, m := range cfg.Models {
+		if m.Eager {
+			if f := a.load(a.reg.byKey[m.Key()]); f != nil {
+				a.closeAll()
+				return nil, fmt.Errorf("modelactor: loading eager model %s: %s", m.Key(), f.msg)
+			}
+		}
+	}
+	// The default dispatcher: the router blocks on this actor at the
+	// barrier, so it must not share the agents' workers.
+	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), "models")
+	if err != nil {
+		a.closeAll()
+		return nil, fmt.Errorf("modelactor: spawning the model manager: %w", err)
+	}
+	return &Manager{sys: sys, pid: pid}, nil
+}
+
+// call sends msg to the actor and waits for its reply.
+func call[T any](m *Manager, msg func(reply chan<- T) any) (T, error) {
+	var zero T
+	if m.closed {
+		return zero, ErrClosed
+	}
+	reply := make(chan T, 1)
+	m.sys.Root.Send(m.pid, msg(reply))
+	return <-reply, nil
+}
+
+type runMsg struct {
+	reqs  []Request
+	reply chan<- []tensor.Result
+}
+
+type loadMsg struct {
+	id, version string
+	unload      bool
+	reply       chan<- error
+}
+
+type registerMsg struct {
+	model Model
+	reply chan<- error
+}
+
+type metricsMsg struct{ reply chan<- []Metrics }
+
+// Run answers one tick's requests, in order, with one result each.
+func (m *Manager) Run(reqs []Request) []tensor.Result {
+	res, err := call(m, func(r chan<- []tensor.Result) any { return &runMsg{reqs, r} })
+	if err != nil {
+		res = make([]tensor.Result, len(reqs))
+		for i, q := range reqs {
+			res[i] = tensor.Failure(q.Request, tensor.Unavailable, "the model manager is closed")
+		}
+	}
+	return res
+}
+
+// Infer runs one request from Go code and returns the outputs.
+func (m *Manager) Infer(model, version string, inputs ...tensor.Tensor) ([]tensor.Tensor, error) {
+	r := m.Run([]Request{{Model: model, Version: version, Input: tensor.EncodeList(inputs...)}})[0]
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return r.Outputs, nil
+}
+
+// Load loads a model version now (version "" as in requests).
+func (m *Manager) Load(id, version string) error {
+	return flat(call(m, func(r chan<- error) any { return &loadMsg{id: id, version: version, reply: r} }))
+}
+
+// Unload closes a model version's session; the next request for it loads
+// it again.
+func (m *Manager) Unload(id, version string) error {
+	return flat(call(m, func(r chan<- error) any { return &loadMsg{id: id, version: version, unload: true, reply: r} }))
+}
+
+// Register adds a model version to the registry.
+func (m *Manager) Register(model Model) error {
+	return flat(call(m, func(r chan<- error) any { return &registerMsg{model, r} }))
+}
+
+// Metrics returns every declared model's metrics, by id and version.
+func (m *Manager) Metrics() []Metrics {
+	ms, _ := call(m, func(r chan<- []Metrics) any { return &metricsMsg{r} })
+	return ms
+}
+
+// Close stops the actor and closes every session.
+func (m *Manager) Close() {
+	if m.closed {
+		return
+	}
+	m.closed = true
+	_ = m.sys.Root.StopFuture(m.pid).Wait()
+}
+
+func flat(err1, err2 error) error {
+	if err2 != nil {
+		return err2
+	}
+	return err1
+}
+
+// manager is the actor. Its state is touched only by Receive (and by Start
+// before the actor exists).
+type manager struct {
+	cfg   Config
+	reg   *registry
+	used  map[string]int64 // bytes loaded per device
+	clock uint64           // use counter for LRU
+}
+
+// entry is one model version.
+type entry struct {
+	model    Model
+	sess     Session
+	device   string // where it runs once loaded
+	fallback string
+	bytes    int64
+	lastUse  uint64
+	metrics  Metrics
+}
+
+// failure is a request's error status and text.
+type failure struct {
+	status tensor.Status
+	msg    string
+}
+
+const (
+	unknownModel   = tensor.UnknownModel
+	unknownVersion = tensor.UnknownVersion
+)
+
+// Receive implements actor.Actor.
+func (a *manager) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *runMsg:
+		m.reply <- a.run(m.reqs)
+	case *loadMsg:
+		m.reply <- a.loadOrUnload(m)
+	case *registerMsg:
+		_, err := a.reg.add(m.model)
+		m.reply <- err
+	case *metricsMsg:
+		m.reply <- a.metrics()
+	case *actor.Stopped:
+		a.closeAll()
+	}
+}
+
+func (a *manager) loadOrUnload(m *loadMsg) error {
+	e, f := a.reg.resolve(m.id, m.version)
+	if f == nil && !m.unload {
+		f = a.load(e)
+	}
+	if f != nil {
+		return fmt.Errorf("modelactor: %s", f.msg)
+	}
+	if m.unload && e.sess != nil {
+		a.evict(e, "unloaded")
+	}
+	return nil
+}
+
+// load opens e's session if it is not open, evicting other models of its
+// device to stay within the budget.
+func (a *manager) load(e *entry) *failure {
+	a.clock++
+	e.lastUse = a.clock
+	if e.sess != nil {
+		return nil
+	}
+	m := e.model
+	data, err := os.ReadFile(m.Path)
+	if err != nil {
+		return &failure{tensor.LoadFailed, fmt.Sprintf("model %s: %v; check its path", m.Key(), err)}
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.SHA256 {
+		return &failure{tensor.LoadFailed, fmt.Sprintf("model %s: %s has sha256 %x, the registry says %s: the file changed or is corrupt; restore it or declare the new sha256", m.Key(), m.Path, sum, m.SHA256)}
+	}
+	device := m.Device
+	size := int64(len(data))
+	if f := a.makeRoom(device, size, e); f != nil {
+		return f
+	}
+	opts := SessionOptions{Device: device, Deterministic: m.Mode == ModeDeterministic}
+	sess, err := a.cfg.Backend.Open(data, opts)
+	if err != nil && errors.Is(err, ErrDevice) {
+		e.fallback = err.Error()
+		a.cfg.Logger.WithField("model", m.Key()).Warnf("%v; running on the cpu instead", err)
+		device, opts.Device = DeviceCPU, DeviceCPU
+		if f := a.makeRoom(device, size, e); f != nil {
+			return f
+		}
+		sess, err = a.cfg.Backend.Open(data, opts)
+	}
+	if err != nil {
+		status := tensor.LoadFailed
+		if errors.Is(err, ErrUnavailable) {
+			status = tensor.Unavailable
+		}
+		return &failure{status, fmt.Sprintf("model %s (%s): %v", m.Key(), m.Path, err)}
+	}
+	e.sess, e.device, e.bytes = sess, device, size
+	a.used[device] += size
+	e.metrics.Loads++
+	a.cfg.Logger.WithFields(logrus.Fields{"model": m.Key(), "device": device, "bytes": size}).Debug("modelactor: loaded")
+	return nil
+}
+
+// makeRoom evicts least recently used models of device until size more
+// bytes fit its budget.
+func (a *manager) makeRoom(device string, size int64, keep *entry) *failure {
+	budget := a.cfg.Budgets[device]
+	if budget <= 0 {
+		return nil
+	}
+	if size > budget {
+		return &failure{tensor.LoadFailed, fmt.Sprintf("model %s needs %d bytes, over the whole %s budget of %d; raise the budget", keep.model.Key(), size, device, budget)}
+	}
+	for a.used[device]+size > budget {
+		var lru *entry
+		for _, e := range a.reg.byKey {
+			if e.sess != nil && e.device == device && e != keep && (lru == nil || e.lastUse < lru.lastUse) {
+				lru = e
+			}
+		}
+		if lru == nil {
+			break
+		}
+		a.evict(lru, "evicted")
+		lru.metrics.Evictions++
+	}
+	return nil
+}
+
+func (a *manager) evict(e *entry, why string) {
+	if err := e.sess.Close(); err != nil {
+		a.cfg.Logger.WithField("model", e.model.Key()).Warnf("modelactor: closing the session: %v", err)
+	}
+	e.sess = nil
+	a.used[e.device] -= e.bytes
+	a.cfg.Logger.WithField("model", e.model.Key()).Debug("modelactor: " + why)
+}
+
+func (a *manager) closeAll() {
+	for _, e := range a.reg.byKey {
+		if e.sess != nil {
+			a.evict(e, "closed")
+		}
+	}
+}
+
+func (a *manager) metrics() []Metrics {
+	var out []Metrics
+	for _, es := range a.reg.byID {
+		for _, e := range es {
+			m := e.metrics
+			m.ID, m.Version, m.Device, m.Fallback = e.model.ID, e.model.Version, e.device, e.fallback
+			if m.Device == "" {
+				m.Device = e.model.Device
+			}
+			m.Loaded, m.Bytes = e.sess != nil, e.bytes
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(x, y Metrics) int {
+		return cmp.Or(strings.Compare(x.ID, y.ID), strings.Compare(x.Version, y.Version))
+	})
+	return out
+}

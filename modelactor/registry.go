@@ -1,0 +1,163 @@
+package modelactor
+
+import (
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+)
+
+// Devices and modes a Model can ask for.
+const (
+	DeviceCPU  = "cpu"
+	DeviceCUDA = "cuda"
+
+	// ModeDeterministic runs on one thread, sequentially: the same input
+	// gives the same output bits on every run. It is the default.
+	ModeDeterministic = "deterministic"
+	// ModeFast lets ONNX Runtime use every core. Outputs may differ in their
+	// last bits from run to run, so they are recorded in the replay log.
+	ModeFast = "fast"
+)
+
+// Model declares one version of a model.
+type Model struct {
+	// ID names the model (what agents pass to infer), Version one version
+	// of it: each 1-128 bytes of letters, digits and ._-/:.
+	ID      string `json:"id" yaml:"id"`
+	Version string `json:"version" yaml:"version"`
+	// Path is the .onnx file.
+	Path string `json:"path" yaml:"path"`
+	// SHA256 is the hex SHA-256 of the file; a file that does not match is
+	// refused at load.
+	SHA256 string `json:"sha256" yaml:"sha256"`
+	// Default makes this the version a request without a version gets
+	// (needed only when the model has several versions).
+	Default bool `json:"default,omitempty" yaml:"default"`
+	// Eager loads the model when the manager starts instead of at its
+	// first request.
+	Eager bool `json:"eager,omitempty" yaml:"eager"`
+	// Device is cpu (default) or cuda. Without a usable CUDA provider the
+	// model runs on the CPU and the fallback is logged and shown in Metrics.
+	Device string `json:"device,omitempty" yaml:"device"`
+	// Mode is deterministic (default) or fast.
+	Mode string `json:"mode,omitempty" yaml:"mode"`
+	// NoBatch turns off batching of several agents' requests into one run.
+	NoBatch bool `json:"no_batch,omitempty" yaml:"no_batch"`
+}
+
+// Key is "id@version".
+func (m Model) Key() string { return m.ID + "@" + m.Version }
+
+// Recorded reports whether the model's outputs are recorded in replay logs
+// rather than recomputed: anything but deterministic CPU inference.
+func (m Model) Recorded() bool {
+	return m.Device == DeviceCUDA || m.Mode == ModeFast
+}
+
+// Validate reports what is wrong with the declaration, or nil.
+func (m *Model) Validate() error {
+	if err := agent.ValidateName("model id", m.ID); err != nil {
+		return fmt.Errorf("model %q: %w", m.ID, err)
+	}
+	if err := agent.ValidateName("model version", m.Version); err != nil {
+		return fmt.Errorf("model %q: %w", m.ID, err)
+	}
+	if m.Path == "" {
+		return fmt.Errorf("model %s: no path: name its .onnx file", m.Key())
+	}
+	if b, err := hex.DecodeString(m.SHA256); err != nil || len(b) != 32 {
+		return fmt.Errorf("model %s: sha256 %q is not 64 hex digits; compute it with sha256sum %s", m.Key(), m.SHA256, m.Path)
+	}
+	m.SHA256 = strings.ToLower(m.SHA256)
+	switch m.Device {
+	case "":
+		m.Device = DeviceCPU
+	case DeviceCPU, DeviceCUDA:
+	default:
+		return fmt.Errorf("model %s: device %q is not cpu or cuda", m.Key(), m.Device)
+	}
+	switch m.Mode {
+	case "":
+		m.Mode = ModeDeterministic
+	case ModeDeterministic, ModeFast:
+	default:
+		return fmt.Errorf("model %s: mode %q is not deterministic or fast", m.Key(), m.Mode)
+	}
+	return nil
+}
+
+// registry maps ids and versions to declarations.
+type registry struct {
+	byKey map[string]*entry
+	byID  map[string][]*entry // versions in declaration order
+}
+
+func newRegistry() *registry {
+	return &registry{byKey: map[string]*entry{}, byID: map[string][]*entry{}}
+}
+
+func (r *registry) add(m Model) (*entry, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if r.byKey[m.Key()] != nil {
+		return nil, fmt.Errorf("model %s is declared twice; give the second a new version", m.Key())
+	}
+	if m.Default {
+		for _, e := range r.byID[m.ID] {
+			if e.model.Default {
+				return nil, fmt.Errorf("model %s: %s is already the default version; mark only one", m.Key(), e.model.Version)
+			}
+		}
+	}
+	e := &entry{model: m}
+	r.byKey[m.Key()] = e
+	r.byID[m.ID] = append(r.byID[m.ID], e)
+	return e, nil
+}
+
+// resolve finds the entry for a request, or says why there is none.
+func (r *registry) resolve(id, version string) (*entry, *failure) {
+	versions := r.byID[id]
+	if len(versions) == 0 {
+		return nil, &failure{unknownModel, fmt.Sprintf("unknown model %q (declared: %s); declare it in the topology's models or host.Options.Models", id, r.ids())}
+	}
+	if version != "" {
+		if e := r.byKey[id+"@"+version]; e != nil {
+			return e, nil
+		}
+		return nil, &failure{unknownVersion, fmt.Sprintf("model %q has no version %q (declared: %s)", id, version, versionList(versions))}
+	}
+	if len(versions) == 1 {
+		return versions[0], nil
+	}
+	for _, e := range versions {
+		if e.model.Default {
+			return e, nil
+		}
+	}
+	return nil, &failure{unknownVersion, fmt.Sprintf("model %q has several versions (%s) and none is the default: name one, or mark one default", id, versionList(versions))}
+}
+
+func (r *registry) ids() string {
+	if len(r.byID) == 0 {
+		return "none"
+	}
+	ids := make([]string, 0, len(r.byID))
+	for id := range r.byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return strings.Join(ids, ", ")
+}
+
+func versionList(es []*entry) string {
+	vs := make([]string, len(es))
+	for i, e := range es {
+		vs[i] = e.model.Version
+	}
+	return strings.Join(vs, ", ")
+}
