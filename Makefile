@@ -19,12 +19,14 @@ export LOCKSTEP_MODELS_DIR ?= $(HOME)/.cache/lockstep/models
 setup:
 	@scripts/setup.sh
 
-## run: build the guest agents and agenthost, run the embedded default topology (WebAssembly agents), record a replay log and verify it
+## run: build the guest agents and agenthost, run the embedded default topology (WebAssembly agents), record a replay log and verify it; then the same for examples/classify (WebAssembly agents classifying through the model manager)
 run: setup
 	scripts/guests.sh bin/wasm
 	$(GO) build -o bin/agenthost ./cmd/agenthost
 	bin/agenthost run --record bin/default.replay
 	bin/agenthost verify bin/default.replay
+	bin/agenthost run --topology examples/classify/topology.yaml --record bin/classify.replay
+	bin/agenthost verify bin/classify.replay
 
 ## test: every check CI makes
 test: setup lint unit race fuzz

@@ -119,3 +119,7 @@ func (s *System) Close() {
 	s.pool.Close()
 	s.routerPool.Close()
 }
+
+// ActorSystem is the protoactor system the router and agents live in, for
+// the host's other actors (the model manager).
+func (s *System) ActorSystem() *actor.ActorSystem { return s.sys }

@@ -80,6 +80,11 @@ type Options struct {
 	Modules []Module
 	// WASM configures the WebAssembly runtime.
 	WASM WASMConfig
+	// Models are the ONNX models agents may infer with (the model manager
+	// starts only when there are some).
+	Models []Model
+	// Inference configures the model manager.
+	Inference InferenceConfig
 }
 
 // runConfig is what a replay needs besides commands: it is the header's
@@ -90,6 +95,7 @@ type runConfig struct {
 	MaxMessageSize int        `json:"max_message_size"`
 	Modules        []Module   `json:"modules,omitempty"`
 	WASM           WASMConfig `json:"wasm"`
+	Models         []Model    `json:"models,omitempty"`
 }
 
 // AgentSpec describes an agent to spawn.
@@ -125,6 +131,9 @@ type TickResult struct {
 	AgentFuel   []uint64
 	DeadLetters uint64
 	Events      []Event
+	// Inferences is the number of inference requests agents made; the
+	// results arrive at the next tick.
+	Inferences int
 }
 
 // DigestHex is the digest in hex.
@@ -153,6 +162,7 @@ type Host struct {
 	unreproducible string
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
+	inf       *inferencer
 }
 
 // New starts a host.
@@ -169,13 +179,19 @@ func New(opts Options) (*Host, error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	opts.Modules = slices.Clone(opts.Modules)
+	opts.Models = slices.Clone(opts.Models)
+	for i := range opts.Models {
+		if err := opts.Models[i].Validate(); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+	}
 	h := &Host{opts: opts, eng: eng}
 	if err := h.loadModules(); err != nil {
 		h.closeWASM()
 		return nil, err
 	}
 	if opts.Record != nil {
-		cfg, _ := json.Marshal(runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize, Modules: h.opts.Modules, WASM: opts.WASM})
+		cfg, _ := json.Marshal(runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize, Modules: h.opts.Modules, WASM: opts.WASM, Models: opts.Models})
 		digest := engineConfigDigest(cfg)
 		h.rec, err = replaylog.NewWriter(opts.Record, &replaylog.Header{
 			Seed: opts.Seed, ConfigDigest: digest[:], Topology: cfg, TopologyFormat: "json",
@@ -194,6 +210,11 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		h.closeWASM()
 		return nil, fmt.Errorf("host: %w", err)
+	}
+	if err := h.startModels(); err != nil {
+		h.sys.Close()
+		h.closeWASM()
+		return nil, err
 	}
 	return h, nil
 }
@@ -340,7 +361,7 @@ func (h *Host) Step() (TickResult, error) {
 
 func result(out actors.Outcome) TickResult {
 	r := out.Ready
-	res := TickResult{Tick: r.Tick, Digest: r.Digest, AgentDigests: r.AgentDigests, AgentFuel: r.AgentFuel, DeadLetters: r.DeadLetters}
+	res := TickResult{Tick: r.Tick, Digest: r.Digest, AgentDigests: r.AgentDigests, AgentFuel: r.AgentFuel, DeadLetters: r.DeadLetters, Inferences: r.Inferences}
 	res.Agents = make([]string, len(out.Plan.Agents))
 	for i, a := range out.Plan.Agents {
 		res.Agents[i] = a.ID
@@ -379,6 +400,9 @@ func (h *Host) Close() error {
 		return nil
 	}
 	h.closed = true
+	if h.inf.m != nil {
+		h.inf.m.Close()
+	}
 	h.sys.Close()
 	h.closeWASM()
 	if h.rec == nil {

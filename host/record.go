@@ -12,7 +12,8 @@ import (
 
 func engineConfigDigest(cfg []byte) [32]byte { return sha256.Sum256(cfg) }
 
-// record appends the tick's commands and digest to the replay log.
+// record appends the tick's commands, recorded inference outputs and digest
+// to the replay log.
 func (h *Host) record(out actors.Outcome, res TickResult) error {
 	t := uint64(out.Plan.Tick)
 	for _, c := range out.Plan.Commands {
@@ -20,6 +21,12 @@ func (h *Host) record(out actors.Outcome, res TickResult) error {
 			return fmt.Errorf("host: recording %s: %w", out.Plan.Tick, err)
 		}
 	}
+	for _, o := range h.inf.pending {
+		if err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_Inference{Inference: o}}); err != nil {
+			return fmt.Errorf("host: recording %s: %w", out.Plan.Tick, err)
+		}
+	}
+	h.inf.pending = h.inf.pending[:0]
 	td := &replaylog.TickDigest{Tick: t, Digest: res.Digest[:], AgentDigests: res.AgentDigests, DeadLetters: res.DeadLetters}
 	if h.agentsChanged(out) {
 		td.Agents = res.Agents

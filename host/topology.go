@@ -26,6 +26,10 @@ import (
 //	  - {id: s1, kind: sensor, group: sensors, channels: [readings], config: {base: 20}}
 //	inputs:
 //	  - {tick: 10, to: s1, payload: "calibrate"}
+//	models:               # ONNX models agents infer with (paths relative to the file)
+//	  - {id: clf, version: "1", path: clf.onnx, sha256: 3f2a...}
+//	inference:
+//	  budgets: {cpu: 268435456}
 type Topology struct {
 	Name           string          `yaml:"name"`
 	Seed           uint64          `yaml:"seed"`
@@ -34,6 +38,8 @@ type Topology struct {
 	Groups         []Group         `yaml:"groups"`
 	Modules        []Module        `yaml:"modules"`
 	WASM           WASMConfig      `yaml:"wasm"`
+	Models         []Model         `yaml:"models"`
+	Inference      InferenceConfig `yaml:"inference"`
 	Agents         []TopologyAgent `yaml:"agents"`
 	Inputs         []TopologyInput `yaml:"inputs"`
 
@@ -75,8 +81,8 @@ func LoadTopology(path string) (*Topology, error) {
 	return t, nil
 }
 
-// ResolveModules makes relative module and trusted-key paths relative to
-// dir, and absolute, so that a replay log names files that a verify from
+// ResolveModules makes relative module, model and trusted-key paths relative
+// to dir, and absolute, so that a replay log names files that a verify from
 // anywhere can find.
 func (t *Topology) ResolveModules(dir string) {
 	resolve := func(p string) string {
@@ -94,6 +100,9 @@ func (t *Topology) ResolveModules(dir string) {
 	}
 	for i := range t.WASM.Trust {
 		t.WASM.Trust[i] = resolve(t.WASM.Trust[i])
+	}
+	for i := range t.Models {
+		t.Models[i].Path = resolve(t.Models[i].Path)
 	}
 }
 
@@ -148,6 +157,11 @@ func (t *Topology) check() error {
 			return t.errorf(item, "a module needs a name (the kind agents use) and a path to its .wasm file")
 		}
 	}
+	for i, m := range t.Models {
+		if err := m.Validate(); err != nil {
+			return t.errorf(fmt.Sprintf("models[%d]", i), "%v", err)
+		}
+	}
 	ids := map[string]int{}
 	for i, a := range t.Agents {
 		item := fmt.Sprintf("agents[%d]", i)
@@ -200,6 +214,12 @@ func (a TopologyAgent) configBytes() ([]byte, error) {
 func (t *Topology) Start(opts Options) (*Host, error) {
 	opts.Seed, opts.Groups, opts.MaxMessageSize = t.Seed, t.Groups, t.MaxMessageSize
 	opts.Modules = t.Modules
+	opts.Models = t.Models
+	lib := opts.Inference.Library
+	opts.Inference = t.Inference
+	if lib != "" {
+		opts.Inference.Library = lib
+	}
 	cache := opts.WASM.CacheDir
 	opts.WASM = t.WASM
 	if cache != "" {

@@ -24,6 +24,8 @@ type ReplayOptions struct {
 	Workers int
 	// Logger for the replayed agents (default: logrus's standard logger).
 	Logger *logrus.Logger
+	// Inference configures the model manager of runs that declare models.
+	Inference InferenceConfig
 }
 
 // Divergence is the first point where a replay differs from its log.
@@ -96,7 +98,7 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 		return nil, fmt.Errorf("host: the log's config is not valid JSON (%v); re-record the run", err)
 	}
 	h, err := New(Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger,
-		Modules: cfg.Modules, WASM: cfg.WASM})
+		Modules: cfg.Modules, WASM: cfg.WASM, Models: cfg.Models, Inference: opts.Inference})
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +116,9 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 		switch k := rec.Kind.(type) {
 		case *replaylog.Record_Command:
 			res.Divergence = h.replayCommand(k.Command)
+		case *replaylog.Record_Inference:
+			o := k.Inference
+			h.inf.replay[inferKey{o.Tick, o.Agent, uint32(o.Seq)}] = o.Output
 		case *replaylog.Record_Tick:
 			res.Divergence = h.replayTick(k.Tick)
 			if res.Divergence == nil {
@@ -171,7 +176,7 @@ func (h *Host) replayTick(td *replaylog.TickDigest) *Divergence {
 	case got.DeadLetters != td.DeadLetters:
 		d.What = fmt.Sprintf("%d dead letters in the log, %d in the replay", td.DeadLetters, got.DeadLetters)
 	default:
-		d.What = fmt.Sprintf("the tick digest differs (log %s, replay %s): events or history before this tick differ", hex.EncodeToString(td.Digest), got.DigestHex())
+		d.What = fmt.Sprintf("the tick digest differs (log %s, replay %s): events, inference results or history before this tick differ", hex.EncodeToString(td.Digest), got.DigestHex())
 	}
 	return d
 }

@@ -51,7 +51,7 @@ step() { # step OUT DESCRIPTION CMD...
 	built+=("$(printf '%-24s %8d bytes  %s' "$o" "$(wc -c <"$out/$o")" "$d")")
 }
 
-for a in counter pinger faulty spinner; do
+for a in counter pinger faulty spinner classifier tally; do
 	step "$a.wasm" "C, freestanding" "$CLANG" "${common[@]}" "${free[@]}" -o "$out/$a.wasm" "$src/$a.c"
 done
 step reader.wasm "C++, freestanding" "$CLANGXX" "${common[@]}" "${free[@]}" -fno-exceptions -fno-rtti \
@@ -59,6 +59,8 @@ step reader.wasm "C++, freestanding" "$CLANGXX" "${common[@]}" "${free[@]}" -fno
 step floaty.wasm "C, wasi-libc reactor" "$CLANG" "${common[@]}" "${wasi[@]}" -o "$out/floaty.wasm" "$src/floaty.c"
 step goagent.wasm "Go, wasip1 c-shared" env GOOS=wasip1 GOARCH=wasm "$GO" build -buildmode=c-shared -trimpath \
 	-o "$out/goagent.wasm" ./examples/wasm/goagent
+step goclassifier.wasm "Go, wasip1 c-shared" env GOOS=wasip1 GOARCH=wasm "$GO" build -buildmode=c-shared -trimpath \
+	-o "$out/goclassifier.wasm" ./examples/wasm/goclassifier
 
 echo "guests: built into $out:"
 printf '  %s\n' "${built[@]}"

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -33,6 +34,7 @@ import (
 	"github.com/lockstep-rt/lockstep/examples/pipeline"
 	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/modelactor"
 )
 
 // exitError carries an exit code.
@@ -61,6 +63,7 @@ func kinds() map[string]host.Factory { return pipeline.Kinds() }
 
 type globalFlags struct {
 	logFormat, logLevel string
+	ortLib              string
 }
 
 func (g *globalFlags) logger(stderr io.Writer) (*logrus.Logger, error) {
@@ -93,6 +96,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&g.ortLib, "ort-lib", "", "ONNX Runtime shared library for topologies with models (default: $"+modelactor.LibraryEnv+", else where scripts/onnxruntime.sh puts it)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warning", "log level: panic, fatal, error, warning, info, debug, trace")
 	root.AddCommand(newRun(g, stdout, stderr), newVerify(g, stdout, stderr), newKeygen(stdout), newSign(stdout), newInspect(stdout))
 	return root
@@ -128,7 +132,8 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			if ticks <= 0 {
 				return fmt.Errorf("--ticks: give a positive number of ticks (the topology sets none)")
 			}
-			opts := host.Options{Kinds: kinds(), Workers: workers, Logger: log, CreatedBy: "agenthost run", WASM: host.WASMConfig{CacheDir: cacheDir}}
+			opts := host.Options{Kinds: kinds(), Workers: workers, Logger: log, CreatedBy: "agenthost run", WASM: host.WASMConfig{CacheDir: cacheDir},
+				Inference: host.InferenceConfig{Library: g.ortLib}}
 			var recFile *os.File
 			if record != "" {
 				if recFile, err = os.Create(record); err != nil {
@@ -157,9 +162,10 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			bar := newBar(progress, ticks, stderr)
-			var failures, restarts, dead uint64
+			var failures, restarts, dead, inferences uint64
 			runErr := h.Run(ctx, ticks, driver, func(r host.TickResult) {
 				dead += r.DeadLetters
+				inferences += uint64(r.Inferences)
 				for _, e := range r.Events {
 					switch e.Kind {
 					case "failed":
@@ -176,11 +182,15 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 				_ = bar.Finish()
 				fmt.Fprintln(stderr)
 			}
+			models := modelSummary(h)
 			closeErr := h.Close()
 			last := h.Last()
 			fmt.Fprintf(stdout, "topology: %s (%d agents)\n", topo.Name, len(topo.Agents))
 			fmt.Fprintf(stdout, "ticks: %d\n", uint64(h.Tick()))
 			fmt.Fprintf(stdout, "failures: %d, restarts: %d, dead letters: %d\n", failures, restarts, dead)
+			if models != "" {
+				fmt.Fprintf(stdout, "inferences: %d\n%s", inferences, models)
+			}
 			fmt.Fprintf(stdout, "digest: %s\n", last.DigestHex())
 			if record != "" && closeErr == nil {
 				fmt.Fprintf(stdout, "replay log: %s\n", record)
@@ -203,6 +213,27 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f.Float64Var(&pace, "pace", 0, "at most this many ticks per second (0: as fast as possible)")
 	f.StringVar(&progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	return cmd
+}
+
+// modelSummary describes each model of the run: where it ran, its requests
+// and ONNX Runtime runs (a batch is one run) and their mean time.
+func modelSummary(h *host.Host) string {
+	if h.Models() == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, m := range h.Models().Metrics() {
+		mean := time.Duration(0)
+		if m.Runs > 0 {
+			mean = m.RunTime / time.Duration(m.Runs)
+		}
+		fmt.Fprintf(&b, "  model %s@%s on %s: %d requests (%d batched, %d errors) in %d runs, mean run %v, loads %d\n",
+			m.ID, m.Version, m.Device, m.Requests, m.Batched, m.Errors, m.Runs, mean, m.Loads)
+		if m.Fallback != "" {
+			fmt.Fprintf(&b, "    fallback: %s\n", m.Fallback)
+		}
+	}
+	return b.String()
 }
 
 func loadTopology(path, moduleDir string) (*host.Topology, error) {
@@ -260,7 +291,7 @@ func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := host.VerifyFile(args[0], host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log})
+			res, err := host.VerifyFile(args[0], host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib}})
 			if err != nil {
 				return err
 			}

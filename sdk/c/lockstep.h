@@ -85,6 +85,26 @@ extern "C" {
 #define LS_ERR_NOT_FOUND (-4)     /* no such state region */
 #define LS_ERR_UNAVAILABLE (-6)   /* the host does not offer this (yet) */
 #define LS_ERR_DENIED (-7)        /* the agent lacks the capability */
+/* Statuses of inference results (ls_result.status), besides the above: */
+#define LS_ERR_UNKNOWN_MODEL (-10)   /* no model with that id */
+#define LS_ERR_UNKNOWN_VERSION (-11) /* no such version, or no default version */
+#define LS_ERR_BAD_INPUT (-12)       /* malformed tensors, or wrong count, dtype or shape */
+#define LS_ERR_LOAD_FAILED (-13)     /* model file missing, corrupt or not its sha256 */
+#define LS_ERR_RUN_FAILED (-14)      /* ONNX Runtime failed */
+
+/* Tensor element types (ONNX's TensorProto.DataType numbers). */
+#define LS_F32 1
+#define LS_U8 2
+#define LS_I8 3
+#define LS_I16 5
+#define LS_I32 6
+#define LS_I64 7
+#define LS_BOOL 9
+#define LS_F64 11
+
+/* Result flags. */
+#define LS_RESULT_RECORDED 1u /* from a non-deterministic model; replay feeds it back */
+#define LS_RESULT_BATCHED 2u  /* computed in one run with other agents' requests */
 
 #define LS_LOG_ERROR 2
 #define LS_LOG_WARN 3
@@ -267,9 +287,139 @@ static inline int32_t ls_state_write(const char *name, const void *data, uint32_
 static inline int32_t ls_state_read(const char *owner, const char *name, void *buf, uint32_t cap) {
 	return lockstep_state_read(owner, ls_strlen(owner), name, ls_strlen(name), buf, cap);
 }
-/* Reserved in ABI v1: returns LS_ERR_UNAVAILABLE until the model manager lands. */
+/* ---------------------------------------------------------- inference --- */
+
+/* Requests an inference of model (version "" or NULL: its default version) on
+ * the tensor list at in (see ls_tensors below). Returns the request's number
+ * (>= 0) or an LS_ERR_* code (LS_ERR_DENIED without the inference capability
+ * for the model). The result arrives at the next tick as a message for which
+ * ls_msg_is_result() is true; ls_result_parse() reads it. */
 static inline int32_t ls_infer(const char *model, const char *version, const void *in, uint32_t n) {
 	return lockstep_infer(model, ls_strlen(model), version, ls_strlen(version), in, n);
+}
+
+/* Writes a tensor list into a caller-provided buffer:
+ *
+ *   uint8_t mem[256]; ls_tensors w = ls_tensors_make(mem, sizeof mem);
+ *   int64_t dims[2] = {1, 4};
+ *   ls_tensors_f32(&w, 2, dims, x, 4);
+ *   if (!w.overflow) ls_infer("clf", "1", w.p, w.len);
+ */
+typedef struct ls_tensors {
+	uint8_t *p;
+	uint32_t len, cap;
+	uint32_t count;
+	int overflow; /* set when an add did not fit: the list is unusable */
+} ls_tensors;
+
+static inline void ls__put_u32(uint8_t *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
+static inline uint32_t ls__get_u32(const uint8_t *p) {
+	uint32_t v;
+	__builtin_memcpy(&v, p, 4);
+	return v;
+}
+
+static inline ls_tensors ls_tensors_make(void *mem, uint32_t cap) {
+	ls_tensors w;
+	w.p = (uint8_t *)mem;
+	w.cap = cap;
+	w.count = 0;
+	w.overflow = cap < 4;
+	w.len = w.overflow ? 0 : 4;
+	if (!w.overflow) ls__put_u32(w.p, 0);
+	return w;
+}
+
+/* Appends a tensor of dtype (LS_F32...) with rank dims and nbytes of row-major
+ * data. Returns LS_OK, or LS_ERR_TOO_LARGE when it does not fit (and sets
+ * overflow). */
+static inline int32_t ls_tensors_add(ls_tensors *w, uint8_t dtype, uint32_t rank, const int64_t *dims,
+                                     const void *data, uint32_t nbytes) {
+	uint64_t need = 8 + 8 * (uint64_t)rank + nbytes;
+	if (w->overflow || rank > 8 || w->len + need > w->cap) {
+		w->overflow = 1;
+		return LS_ERR_TOO_LARGE;
+	}
+	uint8_t *q = w->p + w->len;
+	q[0] = dtype;
+	q[1] = (uint8_t)rank;
+	q[2] = q[3] = 0;
+	ls__put_u32(q + 4, nbytes);
+	__builtin_memcpy(q + 8, dims, 8 * rank);
+	__builtin_memcpy(q + 8 + 8 * rank, data, nbytes);
+	w->len += (uint32_t)need;
+	ls__put_u32(w->p, ++w->count);
+	return LS_OK;
+}
+static inline int32_t ls_tensors_f32(ls_tensors *w, uint32_t rank, const int64_t *dims, const float *v, uint32_t n) {
+	return ls_tensors_add(w, LS_F32, rank, dims, v, 4 * n);
+}
+
+/* A tensor inside a result; dims and data point into the message (valid only
+ * during agent_receive) and may be unaligned: read them with the accessors. */
+typedef struct ls_tensor {
+	uint8_t dtype;
+	uint32_t rank;
+	const uint8_t *dims; /* rank little-endian int64 */
+	const uint8_t *data;
+	uint32_t nbytes;
+} ls_tensor;
+
+static inline int64_t ls_tensor_dim(const ls_tensor *t, uint32_t i) { return (int64_t)ls_get_u64le(t->dims + 8 * i); }
+static inline float ls_tensor_f32(const ls_tensor *t, uint32_t i) {
+	float f;
+	__builtin_memcpy(&f, t->data + 4 * i, 4);
+	return f;
+}
+
+/* An inference result (sdk/ABI.md, "Results"). */
+typedef struct ls_result {
+	uint32_t request; /* the number ls_infer returned */
+	int32_t status;   /* LS_OK or an LS_ERR_* code */
+	uint32_t flags;   /* LS_RESULT_* */
+	const uint8_t *body; /* status LS_OK: the output tensor list; else the error text */
+	uint32_t body_len;
+} ls_result;
+
+/* 1 if msg is an inference result (its sender is "@model"). */
+static inline int ls_msg_is_result(const ls_msg *m) { return ls_eq(LS__PTR(const void *, m->from_ptr), m->from_len, "@model"); }
+
+/* Reads the result in msg. Returns LS_OK or LS_ERR_BAD_INPUT if msg is not a result. */
+static inline int32_t ls_result_parse(const ls_msg *m, ls_result *r) {
+	const uint8_t *p = LS__PTR(const uint8_t *, m->payload_ptr);
+	if (!ls_msg_is_result(m) || m->payload_len < 16 || ls__get_u32(p) != 0x5249534cu) return LS_ERR_BAD_INPUT;
+	r->request = ls__get_u32(p + 4);
+	r->status = (int32_t)ls__get_u32(p + 8);
+	r->flags = ls__get_u32(p + 12);
+	r->body = p + 16;
+	r->body_len = m->payload_len - 16;
+	return LS_OK;
+}
+
+/* The number of output tensors of a successful result (0 otherwise). */
+static inline uint32_t ls_result_count(const ls_result *r) {
+	return r->status == LS_OK && r->body_len >= 4 ? ls__get_u32(r->body) : 0;
+}
+
+/* Finds output i of a successful result. Returns LS_OK or LS_ERR_NOT_FOUND. */
+static inline int32_t ls_result_output(const ls_result *r, uint32_t i, ls_tensor *t) {
+	uint32_t n = ls_result_count(r), off = 4;
+	for (uint32_t k = 0; k < n; k++) {
+		if (off + 8 > r->body_len) return LS_ERR_NOT_FOUND;
+		const uint8_t *q = r->body + off;
+		uint32_t rank = q[1], nbytes = ls__get_u32(q + 4);
+		if ((uint64_t)off + 8 + 8 * rank + nbytes > r->body_len) return LS_ERR_NOT_FOUND;
+		if (k == i) {
+			t->dtype = q[0];
+			t->rank = rank;
+			t->dims = q + 8;
+			t->data = q + 8 + 8 * rank;
+			t->nbytes = nbytes;
+			return LS_OK;
+		}
+		off += 8 + 8 * rank + nbytes;
+	}
+	return LS_ERR_NOT_FOUND;
 }
 
 /* -------------------------------------------------------------- hooks ---- */

@@ -5,6 +5,8 @@ package lockstep
 import (
 	"errors"
 	"strconv"
+
+	"github.com/lockstep-rt/lockstep/modelactor/tensor"
 )
 
 // ABIVersion is the agent ABI this package implements.
@@ -177,11 +179,43 @@ func (c *Context) StateRead(owner, name string) ([]byte, error) {
 	}
 }
 
-// Infer requests an inference whose result arrives as a message next tick.
-// Reserved in ABI v1: the host answers [ErrUnavailable].
-func (c *Context) Infer(model, version string, input []byte) error {
-	return result(hostInfer(model, version, bytesPtr(input), uint32(len(input))))
+// Infer asks the host's model manager to run model (version "" for its
+// default version) on inputs. It returns the request's number: the result
+// arrives at the next tick as a message for which [Message.Inference] is
+// true, carrying that number ([Result.Request]). A request that cannot even
+// be queued fails with [ErrDenied] (no inference capability for the model),
+// [ErrInvalidName] or [ErrTooLarge].
+func (c *Context) Infer(model, version string, inputs ...Tensor) (uint32, error) {
+	return c.InferEncoded(model, version, tensor.EncodeList(inputs...))
 }
+
+// InferEncoded is [Context.Infer] with the inputs already in the tensor
+// list encoding of sdk/ABI.md.
+func (c *Context) InferEncoded(model, version string, input []byte) (uint32, error) {
+	rc := hostInfer(model, version, bytesPtr(input), uint32(len(input)))
+	if rc < 0 {
+		return 0, Code(rc)
+	}
+	return uint32(rc), nil
+}
+
+// Tensor is a dense tensor (sdk/ABI.md, "Tensors"); build float32 ones with
+// [tensor.FromFloat32] and read them with Tensor.Float32s.
+type Tensor = tensor.Tensor
+
+// Result is the answer to an inference request; Result.Err is nil when it
+// succeeded, and Result.Outputs holds the output tensors.
+type Result = tensor.Result
+
+// ModelSender is the From of inference results.
+const ModelSender = "@model"
+
+// Inference reports whether the message is the result of an inference
+// request (see [Message.Result]).
+func (m *Message) Inference() bool { return m.From == ModelSender }
+
+// Result decodes an inference result message.
+func (m *Message) Result() (Result, error) { return tensor.DecodeResult(m.Payload) }
 
 var registered Agent
 

@@ -1,0 +1,279 @@
+//go:build cgo
+
+package benchkit
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/lockstep-rt/lockstep/internal/modeltest"
+	"github.com/lockstep-rt/lockstep/modelactor"
+	"github.com/lockstep-rt/lockstep/modelactor/onnx"
+	"github.com/lockstep-rt/lockstep/modelactor/tensor"
+)
+
+// The model manager benchmarks (package modelactor, ONNX Runtime) compare
+// Manager.Infer with raw onnxruntime_go on the same model and input, and
+// one tick of many requests for one model batched and unbatched. Every
+// session runs deterministically: one intra-op and one inter-op thread,
+// sequential execution, no spinning.
+
+// MLPSize is the shape of a benchmark model: onnx.MLP(In, Hidden, Out),
+// input "x" [batch, In], output "y" [batch, Out].
+type MLPSize struct{ In, Hidden, Out int }
+
+// String is the model's name, mlp-In-Hidden-Out.
+func (s MLPSize) String() string { return fmt.Sprintf("mlp-%d-%d-%d", s.In, s.Hidden, s.Out) }
+
+// Sizes of the model scenarios.
+var (
+	// ModelSizes are the models measured: a small policy whose run costs
+	// about as much as the machinery around it, and a medium one whose run
+	// dominates.
+	ModelSizes = []MLPSize{{16, 32, 4}, {256, 1024, 10}}
+)
+
+const (
+	// TickRequests is how many requests (one per agent, batch 1 each) one
+	// tick of ModelTick carries.
+	TickRequests = 100
+	// StabilityBatches is how many times the stability check runs
+	// ManagerLatency.
+	StabilityBatches = 10
+	// modelSeed draws the weights of every benchmark model.
+	modelSeed = 1
+)
+
+// Metric units of the model benchmarks.
+const (
+	UnitP50Ns      = "p50-ns" // median latency of one call (ManagerLatency)
+	UnitReqsPerSec = "reqs/s" // requests answered per second (ModelTick)
+	UnitNsPerReq   = "ns/req" // time per request (ModelTick)
+)
+
+// ModelLibrary returns the ONNX Runtime library the model benchmarks load
+// (modelactor.DefaultLibrary), or an error saying it is missing.
+func ModelLibrary() (string, error) {
+	lib := modelactor.DefaultLibrary()
+	if _, err := os.Stat(lib); err != nil {
+		return "", fmt.Errorf("ONNX Runtime library not found (%v): run scripts/onnxruntime.sh or set %s", err, modelactor.LibraryEnv)
+	}
+	return lib, nil
+}
+
+// modelInput is the deterministic input of request i: rows×In floats.
+func modelInput(s MLPSize, i uint64, rows int) []float32 {
+	r := onnx.NewRand(1000 + i)
+	x := make([]float32, rows*s.In)
+	for k := range x {
+		x[k] = r.Float32()*2 - 1
+	}
+	return x
+}
+
+// checkOutput compares y with the pure-Go reference for input x.
+func checkOutput(b testingB, s MLPSize, x, y []float32) {
+	want := onnx.NewMLP(s.In, s.Hidden, s.Out, modelSeed).Eval(x)
+	if len(y) != len(want) {
+		b.Fatalf("benchkit: %s gave %d outputs, want %d", s, len(y), len(want))
+	}
+	for k := range y {
+		if d := math.Abs(float64(y[k] - want[k])); d > 1e-3*max(1, math.Abs(float64(want[k]))) {
+			b.Fatalf("benchkit: %s output %d = %v, the Go reference says %v", s, k, y[k], want[k])
+		}
+	}
+}
+
+// startModel writes s's model into a temporary directory and starts a
+// manager with it loaded; noBatch sets Model.NoBatch. The manager is closed
+// when b's benchmark ends.
+func startModel(b *testing.B, s MLPSize, noBatch bool) (*modelactor.Manager, modelactor.Model) {
+	lib := modeltest.Library(b)
+	m := modeltest.Write(b, b.TempDir(), s.String(), onnx.MLP(s.In, s.Hidden, s.Out, modelSeed))
+	m.Eager, m.NoBatch = true, noBatch
+	sys := quietSystem()
+	mgr, err := modelactor.Start(sys, modelactor.Config{Models: []modelactor.Model{m}, Library: lib, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { mgr.Close(); sys.Shutdown() })
+	return mgr, m
+}
+
+// managerInfer is what a Go caller of the manager does for one request:
+// wrap the input, Infer, read the output back as floats.
+func managerInfer(mgr *modelactor.Manager, m modelactor.Model, s MLPSize, x []float32) ([]float32, error) {
+	outs, err := mgr.Infer(m.ID, m.Version, tensor.FromFloat32([]int64{1, int64(s.In)}, x))
+	if err != nil {
+		return nil, err
+	}
+	if len(outs) != 1 {
+		return nil, fmt.Errorf("%d outputs, want 1", len(outs))
+	}
+	return outs[0].Float32s()
+}
+
+// ManagerInfer measures Manager.Infer on model s with a batch of 1, from a
+// []float32 input to a []float32 output: the tensor encoding, the hop to
+// the manager actor and back, the request's decoding and checks, the ONNX
+// Runtime run and the conversion of the output. ns/op is the time per
+// request; its baseline is RawORT.
+func ManagerInfer(b *testing.B, s MLPSize) {
+	mgr, m := startModel(b, s, false)
+	x := modelInput(s, 0, 1)
+	y, err := managerInfer(mgr, m, s, x)
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkOutput(b, s, x, y)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := managerInfer(mgr, m, s, x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// ManagerLatency is ManagerInfer timing every call: it reports the median
+// latency of one call (p50-ns), the figure the stability check compares
+// across StabilityBatches runs.
+func ManagerLatency(b *testing.B, s MLPSize) {
+	mgr, m := startModel(b, s, false)
+	x := modelInput(s, 0, 1)
+	if _, err := managerInfer(mgr, m, s, x); err != nil {
+		b.Fatal(err)
+	}
+	var lat []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		_, err := managerInfer(mgr, m, s, x)
+		lat = append(lat, time.Since(t0))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), UnitP50Ns)
+}
+
+// rawSession opens s's model with onnxruntime_go directly, with the options
+// of the manager's deterministic mode. The ONNX Runtime environment is
+// initialised by package modelactor (once per process, from lib), which
+// then owns it; the baseline only uses it.
+func rawSession(b *testing.B, s MLPSize) *ort.DynamicAdvancedSession {
+	lib := modeltest.Library(b)
+	data := onnx.MLP(s.In, s.Hidden, s.Out, modelSeed)
+	if !ort.IsInitialized() {
+		sess, err := modelactor.ORT{Library: lib}.Open(data, modelactor.SessionOptions{Device: modelactor.DeviceCPU, Deterministic: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sess.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !ort.IsInitialized() {
+		b.Fatal("benchkit: ONNX Runtime is not initialised after modelactor opened a session")
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer so.Destroy()
+	if err := errors.Join(so.SetIntraOpNumThreads(1), so.SetInterOpNumThreads(1),
+		so.SetExecutionMode(ort.ExecutionModeSequential),
+		so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")); err != nil {
+		b.Fatal(err)
+	}
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{"x"}, []string{"y"}, so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sess.Destroy() })
+	return sess
+}
+
+// rawInfer is what a straightforward onnxruntime_go user does for one
+// request: make the input and output tensors, run, copy the output out,
+// destroy the tensors.
+func rawInfer(sess *ort.DynamicAdvancedSession, s MLPSize, x []float32) ([]float32, error) {
+	in, err := ort.NewTensor(ort.NewShape(1, int64(s.In)), x)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Destroy()
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(s.Out)))
+	if err != nil {
+		return nil, err
+	}
+	defer out.Destroy()
+	if err := sess.Run([]ort.Value{in}, []ort.Value{out}); err != nil {
+		return nil, err
+	}
+	return slices.Clone(out.GetData()), nil
+}
+
+// RawORT is the baseline of ManagerInfer: the same model and input run by
+// onnxruntime_go's DynamicAdvancedSession.Run in the calling goroutine,
+// with the same deterministic session options. ns/op is the time per
+// request.
+func RawORT(b *testing.B, s MLPSize) {
+	sess := rawSession(b, s)
+	x := modelInput(s, 0, 1)
+	y, err := rawInfer(sess, s, x)
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkOutput(b, s, x, y)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rawInfer(sess, s, x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// ModelTick measures one tick's requests answered by Manager.Run: requests
+// requests for model s (one per agent, a batch of 1 each, different
+// inputs), batched into one ONNX Runtime run or, with batched false
+// (Model.NoBatch), run one by one. ns/op is the time per tick; it also
+// reports reqs/s and ns/req.
+func ModelTick(b *testing.B, s MLPSize, requests int, batched bool) {
+	mgr, m := startModel(b, s, !batched)
+	reqs := make([]modelactor.Request, requests)
+	for i := range reqs {
+		x := modelInput(s, uint64(i), 1)
+		reqs[i] = modelactor.Request{Request: uint32(i), Model: m.ID, Version: m.Version,
+			Input: tensor.EncodeList(tensor.FromFloat32([]int64{1, int64(s.In)}, x))}
+	}
+	for i, r := range mgr.Run(reqs) {
+		if err := r.Err(); err != nil {
+			b.Fatal(err)
+		}
+		if got := r.Flags&tensor.Batched != 0; got != batched {
+			b.Fatalf("benchkit: request %d batched = %v, want %v", i, got, batched)
+		}
+		y, err := r.Outputs[0].Float32s()
+		if err != nil {
+			b.Fatal(err)
+		}
+		checkOutput(b, s, modelInput(s, uint64(i), 1), y)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		res := mgr.Run(reqs)
+		if err := res[requests-1].Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := float64(b.N) * float64(requests)
+	b.ReportMetric(n/b.Elapsed().Seconds(), UnitReqsPerSec)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, UnitNsPerReq)
+}

@@ -1,0 +1,50 @@
+//go:build cgo
+
+package modelactor_test
+
+import (
+	"testing"
+
+	"github.com/lockstep-rt/lockstep/internal/benchkit"
+)
+
+// The bodies live in internal/benchkit, shared with cmd/lockstep-bench
+// (-models). docs/BENCHMARKS.md has the commands, the targets and the
+// figures.
+
+// BenchmarkRawORT is the baseline of BenchmarkManagerInfer: each model run
+// by onnxruntime_go's DynamicAdvancedSession.Run directly, with the
+// manager's deterministic session options. ns/op is the time per request.
+func BenchmarkRawORT(b *testing.B) {
+	for _, s := range benchkit.ModelSizes {
+		b.Run(s.String(), func(b *testing.B) { benchkit.RawORT(b, s) })
+	}
+}
+
+// BenchmarkManagerInfer: ns/op is the time per request of Manager.Infer,
+// batch 1, on the same models and input as BenchmarkRawORT (target: ≤ 1.1×
+// the raw figure).
+func BenchmarkManagerInfer(b *testing.B) {
+	for _, s := range benchkit.ModelSizes {
+		b.Run(s.String(), func(b *testing.B) { benchkit.ManagerInfer(b, s) })
+	}
+}
+
+// BenchmarkManagerLatency: p50-ns is the median latency of one
+// Manager.Infer call, the figure of the stability check.
+func BenchmarkManagerLatency(b *testing.B) {
+	for _, s := range benchkit.ModelSizes {
+		b.Run(s.String(), func(b *testing.B) { benchkit.ManagerLatency(b, s) })
+	}
+}
+
+// BenchmarkTick100: ns/op is the time per tick of 100 requests for one
+// model (one per agent, batch 1 each) answered by Manager.Run, batched into
+// one run or one run per request (Model.NoBatch); reqs/s is the
+// throughput.
+func BenchmarkTick100(b *testing.B) {
+	for _, s := range benchkit.ModelSizes {
+		b.Run(s.String()+"/batched", func(b *testing.B) { benchkit.ModelTick(b, s, benchkit.TickRequests, true) })
+		b.Run(s.String()+"/unbatched", func(b *testing.B) { benchkit.ModelTick(b, s, benchkit.TickRequests, false) })
+	}
+}
