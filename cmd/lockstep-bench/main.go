@@ -17,6 +17,10 @@
 //     cost of one empty agent's step, fuel metering (work.c, and gowork in
 //     Go), ticks of 50 and 10 000 empty agents, spawn time and memory per
 //     idle agent.
+//   - models (-models=false skips them; needs cgo and the ONNX Runtime
+//     library): Manager.Infer against raw onnxruntime_go per request, one
+//     tick of 100 requests batched and unbatched, and the stability of the
+//     median latency over 10 batches.
 //
 // Each scenario runs -count times, baseline and Lockstep interleaved, and
 // the table shows medians. The ratio is Lockstep's cost per unit (tick or
@@ -24,7 +28,7 @@
 //
 // Usage:
 //
-//	lockstep-bench [-benchtime 1s] [-count 3] [-workers 1,2] [-wasm=true] [-spawn-agents 1000]
+//	lockstep-bench [-benchtime 1s] [-count 3] [-workers 1,2] [-wasm=true] [-models=true] [-spawn-agents 1000]
 package main
 
 import (
@@ -79,6 +83,7 @@ func run(args []string, out io.Writer) error {
 	count := fs.Int("count", 3, "run each benchmark `n` times and report the median")
 	workersFlag := fs.String("workers", "1,2", "comma-separated `list` of worker counts to measure Lockstep with")
 	wasm := fs.Bool("wasm", true, "also measure WebAssembly agents (builds the guests with clang-14 and Go's wasip1 port; -wasm=false skips them)")
+	models := fs.Bool("models", true, "also measure the model manager against raw ONNX Runtime (needs cgo and the library; -models=false skips it)")
 	spawnAgents := fs.Int("spawn-agents", benchkit.SpawnAgents, "spawn `n` agents per iteration in the WebAssembly spawn and memory rows")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -149,7 +154,12 @@ func run(args []string, out io.Writer) error {
 	}
 	fmt.Fprintln(out, "\nratio: Lockstep's time per tick (per message for route) ÷ the baseline's; below 1, Lockstep is cheaper.")
 	if *wasm {
-		return runWASM(out, *count, workers, *spawnAgents)
+		if err := runWASM(out, *count, workers, *spawnAgents); err != nil {
+			return err
+		}
+	}
+	if *models {
+		return runModels(out, *count)
 	}
 	return nil
 }

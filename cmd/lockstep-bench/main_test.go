@@ -68,7 +68,7 @@ func TestTable(t *testing.T) {
 		t.Skip("sets up 10 000 agents and actors")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false", "-models=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -89,7 +89,7 @@ func TestWASMTable(t *testing.T) {
 		t.Skip("builds the guests and sets up 10 000 WebAssembly agents")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20", "-models=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()

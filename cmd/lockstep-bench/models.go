@@ -1,0 +1,110 @@
+//go:build cgo
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"text/tabwriter"
+
+	"github.com/lockstep-rt/lockstep/internal/benchkit"
+)
+
+// Targets of the model manager rows: Manager.Infer within 1.1× of raw
+// onnxruntime_go per request, and the median latency of every one of
+// benchkit.StabilityBatches runs within ±5% of the median of them all.
+var (
+	inferTarget     = ratioTarget{"≤ 1.1× raw ORT", 1.1}
+	stabilityTarget = ratioTarget{"each within ±5%", 0.05}
+)
+
+// runModels measures the model manager rows and prints their tables, or a
+// skip line when the ONNX Runtime library is missing.
+func runModels(out io.Writer, count int) error {
+	lib, err := benchkit.ModelLibrary()
+	if err != nil {
+		fmt.Fprintf(out, "\nmodels: skipped (%v)\n", err)
+		return nil
+	}
+	fmt.Fprintf(out, "\nModel manager (modelactor, ONNX Runtime %s), deterministic sessions: 1 thread, sequential, no spinning;\n", lib)
+	fmt.Fprintf(out, "baseline: raw onnxruntime_go DynamicAdvancedSession.Run with the same options, model and input\n\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tmanager\traw ORT\tratio\ttarget\tresult")
+	for _, s := range benchkit.ModelSizes {
+		med, _, err := rounds(count,
+			func(b *testing.B) { benchkit.RawORT(b, s) },
+			func(b *testing.B) { benchkit.ManagerInfer(b, s) })
+		if err != nil {
+			return fmt.Errorf("infer, %s: %w", s, err)
+		}
+		ratio := med[1].nsPerOp / med[0].nsPerOp
+		fmt.Fprintf(tw, "infer, %s, batch 1\t%s/req\t%s/req\t%.2f\t%s\t%s\n", s,
+			duration(med[1].nsPerOp), duration(med[0].nsPerOp), ratio, inferTarget.text, pass(ratio <= inferTarget.max))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\nOne tick of %d requests for one model (one per agent, batch 1 each) through Manager.Run\n\n", benchkit.TickRequests)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tbatched\tunbatched (no_batch)\tspeedup")
+	for _, s := range benchkit.ModelSizes {
+		med, _, err := rounds(count,
+			func(b *testing.B) { benchkit.ModelTick(b, s, benchkit.TickRequests, false) },
+			func(b *testing.B) { benchkit.ModelTick(b, s, benchkit.TickRequests, true) })
+		if err != nil {
+			return fmt.Errorf("tick, %s: %w", s, err)
+		}
+		un, ba := med[0], med[1]
+		fmt.Fprintf(tw, "tick, %d requests, %s\t%s/tick (%s req/s)\t%s/tick (%s req/s)\t%.2f×\n", benchkit.TickRequests, s,
+			duration(ba.nsPerOp), rate(ba.extra[benchkit.UnitReqsPerSec]),
+			duration(un.nsPerOp), rate(un.extra[benchkit.UnitReqsPerSec]), un.nsPerOp/ba.nsPerOp)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\nStability: Manager.Infer (batch 1) in %d batches, the median latency of each\n\n", benchkit.StabilityBatches)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "model\tmedian latency per batch\tmedian\tlargest deviation\ttarget\tresult")
+	for _, s := range benchkit.ModelSizes {
+		_, runs, err := rounds(benchkit.StabilityBatches, func(b *testing.B) { benchkit.ManagerLatency(b, s) })
+		if err != nil {
+			return fmt.Errorf("stability, %s: %w", s, err)
+		}
+		p50 := make([]float64, len(runs[0]))
+		text := make([]string, len(runs[0]))
+		for i, m := range runs[0] {
+			p50[i] = m.extra[benchkit.UnitP50Ns]
+			text[i] = fmt.Sprintf("%.2f", p50[i]/1e3)
+		}
+		mid, dev := spread(p50)
+		fmt.Fprintf(tw, "%s\t%s µs\t%s\t±%.1f%%\t%s\t%s\n", s, strings.Join(text, " "), duration(mid), 100*dev,
+			stabilityTarget.text, pass(dev <= stabilityTarget.max))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nratio: the manager's time per request ÷ raw ORT's, both from a []float32 input to a []float32 output.")
+	fmt.Fprintln(out, "speedup: unbatched time per tick ÷ batched. largest deviation: the farthest batch from the median, relative to it.")
+	return nil
+}
+
+// spread returns the median of v and the largest relative distance of an
+// element from it.
+func spread(v []float64) (mid, dev float64) {
+	s := slices.Sorted(slices.Values(v))
+	if n := len(s); n%2 == 1 {
+		mid = s[n/2]
+	} else {
+		mid = (s[n/2-1] + s[n/2]) / 2
+	}
+	for _, x := range v {
+		dev = max(dev, math.Abs(x-mid)/mid)
+	}
+	return mid, dev
+}

@@ -1,0 +1,223 @@
+//go:build cgo
+
+package host_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/host/replaylog"
+	"github.com/lockstep-rt/lockstep/internal/modeltest"
+	"github.com/lockstep-rt/lockstep/modelactor"
+	"github.com/lockstep-rt/lockstep/modelactor/onnx"
+	"github.com/lockstep-rt/lockstep/modelactor/tensor"
+)
+
+// asker is a Go agent that asks its model (config: "model@version") about a
+// random vector every tick and writes each answer, status and all, to its
+// state region "last": so answers shape the digest.
+type asker struct{ model, version string }
+
+func (a asker) Init(agent.Context) error { return nil }
+func (a asker) Receive(ctx agent.Context, m agent.Message) error {
+	if m.From != agent.ModelSender {
+		return fmt.Errorf("unexpected message from %q", m.From)
+	}
+	r, err := tensor.DecodeResult(m.Payload)
+	if err != nil {
+		return err
+	}
+	if r.Request != 0 || m.Sent != ctx.Tick()-1 {
+		return fmt.Errorf("result %d of %s at %s", r.Request, m.Sent, ctx.Tick())
+	}
+	return ctx.WriteState("last", m.Payload)
+}
+func (a asker) Step(ctx agent.Context) error {
+	x := make([]float32, 4)
+	for i := range x {
+		x[i] = float32(ctx.Rand().IntN(2000)-1000) / 500
+	}
+	_, err := ctx.Infer(a.model, a.version, tensor.EncodeList(tensor.FromFloat32([]int64{1, 4}, x)))
+	return err
+}
+func (asker) Shutdown(agent.Context) error { return nil }
+
+func askerKinds() map[string]host.Factory {
+	return map[string]host.Factory{"asker": func(_ string, cfg []byte) (agent.Agent, error) {
+		model, version, _ := strings.Cut(string(cfg), "@")
+		return asker{model, version}, nil
+	}}
+}
+
+// askRun runs n askers of model for ticks, recording into log.
+func askRun(t *testing.T, models []host.Model, spec string, workers, ticks int, log *bytes.Buffer) (*host.Host, []host.TickResult) {
+	t.Helper()
+	opts := host.Options{Seed: 3, Kinds: askerKinds(), Workers: workers, Logger: quiet(), Models: models, Inference: host.InferenceConfig{Library: modeltest.Library(t)}}
+	if log != nil {
+		opts.Record = log
+	}
+	h, err := host.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := h.Spawn(host.AgentSpec{ID: fmt.Sprintf("a%d", i), Kind: "asker", Config: []byte(spec)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res []host.TickResult
+	for range ticks {
+		r, err := h.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Events) > 0 {
+			t.Fatalf("%s: %v", r.Tick, r.Events)
+		}
+		res = append(res, r)
+	}
+	return h, res
+}
+
+func mlpModel(t *testing.T, mode string) host.Model {
+	m := modeltest.Write(t, t.TempDir(), "mlp", onnx.MLP(4, 8, 3, 9))
+	m.Mode = mode
+	return m
+}
+
+// TestInferenceDeterminism: Go agents inferring every tick give the same
+// digests with 1, 2 and 8 workers and on replay, the answers enter the
+// digest, and no output is recorded for a deterministic model.
+func TestInferenceDeterminism(t *testing.T) {
+	model := mlpModel(t, "")
+	var log bytes.Buffer
+	h, want := askRun(t, []host.Model{model}, "mlp@1", 2, 30, &log)
+	if want[5].Inferences != 5 {
+		t.Errorf("t5 made %d inferences, want 5", want[5].Inferences)
+	}
+	last, _ := h.ReadState("a0", "last")
+	if r, err := tensor.DecodeResult(last); err != nil || r.Err() != nil || len(r.Outputs) != 1 || r.Flags&tensor.Batched == 0 {
+		t.Errorf("a0's last answer: %+v %v", r, err)
+	}
+	h.Close()
+	for _, workers := range []int{1, 8} {
+		g, got := askRun(t, []host.Model{model}, "mlp@1", workers, 30, nil)
+		g.Close()
+		for i := range want {
+			if got[i].Digest != want[i].Digest {
+				t.Fatalf("%d workers: digest differs at t%d", workers, i)
+			}
+		}
+	}
+	if n := countInferenceRecords(t, log.Bytes()); n != 0 {
+		t.Errorf("%d inference outputs recorded for a deterministic model", n)
+	}
+	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
+	if err != nil || !res.Identical() || res.Ticks != 30 {
+		t.Fatalf("replay: %+v %v", res, err)
+	}
+
+	// Another model (other weights) changes the answers, and so the digest
+	// of the tick whose requests they answer: inference is in the digest.
+	other := modeltest.Write(t, t.TempDir(), "mlp", onnx.MLP(4, 8, 3, 10))
+	g, got := askRun(t, []host.Model{other}, "mlp@1", 2, 1, nil)
+	g.Close()
+	if got[0].AgentDigests[0] != want[0].AgentDigests[0] || got[0].Digest == want[0].Digest {
+		t.Errorf("other weights: t0's agents should act the same and its digest differ")
+	}
+
+	// On replay, a deterministic model is recomputed: without its file the
+	// answers become load errors and the replay diverges at t0.
+	if err := os.Remove(model.Path); err != nil {
+		t.Fatal(err)
+	}
+	res, err = host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
+	if err != nil || res.Divergence == nil || res.Divergence.Tick != 0 || !strings.Contains(res.Divergence.What, "inference results") {
+		t.Fatalf("replay without the model file: %+v %v", res, err)
+	}
+}
+
+func countInferenceRecords(t *testing.T, log []byte) int {
+	t.Helper()
+	rd, err := replaylog.NewReader(bytes.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		rec, err := rd.Next()
+		if err != nil {
+			return n
+		}
+		if rec.GetInference() != nil {
+			n++
+		}
+	}
+}
+
+// TestRecordedInference: a model in fast mode has its outputs recorded, and
+// replay feeds them back without running (or even loading) the model.
+func TestRecordedInference(t *testing.T) {
+	model := mlpModel(t, modelactor.ModeFast)
+	var log bytes.Buffer
+	h, want := askRun(t, []host.Model{model}, "mlp@1", 2, 20, &log)
+	h.Close()
+	if n := countInferenceRecords(t, log.Bytes()); n != 5*20 {
+		t.Fatalf("%d inference outputs recorded, want %d", n, 5*20)
+	}
+	if err := os.Remove(model.Path); err != nil {
+		t.Fatal(err)
+	}
+	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
+	if err != nil || !res.Identical() || res.Ticks != 20 || res.Digest != want[19].Digest {
+		t.Fatalf("replay from recorded outputs, model file gone: %+v %v", res, err)
+	}
+}
+
+// TestInferenceErrors: an unknown model, an unknown version and a run with
+// no models at all answer the agent with an error result; the run goes on.
+func TestInferenceErrors(t *testing.T) {
+	model := mlpModel(t, "")
+	for _, c := range []struct {
+		models []host.Model
+		spec   string
+		status tensor.Status
+		says   string
+	}{
+		{[]host.Model{model}, "nope@1", tensor.UnknownModel, `unknown model "nope"`},
+		{[]host.Model{model}, "mlp@7", tensor.UnknownVersion, `no version "7"`},
+		{nil, "mlp@1", tensor.UnknownModel, "this run declares no models"},
+	} {
+		h, _ := askRun(t, c.models, c.spec, 1, 3, nil)
+		last, _ := h.ReadState("a4", "last")
+		h.Close()
+		r, err := tensor.DecodeResult(last)
+		if err != nil || r.Status != c.status || !strings.Contains(r.Error, c.says) {
+			t.Errorf("%s: %+v %v; want %v saying %q", c.spec, r, err, c.status, c.says)
+		}
+	}
+}
+
+// TestModelDeclarationErrors: a bad model in Options or a topology is
+// refused with its name (and, in a topology, its line).
+func TestModelDeclarationErrors(t *testing.T) {
+	_, err := host.New(host.Options{Models: []host.Model{{ID: "m", Version: "1", Path: "m.onnx", SHA256: "xyz"}}})
+	if err == nil || !strings.Contains(err.Error(), "model m@1: sha256") {
+		t.Errorf("Options: %v", err)
+	}
+	doc := "agents:\n  - {id: a, kind: asker}\nmodels:\n  - {id: m, version: \"1\", path: m.onnx, sha256: xyz}\n"
+	_, err = host.ParseTopology("t.yaml", []byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4: models[0]") {
+		t.Errorf("topology: %v", err)
+	}
+	doc = "agents:\n  - {id: a, kind: asker}\nmodels:\n  - {id: m, version: \"1\", path: m.onnx, sha256: " + strings.Repeat("a", 64) + ", gpu: true}\n"
+	if _, err = host.ParseTopology("t.yaml", []byte(doc)); err == nil || !strings.Contains(err.Error(), "gpu") {
+		t.Errorf("unknown field: %v", err)
+	}
+}
+
