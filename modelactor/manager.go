@@ -34,6 +34,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep-rt/lockstep/mailbox"
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
 )
 
@@ -62,6 +63,9 @@ type Request struct {
 	Model, Version string
 	// Input is the encoded tensor list (package tensor).
 	Input []byte
+	// Inputs, when not nil, are the input tensors already decoded (Input
+	// is then ignored); they are checked all the same.
+	Inputs []tensor.Tensor
 }
 
 // Metrics describe one model version.
@@ -88,6 +92,7 @@ type Metrics struct {
 type Manager struct {
 	sys    *actor.ActorSystem
 	pid    *actor.PID
+	pool   *mailbox.Pool
 	closed bool
 }
 
@@ -117,14 +122,18 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Manager, error) {
 			}
 		}
 	}
-	// The default dispatcher: the router blocks on this actor at the
-	// barrier, so it must not share the agents' workers.
-	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }), "models")
+	// A worker of its own: the router blocks on this actor at the barrier,
+	// so it must not share the agents' workers; and one long-lived
+	// goroutine, rather than protoactor's goroutine per mailbox run, keeps
+	// its grown stack and warm caches from request to request.
+	pool := mailbox.NewPool(1, 0)
+	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(pool)), "models")
 	if err != nil {
+		pool.Close()
 		a.closeAll()
 		return nil, fmt.Errorf("modelactor: spawning the model manager: %w", err)
 	}
-	return &Manager{sys: sys, pid: pid}, nil
+	return &Manager{sys: sys, pid: pid, pool: pool}, nil
 }
 
 // call sends msg to the actor and waits for its reply.
@@ -170,7 +179,10 @@ func (m *Manager) Run(reqs []Request) []tensor.Result {
 
 // Infer runs one request from Go code and returns the outputs.
 func (m *Manager) Infer(model, version string, inputs ...tensor.Tensor) ([]tensor.Tensor, error) {
-	r := m.Run([]Request{{Model: model, Version: version, Input: tensor.EncodeList(inputs...)}})[0]
+	if inputs == nil {
+		inputs = []tensor.Tensor{}
+	}
+	r := m.Run([]Request{{Model: model, Version: version, Inputs: inputs}})[0]
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
@@ -206,6 +218,7 @@ func (m *Manager) Close() {
 	}
 	m.closed = true
 	_ = m.sys.Root.StopFuture(m.pid).Wait()
+	m.pool.Close()
 }
 
 func flat(err1, err2 error) error {

@@ -66,7 +66,7 @@ func (a *manager) serve(g *group, reqs []Request, res []tensor.Result) {
 	var ok []int
 	var ins [][]tensor.Tensor
 	for _, i := range g.idx {
-		ts, f := checkInputs(e, reqs[i].Input)
+		ts, f := checkInputs(e, reqs[i])
 		if f != nil {
 			fail(i, f)
 			continue
@@ -202,11 +202,14 @@ func sameInner(x, y []tensor.Tensor) bool {
 }
 
 // checkInputs decodes a request's input and checks it against the model.
-func checkInputs(e *entry, input []byte) ([]tensor.Tensor, *failure) {
+func checkInputs(e *entry, q Request) ([]tensor.Tensor, *failure) {
 	key := e.model.Key()
-	ts, err := tensor.DecodeList(input)
-	if err != nil {
-		return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: the input is not a tensor list: %v", key, err)}
+	ts := q.Inputs
+	if ts == nil {
+		var err error
+		if ts, err = tensor.DecodeList(q.Input); err != nil {
+			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: the input is not a tensor list: %v", key, err)}
+		}
 	}
 	infos := e.sess.Inputs()
 	if len(ts) != len(infos) {
@@ -214,6 +217,11 @@ func checkInputs(e *entry, input []byte) ([]tensor.Tensor, *failure) {
 	}
 	for j, t := range ts {
 		in := infos[j]
+		if q.Inputs != nil {
+			if err := t.Check(); err != nil {
+				return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q): %v", key, j, in.Name, err)}
+			}
+		}
 		if in.DType == 0 {
 			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q) has a type Lockstep does not carry", key, j, in.Name)}
 		}

@@ -82,6 +82,7 @@ func run(args []string, out io.Writer) error {
 	benchtime := fs.String("benchtime", "1s", "run each benchmark for `d` (a duration, or Nx for N iterations)")
 	count := fs.Int("count", 3, "run each benchmark `n` times and report the median")
 	workersFlag := fs.String("workers", "1,2", "comma-separated `list` of worker counts to measure Lockstep with")
+	core := fs.Bool("core", true, "measure the Go-agent tick and routing tables (-core=false skips them)")
 	wasm := fs.Bool("wasm", true, "also measure WebAssembly agents (builds the guests with clang-14 and Go's wasip1 port; -wasm=false skips them)")
 	models := fs.Bool("models", true, "also measure the model manager against raw ONNX Runtime (needs cgo and the library; -models=false skips it)")
 	spawnAgents := fs.Int("spawn-agents", benchkit.SpawnAgents, "spawn `n` agents per iteration in the WebAssembly spawn and memory rows")
@@ -112,11 +113,30 @@ func run(args []string, out io.Writer) error {
 
 	fmt.Fprintf(out, "lockstep-bench: %s, GOMAXPROCS %d, %d CPUs (%s), -benchtime %s, median of %d\n\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cpuModel(), *benchtime, *count)
+	if *core {
+		if err := runCore(out, *count, workers); err != nil {
+			return err
+		}
+	}
+	if *wasm {
+		if err := runWASM(out, *count, workers, *spawnAgents); err != nil {
+			return err
+		}
+	}
+	if *models {
+		return runModels(out, *count)
+	}
+	return nil
+}
+
+// runCore measures the Go-agent tick and routing rows against their
+// protoactor baselines.
+func runCore(out io.Writer, count int, workers []int) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tworkers\tLockstep\tprotoactor\tratio\tprotoactor, no replies\tratio\ttarget\tresult")
 
 	for _, n := range benchkit.TickAgents {
-		base, lock, err := interleave(*count, workers,
+		base, lock, err := interleave(count, workers,
 			[]func(*testing.B){
 				func(b *testing.B) { benchkit.ProtoactorFanout(b, n) },
 				func(b *testing.B) { benchkit.ProtoactorFanoutCountdown(b, n) },
@@ -135,7 +155,7 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 
-	base, lock, err := interleave(*count, workers, []func(*testing.B){benchkit.ProtoactorOneToOne},
+	base, lock, err := interleave(count, workers, []func(*testing.B){benchkit.ProtoactorOneToOne},
 		func(w int) func(b *testing.B) {
 			return func(b *testing.B) {
 				benchkit.Route(b, benchkit.RouteAgents, benchkit.RouteMessages, benchkit.RoutePayload, w)
@@ -153,14 +173,6 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, "\nratio: Lockstep's time per tick (per message for route) ÷ the baseline's; below 1, Lockstep is cheaper.")
-	if *wasm {
-		if err := runWASM(out, *count, workers, *spawnAgents); err != nil {
-			return err
-		}
-	}
-	if *models {
-		return runModels(out, *count)
-	}
 	return nil
 }
 

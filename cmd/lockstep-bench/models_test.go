@@ -38,7 +38,7 @@ func TestModelsTable(t *testing.T) {
 		return
 	}
 	for _, want := range []string{
-		"infer, mlp-16-32-4, batch 1", "infer, mlp-256-1024-10, batch 1", "≤ 1.1× raw ORT",
+		"per request, mlp-16-32-4, 100 unbatched in a tick", "one Manager.Infer call, mlp-256-1024-10", "≤ 1.1× raw ORT",
 		"tick, 100 requests, mlp-16-32-4", "tick, 100 requests, mlp-256-1024-10",
 		"each within ±5%",
 	} {
@@ -46,7 +46,7 @@ func TestModelsTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
 	}
-	// Three Go rows, two infer rows, two stability rows.
+	// Three Go rows, two per-request rows, two stability rows.
 	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 7 {
 		t.Errorf("%d verdicts, want 7:\n%s", rows, text)
 	}
