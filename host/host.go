@@ -400,21 +400,20 @@ func (h *Host) Close() error {
 		return nil
 	}
 	h.closed = true
-	if h.inf.m != nil {
-		h.inf.m.Close()
-	}
+	fallbacks := h.closeModels()
 	h.sys.Close()
 	h.closeWASM()
 	if h.rec == nil {
 		return nil
 	}
-	reason := ""
+	var notes []string
 	if h.halted != nil {
-		reason = h.halted.Error()
+		notes = append(notes, h.halted.Error())
 	}
 	if h.unreproducible != "" {
-		reason = strings.TrimPrefix(reason+"; ", "; ") + "not reproducible: " + h.unreproducible
+		notes = append(notes, "not reproducible: "+h.unreproducible)
 	}
+	reason := strings.Join(append(notes, fallbacks...), "; ")
 	err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_End{End: &replaylog.End{
 		Ticks: h.ticks, FinalDigest: h.last.Digest[:], Reason: reason,
 	}}})

@@ -109,3 +109,20 @@ func (h *Host) Infer(model, version string, inputs ...tensor.Tensor) ([]tensor.T
 	}
 	return h.inf.m.Infer(model, version, inputs...)
 }
+
+// closeModels stops the model manager and returns a note for each model
+// that ran on another device than it asked for; the replay log's end record
+// keeps them.
+func (h *Host) closeModels() []string {
+	if h.inf.m == nil {
+		return nil
+	}
+	var notes []string
+	for _, m := range h.inf.m.Metrics() {
+		if m.Fallback != "" {
+			notes = append(notes, fmt.Sprintf("model %s@%s ran on %s: %s", m.ID, m.Version, m.Device, m.Fallback))
+		}
+	}
+	h.inf.m.Close()
+	return notes
+}

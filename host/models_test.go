@@ -160,22 +160,49 @@ func countInferenceRecords(t *testing.T, log []byte) int {
 	}
 }
 
-// TestRecordedInference: a model in fast mode has its outputs recorded, and
-// replay feeds them back without running (or even loading) the model.
+// TestRecordedInference: a model in fast mode or on CUDA (here falling back
+// to the CPU, which the log's end record notes) has its outputs recorded,
+// and replay feeds them back without running (or even loading) the model.
 func TestRecordedInference(t *testing.T) {
-	model := mlpModel(t, modelactor.ModeFast)
-	var log bytes.Buffer
-	h, want := askRun(t, []host.Model{model}, "mlp@1", 2, 20, &log)
-	h.Close()
-	if n := countInferenceRecords(t, log.Bytes()); n != 5*20 {
-		t.Fatalf("%d inference outputs recorded, want %d", n, 5*20)
+	for _, c := range []struct{ mode, device, endSays string }{
+		{mode: modelactor.ModeFast},
+		{device: modelactor.DeviceCUDA, endSays: "model mlp@1 ran on cpu: modelactor: device unavailable: cuda"},
+	} {
+		model := mlpModel(t, c.mode)
+		model.Device = c.device
+		var log bytes.Buffer
+		h, want := askRun(t, []host.Model{model}, "mlp@1", 2, 20, &log)
+		h.Close()
+		if n := countInferenceRecords(t, log.Bytes()); n != 5*20 {
+			t.Fatalf("%+v: %d inference outputs recorded, want %d", c, n, 5*20)
+		}
+		if end := endReason(t, log.Bytes()); !strings.Contains(end, c.endSays) {
+			t.Errorf("%+v: the end record says %q, want %q", c, end, c.endSays)
+		}
+		if err := os.Remove(model.Path); err != nil {
+			t.Fatal(err)
+		}
+		res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
+		if err != nil || !res.Identical() || res.Ticks != 20 || res.Digest != want[19].Digest {
+			t.Fatalf("%+v: replay from recorded outputs, model file gone: %+v %v", c, res, err)
+		}
 	}
-	if err := os.Remove(model.Path); err != nil {
+}
+
+func endReason(t *testing.T, log []byte) string {
+	t.Helper()
+	rd, err := replaylog.NewReader(bytes.NewReader(log))
+	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
-	if err != nil || !res.Identical() || res.Ticks != 20 || res.Digest != want[19].Digest {
-		t.Fatalf("replay from recorded outputs, model file gone: %+v %v", res, err)
+	for {
+		rec, err := rd.Next()
+		if err != nil {
+			t.Fatal("no end record")
+		}
+		if e := rec.GetEnd(); e != nil {
+			return e.Reason
+		}
 	}
 }
 
