@@ -247,4 +247,3 @@ func TestModelDeclarationErrors(t *testing.T) {
 		t.Errorf("unknown field: %v", err)
 	}
 }
-

@@ -33,38 +33,13 @@ if [ -f "$model" ] && [ -f "$marker" ] && [ "$(sum "$model")" = "$SHA256" ]; the
 	exit 0
 fi
 
-command -v npm >/dev/null 2>&1 || {
-	echo "models: npm is missing; install Node.js/npm (e.g. apt-get install npm) and rerun" >&2
-	exit 1
-}
-command -v tar >/dev/null 2>&1 || {
-	echo "models: tar is missing" >&2
-	exit 1
-}
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && npm pack --silent "$PKG@$VERSION" >/dev/null) || {
-	echo "models: npm pack $PKG@$VERSION failed (is the npm registry reachable?)" >&2
-	exit 1
-}
-tgz=$(ls "$tmp/$PKG"-*.tgz 2>/dev/null | head -n1)
-[ -n "$tgz" ] || {
-	echo "models: npm pack produced no tarball in $tmp" >&2
-	exit 1
-}
-tar -xzf "$tgz" -C "$tmp" "$MEMBER" || {
-	echo "models: $MEMBER not found in $(basename "$tgz")" >&2
-	exit 1
-}
-got=$(sum "$tmp/$MEMBER")
+. "$(dirname "$0")/npm-extract.sh"
+npm_extract models "$PKG" "$VERSION" "$MEMBER" "$model" 0644
+got=$(sum "$model")
 [ "$got" = "$SHA256" ] || {
+	rm -f "$model"
 	echo "models: $MEMBER from $PKG@$VERSION has sha256 $got, want $SHA256" >&2
 	exit 1
 }
-mkdir -p "$dest"
-cp "$tmp/$MEMBER" "$model.tmp"
-chmod 0644 "$model.tmp"
-mv -f "$model.tmp" "$model"
 echo "$SHA256  $NAME" >"$marker"
 echo "$model"

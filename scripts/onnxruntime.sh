@@ -26,35 +26,8 @@ Linux/x86_64) ;;
 	exit 1
 	;;
 esac
-command -v npm >/dev/null 2>&1 || {
-	echo "onnxruntime: npm is missing; install Node.js/npm (e.g. apt-get install npm) and rerun" >&2
-	exit 1
-}
-command -v tar >/dev/null 2>&1 || {
-	echo "onnxruntime: tar is missing" >&2
-	exit 1
-}
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && npm pack --silent "onnxruntime-node@$VERSION" >/dev/null) || {
-	echo "onnxruntime: npm pack onnxruntime-node@$VERSION failed (is the npm registry reachable?)" >&2
-	exit 1
-}
-tgz=$(ls "$tmp"/onnxruntime-node-*.tgz 2>/dev/null | head -n1)
-[ -n "$tgz" ] || {
-	echo "onnxruntime: npm pack produced no tarball in $tmp" >&2
-	exit 1
-}
-member=package/bin/napi-v6/linux/x64/libonnxruntime.so.1
-tar -xzf "$tgz" -C "$tmp" "$member" || {
-	echo "onnxruntime: $member not found in $(basename "$tgz")" >&2
-	exit 1
-}
-mkdir -p "$dest"
-cp "$tmp/$member" "$lib.tmp"
-chmod 0755 "$lib.tmp"
-mv -f "$lib.tmp" "$lib"
+. "$(dirname "$0")/npm-extract.sh"
+npm_extract onnxruntime onnxruntime-node "$VERSION" package/bin/napi-v6/linux/x64/libonnxruntime.so.1 "$lib" 0755
 ln -sf libonnxruntime.so.1 "$dest/libonnxruntime.so"
 echo "$VERSION" >"$marker"
 echo "$lib"
