@@ -30,6 +30,12 @@
 // calls. A Go module also imports wasi_snapshot_preview1, so its manifest must
 // grant WASI.
 //
+// Inference: [Context.Infer] asks the host's model manager to run a model on
+// tensors ([Tensor], built with tensor.FromFloat32 from package
+// modelactor/tensor); the answer arrives at the next tick as a message for
+// which [Message.Inference] is true, decoded by [Message.Result]. The module
+// needs the capability inference or inference:MODEL (examples/wasm/goclassifier).
+//
 // A hook's error becomes its return code: nil is 0, a [Code] is that code,
 // any other error is 1. A panic in a hook is recovered, logged at error level
 // and returned as 2. Either way the host treats the agent as failed at that
