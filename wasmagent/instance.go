@@ -33,6 +33,10 @@ type instance struct {
 	reads int64         // WASI monotonic clock reads so far
 	got   uint32        // messages received since the last step
 	used  uint64        // fuel used since the last TakeFuel
+	// scratch and scratchLen are the block the last agent_alloc call
+	// returned.
+	scratch, scratchLen uint32
+	stack               [1]uint64 // CallWithStack's: one argument or result
 }
 
 var _ agent.Agent = (*instance)(nil)
@@ -107,6 +111,7 @@ func (in *instance) tick() uint64 {
 func (in *instance) close() { in.mod.Close(context.Background()) }
 
 // call runs fn with budget fuel and returns its i32 result (0 if none).
+// ABI exports take at most one argument.
 func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32, error) {
 	if in.fuel != nil {
 		in.fuel.Set(budget)
@@ -117,7 +122,11 @@ func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32
 		ctx, cancel = context.WithTimeout(ctx, wd)
 		defer cancel()
 	}
-	res, err := fn.Call(ctx, args...)
+	// CallWithStack on the instance's own stack: no allocation per call.
+	stack := in.stack[:]
+	stack[0] = 0
+	copy(stack, args)
+	err := fn.CallWithStack(ctx, stack)
 	if err != nil && ctx.Err() != nil {
 		return 0, fmt.Errorf("%w: %s ran past %v of wall-clock time", ErrWatchdog, exportName(fn), in.m.rt.cfg.Watchdog)
 	}
@@ -132,10 +141,10 @@ func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", exportName(fn), trapReason(err))
 	}
-	if len(res) == 0 {
+	if len(fn.Definition().ResultTypes()) == 0 {
 		return 0, nil
 	}
-	return uint32(res[0]), nil
+	return uint32(stack[0]), nil
 }
 
 // exportName names fn as the ABI does (the name section may say otherwise).
@@ -175,8 +184,15 @@ func (in *instance) Init(ctx agent.Context) error {
 	return in.callCode(in.initFn, in.m.rt.cfg.InitFuel)
 }
 
-// place asks the guest for n bytes and returns their address.
+// place returns the address of n bytes of guest memory for the host to
+// write into: the block of the last agent_alloc call if n fits in it (the
+// ABI keeps a block valid until the next agent_alloc call), else a new one.
+// Steps of one agent write the same number of bytes every tick, so an
+// agent_alloc call is rare after the first tick.
 func (in *instance) place(n int) (uint32, error) {
+	if uint64(n) <= uint64(in.scratchLen) {
+		return in.scratch, nil
+	}
 	p, err := in.call(in.alloc, in.m.Fuel, uint64(n))
 	if err != nil {
 		return 0, err
@@ -184,6 +200,7 @@ func (in *instance) place(n int) (uint32, error) {
 	if p == 0 || uint64(p)+uint64(n) > uint64(in.mem.Size()) {
 		return 0, fmt.Errorf("agent_alloc(%d) returned %#x, outside its %d-byte memory", n, p, in.mem.Size())
 	}
+	in.scratch, in.scratchLen = p, uint32(n)
 	return p, nil
 }
 
