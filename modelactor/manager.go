@@ -116,7 +116,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Manager, error) {
 	}
 	for _, m := range cfg.Models {
 		if m.Eager {
-			if f := a.load(a.reg.byKey[m.Key()]); f != nil {
+			if f := a.load(a.reg.byKey[modelKey{m.ID, m.Version}]); f != nil {
 				a.closeAll()
 				return nil, fmt.Errorf("modelactor: loading eager model %s: %s", m.Key(), f.msg)
 			}

@@ -89,21 +89,24 @@ func (m *Model) Validate() error {
 	return nil
 }
 
+// modelKey is a model id and version.
+type modelKey struct{ id, version string }
+
 // registry maps ids and versions to declarations.
 type registry struct {
-	byKey map[string]*entry
+	byKey map[modelKey]*entry
 	byID  map[string][]*entry // versions in declaration order
 }
 
 func newRegistry() *registry {
-	return &registry{byKey: map[string]*entry{}, byID: map[string][]*entry{}}
+	return &registry{byKey: map[modelKey]*entry{}, byID: map[string][]*entry{}}
 }
 
 func (r *registry) add(m Model) (*entry, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	if r.byKey[m.Key()] != nil {
+	if r.byKey[modelKey{m.ID, m.Version}] != nil {
 		return nil, fmt.Errorf("model %s is declared twice; give the second a new version", m.Key())
 	}
 	if m.Default {
@@ -114,7 +117,7 @@ func (r *registry) add(m Model) (*entry, error) {
 		}
 	}
 	e := &entry{model: m}
-	r.byKey[m.Key()] = e
+	r.byKey[modelKey{m.ID, m.Version}] = e
 	r.byID[m.ID] = append(r.byID[m.ID], e)
 	return e, nil
 }
@@ -126,7 +129,7 @@ func (r *registry) resolve(id, version string) (*entry, *failure) {
 		return nil, &failure{unknownModel, fmt.Sprintf("unknown model %q (declared: %s); declare it in the topology's models or host.Options.Models", id, r.ids())}
 	}
 	if version != "" {
-		if e := r.byKey[id+"@"+version]; e != nil {
+		if e := r.byKey[modelKey{id, version}]; e != nil {
 			return e, nil
 		}
 		return nil, &failure{unknownVersion, fmt.Sprintf("model %q has no version %q (declared: %s)", id, version, versionList(versions))}

@@ -141,7 +141,16 @@ func AppendList(b []byte, ts []Tensor) []byte {
 }
 
 // EncodeList returns the encoding of ts.
-func EncodeList(ts ...Tensor) []byte { return AppendList(nil, ts) }
+func EncodeList(ts ...Tensor) []byte { return AppendList(make([]byte, 0, ListSize(ts)), ts) }
+
+// ListSize is the length of the encoding of ts.
+func ListSize(ts []Tensor) int {
+	n := 4
+	for _, t := range ts {
+		n += 8 + 8*len(t.Shape) + len(t.Data)
+	}
+	return n
+}
 
 // DecodeList decodes a tensor list. The tensors' Data alias b.
 func DecodeList(b []byte) ([]Tensor, error) {
@@ -266,7 +275,11 @@ func (e *Error) Error() string { return e.Msg }
 
 // Encode returns the wire form of r.
 func (r Result) Encode() []byte {
-	b := binary.LittleEndian.AppendUint32(nil, Magic)
+	size := ResultHeaderSize + len(r.Error)
+	if r.Status == OK {
+		size = ResultHeaderSize + ListSize(r.Outputs)
+	}
+	b := binary.LittleEndian.AppendUint32(make([]byte, 0, size), Magic)
 	b = binary.LittleEndian.AppendUint32(b, r.Request)
 	b = binary.LittleEndian.AppendUint32(b, uint32(r.Status))
 	b = binary.LittleEndian.AppendUint32(b, uint32(r.Flags))
