@@ -13,6 +13,8 @@ FUZZTIME  ?= 200000x
 export LOCKSTEP_ORT_LIB ?= $(HOME)/.cache/lockstep/onnxruntime/libonnxruntime.so.1
 # Where scripts/models.sh puts third-party models.
 export LOCKSTEP_MODELS_DIR ?= $(HOME)/.cache/lockstep/models
+# Tests of guest SDKs fail, rather than skip, when their toolchain is missing.
+export LOCKSTEP_REQUIRE_GUESTS ?= 1
 
 .PHONY: setup run test lint unit race fuzz bench proto
 

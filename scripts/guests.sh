@@ -5,8 +5,9 @@
 #   scripts/guests.sh [OUT_DIR]
 #
 # C and C++ agents are freestanding (no libc, sdk/c/lockstep.h only) except
-# floaty.c, which is built against wasi-libc to show that path; the Go agent
-# uses sdk/go/lockstep. Toolchains: scripts/setup.sh installs them.
+# floaty.c, which is built against wasi-libc to show that path; the Go agents
+# use sdk/go/lockstep, the AssemblyScript agent sdk/assemblyscript, the Rust
+# agents sdk/rust. Toolchains: scripts/setup.sh installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ out=${1:-bin/wasm}
 CLANG=${CLANG:-clang-14}
 CLANGXX=${CLANGXX:-clang++-14}
 GO=${GO:-go}
-fix="run scripts/setup.sh (as root: it apt-installs clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)"
+fix="run scripts/setup.sh (as root: it apt-installs clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32, and nodejs npm if missing)"
 
 missing() {
 	echo "guests: $1 is missing; $2" >&2
@@ -29,6 +30,8 @@ command -v wasm-ld-14 >/dev/null 2>&1 || command -v wasm-ld >/dev/null 2>&1 ||
 rt=$("$CLANG" --target=wasm32-wasi -print-libgcc-file-name)
 [ -f "$rt" ] || missing "compiler-rt for wasm32 ($rt, package libclang-rt-14-dev-wasm32)" "$fix"
 command -v "$GO" >/dev/null 2>&1 || missing "$GO" "install Go 1.26 (https://go.dev/doc/install)"
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+	missing "node and npm (AssemblyScript)" "$fix"
 
 mkdir -p "$out"
 src=examples/wasm
@@ -61,6 +64,12 @@ step goagent.wasm "Go, wasip1 c-shared" env GOOS=wasip1 GOARCH=wasm "$GO" build 
 	-o "$out/goagent.wasm" ./examples/wasm/goagent
 step goclassifier.wasm "Go, wasip1 c-shared" env GOOS=wasip1 GOARCH=wasm "$GO" build -buildmode=c-shared -trimpath \
 	-o "$out/goclassifier.wasm" ./examples/wasm/goclassifier
+
+step asagent.wasm "AssemblyScript, sdk/assemblyscript" sdk/assemblyscript/build.sh "$out"
+# Rust (Debian's rustc, wasm32-unknown-unknown, no cargo): sdk/rust.
+rust=$(sdk/rust/build.sh "$out")
+echo "$rust" | grep '^+' || true
+while IFS= read -r line; do built+=("$line"); done < <(echo "$rust" | sed -n 's/^  //p')
 
 echo "guests: built into $out:"
 printf '  %s\n' "${built[@]}"

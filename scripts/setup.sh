@@ -5,9 +5,11 @@
 #   - the Go module cache (go mod download)
 #   - libonnxruntime.so from the npm package onnxruntime-node
 #     (scripts/onnxruntime.sh, cached under ~/.cache/lockstep/onnxruntime)
-#   - guest toolchains from Debian: clang-14, lld-14 (wasm-ld), wasi-libc,
-#     compiler-rt for wasm32, and wabt (wat2wasm, for hand-written test
-#     modules). Go guests use Go's own wasip1 port.
+#   - guest toolchains from Debian: clang-14, lld-14 (wasm-ld, also Rust's
+#     linker), wasi-libc, compiler-rt for wasm32, wabt (wat2wasm, for
+#     hand-written test modules), rustc with the wasm32 standard library;
+#     Node.js and npm when missing; AssemblyScript from npm (pinned, under
+#     ~/.cache/lockstep/assemblyscript). Go guests use Go's own wasip1 port.
 #
 # apt-get runs only when a package is missing (it needs root, as in CI).
 set -euo pipefail
@@ -18,11 +20,14 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-packages=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 wabt)
+packages=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 wabt rustc libstd-rust-dev-wasm32)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# Node.js and npm (for npm pack and AssemblyScript): any install will do;
+# Debian's only when there is none (another nodejs package may own npm).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "setup: missing Debian packages: ${missing[*]}; run: sudo apt-get install ${missing[*]}" >&2
@@ -42,3 +47,9 @@ scripts/onnxruntime.sh >/dev/null
 
 # A model made by another tool (PyTorch), for the compatibility tests.
 scripts/models.sh >/dev/null
+
+# The AssemblyScript compiler (npm, pinned), for sdk/assemblyscript: its
+# build script installs it on first use; building the example does that.
+astmp=$(mktemp -d)
+sdk/assemblyscript/build.sh "$astmp" >/dev/null
+rm -rf "$astmp"

@@ -96,7 +96,7 @@ func TestVerifyRefusesChangedModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, e := range []string{"counter", "pinger", "faulty", "reader", "floaty", "goagent"} {
+	for _, e := range []string{"counter", "pinger", "faulty", "reader", "floaty", "goagent", "rustagent", "asagent"} {
 		b, err := os.ReadFile(filepath.Join(mods, e+".wasm"))
 		if err != nil {
 			t.Fatal(err)
