@@ -46,12 +46,31 @@ func (r *Runner) call(t clock.Tick, phase string, f func() error) {
 			if fl, ok := p.(*Failure); ok {
 				panic(fl)
 			}
-			panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: fmt.Sprintf("panic: %v", p)})
+			panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: r.lastWords(fmt.Sprintf("panic: %v", p))})
 		}
 	}()
 	if err := f(); err != nil {
-		panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: err.Error()})
+		panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: r.lastWords(err.Error())})
 	}
+}
+
+// lastWords adds to a failure's reason the last error or warning the agent
+// logged in the failing tick (an abort message, say), which would otherwise
+// be lost with the rest of the tick's outbox.
+func (r *Runner) lastWords(reason string) string {
+	for i := len(r.out.actions) - 1; i >= 0; i-- {
+		if a := r.out.actions[i]; a.Kind == ActLog && a.Level <= agent.LevelWarn {
+			return fmt.Sprintf("%s (its last %s log line: %q)", reason, levelName(a.Level), a.Payload)
+		}
+	}
+	return reason
+}
+
+func levelName(l agent.Level) string {
+	if l == agent.LevelError {
+		return "error"
+	}
+	return "warning"
 }
 
 // begin makes sure the agent exists and is initialised. A fresh

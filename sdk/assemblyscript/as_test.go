@@ -242,7 +242,8 @@ func TestAssemblyScriptAbort(t *testing.T) {
 	for _, c := range []struct {
 		handler string
 		grants  []string
-	}{{"lockstepAbort", nil}, {"lockstepAbortLog", []string{"log"}}} {
+		says    string // in the failure's reason
+	}{{"lockstepAbort", nil, "unreachable"}, {"lockstepAbortLog", []string{"log"}, `its last error log line: "abort: `}} {
 		t.Run(c.handler, func(t *testing.T) {
 			dir := build(t, []string{"LOCKSTEP_AS_ABORT=" + c.handler}, entry)
 			h, err := host.New(host.Options{
@@ -265,7 +266,7 @@ func TestAssemblyScriptAbort(t *testing.T) {
 				}
 				for _, e := range res.Events {
 					events[e.Kind]++
-					if e.Kind == "failed" && (res.Tick != 5 || !strings.Contains(e.Detail, "unreachable")) {
+					if e.Kind == "failed" && (res.Tick != 5 || !strings.Contains(e.Detail, "unreachable") || !strings.Contains(e.Detail, c.says)) {
 						t.Fatalf("failed at %s: %s", res.Tick, e.Detail)
 					}
 				}

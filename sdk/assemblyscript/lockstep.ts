@@ -24,7 +24,7 @@
 //   "lockstep". The path is the SDK's internal path as asc sees it (relative
 //   to the directory asc runs in, without ".ts") followed by the function.
 //   lockstepAbort traps and imports nothing; lockstepAbortLog logs the
-//   message first (see its caveat: the host drops a failed tick's logs).
+//   message first, and the host shows it in the failure's reason.
 // * Do not call Math.random, Date.now, trace or console: they import from
 //   "env" (the load fails naming the import). Use random() and tick().
 // * `--exportStart _initialize` runs the top level (register()) from the
@@ -639,10 +639,9 @@ function abortNum(v: u32): void {
 
 /**
  * Logs "abort: MESSAGE at FILE:LINE:COL" at error level, then traps (the
- * module imports lockstep.log: grant log). Caveat: the host drops every
- * action of a failed tick — its logs included — so with this host version
- * the line is not seen; it is here for hosts that keep a failed tick's logs
- * and for debugging builds that replace the trap.
+ * module imports lockstep.log: grant log). The host drops a failed tick's
+ * actions, but keeps its last error or warning log line in the failure's
+ * reason: this message is what the supervisor's "failed" event shows.
  */
 export function lockstepAbortLog(message: string | null, fileName: string | null, lineNumber: u32, columnNumber: u32): void {
   abortLen = 0;
