@@ -27,7 +27,7 @@ type instance struct {
 	ctx  context.Context // carries the instance to host functions
 	fuel api.MutableGlobal
 
-	abi, alloc, initFn, receive, step, shutdown, initialize api.Function
+	alloc, step, receive api.Function // receive: nil until the first message
 
 	actx  agent.Context // the context of the call in progress
 	reads int64         // WASI monotonic clock reads so far
@@ -85,15 +85,11 @@ func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, 
 	}
 	in.mod, in.mem = mod, mod.Memory()
 	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
-	in.abi = mod.ExportedFunction("lockstep_abi_version")
+	// Every export looked up builds a wazero call engine with its own
+	// stack: only the two every tick calls are looked up now; agent_receive
+	// at the first message, the others when they run (once).
 	in.alloc = mod.ExportedFunction("agent_alloc")
-	in.initFn = mod.ExportedFunction("agent_init")
-	in.receive = mod.ExportedFunction("agent_receive")
 	in.step = mod.ExportedFunction("agent_step")
-	in.shutdown = mod.ExportedFunction("agent_shutdown")
-	if m.init {
-		in.initialize = mod.ExportedFunction("_initialize")
-	}
 	if g, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal); ok {
 		in.fuel = g
 	}
@@ -176,12 +172,12 @@ func (in *instance) callCode(fn api.Function, budget uint64, args ...uint64) err
 // Init runs _initialize (WASI reactors) and agent_init.
 func (in *instance) Init(ctx agent.Context) error {
 	in.actx = ctx
-	if in.initialize != nil {
-		if _, err := in.call(in.initialize, in.m.rt.cfg.InitFuel); err != nil {
+	if in.m.init {
+		if _, err := in.call(in.mod.ExportedFunction("_initialize"), in.m.rt.cfg.InitFuel); err != nil {
 			return err
 		}
 	}
-	return in.callCode(in.initFn, in.m.rt.cfg.InitFuel)
+	return in.callCode(in.mod.ExportedFunction("agent_init"), in.m.rt.cfg.InitFuel)
 }
 
 // place returns the address of n bytes of guest memory for the host to
@@ -228,6 +224,9 @@ func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
 	copy(buf[off:], msg.Payload)
 	field(24, len(msg.Payload))
 	in.got++
+	if in.receive == nil {
+		in.receive = in.mod.ExportedFunction("agent_receive")
+	}
 	return in.callCode(in.receive, in.m.Fuel, uint64(p))
 }
 
@@ -256,7 +255,7 @@ func (in *instance) Step(ctx agent.Context) error {
 func (in *instance) Shutdown(ctx agent.Context) error {
 	in.actx = ctx
 	defer in.close()
-	return in.callCode(in.shutdown, in.m.Fuel)
+	return in.callCode(in.mod.ExportedFunction("agent_shutdown"), in.m.Fuel)
 }
 
 // TakeFuel returns the fuel used since the last call.

@@ -208,12 +208,12 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 		return nil, r.invalid(name, "cannot be instantiated: %v", err)
 	}
 	defer probe.close()
-	if probe.initialize != nil {
-		if _, err := probe.call(probe.initialize, r.cfg.InitFuel); err != nil {
+	if m.init {
+		if _, err := probe.call(probe.mod.ExportedFunction("_initialize"), r.cfg.InitFuel); err != nil {
 			return nil, r.invalid(name, "_initialize failed: %v", err)
 		}
 	}
-	v, err := probe.call(probe.abi, r.cfg.InitFuel)
+	v, err := probe.call(probe.mod.ExportedFunction("lockstep_abi_version"), r.cfg.InitFuel)
 	if err != nil {
 		return nil, r.invalid(name, "lockstep_abi_version failed: %v", err)
 	}
