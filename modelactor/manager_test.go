@@ -416,3 +416,27 @@ func TestThirdPartyModel(t *testing.T) {
 		}
 	}
 }
+
+// TestSymbolicOutput: an output whose symbolic leading dimension is not the
+// batch (Flatten to one row, declared [n]) cannot be preallocated from the
+// input's batch; the manager lets ONNX Runtime allocate it and answers
+// right, this request and the next.
+func TestSymbolicOutput(t *testing.T) {
+	model := &onnx.Model{Graph: onnx.Graph{
+		Name:    "flatten",
+		Nodes:   []onnx.Node{{Name: "f", OpType: "Flatten", Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: []onnx.Attr{onnx.IntAttr("axis", 0)}}},
+		Inputs:  []onnx.ValueInfo{{Name: "x", Shape: []onnx.Dim{{Param: "batch"}, {Value: 4}}}},
+		Outputs: []onnx.ValueInfo{{Name: "y", Shape: []onnx.Dim{{Param: "n"}}}},
+	}}
+	m, _ := start(t, modelactor.Config{Models: []modelactor.Model{modeltest.Write(t, t.TempDir(), "flat", model.Encode())}})
+	x := []float32{1, 2, 3, 4, 5, 6, 7, 8}
+	for range 2 {
+		out, err := m.Infer("flat", "1", tensor.FromFloat32([]int64{2, 4}, x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := floats(t, out); !bitsEqual(got, x) || tensor.ShapeString(out[0].Shape) != "[1×8]" {
+			t.Fatalf("flatten: %v of shape %v", got, out[0].Shape)
+		}
+	}
+}

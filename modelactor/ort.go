@@ -120,6 +120,9 @@ type ortSession struct {
 	ins, outs  []TensorInfo
 	inV, outV  []ort.Value
 	outTensors []tensor.Tensor
+	// noPrealloc: a run with preallocated outputs failed once; ONNX
+	// Runtime allocates this model's outputs.
+	noPrealloc bool
 }
 
 func (s *ortSession) Inputs() []TensorInfo  { return s.ins }
@@ -150,14 +153,47 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 		}
 		s.inV = append(s.inV, v)
 	}
+	if err := s.run(inputs, !s.noPrealloc); err != nil {
+		if s.noPrealloc {
+			return nil, err
+		}
+		// A symbolic leading dimension of an output need not be the batch
+		// (a NonZero count, say): let ONNX Runtime allocate from now on.
+		s.noPrealloc = true
+		if err := s.run(inputs, false); err != nil {
+			return nil, err
+		}
+	}
+	outs = s.outTensors
+	s.outTensors = nil
+	for i, v := range s.outV {
+		if v != nil && outs[i].Data == nil {
+			if outs[i], err = fromValue(v); err != nil {
+				return nil, fmt.Errorf("output %d (%s): %w", i, s.outs[i].Name, err)
+			}
+		}
+	}
+	return outs, nil
+}
+
+// run runs the session once; with prealloc, outputs whose shape follows
+// from the inputs' batch size get Go memory that ONNX Runtime writes into.
+// s.outTensors holds the preallocated outputs (zero Tensors for the rest).
+func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) error {
+	for _, v := range s.outV {
+		if v != nil {
+			v.Destroy()
+		}
+	}
+	s.outV = s.outV[:0]
 	batch := int64(-1)
 	if len(inputs) > 0 && len(inputs[0].Shape) > 0 {
 		batch = inputs[0].Shape[0]
 	}
-	outs = make([]tensor.Tensor, len(s.outs))
+	s.outTensors = make([]tensor.Tensor, len(s.outs))
 	for i, info := range s.outs {
 		shape, ok := resolveShape(info.Shape, batch)
-		if !ok || info.DType.Size() == 0 {
+		if !prealloc || !ok || info.DType.Size() == 0 {
 			s.outV = append(s.outV, nil)
 			continue
 		}
@@ -165,22 +201,12 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 		t.Data = make([]byte, t.Elements()*int64(info.DType.Size()))
 		v, err := ort.NewCustomDataTensor(ort.Shape(shape), t.Data, ort.TensorElementDataType(info.DType))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		outs[i] = t
+		s.outTensors[i] = t
 		s.outV = append(s.outV, v)
 	}
-	if err := s.s.Run(s.inV, s.outV); err != nil {
-		return nil, err
-	}
-	for i, v := range s.outV {
-		if outs[i].Data == nil {
-			if outs[i], err = fromValue(v); err != nil {
-				return nil, fmt.Errorf("output %d (%s): %w", i, s.outs[i].Name, err)
-			}
-		}
-	}
-	return outs, nil
+	return s.s.Run(s.inV, s.outV)
 }
 
 // resolveShape fills a leading symbolic dimension with batch; any other

@@ -187,14 +187,26 @@ func batchable(e *entry) bool {
 	return true
 }
 
-// sameInner reports whether two requests' inputs agree in everything but
-// the leading dimension, and both have rows.
+// sameInner reports whether two requests can share a batch: each has rows,
+// the same number in every one of its inputs, and their inputs agree in
+// everything but that leading dimension.
 func sameInner(x, y []tensor.Tensor) bool {
-	if x[0].Shape[0] == 0 || y[0].Shape[0] == 0 {
+	if !rowsAgree(x) || !rowsAgree(y) {
 		return false
 	}
 	for j := range x {
 		if !slices.Equal(x[j].Shape[1:], y[j].Shape[1:]) {
+			return false
+		}
+	}
+	return true
+}
+
+// rowsAgree reports whether every input of a request has the same, non-zero
+// leading dimension.
+func rowsAgree(ts []tensor.Tensor) bool {
+	for _, t := range ts {
+		if t.Shape[0] == 0 || t.Shape[0] != ts[0].Shape[0] {
 			return false
 		}
 	}
