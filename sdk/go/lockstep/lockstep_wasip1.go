@@ -29,10 +29,17 @@ type Agent interface {
 // Base implements every [Agent] hook as a no-op returning nil.
 type Base struct{}
 
-func (Base) Init(*Context) error             { return nil }
+// Init does nothing.
+func (Base) Init(*Context) error { return nil }
+
+// Receive ignores the message.
 func (Base) Receive(*Context, Message) error { return nil }
-func (Base) Step(*Context) error             { return nil }
-func (Base) Shutdown(*Context) error         { return nil }
+
+// Step does nothing.
+func (Base) Step(*Context) error { return nil }
+
+// Shutdown does nothing.
+func (Base) Shutdown(*Context) error { return nil }
 
 // Message is a delivered message. It is a copy: keep it as long as you like.
 type Message struct {
@@ -52,6 +59,7 @@ func (m *Message) External() bool { return m.From == "" }
 // Code is a host return code. The non-zero ones are errors.
 type Code int32
 
+// Return codes (sdk/ABI.md).
 const (
 	OK             Code = 0
 	ErrInvalidName Code = -1 // id, channel or region name is not 1-128 bytes of [A-Za-z0-9._-/:]
@@ -92,6 +100,7 @@ func result(rc int32) error {
 // Level is a log level.
 type Level int32
 
+// Log levels, ordered like logrus's.
 const (
 	LevelError Level = 2
 	LevelWarn  Level = 3
