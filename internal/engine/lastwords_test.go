@@ -12,7 +12,7 @@ import (
 // aborter logs at level, then fails its step.
 type aborter struct{ level agent.Level }
 
-func (aborter) Init(agent.Context) error                  { return nil }
+func (aborter) Init(agent.Context) error                   { return nil }
 func (aborter) Receive(agent.Context, agent.Message) error { return nil }
 func (a aborter) Step(ctx agent.Context) error {
 	ctx.Log(agent.LevelInfo, "fine so far")
