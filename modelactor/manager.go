@@ -29,6 +29,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -90,9 +91,12 @@ type Metrics struct {
 
 // Manager is the handle of a running model manager actor.
 type Manager struct {
-	sys    *actor.ActorSystem
-	pid    *actor.PID
-	pool   *mailbox.Pool
+	sys  *actor.ActorSystem
+	pid  *actor.PID
+	pool *mailbox.Pool
+	// mu is held for reading by every call in flight and for writing by
+	// Close, so that no call waits for an actor that has stopped.
+	mu     sync.RWMutex
 	closed bool
 }
 
@@ -139,6 +143,8 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Manager, error) {
 // call sends msg to the actor and waits for its reply.
 func call[T any](m *Manager, msg func(reply chan<- T) any) (T, error) {
 	var zero T
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if m.closed {
 		return zero, ErrClosed
 	}
@@ -211,8 +217,12 @@ func (m *Manager) Metrics() []Metrics {
 	return ms
 }
 
-// Close stops the actor and closes every session.
+// Close stops the actor and closes every session, after the calls in
+// flight; later calls fail with ErrClosed. It is safe to call from any
+// goroutine, more than once.
 func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed {
 		return
 	}

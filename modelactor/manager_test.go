@@ -4,10 +4,12 @@ package modelactor_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -437,6 +439,39 @@ func TestSymbolicOutput(t *testing.T) {
 		}
 		if got := floats(t, out); !bitsEqual(got, x) || tensor.ShapeString(out[0].Shape) != "[1×8]" {
 			t.Fatalf("flatten: %v of shape %v", got, out[0].Shape)
+		}
+	}
+}
+
+// TestCloseWhileServing: Close waits for the calls in flight; every call
+// gets its answer or ErrClosed, none hangs.
+func TestCloseWhileServing(t *testing.T) {
+	model := modeltest.Write(t, t.TempDir(), "mlp", onnx.MLP(4, 8, 3, 1))
+	m, _ := start(t, modelactor.Config{Models: []modelactor.Model{model}})
+	x := tensor.FromFloat32([]int64{1, 4}, []float32{1, 2, 3, 4})
+	if _, err := m.Infer("mlp", "1", x); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := m.Infer("mlp", "1", x); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	m.Close()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, modelactor.ErrClosed) && !strings.Contains(err.Error(), "closed") {
+			t.Errorf("a call during Close: %v", err)
 		}
 	}
 }
