@@ -36,7 +36,7 @@ func (o ORT) init() error {
 	ortOnce.Do(func() {
 		ortLib = lib
 		if _, err := os.Stat(lib); err != nil {
-			ortErr = fmt.Errorf("%w: the ONNX Runtime library %s is missing (%v): run scripts/onnxruntime.sh (make setup does), or point %s or the library setting at libonnxruntime.so", ErrUnavailable, lib, err, LibraryEnv)
+			ortErr = fmt.Errorf("%w: the ONNX Runtime library %s is missing (%v): run scripts/onnxruntime.sh (make setup does), or point agenthost --ort-lib, the topology's inference.library or $%s at libonnxruntime.so.1", ErrUnavailable, lib, err, LibraryEnv)
 			return
 		}
 		ort.SetSharedLibraryPath(lib)
