@@ -12,6 +12,7 @@ import (
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
+	"github.com/lockstep-rt/lockstep/internal/hosttest"
 	"github.com/lockstep-rt/lockstep/internal/modeltest"
 	"github.com/lockstep-rt/lockstep/modelactor"
 	"github.com/lockstep-rt/lockstep/modelactor/onnx"
@@ -57,11 +58,8 @@ func askerKinds() map[string]host.Factory {
 // askRun runs n askers of model for ticks, recording into log.
 func askRun(t *testing.T, models []host.Model, spec string, workers, ticks int, log *bytes.Buffer) (*host.Host, []host.TickResult) {
 	t.Helper()
-	opts := host.Options{Seed: 3, Kinds: askerKinds(), Workers: workers, Logger: quiet(), Models: models, Inference: host.InferenceConfig{Library: modeltest.Library(t)}}
-	if log != nil {
-		opts.Record = log
-	}
-	h, err := host.New(opts)
+	h, err := host.New(host.Options{Seed: 3, Kinds: askerKinds(), Workers: workers, Logger: quiet(), Record: hosttest.Record(log),
+		Models: models, Inference: host.InferenceConfig{Library: modeltest.Library(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,16 +69,7 @@ func askRun(t *testing.T, models []host.Model, spec string, workers, ticks int, 
 		}
 	}
 	var res []host.TickResult
-	for range ticks {
-		r, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Events) > 0 {
-			t.Fatalf("%s: %v", r.Tick, r.Events)
-		}
-		res = append(res, r)
-	}
+	hosttest.Steps(t, h, ticks, true, func(r host.TickResult) { res = append(res, r) })
 	return h, res
 }
 

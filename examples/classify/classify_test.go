@@ -16,6 +16,7 @@ import (
 	"github.com/lockstep-rt/lockstep/examples/classify"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/internal/hosttest"
 	"github.com/lockstep-rt/lockstep/internal/modeltest"
 )
 
@@ -77,26 +78,12 @@ func quiet() *logrus.Logger {
 // run runs the topology and returns every tick's digest and the tally.
 func run(t *testing.T, topo *host.Topology, workers int, record *bytes.Buffer) ([][32]byte, [3]uint32) {
 	t.Helper()
-	opts := host.Options{Workers: workers, Logger: quiet()}
-	if record != nil {
-		opts.Record = record
-	}
-	h, err := topo.Start(opts)
+	h, err := topo.Start(host.Options{Workers: workers, Logger: quiet(), Record: hosttest.Record(record)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	var digests [][32]byte
-	for range topo.Ticks {
-		r, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Events) > 0 {
-			t.Fatalf("%s: unexpected events %v", r.Tick, r.Events)
-		}
-		digests = append(digests, r.Digest)
-	}
+	digests := hosttest.Steps(t, h, topo.Ticks, true, nil)
 	var tally [3]uint32
 	b, ok := h.ReadState("tally", "tally")
 	if !ok || len(b) != 12 {

@@ -16,6 +16,7 @@ import (
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/internal/hosttest"
 )
 
 const ticks = 100
@@ -124,10 +125,8 @@ func runAgents(t *testing.T, asDir string, workers int, record *bytes.Buffer, l 
 			{Name: "asagent", Path: filepath.Join(asDir, "asagent.wasm"), Grants: []string{"channels", "state.write", "random", "log"}},
 			{Name: "counter", Path: filepath.Join(gdir, "counter.wasm"), Grants: []string{"messaging.publish", "state.write"}},
 		},
-		WASM: host.WASMConfig{AllowUnsigned: true},
-	}
-	if record != nil {
-		opts.Record = record
+		WASM:   host.WASMConfig{AllowUnsigned: true},
+		Record: hosttest.Record(record),
 	}
 	h, err := host.New(opts)
 	if err != nil {

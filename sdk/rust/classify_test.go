@@ -14,6 +14,7 @@ import (
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/internal/hosttest"
 	"github.com/lockstep-rt/lockstep/internal/modeltest"
 )
 
@@ -47,28 +48,14 @@ func classify(t *testing.T, path string, record *bytes.Buffer) ([][32]byte, []st
 	topo.Agents = []host.TopologyAgent{{ID: "c1", Kind: "classifier"}, {ID: "c2", Kind: "classifier"}, {ID: "labels", Kind: "labels"}}
 	var mu sync.Mutex
 	var got []string
-	opts := host.Options{Logger: logger(new(bytes.Buffer)), Kinds: map[string]host.Factory{
+	h, err := topo.Start(host.Options{Logger: logger(new(bytes.Buffer)), Record: hosttest.Record(record), Kinds: map[string]host.Factory{
 		"labels": func(string, []byte) (agent.Agent, error) { return labels{&mu, &got}, nil },
-	}}
-	if record != nil {
-		opts.Record = record
-	}
-	h, err := topo.Start(opts)
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	var digests [][32]byte
-	for range topo.Ticks {
-		r, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Events) > 0 {
-			t.Fatalf("%s: unexpected events %+v", r.Tick, r.Events)
-		}
-		digests = append(digests, r.Digest)
-	}
+	digests := hosttest.Steps(t, h, topo.Ticks, true, nil)
 	return digests, got
 }
 

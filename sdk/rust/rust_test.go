@@ -19,6 +19,7 @@ import (
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/internal/hosttest"
 )
 
 const ticks = 100
@@ -101,9 +102,7 @@ func run(t *testing.T, path string, workers int, record *bytes.Buffer) result {
 		Modules: []host.Module{{Name: "rustagent", Path: path, Grants: grants}},
 		WASM:    host.WASMConfig{AllowUnsigned: true},
 	}
-	if record != nil {
-		opts.Record = record
-	}
+	opts.Record = hosttest.Record(record)
 	h, err := host.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -115,22 +114,14 @@ func run(t *testing.T, path string, workers int, record *bytes.Buffer) result {
 		}
 	}
 	var res result
-	for range ticks {
-		r, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(r.Events) > 0 {
-			t.Fatalf("%s: unexpected events %+v", r.Tick, r.Events)
-		}
-		res.digests = append(res.digests, r.Digest)
+	res.digests = hosttest.Steps(t, h, ticks, true, func(r host.TickResult) {
 		b, ok := h.ReadState("rust", "rsum")
 		if !ok || len(b) != 16 {
 			t.Fatalf("%s: state region rust/rsum = %x, %v; want 16 bytes", r.Tick, b, ok)
 		}
 		res.sums = append(res.sums, binary.LittleEndian.Uint64(b))
 		res.draws = append(res.draws, binary.LittleEndian.Uint64(b[8:]))
-	}
+	})
 	res.log = logs.String()
 	return res
 }
