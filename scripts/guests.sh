@@ -45,14 +45,7 @@ free=(--target=wasm32 -nostdlib -Wl,--no-entry -Wl,--stack-first -Wl,-z,stack-si
 # the DWARF that Debian's libc.a carries (the name section stays for traces).
 wasi=(--target=wasm32-wasi -mexec-model=reactor -Wl,--stack-first -Wl,-z,stack-size=65536 -Wl,--strip-debug)
 
-built=()
-step() { # step OUT DESCRIPTION CMD...
-	local o=$1 d=$2
-	shift 2
-	echo "+ $*"
-	"$@"
-	built+=("$(printf '%-24s %8d bytes  %s' "$o" "$(wc -c <"$out/$o")" "$d")")
-}
+. scripts/step.sh
 
 for a in counter pinger faulty spinner classifier tally; do
 	step "$a.wasm" "C, freestanding" "$CLANG" "${common[@]}" "${free[@]}" -o "$out/$a.wasm" "$src/$a.c"

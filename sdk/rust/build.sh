@@ -46,14 +46,7 @@ trap 'rm -rf "$tmp"' EXIT
 common=(--edition 2021 --target "$target" -C opt-level=2 -C panic=abort)
 link=(-C lto -C codegen-units=1 -C link-arg=-zstack-size=65536 -C link-arg=--strip-debug)
 
-built=()
-step() { # step OUT DESCRIPTION CMD...
-	local o=$1 d=$2
-	shift 2
-	echo "+ $*"
-	"$@"
-	built+=("$(printf '%-24s %8d bytes  %s' "$o" "$(wc -c <"$out/$o")" "$d")")
-}
+. scripts/step.sh
 
 echo "+ $RUSTC ${common[*]} --crate-type rlib --crate-name lockstep sdk/rust/lockstep.rs -o $tmp/liblockstep.rlib"
 "$RUSTC" "${common[@]}" --crate-type rlib --crate-name lockstep sdk/rust/lockstep.rs -o "$tmp/liblockstep.rlib"
