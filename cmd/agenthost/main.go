@@ -1,7 +1,7 @@
 // Command agenthost runs Lockstep topologies headless and checks their
 // replay logs.
 //
-//	agenthost run [--topology FILE] [--ticks N] [--workers N] [--record FILE] [--pace N]
+//	agenthost run [--topology FILE] [--ticks N] [--workers N] [--record FILE] [--pace N] [--observe ADDR]
 //	agenthost verify FILE [--workers N]            (a replay log)
 //	agenthost keygen --out author.key
 //	agenthost sign --key author.key --name NAME --version X.Y.Z --cap CAP... MODULE.wasm
@@ -12,6 +12,10 @@
 // agents (examples/wasm/topology), whose modules it loads from --module-dir
 // (scripts/guests.sh builds them into bin/wasm). The Go-native kinds of
 // examples/pipeline are available to every topology.
+//
+// With --observe ADDR, run serves a read-only view of the run over HTTP
+// (package host/observe: /snapshot, /metrics, /healthz), updated at every
+// barrier; cmd/agentui shows it in a browser.
 package main
 
 import (
@@ -19,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,6 +40,7 @@ import (
 	"github.com/lockstep-rt/lockstep/examples/pipeline"
 	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/host/observe"
 	"github.com/lockstep-rt/lockstep/modelactor"
 )
 
@@ -106,6 +113,7 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	var (
 		topoPath, record, progress string
 		moduleDir, cacheDir        string
+		observeAddr                string
 		trust                      []string
 		allowUnsigned              bool
 		ticks, workers             int
@@ -151,6 +159,14 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 				defer p.Close()
 				driver = p
 			}
+			var ln net.Listener
+			if observeAddr != "" {
+				if ln, err = net.Listen("tcp", observeAddr); err != nil {
+					return fmt.Errorf("--observe %s: cannot listen: %w", observeAddr, err)
+				}
+				defer ln.Close()
+				fmt.Fprintf(stderr, "observe: http://%s\n", ln.Addr())
+			}
 			h, err := topo.Start(opts)
 			if err != nil {
 				if recFile != nil {
@@ -158,6 +174,23 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 					os.Remove(record)
 				}
 				return err
+			}
+			var obs *observe.Observer
+			if ln != nil {
+				obs = observe.New(topo.Name, h)
+				srv := &http.Server{Handler: obs.Handler(), ReadHeaderTimeout: 10 * time.Second}
+				go func() {
+					if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+						log.Warnf("observe: %v", err)
+					}
+				}()
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					if err := srv.Shutdown(sctx); err != nil {
+						log.Warnf("observe: shutting the server down: %v", err)
+					}
+				}()
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
@@ -176,6 +209,9 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 				}
 				if bar != nil {
 					_ = bar.Add(1)
+				}
+				if obs != nil {
+					obs.Publish(r) // at the barrier: reads r and the host's metrics only
 				}
 			})
 			if bar != nil {
@@ -212,6 +248,7 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&record, "record", "", "write a replay log to this file")
 	f.Float64Var(&pace, "pace", 0, "at most this many ticks per second (0: as fast as possible)")
 	f.StringVar(&progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
+	f.StringVar(&observeAddr, "observe", "", "serve a read-only view of the run (/snapshot, /metrics, /healthz) on this address, e.g. 127.0.0.1:7070 (port 0 picks one)")
 	return cmd
 }
 
