@@ -72,11 +72,26 @@ func (x *inferencer) Infer(t clock.Tick, calls []engine.InferCall) [][]byte {
 	for j, r := range x.m.Run(x.reqs) {
 		i := x.idx[j]
 		out[i] = r.Encode()
-		if x.recording && r.Flags&tensor.Recorded != 0 {
+		if x.recording && recorded(r) {
 			x.pending = append(x.pending, &replaylog.InferenceOutput{Tick: uint64(t), Agent: calls[i].Agent, Seq: uint64(calls[i].Request), Output: out[i]})
 		}
 	}
 	return out
+}
+
+// recorded reports whether an answer goes into the replay log: every answer
+// of a model declared non-deterministic, and every failure that depends on
+// the machine rather than the request (no ONNX Runtime, a model file that
+// will not load, a run that fails), so that a replay elsewhere gets the
+// answers the run got.
+func recorded(r tensor.Result) bool {
+	switch {
+	case r.Flags&tensor.Recorded != 0:
+		return true
+	case r.Status == tensor.Unavailable, r.Status == tensor.LoadFailed, r.Status == tensor.RunFailed:
+		return true
+	}
+	return false
 }
 
 // startModels starts the model manager when the run declares models, and

@@ -236,3 +236,34 @@ func TestModelDeclarationErrors(t *testing.T) {
 		t.Errorf("unknown field: %v", err)
 	}
 }
+
+// TestRecordedFailures: an answer that depends on the machine (here a model
+// file that does not match its sha256: load failed) is recorded, and a
+// replay on a machine where the file is right gets the same answers.
+func TestRecordedFailures(t *testing.T) {
+	model := mlpModel(t, "")
+	good, err := os.ReadFile(model.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(model.Path, []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	h, want := askRun(t, []host.Model{model}, "mlp@1", 1, 5, &log)
+	last, _ := h.ReadState("a0", "last")
+	h.Close()
+	if r, err := tensor.DecodeResult(last); err != nil || r.Status != tensor.LoadFailed {
+		t.Fatalf("a0's answer: %+v %v", r, err)
+	}
+	if n := countInferenceRecords(t, log.Bytes()); n != 5*5 {
+		t.Fatalf("%d answers recorded, want %d", n, 5*5)
+	}
+	if err := os.WriteFile(model.Path, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
+	if err != nil || !res.Identical() || res.Digest != want[4].Digest {
+		t.Fatalf("replay with the file repaired: %+v %v", res, err)
+	}
+}

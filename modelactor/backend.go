@@ -23,7 +23,15 @@ type SessionOptions struct {
 	// Deterministic asks for one thread and sequential execution;
 	// otherwise the backend may use every core.
 	Deterministic bool
+	// MaxOutputBytes bounds the outputs of one run; a run whose outputs
+	// would be larger fails with an error wrapping ErrOutputTooLarge (0: no
+	// bound).
+	MaxOutputBytes int64
 }
+
+// ErrOutputTooLarge is wrapped by the error of a run whose outputs are over
+// SessionOptions.MaxOutputBytes.
+var ErrOutputTooLarge = errors.New("modelactor: outputs too large")
 
 // Session is one loaded model. The manager calls it from one goroutine at a
 // time.

@@ -2,8 +2,9 @@
 // host that owns every ONNX Runtime session and serves inference requests
 // from Go code and from agents.
 //
-// Models are declared (id, version, .onnx file, sha256) in Config or at run
-// time with Register; each is loaded at its first request (or at start when
+// Models are declared (id, version, .onnx file, sha256) in Config (the
+// registry is fixed for the manager's life, so a replay resolves requests
+// as the run did); each is loaded at its first request (or at start when
 // Eager), kept under a memory budget per device with least-recently-used
 // eviction, and can be unloaded at any time: a later request loads it again.
 // The requests of one tick arrive together (Run), in canonical order;
@@ -55,7 +56,14 @@ type Config struct {
 	Logger *logrus.Logger
 	// Backend runs the models (default: ONNX Runtime from Library).
 	Backend Backend
+	// MaxOutputBytes bounds the outputs of one run, so that a request
+	// cannot make the host allocate without limit (a batch of many rows for
+	// a model with wide outputs); default DefaultMaxOutputBytes.
+	MaxOutputBytes int64
 }
+
+// DefaultMaxOutputBytes is Config.MaxOutputBytes's default: 64 MiB.
+const DefaultMaxOutputBytes = 64 << 20
 
 // Request is one inference request.
 type Request struct {
@@ -112,6 +120,9 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Manager, error) {
 	if cfg.Backend == nil {
 		cfg.Backend = defaultBackend(cfg.Library)
 	}
+	if cfg.MaxOutputBytes <= 0 {
+		cfg.MaxOutputBytes = DefaultMaxOutputBytes
+	}
 	a := &manager{cfg: cfg, reg: newRegistry(), used: map[string]int64{}}
 	for _, m := range cfg.Models {
 		if _, err := a.reg.add(m); err != nil {
@@ -164,11 +175,6 @@ type loadMsg struct {
 	reply       chan<- error
 }
 
-type registerMsg struct {
-	model Model
-	reply chan<- error
-}
-
 type metricsMsg struct{ reply chan<- []Metrics }
 
 // Run answers one tick's requests, in order, with one result each.
@@ -204,11 +210,6 @@ func (m *Manager) Load(id, version string) error {
 // it again.
 func (m *Manager) Unload(id, version string) error {
 	return flat(call(m, func(r chan<- error) any { return &loadMsg{id: id, version: version, unload: true, reply: r} }))
-}
-
-// Register adds a model version to the registry.
-func (m *Manager) Register(model Model) error {
-	return flat(call(m, func(r chan<- error) any { return &registerMsg{model, r} }))
 }
 
 // Metrics returns every declared model's metrics, by id and version.
@@ -273,17 +274,30 @@ const (
 func (a *manager) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *runMsg:
-		m.reply <- a.run(m.reqs)
+		m.reply <- a.safeRun(m.reqs)
 	case *loadMsg:
 		m.reply <- a.loadOrUnload(m)
-	case *registerMsg:
-		_, err := a.reg.add(m.model)
-		m.reply <- err
 	case *metricsMsg:
 		m.reply <- a.metrics()
 	case *actor.Stopped:
 		a.closeAll()
 	}
+}
+
+// safeRun is run, except that a panic (a backend bug) becomes a failed
+// result for every request instead of a caller waiting for an answer that
+// never comes.
+func (a *manager) safeRun(reqs []Request) (res []tensor.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.cfg.Logger.Errorf("modelactor: panic while serving %d requests: %v", len(reqs), p)
+			res = make([]tensor.Result, len(reqs))
+			for i, q := range reqs {
+				res[i] = tensor.Failure(q.Request, tensor.RunFailed, "model %s@%s: the model manager failed serving this tick's requests: %v", q.Model, q.Version, p)
+			}
+		}
+	}()
+	return a.run(reqs)
 }
 
 func (a *manager) loadOrUnload(m *loadMsg) error {
@@ -317,13 +331,16 @@ func (a *manager) load(e *entry) *failure {
 		return &failure{tensor.LoadFailed, fmt.Sprintf("model %s: %s has sha256 %x, the registry says %s: the file changed or is corrupt; restore it or declare the new sha256", m.Key(), m.Path, sum, m.SHA256)}
 	}
 	device := m.Device
+	if e.fallback != "" {
+		device = DeviceCPU // the device failed before: do not try it again
+	}
 	size := int64(len(data))
 	if f := a.makeRoom(device, size, e); f != nil {
 		return f
 	}
-	opts := SessionOptions{Device: device, Deterministic: m.Mode == ModeDeterministic}
+	opts := SessionOptions{Device: device, Deterministic: m.Mode == ModeDeterministic, MaxOutputBytes: a.cfg.MaxOutputBytes}
 	sess, err := a.cfg.Backend.Open(data, opts)
-	if err != nil && errors.Is(err, ErrDevice) {
+	if err != nil && errors.Is(err, ErrDevice) && device != DeviceCPU {
 		e.fallback = err.Error()
 		a.cfg.Logger.WithField("model", m.Key()).Warnf("%v; running on the cpu instead", err)
 		device, opts.Device = DeviceCPU, DeviceCPU
@@ -398,7 +415,10 @@ func (a *manager) metrics() []Metrics {
 			if m.Device == "" {
 				m.Device = e.model.Device
 			}
-			m.Loaded, m.Bytes = e.sess != nil, e.bytes
+			m.Loaded = e.sess != nil
+			if m.Loaded {
+				m.Bytes = e.bytes
+			}
 			out = append(out, m)
 		}
 	}

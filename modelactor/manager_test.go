@@ -419,26 +419,43 @@ func TestThirdPartyModel(t *testing.T) {
 	}
 }
 
-// TestSymbolicOutput: an output whose symbolic leading dimension is not the
-// batch (Flatten to one row, declared [n]) cannot be preallocated from the
-// input's batch; the manager lets ONNX Runtime allocate it and answers
-// right, this request and the next.
+// TestSymbolicOutput: outputs whose symbolic leading dimension is not the
+// batch cannot be preallocated from the input's batch size. Transpose
+// declared [batch, 4] (it is really [4, batch]) fails the preallocated run
+// once; the manager then lets ONNX Runtime allocate, for this request and
+// the next. Flatten declared [n] (ONNX Runtime reports no dimensions) is
+// never preallocated.
 func TestSymbolicOutput(t *testing.T) {
-	model := &onnx.Model{Graph: onnx.Graph{
-		Name:    "flatten",
-		Nodes:   []onnx.Node{{Name: "f", OpType: "Flatten", Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: []onnx.Attr{onnx.IntAttr("axis", 0)}}},
-		Inputs:  []onnx.ValueInfo{{Name: "x", Shape: []onnx.Dim{{Param: "batch"}, {Value: 4}}}},
-		Outputs: []onnx.ValueInfo{{Name: "y", Shape: []onnx.Dim{{Param: "n"}}}},
-	}}
-	m, _ := start(t, modelactor.Config{Models: []modelactor.Model{modeltest.Write(t, t.TempDir(), "flat", model.Encode())}})
-	x := []float32{1, 2, 3, 4, 5, 6, 7, 8}
-	for range 2 {
-		out, err := m.Infer("flat", "1", tensor.FromFloat32([]int64{2, 4}, x))
-		if err != nil {
-			t.Fatal(err)
+	batch := onnx.Dim{Param: "batch"}
+	for _, c := range []struct {
+		op    string
+		attrs []onnx.Attr
+		out   []onnx.Dim
+		shape string
+		want  []float32
+	}{
+		{"Transpose", nil, []onnx.Dim{batch, {Value: 4}}, "[4×2]", []float32{1, 5, 2, 6, 3, 7, 4, 8}},
+		{"Flatten", []onnx.Attr{onnx.IntAttr("axis", 0)}, []onnx.Dim{{Param: "n"}}, "[1×8]", []float32{1, 2, 3, 4, 5, 6, 7, 8}},
+	} {
+		model := &onnx.Model{Graph: onnx.Graph{
+			Name:    c.op,
+			Nodes:   []onnx.Node{{Name: "n", OpType: c.op, Inputs: []string{"x"}, Outputs: []string{"y"}, Attrs: c.attrs}},
+			Inputs:  []onnx.ValueInfo{{Name: "x", Shape: []onnx.Dim{batch, {Value: 4}}}},
+			Outputs: []onnx.ValueInfo{{Name: "y", Shape: c.out}},
+		}}
+		m, _ := start(t, modelactor.Config{Models: []modelactor.Model{modeltest.Write(t, t.TempDir(), "m", model.Encode())}})
+		x := []float32{1, 2, 3, 4, 5, 6, 7, 8}
+		for range 2 {
+			out, err := m.Infer("m", "1", tensor.FromFloat32([]int64{2, 4}, x))
+			if err != nil {
+				t.Fatalf("%s: %v", c.op, err)
+			}
+			if got := floats(t, out); !bitsEqual(got, c.want) || tensor.ShapeString(out[0].Shape) != c.shape {
+				t.Fatalf("%s: %v of shape %v, want %v of %s", c.op, got, out[0].Shape, c.want, c.shape)
+			}
 		}
-		if got := floats(t, out); !bitsEqual(got, x) || tensor.ShapeString(out[0].Shape) != "[1×8]" {
-			t.Fatalf("flatten: %v of shape %v", got, out[0].Shape)
+		if runs := m.Metrics()[0].Runs; runs != 2 {
+			t.Errorf("%s: %d runs counted, want 2", c.op, runs)
 		}
 	}
 }
@@ -473,5 +490,34 @@ func TestCloseWhileServing(t *testing.T) {
 		if !errors.Is(err, modelactor.ErrClosed) && !strings.Contains(err.Error(), "closed") {
 			t.Errorf("a call during Close: %v", err)
 		}
+	}
+}
+
+// TestOutputLimit: a request whose outputs would pass MaxOutputBytes (a
+// batch of many rows for a model with wide outputs) fails with a clear
+// error before anything is allocated; smaller ones are served. Scalars and
+// empty tensors are refused with a message saying what to send.
+func TestOutputLimit(t *testing.T) {
+	model := modeltest.Write(t, t.TempDir(), "wide", onnx.MLP(2, 4, 64, 1)) // 256 bytes of output per row
+	m, _ := start(t, modelactor.Config{Models: []modelactor.Model{model}, MaxOutputBytes: 1000})
+	if _, err := m.Infer("wide", "1", tensor.FromFloat32([]int64{3, 2}, make([]float32, 6))); err != nil {
+		t.Fatalf("3 rows (768 bytes): %v", err)
+	}
+	_, err := m.Infer("wide", "1", tensor.FromFloat32([]int64{4, 2}, make([]float32, 8)))
+	var te *tensor.Error
+	if !errors.As(err, &te) || te.Status != tensor.RunFailed || !strings.Contains(err.Error(), "1024 bytes, the limit is 1000") {
+		t.Errorf("4 rows (1024 bytes): %v", err)
+	}
+	for _, in := range []tensor.Tensor{
+		{DType: tensor.Float32, Shape: nil, Data: make([]byte, 4)},
+		tensor.FromFloat32([]int64{0, 2}, nil),
+	} {
+		_, err := m.Infer("wide", "1", in)
+		if !errors.As(err, &te) || te.Status != tensor.BadInput || !strings.Contains(err.Error(), "rank 1 or more with at least one element") {
+			t.Errorf("shape %v: %v", in.Shape, err)
+		}
+	}
+	if _, err := m.Infer("wide", "1", tensor.FromFloat32([]int64{1, 2}, make([]float32, 2))); err != nil {
+		t.Fatalf("after the refusals: %v", err)
 	}
 }

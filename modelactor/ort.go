@@ -84,7 +84,7 @@ func (o ORT) Open(data []byte, opts SessionOptions) (Session, error) {
 			return nil, fmt.Errorf("%w: cuda: %v", ErrDevice, err)
 		}
 	}
-	s := &ortSession{ins: infos(ins), outs: infos(outs)}
+	s := &ortSession{ins: infos(ins), outs: infos(outs), maxOut: opts.MaxOutputBytes}
 	inNames, outNames := names(ins), names(outs)
 	s.s, err = ort.NewDynamicAdvancedSessionWithONNXData(data, inNames, outNames, so)
 	if err != nil {
@@ -120,9 +120,10 @@ type ortSession struct {
 	ins, outs  []TensorInfo
 	inV, outV  []ort.Value
 	outTensors []tensor.Tensor
-	// noPrealloc: a run with preallocated outputs failed once; ONNX
-	// Runtime allocates this model's outputs.
+	// noPrealloc: a run with preallocated outputs failed where one letting
+	// ONNX Runtime allocate worked; it allocates this model's outputs.
 	noPrealloc bool
+	maxOut     int64 // SessionOptions.MaxOutputBytes
 }
 
 func (s *ortSession) Inputs() []TensorInfo  { return s.ins }
@@ -153,33 +154,40 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 		}
 		s.inV = append(s.inV, v)
 	}
-	if err := s.run(inputs, !s.noPrealloc); err != nil {
-		if s.noPrealloc {
+	if preallocated, err := s.run(inputs, !s.noPrealloc); err != nil {
+		if !preallocated || errors.Is(err, ErrOutputTooLarge) {
 			return nil, err
 		}
-		// A symbolic leading dimension of an output need not be the batch
-		// (a NonZero count, say): let ONNX Runtime allocate from now on.
+		// The shapes ONNX Runtime reports for outputs can be wrong for a
+		// dynamic graph (a symbolic leading dimension that is not the
+		// batch, a declared shape it merged with the inferred one): run
+		// again letting it allocate, and if that works, from now on.
+		if _, err2 := s.run(inputs, false); err2 != nil {
+			return nil, err
+		}
 		s.noPrealloc = true
-		if err := s.run(inputs, false); err != nil {
-			return nil, err
-		}
 	}
 	outs = s.outTensors
 	s.outTensors = nil
+	var total int64
 	for i, v := range s.outV {
 		if v != nil && outs[i].Data == nil {
 			if outs[i], err = fromValue(v); err != nil {
 				return nil, fmt.Errorf("output %d (%s): %w", i, s.outs[i].Name, err)
 			}
 		}
+		total += int64(len(outs[i].Data))
+	}
+	if s.maxOut > 0 && total > s.maxOut {
+		return nil, fmt.Errorf("%w: %d bytes of outputs, the limit is %d", ErrOutputTooLarge, total, s.maxOut)
 	}
 	return outs, nil
 }
 
-// run runs the session once; with prealloc, outputs whose shape follows
-// from the inputs' batch size get Go memory that ONNX Runtime writes into.
-// s.outTensors holds the preallocated outputs (zero Tensors for the rest).
-func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) error {
+// run runs the session once; with prealloc, outputs whose shape is known
+// get Go memory that ONNX Runtime writes into (s.outTensors holds them, zero
+// Tensors for the rest). preallocated reports whether any output was.
+func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bool, err error) {
 	for _, v := range s.outV {
 		if v != nil {
 			v.Destroy()
@@ -191,22 +199,42 @@ func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) error {
 		batch = inputs[0].Shape[0]
 	}
 	s.outTensors = make([]tensor.Tensor, len(s.outs))
+	var total int64
 	for i, info := range s.outs {
 		shape, ok := resolveShape(info.Shape, batch)
-		if !prealloc || !ok || info.DType.Size() == 0 {
+		if !prealloc || !ok || len(shape) == 0 || info.DType.Size() == 0 {
 			s.outV = append(s.outV, nil)
 			continue
 		}
 		t := tensor.Tensor{DType: info.DType, Shape: shape}
-		t.Data = make([]byte, t.Elements()*int64(info.DType.Size()))
+		size := byteSize(shape, info.DType.Size())
+		if total += size; s.maxOut > 0 && total > s.maxOut {
+			return false, fmt.Errorf("%w: output %d (%s) of shape %s would take the outputs to %d bytes, the limit is %d", ErrOutputTooLarge, i, info.Name, tensor.ShapeString(shape), total, s.maxOut)
+		}
+		preallocated = true
+		t.Data = make([]byte, size)
 		v, err := ort.NewCustomDataTensor(ort.Shape(shape), t.Data, ort.TensorElementDataType(info.DType))
 		if err != nil {
-			return err
+			return preallocated, err
 		}
 		s.outTensors[i] = t
 		s.outV = append(s.outV, v)
 	}
-	return s.s.Run(s.inV, s.outV)
+	return preallocated, s.s.Run(s.inV, s.outV)
+}
+
+// byteSize is the size of a tensor of shape with elements of size bytes,
+// saturating at 1<<62 instead of overflowing.
+func byteSize(shape []int64, size int) int64 {
+	const most = 1 << 62
+	n := int64(size)
+	for _, d := range shape {
+		if d != 0 && n > most/d {
+			return most
+		}
+		n *= d
+	}
+	return n
 }
 
 // resolveShape fills a leading symbolic dimension with batch; any other

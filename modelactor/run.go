@@ -55,6 +55,7 @@ func (a *manager) serve(g *group, reqs []Request, res []tensor.Result) {
 	}
 	fail := func(i int, f *failure) {
 		res[i] = tensor.Failure(reqs[i].Request, f.status, "%s", f.msg)
+		res[i].Flags = a.flags(e) // a recorded model's failures are recorded too
 		e.metrics.Errors++
 	}
 	if f := a.load(e); f != nil {
@@ -205,6 +206,9 @@ func sameInner(x, y []tensor.Tensor) bool {
 // rowsAgree reports whether every input of a request has the same, non-zero
 // leading dimension.
 func rowsAgree(ts []tensor.Tensor) bool {
+	if len(ts) == 0 {
+		return false
+	}
 	for _, t := range ts {
 		if t.Shape[0] == 0 || t.Shape[0] != ts[0].Shape[0] {
 			return false
@@ -236,6 +240,9 @@ func checkInputs(e *entry, q Request) ([]tensor.Tensor, *failure) {
 		}
 		if in.DType == 0 {
 			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q) has a type Lockstep does not carry", key, j, in.Name)}
+		}
+		if len(t.Shape) == 0 || t.Elements() == 0 {
+			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q) has shape %s: ONNX Runtime's Go binding takes tensors of rank 1 or more with at least one element (send a scalar as shape [1])", key, j, in.Name, tensor.ShapeString(t.Shape))}
 		}
 		if t.DType != in.DType || !fits(in.Shape, t.Shape) {
 			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q) must be %s %s; the request has %s %s", key, j, in.Name, in.DType, dims(in.Shape), t.DType, tensor.ShapeString(t.Shape))}

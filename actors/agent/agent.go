@@ -74,7 +74,7 @@ type Context interface {
 	// the tick: the same every run.
 	Rand() *rand.Rand
 	// Infer asks the host's model manager to run model (at version; ""
-	// means its highest registered version) on input, a tensor list in the
+	// means its only version, or the one declared default) on input, a tensor list in the
 	// encoding of package modelactor/tensor. It returns the request's
 	// number: its position among this agent's requests this tick. The
 	// result arrives at the next tick as a message From ModelSender whose

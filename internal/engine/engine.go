@@ -534,6 +534,11 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	for _, a := range r.Stop {
 		r.DeadLetters += e.stop(a)
 	}
+	if r.Inferences > 0 {
+		for _, a := range r.Restart {
+			r.DeadLetters += dropAnswers(a, p.Tick)
+		}
+	}
 	r.DeadLetters += e.pendingDead
 	e.pendingDead = 0
 	e.chain(&r, p, inferDigest)

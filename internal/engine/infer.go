@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
@@ -55,4 +57,14 @@ func (e *Engine) infer(r *Ready, t clock.Tick, calls []InferCall, callers []*Age
 		a.inbox = append(a.inbox, agent.Message{From: agent.ModelSender, Sent: t, Payload: res})
 	}
 	return h
+}
+
+// dropAnswers removes from a's inbox the answers to requests made at tick
+// t, when a is being restarted: they belong to the incarnation that asked,
+// and the fresh one numbers its own requests from 0 again. It returns how
+// many it dropped (dead letters).
+func dropAnswers(a *Agent, t clock.Tick) uint64 {
+	n := len(a.inbox)
+	a.inbox = slices.DeleteFunc(a.inbox, func(m agent.Message) bool { return m.From == agent.ModelSender && m.Sent == t })
+	return uint64(n - len(a.inbox))
 }

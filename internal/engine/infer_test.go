@@ -149,3 +149,38 @@ func TestOutboxInfer(t *testing.T) {
 		t.Errorf("the first request of a new tick is number %d", n)
 	}
 }
+
+// TestInferenceAnswersToRestartedAgents: when a's group restarts it at the
+// barrier of the tick it asked in (all-for-one, its sibling failed), the
+// answers are dead letters, not messages to the fresh incarnation, which
+// numbers its own requests from 0 again.
+func TestInferenceAnswersToRestartedAgents(t *testing.T) {
+	e, err := engine.New(engine.Config{Groups: []engine.GroupSpec{{Name: "g", Strategy: engine.AllForOne, Directive: engine.Restart, MaxRestarts: 5, Window: 10}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetInferencer(&fakeInferencer{prefix: "A"})
+	mustApply(t, e, engine.Command{Spawn: &engine.SpawnSpec{ID: "a", Group: "g"}})
+	mustApply(t, e, engine.Command{Spawn: &engine.SpawnSpec{ID: "b", Group: "g"}})
+	mustApply(t, e, engine.Command{Spawn: &engine.SpawnSpec{ID: "c"}})
+	p := e.Begin() // a, b, c
+	ready := e.Commit(p, []engine.Report{
+		{Actions: []engine.Action{infer("m", "a-x")}},
+		{Failed: true, Reason: "boom"},
+		{Actions: []engine.Action{infer("m", "c-x")}},
+	})
+	if len(ready.Restart) != 2 || ready.DeadLetters != 1 {
+		t.Fatalf("restart %d agents, %d dead letters; want 2 and 1 (a's answer)", len(ready.Restart), ready.DeadLetters)
+	}
+	next := e.Begin()
+	for i, ag := range next.Agents {
+		var got []string
+		for _, m := range next.Deliveries[i] {
+			got = append(got, string(m.Payload))
+		}
+		want := map[string][]string{"c": {"A:c:0@t0"}}[ag.ID]
+		if !slices.Equal(got, want) {
+			t.Errorf("%s got %q, want %q", ag.ID, got, want)
+		}
+	}
+}

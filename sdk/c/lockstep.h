@@ -365,6 +365,7 @@ typedef struct ls_tensor {
 	uint32_t nbytes;
 } ls_tensor;
 
+/* Dimension i (< t->rank) and float element i (< t->nbytes / 4): unchecked. */
 static inline int64_t ls_tensor_dim(const ls_tensor *t, uint32_t i) { return (int64_t)ls_get_u64le(t->dims + 8 * i); }
 static inline float ls_tensor_f32(const ls_tensor *t, uint32_t i) {
 	float f;

@@ -223,8 +223,14 @@ const ModelSender = "@model"
 // request (see [Message.Result]).
 func (m *Message) Inference() bool { return m.From == ModelSender }
 
-// Result decodes an inference result message.
-func (m *Message) Result() (Result, error) { return tensor.DecodeResult(m.Payload) }
+// Result decodes an inference result message; a message that is not one
+// (see [Message.Inference]) is an error, whatever its payload.
+func (m *Message) Result() (Result, error) {
+	if !m.Inference() {
+		return Result{}, errors.New("lockstep: not an inference result (the sender is " + strconv.Quote(m.From) + ", not " + ModelSender + ")")
+	}
+	return tensor.DecodeResult(m.Payload)
+}
 
 var registered Agent
 
