@@ -38,13 +38,6 @@ func start(t *testing.T, cfg modelactor.Config) (*modelactor.Manager, *bytes.Buf
 	return m, logs
 }
 
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 func randomInput(seed uint64, n int) []float32 {
 	r := onnx.NewRand(seed)
 	x := make([]float32, n)
