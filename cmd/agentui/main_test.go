@@ -9,24 +9,15 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep-rt/lockstep/internal/hosttest"
 )
 
 const fixed = `{"run":"demo","tick":41,"digest":"ab12","agents":[{"id":"a","digest":"00000000000000ff","fuel":3}],` +
 	`"counts":{"ticks":42,"failures":1,"restarts":1,"dead_letters":0,"inferences":0},"events":[],"ticks_per_second":10,"reproducible":true}`
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
+// get fetches url (see hosttest.Get).
+func get(t *testing.T, url string) (int, string) { return hosttest.Get(t, url) }
 
 func TestDashboard(t *testing.T) {
 	hostSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/observe"
+	"github.com/lockstep-rt/lockstep/internal/hosttest"
 	"github.com/lockstep-rt/lockstep/internal/testkinds"
 )
 
@@ -44,19 +45,8 @@ func chatterHost(t *testing.T, n, workers int) *host.Host {
 	return h
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
+// get fetches url (see hosttest.Get).
+func get(t *testing.T, url string) (int, string) { return hosttest.Get(t, url) }
 
 func TestSnapshotAndMetrics(t *testing.T) {
 	h := chatterHost(t, 12, 2)

@@ -1,10 +1,12 @@
 // Package hosttest holds what tests that run whole hosts share: stepping a
-// host through ticks while collecting digests, and optional replay logs.
+// host through ticks while collecting digests, optional replay logs, and
+// fetching from the HTTP endpoints that observe them.
 package hosttest
 
 import (
 	"bytes"
 	"io"
+	"net/http"
 	"testing"
 
 	"github.com/lockstep-rt/lockstep/host"
@@ -40,4 +42,20 @@ func Steps(t testing.TB, h *host.Host, n int, quiet bool, each func(host.TickRes
 		digests = append(digests, r.Digest)
 	}
 	return digests
+}
+
+// Get fetches url and returns the status code and body, failing t when the
+// request cannot be made.
+func Get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }
