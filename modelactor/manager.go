@@ -77,24 +77,30 @@ type Request struct {
 	Inputs []tensor.Tensor
 }
 
-// Metrics describe one model version.
+// Metrics describe one model version. The JSON names are those of
+// agenthost's observation snapshot (package host/observe).
 type Metrics struct {
-	ID, Version string
+	ID      string `json:"id"`
+	Version string `json:"version"`
 	// Device is where the model runs (after any fallback); Fallback says
 	// why it is not the device it asked for.
-	Device, Fallback string
-	Loaded           bool
-	Bytes            int64 // accounted against the device's budget
-	Loads, Evictions uint64
+	Device   string `json:"device"`
+	Fallback string `json:"fallback,omitempty"`
+	Loaded   bool   `json:"loaded"`
+	Bytes    int64  `json:"bytes"` // accounted against the device's budget
+	Loads    uint64 `json:"loads"`
+	// Evictions counts unloads to make room under the budget.
+	Evictions uint64 `json:"evictions"`
 	// Hits are requests that found the model loaded, Misses those that had
 	// to load it.
-	Hits, Misses uint64
-	Requests     uint64
-	Errors       uint64 // requests answered with an error
-	Runs         uint64 // ONNX Runtime runs (a batch is one run)
-	Batched      uint64 // requests served by a batched run
+	Hits     uint64 `json:"hits"`
+	Misses   uint64 `json:"misses"`
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`  // requests answered with an error
+	Runs     uint64 `json:"runs"`    // ONNX Runtime runs (a batch is one run)
+	Batched  uint64 `json:"batched"` // requests served by a batched run
 	// RunTime is the wall time spent in runs (never visible to agents).
-	RunTime time.Duration
+	RunTime time.Duration `json:"run_time_ns"`
 }
 
 // Manager is the handle of a running model manager actor.

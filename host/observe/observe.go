@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/modelactor"
 )
 
 // MaxEvents is how many of the most recent events a Snapshot keeps.
@@ -58,7 +59,7 @@ type Snapshot struct {
 	Events []Event `json:"events"`
 	// Models are the model manager's metrics (none when the run declares
 	// no models).
-	Models []Model `json:"models,omitempty"`
+	Models []modelactor.Metrics `json:"models,omitempty"`
 	// TicksPerSecond is the wall-clock rate over the last publishes; it is
 	// informational and never part of a run.
 	TicksPerSecond float64 `json:"ticks_per_second"`
@@ -97,26 +98,6 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Model is one model version's metrics (see modelactor.Metrics).
-type Model struct {
-	ID       string `json:"id"`
-	Version  string `json:"version"`
-	Device   string `json:"device"`
-	Fallback string `json:"fallback,omitempty"`
-	Loaded   bool   `json:"loaded"`
-	Bytes    int64  `json:"bytes"`
-	Loads    uint64 `json:"loads"`
-	Evicts   uint64 `json:"evictions"`
-	Hits     uint64 `json:"hits"`
-	Misses   uint64 `json:"misses"`
-	Requests uint64 `json:"requests"`
-	Errors   uint64 `json:"errors"`
-	Runs     uint64 `json:"runs"`
-	Batched  uint64 `json:"batched"`
-	// RunSeconds is the wall time spent in ONNX Runtime runs.
-	RunSeconds float64 `json:"run_seconds"`
-}
-
 // Hex64 is a 64-bit digest that reads and writes as 16 hex digits in JSON.
 type Hex64 uint64
 
@@ -124,16 +105,7 @@ type Hex64 uint64
 func (x Hex64) String() string { return fmt.Sprintf("%016x", uint64(x)) }
 
 // MarshalJSON writes the digest as a hex string.
-func (x Hex64) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 18)
-	b = append(b, '"')
-	s := strconv.FormatUint(uint64(x), 16)
-	for range 16 - len(s) {
-		b = append(b, '0')
-	}
-	b = append(b, s...)
-	return append(b, '"'), nil
-}
+func (x Hex64) MarshalJSON() ([]byte, error) { return fmt.Appendf(nil, `"%016x"`, uint64(x)), nil }
 
 // UnmarshalJSON reads a hex string.
 func (x *Hex64) UnmarshalJSON(b []byte) error {
@@ -238,13 +210,7 @@ func (o *Observer) Publish(r host.TickResult) {
 	if o.h != nil {
 		s.Reproducible = o.h.Reproducible()
 		if m := o.h.Models(); m != nil {
-			for _, x := range m.Metrics() {
-				s.Models = append(s.Models, Model{
-					ID: x.ID, Version: x.Version, Device: x.Device, Fallback: x.Fallback, Loaded: x.Loaded, Bytes: x.Bytes,
-					Loads: x.Loads, Evicts: x.Evictions, Hits: x.Hits, Misses: x.Misses, Requests: x.Requests,
-					Errors: x.Errors, Runs: x.Runs, Batched: x.Batched, RunSeconds: x.RunTime.Seconds(),
-				})
-			}
+			s.Models = m.Metrics() // a fresh slice of copies
 		}
 	}
 	o.snap.Store(s)
@@ -356,7 +322,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(mErrorsDesc, float64(m.Errors), m.ID, m.Version)
 		counter(mBatchedDesc, float64(m.Batched), m.ID, m.Version)
 		gauge(mLoadedDesc, b2f(m.Loaded), m.ID, m.Version)
-		counter(mRunSecondsDesc, m.RunSeconds, m.ID, m.Version)
+		counter(mRunSecondsDesc, m.RunTime.Seconds(), m.ID, m.Version)
 	}
 }
 
