@@ -179,12 +179,7 @@ func New(opts Options) (*Host, error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	opts.Modules = slices.Clone(opts.Modules)
-	opts.Models = slices.Clone(opts.Models)
-	for i := range opts.Models {
-		if err := opts.Models[i].Validate(); err != nil {
-			return nil, fmt.Errorf("host: %w", err)
-		}
-	}
+	opts.Models = slices.Clone(opts.Models) // the model manager checks them
 	h := &Host{opts: opts, eng: eng}
 	if err := h.loadModules(); err != nil {
 		h.closeWASM()
