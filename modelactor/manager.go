@@ -70,10 +70,9 @@ type Request struct {
 	// Request is echoed in the result (an agent's request number).
 	Request        uint32
 	Model, Version string
-	// Input is the encoded tensor list (package tensor).
-	Input []byte
-	// Inputs, when not nil, are the input tensors already decoded (Input
-	// is then ignored); they are checked all the same.
+	// Input is the encoded tensor list (package tensor). When it is nil,
+	// Inputs are the tensors, already decoded (checked all the same).
+	Input  []byte
 	Inputs []tensor.Tensor
 }
 
@@ -197,9 +196,6 @@ func (m *Manager) Run(reqs []Request) []tensor.Result {
 
 // Infer runs one request from Go code and returns the outputs.
 func (m *Manager) Infer(model, version string, inputs ...tensor.Tensor) ([]tensor.Tensor, error) {
-	if inputs == nil {
-		inputs = []tensor.Tensor{}
-	}
 	r := m.Run([]Request{{Model: model, Version: version, Inputs: inputs}})[0]
 	if err := r.Err(); err != nil {
 		return nil, err

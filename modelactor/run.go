@@ -221,7 +221,7 @@ func rowsAgree(ts []tensor.Tensor) bool {
 func checkInputs(e *entry, q Request) ([]tensor.Tensor, *failure) {
 	key := e.model.Key()
 	ts := q.Inputs
-	if ts == nil {
+	if q.Input != nil {
 		var err error
 		if ts, err = tensor.DecodeList(q.Input); err != nil {
 			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: the input is not a tensor list: %v", key, err)}
@@ -233,7 +233,7 @@ func checkInputs(e *entry, q Request) ([]tensor.Tensor, *failure) {
 	}
 	for j, t := range ts {
 		in := infos[j]
-		if q.Inputs != nil {
+		if q.Input == nil { // decoded by the caller: not checked yet
 			if err := t.Check(); err != nil {
 				return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q): %v", key, j, in.Name, err)}
 			}
