@@ -137,10 +137,7 @@ func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", exportName(fn), trapReason(err))
 	}
-	if len(fn.Definition().ResultTypes()) == 0 {
-		return 0, nil
-	}
-	return uint32(stack[0]), nil
+	return uint32(stack[0]), nil // 0 for _initialize, which has no result
 }
 
 // exportName names fn as the ABI does (the name section may say otherwise).
