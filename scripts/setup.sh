@@ -48,8 +48,5 @@ scripts/onnxruntime.sh >/dev/null
 # A model made by another tool (PyTorch), for the compatibility tests.
 scripts/models.sh >/dev/null
 
-# The AssemblyScript compiler (npm, pinned), for sdk/assemblyscript: its
-# build script installs it on first use; building the example does that.
-astmp=$(mktemp -d)
-sdk/assemblyscript/build.sh "$astmp" >/dev/null
-rm -rf "$astmp"
+# The AssemblyScript compiler (npm, pinned), for sdk/assemblyscript.
+sdk/assemblyscript/build.sh --install >/dev/null

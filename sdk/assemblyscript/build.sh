@@ -3,6 +3,7 @@
 # what is there: run it as often as you like.
 #
 #   sdk/assemblyscript/build.sh OUT_DIR [ENTRY.ts ...]
+#   sdk/assemblyscript/build.sh --install     (only install the compiler)
 #
 # Without entries it builds examples/wasm/asagent/agent.ts into
 # OUT_DIR/asagent.wasm. An entry named agent.ts or index.ts gives
@@ -23,9 +24,11 @@ set -euo pipefail
 ASC_VERSION=0.28.20
 
 if [ $# -lt 1 ]; then
-	echo "usage: $0 OUT_DIR [ENTRY.ts ...]" >&2
+	echo "usage: $0 OUT_DIR [ENTRY.ts ...] | $0 --install" >&2
 	exit 2
 fi
+install_only=false
+[ "$1" != --install ] || install_only=true
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 out=$(abspath "$1")
 shift
@@ -73,6 +76,7 @@ else
 fi
 asc=$prefix/node_modules/.bin/asc
 [ "$(installed)" = "$ASC_VERSION" ] || missing "assemblyscript@$ASC_VERSION in $prefix" "remove $prefix and run $0 again"
+! $install_only || exit 0
 
 mkdir -p "$out"
 # -O3 --noAssert: release build, no debug info, no source map.
