@@ -2,6 +2,7 @@ package modelactor
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -64,6 +65,18 @@ var ErrDevice = errors.New("modelactor: device unavailable")
 // LibraryEnv names the environment variable that points at the ONNX Runtime
 // shared library.
 const LibraryEnv = "LOCKSTEP_ORT_LIB"
+
+// FindLibrary returns lib (DefaultLibrary() when empty) if the file is
+// there, or an error wrapping ErrUnavailable that says how to get it.
+func FindLibrary(lib string) (string, error) {
+	if lib == "" {
+		lib = DefaultLibrary()
+	}
+	if _, err := os.Stat(lib); err != nil {
+		return lib, fmt.Errorf("%w: the ONNX Runtime library %s is missing (%v): run scripts/onnxruntime.sh (make setup does), or point agenthost --ort-lib, the topology's inference.library or $%s at libonnxruntime.so.1", ErrUnavailable, lib, err, LibraryEnv)
+	}
+	return lib, nil
+}
 
 // DefaultLibrary is where the library is looked for when Config.Library is
 // empty: $LOCKSTEP_ORT_LIB, else the file scripts/onnxruntime.sh installs,

@@ -5,7 +5,6 @@ package modelactor
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"unsafe"
 
@@ -29,14 +28,10 @@ var (
 )
 
 func (o ORT) init() error {
-	lib := o.Library
-	if lib == "" {
-		lib = DefaultLibrary()
-	}
+	lib, err := FindLibrary(o.Library)
 	ortOnce.Do(func() {
 		ortLib = lib
-		if _, err := os.Stat(lib); err != nil {
-			ortErr = fmt.Errorf("%w: the ONNX Runtime library %s is missing (%v): run scripts/onnxruntime.sh (make setup does), or point agenthost --ort-lib, the topology's inference.library or $%s at libonnxruntime.so.1", ErrUnavailable, lib, err, LibraryEnv)
+		if ortErr = err; err != nil {
 			return
 		}
 		ort.SetSharedLibraryPath(lib)

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/lockstep-rt/lockstep/internal/benchkit"
+	"github.com/lockstep-rt/lockstep/modelactor"
 )
 
 // Targets of the model manager rows: the host's work per agent request
@@ -26,7 +27,7 @@ var (
 // runModels measures the model manager rows and prints their tables, or a
 // skip line when the ONNX Runtime library is missing.
 func runModels(out io.Writer, count int) error {
-	lib, err := benchkit.ModelLibrary()
+	lib, err := modelactor.FindLibrary("")
 	if err != nil {
 		fmt.Fprintf(out, "\nmodels: skipped (%v)\n", err)
 		return nil

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lockstep-rt/lockstep/internal/benchkit"
+	"github.com/lockstep-rt/lockstep/modelactor"
 )
 
 func TestSpread(t *testing.T) {
@@ -31,7 +31,7 @@ func TestModelsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := out.String()
-	if _, err := benchkit.ModelLibrary(); err != nil {
+	if _, err := modelactor.FindLibrary(""); err != nil {
 		if !strings.Contains(text, "models: skipped") {
 			t.Errorf("no skip line without the library:\n%s", text)
 		}

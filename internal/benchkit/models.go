@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -57,16 +56,6 @@ const (
 	UnitReqsPerSec = "reqs/s" // requests answered per second (ModelTick)
 	UnitNsPerReq   = "ns/req" // time per request (ModelTick)
 )
-
-// ModelLibrary returns the ONNX Runtime library the model benchmarks load
-// (modelactor.DefaultLibrary), or an error saying it is missing.
-func ModelLibrary() (string, error) {
-	lib := modelactor.DefaultLibrary()
-	if _, err := os.Stat(lib); err != nil {
-		return "", fmt.Errorf("ONNX Runtime library not found (%v): run scripts/onnxruntime.sh or set %s", err, modelactor.LibraryEnv)
-	}
-	return lib, nil
-}
 
 // modelInput is the deterministic input of request i: rows×In floats.
 func modelInput(s MLPSize, i uint64, rows int) []float32 {

@@ -21,12 +21,12 @@ import (
 // when there is none.
 func Library(t testing.TB) string {
 	t.Helper()
-	p := modelactor.DefaultLibrary()
-	if _, err := os.Stat(p); err != nil {
+	p, err := modelactor.FindLibrary("")
+	if err != nil {
 		if os.Getenv(modelactor.LibraryEnv) != "" {
-			t.Fatalf("%s=%s: %v (run scripts/onnxruntime.sh)", modelactor.LibraryEnv, p, err)
+			t.Fatal(err)
 		}
-		t.Skipf("ONNX Runtime library not found (%v): run scripts/onnxruntime.sh or set %s", err, modelactor.LibraryEnv)
+		t.Skip(err)
 	}
 	return p
 }
