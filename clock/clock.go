@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -95,10 +96,25 @@ type Paced struct {
 	started bool
 }
 
-// NewPaced returns a driver for rate ticks per second (rate > 0).
+// The rates a Paced driver accepts, in ticks per second. MaxRate is one
+// tick a nanosecond, the ticker's resolution; at MinRate a tick waits about
+// 31.7 years, still well inside a time.Duration (292 years), so the period
+// never overflows.
+const (
+	MinRate = 1e-9
+	MaxRate = 1e9
+)
+
+// NewPaced returns a driver for rate ticks per second, MinRate <= rate <=
+// MaxRate. NaN, infinities, zero and negative rates are refused.
 func NewPaced(rate float64) (*Paced, error) {
-	if !(rate > 0) || rate > 1e9 {
-		return nil, fmt.Errorf("clock: pace %v ticks/s is out of range: give a rate in (0, 1e9]", rate)
+	switch {
+	case math.IsNaN(rate):
+		return nil, fmt.Errorf("clock: pace NaN is not a number: give a rate in [%g, %g] ticks/s", MinRate, MaxRate)
+	case math.IsInf(rate, 0):
+		return nil, fmt.Errorf("clock: pace %v ticks/s is infinite: give a rate in [%g, %g] ticks/s", rate, MinRate, MaxRate)
+	case rate < MinRate || rate > MaxRate:
+		return nil, fmt.Errorf("clock: pace %v ticks/s is out of range: give a rate in [%g, %g] ticks/s", rate, MinRate, MaxRate)
 	}
 	return NewPacedWithTicker(stdTicker{time.NewTicker(time.Duration(float64(time.Second) / rate))}), nil
 }

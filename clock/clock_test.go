@@ -3,6 +3,7 @@ package clock
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -75,14 +76,18 @@ func TestPacedWaitsForBeats(t *testing.T) {
 }
 
 func TestNewPacedRejectsBadRates(t *testing.T) {
-	for _, r := range []float64{0, -1, 2e9} {
+	for _, r := range []float64{0, -1, 2e9, math.NaN(), math.Inf(1), math.Inf(-1), 1e-12, math.SmallestNonzeroFloat64, -0.0} {
 		if _, err := NewPaced(r); err == nil {
 			t.Errorf("NewPaced(%v) accepted", r)
 		}
 	}
-	p, err := NewPaced(1000)
-	if err != nil {
-		t.Fatal(err)
+	// The ends of the range: the period fits a time.Duration and is > 0
+	// (time.NewTicker panics otherwise).
+	for _, r := range []float64{MinRate, MaxRate, 1000} {
+		p, err := NewPaced(r)
+		if err != nil {
+			t.Fatalf("NewPaced(%v): %v", r, err)
+		}
+		p.Close()
 	}
-	p.Close()
 }

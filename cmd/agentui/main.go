@@ -8,7 +8,8 @@
 // It serves GET / (the page) and GET /api/snapshot (the host's /snapshot,
 // fetched when the page asks; 502 when the host cannot be reached). It has
 // no write endpoints: attaching, detaching or killing it never changes a
-// run.
+// run. Its server has the limits of package host/observe/server (at most 64
+// connections, each with read, write and idle timeouts).
 package main
 
 import (
@@ -29,6 +30,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+
+	"github.com/lockstep-rt/lockstep/host/observe/server"
 )
 
 //go:embed index.html
@@ -74,11 +77,9 @@ func newRoot(stderr io.Writer) *cobra.Command {
 			}
 			log.Infof("dashboard of %s on http://%s", hostURL, ln.Addr())
 			fmt.Fprintf(stderr, "agentui: http://%s\n", ln.Addr())
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
+			srv, errc := server.Serve(ln, h, server.Limits{}) // bounded connections and timeouts
 			select {
 			case err := <-errc:
 				return err

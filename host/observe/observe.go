@@ -9,8 +9,13 @@
 // detaching a reader never blocks a tick and never changes a digest.
 //
 //	obs := observe.New("my-run", h)
-//	go http.Serve(listener, obs.Handler())
+//	srv, _ := server.Serve(listener, obs.Handler(), server.Limits{})
+//	defer srv.Shutdown(ctx)
 //	h.Run(ctx, 1000, nil, obs.Publish)
+//
+// Package host/observe/server serves it with a cap on connections and
+// read, write and idle timeouts, so clients cannot exhaust the process's
+// file descriptors; agenthost run --observe and cmd/agentui both use it.
 //
 // Endpoints (GET only; anything else is 404 or 405):
 //
