@@ -21,14 +21,14 @@ export LOCKSTEP_REQUIRE_GUESTS ?= 1
 setup:
 	@scripts/setup.sh
 
-## run: build the guest agents and agenthost, run the embedded default topology (WebAssembly agents), record a replay log and verify it; then the same for examples/classify (WebAssembly agents classifying through the model manager)
+## run: build the guest agents and agenthost, run the embedded default topology (WebAssembly agents), record a replay log and verify it; then the same for examples/classify (WebAssembly agents classifying through the model manager). verify trusts nothing in a log: it is told where the modules and models are (--module-dir) and that the unsigned example modules may run (--allow-unsigned)
 run: setup
 	scripts/guests.sh bin/wasm
 	$(GO) build -o bin/agenthost ./cmd/agenthost
 	bin/agenthost run --record bin/default.replay
-	bin/agenthost verify bin/default.replay
+	bin/agenthost verify --module-dir bin/wasm --allow-unsigned bin/default.replay
 	bin/agenthost run --topology examples/classify/topology.yaml --record bin/classify.replay
-	bin/agenthost verify bin/classify.replay
+	bin/agenthost verify --module-dir bin/wasm --module-dir examples/classify --allow-unsigned bin/classify.replay
 
 ## test: every check CI makes
 test: setup lint unit race fuzz

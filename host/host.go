@@ -85,6 +85,55 @@ type Options struct {
 	Models []Model
 	// Inference configures the model manager.
 	Inference InferenceConfig
+	// Quotas bound what every agent may do per tick and in standing state
+	// (zero fields: the defaults; see Quotas).
+	Quotas Quotas
+}
+
+// Quotas bound every agent of a run: actions, payload bytes and deliveries
+// per tick, the length of a log line, state regions and their bytes, and
+// channel memberships. Going over one fails the agent at that tick with a
+// reason naming the quota. Zero fields mean the defaults (engine.Default*:
+// 1024 actions, 4 MiB and 65 536 deliveries per tick, 4 KiB log lines, 256
+// regions of 16 MiB in all, 256 channels).
+type Quotas = engine.Quotas
+
+// Limits on Options beyond those of Quotas and WASMConfig.
+const (
+	// MaxWorkers bounds Options.Workers.
+	MaxWorkers = 1024
+	// MaxMessageSizeLimit bounds Options.MaxMessageSize: an input is one
+	// record of the replay log.
+	MaxMessageSizeLimit = replaylog.MaxRecordSize / 2
+)
+
+// validate checks every number of opts; errors name the field and the fix.
+// A replay's options come from its log's header, untrusted: the same checks
+// hold.
+func (opts *Options) validate() error {
+	switch {
+	case opts.Workers < 0 || opts.Workers > MaxWorkers:
+		return fmt.Errorf("host: workers is %d; give 1..%d (0: one)", opts.Workers, MaxWorkers)
+	case opts.MaxMessageSize < 0 || opts.MaxMessageSize > MaxMessageSizeLimit:
+		return fmt.Errorf("host: max_message_size is %d; give 1..%d bytes (0: the default, %d)", opts.MaxMessageSize, MaxMessageSizeLimit, engine.DefaultMaxMessageSize)
+	}
+	if err := opts.Quotas.Validate(); err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	if err := opts.WASM.validate(); err != nil {
+		return fmt.Errorf("host: wasm: %w", err)
+	}
+	for i, m := range opts.Modules {
+		if err := m.validate(); err != nil {
+			return fmt.Errorf("host: module %d (%q): %w", i, m.Name, err)
+		}
+	}
+	for _, g := range opts.Groups {
+		if g.MaxRestarts < 0 {
+			return fmt.Errorf("host: group %q: max_restarts is %d; give 0 or more", g.Name, g.MaxRestarts)
+		}
+	}
+	return nil
 }
 
 // runConfig is what a replay needs besides commands: it is the header's
@@ -96,6 +145,7 @@ type runConfig struct {
 	Modules        []Module   `json:"modules,omitempty"`
 	WASM           WASMConfig `json:"wasm"`
 	Models         []Model    `json:"models,omitempty"`
+	Quotas         Quotas     `json:"quotas"`
 }
 
 // AgentSpec describes an agent to spawn.
@@ -108,6 +158,9 @@ type AgentSpec struct {
 	Priority int32
 	// Group is the supervision group ("" for the root group).
 	Group string
+	// Fuel is a WebAssembly agent's fuel per tick (0: its module's; at most
+	// wasmagent.MaxFuel).
+	Fuel uint64
 }
 
 // Event is something that happened to an agent at a barrier.
@@ -160,6 +213,9 @@ type Host struct {
 	modules    map[string]*wasmagent.Module  // WebAssembly kinds by name
 	// unreproducible says why the run stopped being reproducible, if it did.
 	unreproducible string
+	// recordErr is why the replay log could not take a tick, if it could
+	// not: the run halted there.
+	recordErr error
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
 	inf       *inferencer
@@ -170,11 +226,14 @@ func New(opts Options) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = logrus.StandardLogger()
 	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	groups := make([]engine.GroupSpec, len(opts.Groups))
 	for i, g := range opts.Groups {
 		groups[i] = engine.GroupSpec{Name: g.Name, Parent: g.Parent, Strategy: g.Strategy, Directive: g.OnFailure, MaxRestarts: g.MaxRestarts, Window: clock.Tick(g.Window)}
 	}
-	eng, err := engine.New(engine.Config{Seed: opts.Seed, Groups: groups})
+	eng, err := engine.New(engine.Config{Seed: opts.Seed, Groups: groups, Quotas: opts.Quotas})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
@@ -186,7 +245,7 @@ func New(opts Options) (*Host, error) {
 		return nil, err
 	}
 	if opts.Record != nil {
-		cfg, _ := json.Marshal(runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize, Modules: h.opts.Modules, WASM: opts.WASM, Models: opts.Models})
+		cfg, _ := json.Marshal(runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize, Modules: h.opts.Modules, WASM: opts.WASM, Models: opts.Models, Quotas: opts.Quotas})
 		digest := engineConfigDigest(cfg)
 		h.rec, err = replaylog.NewWriter(opts.Record, &replaylog.Header{
 			Seed: opts.Seed, ConfigDigest: digest[:], Topology: cfg, TopologyFormat: "json",
@@ -223,7 +282,7 @@ func (h *Host) closeWASM() {
 
 func (h *Host) factory(a *engine.Agent) (agent.Agent, error) {
 	if m := h.modules[a.Kind]; m != nil {
-		return m.New(a.ID, a.Seed) // WASI's random source: the agent's own seed
+		return m.New(a.ID, a.Seed, a.Fuel) // WASI's random source: the agent's own seed
 	}
 	f := h.opts.Kinds[a.Kind]
 	if f == nil {
@@ -262,7 +321,10 @@ func (h *Host) Spawn(s AgentSpec) error {
 	if h.opts.Kinds[s.Kind] == nil && h.modules[s.Kind] == nil {
 		return fmt.Errorf("host: spawn %q: unknown kind %q (known kinds: %s); register it in Options.Kinds", s.ID, s.Kind, h.knownKinds())
 	}
-	return h.apply(engine.Command{Spawn: &engine.SpawnSpec{ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group}})
+	if s.Fuel > wasmagent.MaxFuel {
+		return fmt.Errorf("host: spawn %q: fuel %d is over %d; give 1..%d (0: its module's)", s.ID, s.Fuel, uint64(wasmagent.MaxFuel), uint64(wasmagent.MaxFuel))
+	}
+	return h.apply(engine.Command{Spawn: &engine.SpawnSpec{ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group, Fuel: s.Fuel}})
 }
 
 // Stop stops an agent before the next tick. Messages still routed to it
@@ -344,7 +406,12 @@ func (h *Host) Step() (TickResult, error) {
 	h.ticks++
 	if h.rec != nil {
 		if err := h.record(out, res); err != nil {
-			return res, err
+			// The log cannot go on; nor can a run that promises one. Close
+			// then writes no End record: the log is a prefix whose every
+			// tick verifies, not a run that claims to have completed.
+			h.recordErr = err
+			h.halted = fmt.Errorf("%w: %w; the replay log ends before %s", ErrHalted, err, res.Tick)
+			return res, h.halted
 		}
 	}
 	if out.Ready.Halted != nil {
@@ -400,6 +467,12 @@ func (h *Host) Close() error {
 	h.closeWASM()
 	if h.rec == nil {
 		return nil
+	}
+	if h.recordErr != nil {
+		if err := h.rec.Flush(); err != nil {
+			return fmt.Errorf("host: flushing the replay log: %w", err)
+		}
+		return h.recordErr
 	}
 	var notes []string
 	if h.halted != nil {

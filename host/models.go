@@ -1,7 +1,15 @@
 package host
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/cpu"
 
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
@@ -33,17 +41,53 @@ type inferKey struct {
 }
 
 // inferencer answers the engine's inference requests through the model
-// manager, records the outputs of non-deterministic models, and on replay
-// feeds recorded outputs back.
+// manager and records every answer; on replay it feeds the recorded answers
+// back, and checks the deterministic ones it can compute.
+// See RATIONALE.md: "Why record every inference output?".
 type inferencer struct {
 	m         *modelactor.Manager // nil when no models are declared
 	recording bool
 	// pending are this tick's outputs to record, written with the tick.
 	pending []*replaylog.InferenceOutput
-	// replay holds recorded outputs not yet fed back.
-	replay map[inferKey][]byte
-	reqs   []modelactor.Request
-	idx    []int
+	// written counts the InferenceOutput records written; recent maps the
+	// digests of the outputs recorded in full at tick recentTick to their
+	// record numbers, older those of the tick before it, so a repeat is
+	// recorded as same_as.
+	written       uint64
+	recent, older map[[32]byte]uint64
+	recentTick    clock.Tick
+	reqs          []modelactor.Request
+	idx           []int
+
+	// On replay: replay holds the recorded answers of the tick being
+	// replayed; outputs the outputs recorded in full at tick outputsTick by
+	// record number, prior those of the tick before it; read counts the
+	// records read.
+	replay         map[inferKey][]byte
+	outputs, prior map[uint64][]byte
+	outputsTick    uint64
+	read           uint64
+	// check: compute deterministic answers too and compare them with the
+	// recorded ones; mismatches says where they differed, per model.
+	check      bool
+	mismatches map[string]*mismatch
+}
+
+// mismatch is where a deterministic model computed other bits on replay
+// than the recording holds.
+type mismatch struct {
+	first string // the first request
+	n     int
+}
+
+// warnings says, per model in order, where replay computed other bits.
+func (x *inferencer) warnings() []string {
+	var w []string
+	for _, model := range slices.Sorted(maps.Keys(x.mismatches)) {
+		m := x.mismatches[model]
+		w = append(w, fmt.Sprintf("model %s gives other bits on this machine (%s) than the recording for %d answers, the first %s; the recorded answers were used", model, cpuFeatures(), m.n, m.first))
+	}
+	return w
 }
 
 // Infer implements engine.Inferencer.
@@ -52,10 +96,13 @@ func (x *inferencer) Infer(t clock.Tick, calls []engine.InferCall) [][]byte {
 	x.reqs, x.idx = x.reqs[:0], x.idx[:0]
 	for i, c := range calls {
 		k := inferKey{uint64(t), c.Agent, c.Request}
-		if b, ok := x.replay[k]; ok {
+		b, ok := x.replay[k]
+		if ok {
 			out[i] = b
 			delete(x.replay, k)
-			continue
+			if !x.check || !checkable(b) {
+				continue
+			}
 		}
 		x.reqs = append(x.reqs, modelactor.Request{Request: c.Request, Model: c.Model, Version: c.Version, Input: c.Input})
 		x.idx = append(x.idx, i)
@@ -67,37 +114,134 @@ func (x *inferencer) Infer(t clock.Tick, calls []engine.InferCall) [][]byte {
 		for _, i := range x.idx {
 			out[i] = tensor.Failure(calls[i].Request, tensor.UnknownModel, "unknown model %q: this run declares no models; declare it under models: in the topology (or host.Options.Models)", calls[i].Model).Encode()
 		}
-		return out
-	}
-	for j, r := range x.m.Run(x.reqs) {
-		i := x.idx[j]
-		out[i] = r.Encode()
-		if x.recording && recorded(r) {
-			x.pending = append(x.pending, &replaylog.InferenceOutput{Tick: uint64(t), Agent: calls[i].Agent, Seq: uint64(calls[i].Request), Output: out[i]})
+	} else {
+		for j, r := range x.m.Run(x.reqs) {
+			i := x.idx[j]
+			if out[i] != nil { // recorded: a check
+				if r.Status == tensor.OK && !bytes.Equal(r.Encode(), out[i]) {
+					model := calls[i].Model + "@" + calls[i].Version
+					m := x.mismatches[model]
+					if m == nil {
+						m = &mismatch{first: fmt.Sprintf("%s's request %d at %s", calls[i].Agent, calls[i].Request, t)}
+						if x.mismatches == nil {
+							x.mismatches = map[string]*mismatch{}
+						}
+						x.mismatches[model] = m
+					}
+					m.n++
+				}
+				continue
+			}
+			out[i] = r.Encode()
 		}
+	}
+	if x.recording {
+		x.record(t, calls, out)
 	}
 	return out
 }
 
-// recorded reports whether an answer goes into the replay log: every answer
-// of a model declared non-deterministic, and every failure that depends on
-// the machine rather than the request (no ONNX Runtime, a model file that
-// will not load, a run that fails), so that a replay elsewhere gets the
-// answers the run got.
-func recorded(r tensor.Result) bool {
-	switch {
-	case r.Flags&tensor.Recorded != 0:
-		return true
-	case r.Status == tensor.Unavailable, r.Status == tensor.LoadFailed, r.Status == tensor.RunFailed:
-		return true
+// checkable says whether a recorded answer is one a replay can check by
+// computing it: a success of a deterministic model (answers flagged
+// recorded, and failures, depend on the machine).
+func checkable(answer []byte) bool {
+	r, err := tensor.DecodeResult(answer)
+	return err == nil && r.Status == tensor.OK && r.Flags&tensor.Recorded == 0
+}
+
+// record queues every answer of the tick for the replay log, an answer
+// identical to one recorded in full this tick or last tick as a reference
+// to it.
+func (x *inferencer) record(t clock.Tick, calls []engine.InferCall, out [][]byte) {
+	if x.recent == nil {
+		x.recent, x.older = map[[32]byte]uint64{}, map[[32]byte]uint64{}
 	}
-	return false
+	if t != x.recentTick {
+		x.older, x.recent = x.recent, x.older
+		if t != x.recentTick+1 {
+			clear(x.older)
+		}
+		clear(x.recent)
+		x.recentTick = t
+	}
+	for i, c := range calls {
+		o := &replaylog.InferenceOutput{Tick: uint64(t), Agent: c.Agent, Seq: uint64(c.Request)}
+		sum := sha256.Sum256(out[i])
+		if n, ok := x.recent[sum]; ok {
+			o.SameAs = n
+		} else if n, ok := x.older[sum]; ok {
+			o.SameAs = n
+		} else {
+			o.Output = out[i]
+		}
+		x.written++
+		if o.SameAs == 0 {
+			x.recent[sum] = x.written
+		}
+		x.pending = append(x.pending, o)
+	}
+}
+
+// replayOutput takes a recorded answer from the log, resolving a
+// reference to an earlier one. Records of a tick come before its digest.
+func (x *inferencer) replayOutput(o *replaylog.InferenceOutput) error {
+	x.read++
+	if o.Tick != x.outputsTick {
+		x.prior, x.outputs = x.outputs, x.prior
+		if o.Tick != x.outputsTick+1 {
+			clear(x.prior)
+		}
+		clear(x.outputs)
+		x.outputsTick = o.Tick
+	}
+	b := o.Output
+	if o.SameAs != 0 {
+		var ok bool
+		if b, ok = x.outputs[o.SameAs]; !ok {
+			if b, ok = x.prior[o.SameAs]; !ok {
+				return fmt.Errorf("the inference output of %s's request %d at %s refers to output record %d, which is not one of the last two ticks'", o.Agent, o.Seq, clock.Tick(o.Tick), o.SameAs)
+			}
+		}
+	} else {
+		x.outputs[x.read] = b
+	}
+	x.replay[inferKey{o.Tick, o.Agent, uint32(o.Seq)}] = b
+	return nil
+}
+
+// replayed ends a replayed tick: recorded answers it did not ask for are
+// dropped (a crafted log cannot pile them up).
+func (x *inferencer) replayed() { clear(x.replay) }
+
+// cpuFeatures names what decides ONNX Runtime's CPU kernels: the
+// architecture and its vector extensions.
+func cpuFeatures() string {
+	f := []string{runtime.GOARCH}
+	switch runtime.GOARCH {
+	case "amd64":
+		for _, c := range []struct {
+			name string
+			has  bool
+		}{{"sse4.1", cpu.X86.HasSSE41}, {"avx", cpu.X86.HasAVX}, {"avx2", cpu.X86.HasAVX2}, {"fma", cpu.X86.HasFMA}, {"avx512f", cpu.X86.HasAVX512F}, {"avx512vnni", cpu.X86.HasAVX512VNNI}} {
+			if c.has {
+				f = append(f, c.name)
+			}
+		}
+	case "arm64":
+		if cpu.ARM64.HasASIMD {
+			f = append(f, "asimd")
+		}
+		if cpu.ARM64.HasSVE {
+			f = append(f, "sve")
+		}
+	}
+	return strings.Join(f, " ")
 }
 
 // startModels starts the model manager when the run declares models, and
 // hands the engine its inferencer.
 func (h *Host) startModels() error {
-	h.inf = &inferencer{recording: h.rec != nil, replay: map[inferKey][]byte{}}
+	h.inf = &inferencer{recording: h.rec != nil, replay: map[inferKey][]byte{}, outputs: map[uint64][]byte{}, prior: map[uint64][]byte{}}
 	h.eng.SetInferencer(h.inf)
 	if len(h.opts.Models) == 0 {
 		return nil

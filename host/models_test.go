@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,7 +82,8 @@ func mlpModel(t *testing.T, mode string) host.Model {
 
 // TestInferenceDeterminism: Go agents inferring every tick give the same
 // digests with 1, 2 and 8 workers and on replay, the answers enter the
-// digest, and no output is recorded for a deterministic model.
+// digest, and every answer is recorded, identical ones once, so the log
+// replays without the model.
 func TestInferenceDeterminism(t *testing.T) {
 	model := mlpModel(t, "")
 	var log bytes.Buffer
@@ -103,11 +105,11 @@ func TestInferenceDeterminism(t *testing.T) {
 			}
 		}
 	}
-	if n := countInferenceRecords(t, log.Bytes()); n != 0 {
-		t.Errorf("%d inference outputs recorded for a deterministic model", n)
+	if n, _ := countInferenceRecords(t, log.Bytes()); n != 150 {
+		t.Errorf("%d inference outputs recorded, want all 150", n)
 	}
-	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
-	if err != nil || !res.Identical() || res.Ticks != 30 {
+	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet(), ModuleDirs: []string{filepath.Dir(model.Path)}})
+	if err != nil || !res.Identical() || res.Ticks != 30 || len(res.Warnings) != 0 {
 		t.Fatalf("replay: %+v %v", res, err)
 	}
 
@@ -120,31 +122,49 @@ func TestInferenceDeterminism(t *testing.T) {
 		t.Errorf("other weights: t0's agents should act the same and its digest differ")
 	}
 
-	// On replay, a deterministic model is recomputed: without its file the
-	// answers become load errors and the replay diverges at t0.
+	// A replay whose model computes other bits than the recording (as
+	// another CPU's kernels can: here the header is made to name other
+	// weights) still verifies from the recorded answers, and says so.
+	swapped := craft(t, log.Bytes(), false, func(cfg map[string]any) {
+		m := cfg["models"].([]any)[0].(map[string]any)
+		m["path"], m["sha256"] = other.Path, other.SHA256
+	})
+	res, err = host.Verify(bytes.NewReader(swapped), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet(), ModuleDirs: []string{filepath.Dir(other.Path)},
+		Inference: host.InferenceConfig{Library: modeltest.Library(t)}})
+	if err != nil || !res.Identical() || res.Ticks != 30 || len(res.Warnings) != 1 ||
+		!strings.Contains(res.Warnings[0], "model mlp@1 gives other bits on this machine (amd64") || !strings.Contains(res.Warnings[0], "for 150 answers, the first a0's request 0 at t0") {
+		t.Fatalf("replay with other weights: %+v %v", res, err)
+	}
+
+	// Without the model file the log replays from its recorded answers,
+	// with a warning that they were not checked.
 	if err := os.Remove(model.Path); err != nil {
 		t.Fatal(err)
 	}
-	res, err = host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
-	if err != nil || res.Divergence == nil || res.Divergence.Tick != 0 || !strings.Contains(res.Divergence.What, "inference results") {
+	res, err = host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet(), ModuleDirs: []string{filepath.Dir(model.Path)}})
+	if err != nil || !res.Identical() || res.Ticks != 30 || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], `model "mlp@1" not found`) {
 		t.Fatalf("replay without the model file: %+v %v", res, err)
 	}
 }
 
-func countInferenceRecords(t *testing.T, log []byte) int {
+// countInferenceRecords counts a log's inference outputs, and those
+// recorded in full (not as a reference to an identical one).
+func countInferenceRecords(t *testing.T, log []byte) (n, full int) {
 	t.Helper()
 	rd, err := replaylog.NewReader(bytes.NewReader(log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
 	for {
 		rec, err := rd.Next()
 		if err != nil {
-			return n
+			return n, full
 		}
-		if rec.GetInference() != nil {
+		if o := rec.GetInference(); o != nil {
 			n++
+			if o.SameAs == 0 {
+				full++
+			}
 		}
 	}
 }
@@ -162,7 +182,7 @@ func TestRecordedInference(t *testing.T) {
 		var log bytes.Buffer
 		h, want := askRun(t, []host.Model{model}, "mlp@1", 2, 20, &log)
 		h.Close()
-		if n := countInferenceRecords(t, log.Bytes()); n != 5*20 {
+		if n, _ := countInferenceRecords(t, log.Bytes()); n != 5*20 {
 			t.Fatalf("%+v: %d inference outputs recorded, want %d", c, n, 5*20)
 		}
 		if end := endReason(t, log.Bytes()); !strings.Contains(end, c.endSays) {
@@ -171,7 +191,7 @@ func TestRecordedInference(t *testing.T) {
 		if err := os.Remove(model.Path); err != nil {
 			t.Fatal(err)
 		}
-		res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
+		res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet(), ModuleDirs: []string{filepath.Dir(model.Path)}})
 		if err != nil || !res.Identical() || res.Ticks != 20 || res.Digest != want[19].Digest {
 			t.Fatalf("%+v: replay from recorded outputs, model file gone: %+v %v", c, res, err)
 		}
@@ -256,14 +276,51 @@ func TestRecordedFailures(t *testing.T) {
 	if r, err := tensor.DecodeResult(last); err != nil || r.Status != tensor.LoadFailed {
 		t.Fatalf("a0's answer: %+v %v", r, err)
 	}
-	if n := countInferenceRecords(t, log.Bytes()); n != 5*5 {
-		t.Fatalf("%d answers recorded, want %d", n, 5*5)
+	// Identical answers are recorded once in a tick and the next: the five
+	// of a tick are one output and four references.
+	if n, full := countInferenceRecords(t, log.Bytes()); n != 5*5 || full >= 5 {
+		t.Fatalf("%d answers recorded, %d in full; want %d, fewer than one a tick", n, full, 5*5)
 	}
 	if err := os.WriteFile(model.Path, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet()})
+	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet(), ModuleDirs: []string{filepath.Dir(model.Path)}})
 	if err != nil || !res.Identical() || res.Digest != want[4].Digest {
 		t.Fatalf("replay with the file repaired: %+v %v", res, err)
+	}
+}
+
+// TestDigestsArePathFree: failures that the machine causes (no ONNX
+// Runtime, a missing model file) enter the digest with texts that name no
+// path: one run from two directories under two HOMEs gives the same
+// digests.
+func TestDigestsArePathFree(t *testing.T) {
+	run := func(home string) [][32]byte {
+		t.Setenv("HOME", home)
+		mlp := modeltest.Write(t, home, "mlp", onnx.MLP(4, 8, 3, 9))
+		gone := mlp
+		gone.ID, gone.Path = "gone", filepath.Join(home, "gone.onnx")
+		h, err := host.New(host.Options{Seed: 3, Kinds: askerKinds(), Logger: quiet(), Models: []host.Model{mlp, gone},
+			Inference: host.InferenceConfig{Library: filepath.Join(home, "no", "libonnxruntime.so.1")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		for i, spec := range []string{"mlp@1", "gone@1"} {
+			if err := h.Spawn(host.AgentSpec{ID: fmt.Sprintf("a%d", i), Kind: "asker", Config: []byte(spec)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return hosttest.Steps(t, h, 3, true, nil)
+	}
+	other := filepath.Join(t.TempDir(), "elsewhere", "deeper")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, b := run(t.TempDir()), run(other)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("t%d: the digest depends on the directory", i)
+		}
 	}
 }

@@ -53,7 +53,7 @@ func encodeCommand(t uint64, c engine.Command) *replaylog.Command {
 	switch {
 	case c.Spawn != nil:
 		s := c.Spawn
-		rc.Op = &replaylog.Command_Spawn{Spawn: &replaylog.Spawn{Id: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group}}
+		rc.Op = &replaylog.Command_Spawn{Spawn: &replaylog.Spawn{Id: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group, Fuel: s.Fuel}}
 	case c.Stop != "":
 		rc.Op = &replaylog.Command_Stop{Stop: &replaylog.Stop{Id: c.Stop}}
 	case c.Join != nil:
@@ -70,7 +70,7 @@ func decodeCommand(rc *replaylog.Command) (engine.Command, error) {
 	switch op := rc.Op.(type) {
 	case *replaylog.Command_Spawn:
 		s := op.Spawn
-		return engine.Command{Spawn: &engine.SpawnSpec{ID: s.Id, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group}}, nil
+		return engine.Command{Spawn: &engine.SpawnSpec{ID: s.Id, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group, Fuel: s.Fuel}}, nil
 	case *replaylog.Command_Stop:
 		return engine.Command{Stop: op.Stop.Id}, nil
 	case *replaylog.Command_Join:

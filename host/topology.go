@@ -2,11 +2,11 @@ package host
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
@@ -14,6 +14,8 @@ import (
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/internal/engine"
+	"github.com/lockstep-rt/lockstep/internal/fsutil"
+	"github.com/lockstep-rt/lockstep/wasmagent"
 )
 
 // Topology is a run described in a file: what agentHost runs.
@@ -40,6 +42,7 @@ type Topology struct {
 	WASM           WASMConfig      `yaml:"wasm"`
 	Models         []Model         `yaml:"models"`
 	Inference      InferenceConfig `yaml:"inference"`
+	Quotas         Quotas          `yaml:"quotas"`
 	Agents         []TopologyAgent `yaml:"agents"`
 	Inputs         []TopologyInput `yaml:"inputs"`
 
@@ -57,6 +60,8 @@ type TopologyAgent struct {
 	// Config is handed to the kind's factory: a string as is, anything else
 	// as JSON with sorted keys.
 	Config any `yaml:"config"`
+	// Fuel is a WebAssembly agent's fuel per tick (0: its module's).
+	Fuel uint64 `yaml:"fuel"`
 }
 
 // TopologyInput is an external message applied before tick Tick.
@@ -67,11 +72,17 @@ type TopologyInput struct {
 	Payload string `yaml:"payload"`
 }
 
+// MaxTopologySize is the largest topology file LoadTopology reads.
+const MaxTopologySize = 16 << 20
+
+// MaxTicks bounds a topology's ticks and the ticks of its inputs.
+const MaxTicks = 1 << 40
+
 // LoadTopology reads and checks a topology file.
 func LoadTopology(path string) (*Topology, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadRegular(path, "host: reading topology", MaxTopologySize)
 	if err != nil {
-		return nil, fmt.Errorf("host: reading topology: %w", err)
+		return nil, err
 	}
 	t, err := ParseTopology(path, data)
 	if err != nil {
@@ -145,16 +156,32 @@ func (t *Topology) errorf(item string, format string, args ...any) error {
 
 // check validates what can be checked without a host.
 func (t *Topology) check() error {
-	if t.Ticks < 0 {
-		return fmt.Errorf("%s: ticks is %d; give a positive number of ticks", t.source, t.Ticks)
-	}
-	if len(t.Agents) == 0 {
+	switch {
+	case t.Ticks < 0 || t.Ticks > MaxTicks:
+		return fmt.Errorf("%s: ticks is %d; give a number of ticks from 1 to %d (0: give --ticks)", t.source, t.Ticks, int64(MaxTicks))
+	case t.MaxMessageSize < 0 || t.MaxMessageSize > MaxMessageSizeLimit:
+		return fmt.Errorf("%s: max_message_size is %d; give 1..%d bytes (0: the default, %d)", t.source, t.MaxMessageSize, MaxMessageSizeLimit, engine.DefaultMaxMessageSize)
+	case len(t.Agents) == 0:
 		return fmt.Errorf("%s: no agents; add at least one under agents:", t.source)
+	}
+	if err := t.Quotas.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", t.source, err)
+	}
+	if err := t.WASM.validate(); err != nil {
+		return fmt.Errorf("%s: wasm: %w", t.source, err)
+	}
+	for i, g := range t.Groups {
+		if g.MaxRestarts < 0 {
+			return t.errorf(fmt.Sprintf("groups[%d]", i), "max_restarts is %d; give 0 or more", g.MaxRestarts)
+		}
 	}
 	for i, m := range t.Modules {
 		item := fmt.Sprintf("modules[%d]", i)
 		if m.Name == "" || m.Path == "" {
 			return t.errorf(item, "a module needs a name (the kind agents use) and a path to its .wasm file")
+		}
+		if err := m.validate(); err != nil {
+			return t.errorf(item, "module %q: %v", m.Name, err)
 		}
 	}
 	for i, m := range t.Models {
@@ -175,6 +202,9 @@ func (t *Topology) check() error {
 		if a.Kind == "" {
 			return t.errorf(item, "agent %q has no kind", a.ID)
 		}
+		if a.Fuel > wasmagent.MaxFuel {
+			return t.errorf(item, "agent %q: fuel %d is over %d; give 1..%d per tick (0: its module's)", a.ID, a.Fuel, uint64(wasmagent.MaxFuel), uint64(wasmagent.MaxFuel))
+		}
 		for _, ch := range a.Channels {
 			if err := agent.ValidateName("channel", ch); err != nil {
 				return t.errorf(item, "agent %q: %v", a.ID, err)
@@ -188,6 +218,17 @@ func (t *Topology) check() error {
 		item := fmt.Sprintf("inputs[%d]", i)
 		if (in.To == "") == (in.Channel == "") {
 			return t.errorf(item, "give exactly one of to: (an agent id) or channel:")
+		}
+		if in.Channel != "" {
+			if err := agent.ValidateName("channel", in.Channel); err != nil {
+				return t.errorf(item, "%v", err)
+			}
+		}
+		if in.Tick > MaxTicks {
+			return t.errorf(item, "tick %d is over %d", in.Tick, int64(MaxTicks))
+		}
+		if limit := cmp.Or(t.MaxMessageSize, engine.DefaultMaxMessageSize); len(in.Payload) > limit {
+			return t.errorf(item, "payload of %d bytes is over max_message_size (%d)", len(in.Payload), limit)
 		}
 		if _, ok := ids[in.To]; in.To != "" && !ok {
 			return t.errorf(item, "input to unknown agent %q; declare it under agents:", in.To)
@@ -212,7 +253,7 @@ func (a TopologyAgent) configBytes() ([]byte, error) {
 // the topology. The agents are spawned and joined at tick 0; inputs are
 // applied before their ticks.
 func (t *Topology) Start(opts Options) (*Host, error) {
-	opts.Seed, opts.Groups, opts.MaxMessageSize = t.Seed, t.Groups, t.MaxMessageSize
+	opts.Seed, opts.Groups, opts.MaxMessageSize, opts.Quotas = t.Seed, t.Groups, t.MaxMessageSize, t.Quotas
 	opts.Modules = t.Modules
 	opts.Models = t.Models
 	lib := opts.Inference.Library
@@ -235,7 +276,7 @@ func (t *Topology) Start(opts Options) (*Host, error) {
 	}
 	for i, a := range t.Agents {
 		cfg, _ := a.configBytes()
-		if err := h.Spawn(AgentSpec{ID: a.ID, Kind: a.Kind, Config: cfg, Priority: a.Priority, Group: a.Group}); err != nil {
+		if err := h.Spawn(AgentSpec{ID: a.ID, Kind: a.Kind, Config: cfg, Priority: a.Priority, Group: a.Group, Fuel: a.Fuel}); err != nil {
 			return fail(t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err))
 		}
 		for _, ch := range a.Channels {

@@ -2,21 +2,33 @@ package host
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
+	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
 
 // ReplayOptions configures Verify.
+//
+// A replay log is untrusted input: whoever wrote it chose its header. So
+// what a replay may run is decided here, never by the log alone: which
+// keys are trusted (Trust), whether unsigned modules may run
+// (AllowUnsigned), and where module and model files are read from
+// (ModuleDirs). The log only names each file (the base name of its
+// recorded path) and its SHA-256, which the file found must match. Errors
+// name the flags of agenthost verify that set these fields.
 type ReplayOptions struct {
 	// Kinds must hold every kind the recorded run spawned.
 	Kinds map[string]Factory
@@ -26,6 +38,20 @@ type ReplayOptions struct {
 	Logger *logrus.Logger
 	// Inference configures the model manager of runs that declare models.
 	Inference InferenceConfig
+	// Trust lists public key files or directories of *.pub files: the
+	// run's signed modules must be signed by one of these keys. The keys
+	// the run trusted (its wasm.trust) are never read; errors name them.
+	Trust []string
+	// AllowUnsigned lets the replay run unsigned modules: a run recorded
+	// with allow_unsigned needs it for its unsigned modules.
+	AllowUnsigned bool
+	// ModuleDirs are the directories where the run's modules and models
+	// are looked up, in order, by the base name of their recorded path;
+	// the first file with the recorded SHA-256 is used. Empty: VerifyFile
+	// looks in the log file's directory; Verify has no default and refuses
+	// a run with modules or deterministic models (a model whose answers are
+	// recorded, on CUDA or in fast mode, needs no file).
+	ModuleDirs []string
 }
 
 // Divergence is the first point where a replay differs from its log.
@@ -59,18 +85,27 @@ type VerifyResult struct {
 	// Complete is true when the log has its End record: the run was closed
 	// cleanly.
 	Complete bool
+	// Warnings say what the replay could not check, or found different
+	// without it changing the run: a deterministic model giving other bits
+	// on this machine (its recorded answers were used), a model file not
+	// found.
+	Warnings []string
 }
 
 // Identical reports whether everything the log holds was reproduced.
 func (r *VerifyResult) Identical() bool { return r.Divergence == nil && r.Corrupt == nil }
 
-// VerifyFile verifies the replay log at path.
+// VerifyFile verifies the replay log at path. Without opts.ModuleDirs it
+// looks for the run's modules and models in the log file's directory.
 func VerifyFile(path string, opts ReplayOptions) (*VerifyResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("host: opening replay log: %w", err)
 	}
 	defer f.Close()
+	if len(opts.ModuleDirs) == 0 {
+		opts.ModuleDirs = []string{filepath.Dir(path)}
+	}
 	res, err := Verify(f, opts)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", path, err)
@@ -82,8 +117,10 @@ func VerifyFile(path string, opts ReplayOptions) (*VerifyResult, error) {
 }
 
 // Verify re-runs the run recorded in r and compares every tick's digest.
-// An error means the log could not be replayed at all (bad header, unknown
-// kind); a divergence or a corrupt tail is reported in the result.
+// An error means the log could not be replayed at all: a damaged header
+// (an error matching replaylog.ErrCorrupt), a module, model or key that
+// opts does not provide, an unknown kind. A divergence or a corrupt tail is
+// reported in the result.
 func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 	rd, err := replaylog.NewReader(r)
 	if err != nil {
@@ -91,19 +128,31 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 	}
 	hdr := rd.Header()
 	if sum := engineConfigDigest(hdr.Topology); !bytes.Equal(sum[:], hdr.ConfigDigest) {
-		return nil, fmt.Errorf("host: the log's config does not match its config digest; the header is damaged, re-record the run")
+		return nil, headerCorrupt("the run's config does not match its config digest")
 	}
 	var cfg runConfig
 	if err := json.Unmarshal(hdr.Topology, &cfg); err != nil {
-		return nil, fmt.Errorf("host: the log's config is not valid JSON (%v); re-record the run", err)
+		return nil, headerCorrupt(fmt.Sprintf("the run's config is not valid JSON (%v)", err))
 	}
-	h, err := New(Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger,
-		Modules: cfg.Modules, WASM: cfg.WASM, Models: cfg.Models, Inference: opts.Inference})
+	recorded := cfg.WASM
+	missing, err := replayFiles(&cfg, hdr.UnsignedAllowed, opts)
 	if err != nil {
 		return nil, err
 	}
+	h, err := New(Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger,
+		Modules: cfg.Modules, WASM: cfg.WASM, Models: cfg.Models, Inference: opts.Inference, Quotas: cfg.Quotas})
+	if err != nil {
+		return nil, explainTrust(err, recorded, hdr.UnsignedAllowed, opts)
+	}
 	defer h.Close()
 	res := &VerifyResult{}
+	// Every answer is in the log; with every model file at hand, the
+	// deterministic ones are also computed here and compared.
+	h.inf.check = len(missing) == 0
+	if len(missing) > 0 && len(cfg.Models) > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s not found under the module directories: recorded answers are replayed without checking them on this machine", strings.Join(missing, ", ")))
+	}
+	defer func() { res.Warnings = append(res.Warnings, h.inf.warnings()...) }()
 	for res.Divergence == nil {
 		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -117,10 +166,12 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 		case *replaylog.Record_Command:
 			res.Divergence = h.replayCommand(k.Command)
 		case *replaylog.Record_Inference:
-			o := k.Inference
-			h.inf.replay[inferKey{o.Tick, o.Agent, uint32(o.Seq)}] = o.Output
+			if err := h.inf.replayOutput(k.Inference); err != nil {
+				res.Divergence = &Divergence{Tick: h.Tick(), What: err.Error()}
+			}
 		case *replaylog.Record_Tick:
 			res.Divergence = h.replayTick(k.Tick)
+			h.inf.replayed()
 			if res.Divergence == nil {
 				res.Ticks++
 				res.Digest = h.last.Digest
@@ -187,6 +238,153 @@ func agentEvents(r TickResult, id string) string {
 		if e.Agent == id {
 			fmt.Fprintf(&b, "; replay: %s %s", e.Kind, e.Detail)
 		}
+	}
+	return b.String()
+}
+
+// headerCorrupt is the error for a header that reads but cannot be
+// trusted: like a header that does not read, it matches replaylog.ErrCorrupt.
+func headerCorrupt(reason string) error {
+	return &replaylog.CorruptError{Offset: int64(len(replaylog.Magic)), Record: -1, Reason: reason}
+}
+
+// replayFiles replaces what the log's config says about trust and files
+// with what opts allow: the trust settings become opts', and each module
+// and model path becomes the file found under opts.ModuleDirs. See
+// ReplayOptions.
+func replayFiles(cfg *runConfig, unsignedAllowed bool, opts ReplayOptions) (missing []string, err error) {
+	if cfg.WASM.Unmetered && len(cfg.Modules) > 0 {
+		return nil, errors.New("host: the run was recorded without fuel metering (wasm.unmetered, for benchmarks only): its agents' calls would be unbounded on replay, so it is not replayed; record a metered run")
+	}
+	recorded := cfg.WASM
+	cfg.WASM.Trust = slices.Clone(opts.Trust)
+	cfg.WASM.AllowUnsigned = opts.AllowUnsigned
+	if len(cfg.Modules) > 0 && len(opts.Trust) == 0 && !opts.AllowUnsigned {
+		return nil, fmt.Errorf("host: the run has WebAssembly modules and this replay trusts no keys and allows no unsigned modules%s", trustHints(recorded, unsignedAllowed, true, true))
+	}
+	for i := range cfg.Modules {
+		m := &cfg.Modules[i]
+		what := fmt.Sprintf("module %q", m.Name)
+		if !isSHA256(m.Digest) {
+			return nil, fmt.Errorf("host: %s: the log records no SHA-256 for it (%q), so no file can be checked against it; re-record the run", what, m.Digest)
+		}
+		p, err := findFile(what, "", m.Path, m.Digest, opts.ModuleDirs)
+		if err != nil {
+			return nil, err
+		}
+		m.Path = p
+	}
+	for i := range cfg.Models {
+		m := &cfg.Models[i]
+		what := fmt.Sprintf("model %q", m.Key())
+		if !isSHA256(m.SHA256) {
+			return nil, fmt.Errorf("host: %s: the log records no valid sha256 for it (%q); re-record the run", what, m.SHA256)
+		}
+		p, err := findFile(what, "", m.Path, m.SHA256, opts.ModuleDirs)
+		if err != nil {
+			// Its answers are in the log and fed back without the model:
+			// nothing is read. A request whose answer is missing would
+			// load the empty file, fail its SHA-256 and diverge.
+			m.Path, m.Eager = os.DevNull, false
+			missing = append(missing, what)
+			continue
+		}
+		m.Path = p
+	}
+	return missing, nil
+}
+
+// findFile looks for the file recorded as recorded, with SHA-256 sum, by
+// its base name in dirs, and returns the first that matches. why, if not
+// empty, says why the file is needed. Names from the log are quoted: they
+// may hold anything.
+func findFile(what, why, recorded, sum string, dirs []string) (string, error) {
+	name := filepath.Base(recorded)
+	if name == "." || name == ".." || name == string(filepath.Separator) || strings.ContainsRune(name, 0) {
+		return "", fmt.Errorf("host: %s: its recorded path %q names no file; re-record the run", what, recorded)
+	}
+	const fix = "pass the directory that holds it with --module-dir (ReplayOptions.ModuleDirs)"
+	if len(dirs) == 0 {
+		return "", fmt.Errorf("host: %s (%q): no module directory to look in%s: %s", what, name, why, fix)
+	}
+	var seen []string
+	for _, dir := range dirs {
+		p := filepath.Join(dir, name)
+		got, err := fileSHA256(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			continue
+		case err != nil:
+			seen = append(seen, err.Error())
+		case strings.EqualFold(got, sum):
+			return p, nil
+		default:
+			seen = append(seen, fmt.Sprintf("%q has SHA-256 %s", p, got))
+		}
+	}
+	if len(seen) > 0 {
+		return "", fmt.Errorf("host: %s: the run was recorded with SHA-256 %s, but %s: replay needs the same module or model file%s; pass the directory of the one the run used with --module-dir (ReplayOptions.ModuleDirs)", what, sum, strings.Join(seen, "; "), why)
+	}
+	return "", fmt.Errorf("host: %s: %q is not in %s (looked up by the base name of its recorded path %q)%s: %s", what, name, strings.Join(dirs, ", "), recorded, why, fix)
+}
+
+// fileSHA256 hashes the regular file at p; anything else (a directory, a
+// device, a pipe) is an error rather than something to read from.
+func fileSHA256(p string) (string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%q is not a regular file", p)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func isSHA256(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size
+}
+
+// explainTrust adds to an error of New what the run's trust settings were
+// and which flag gives the replay the same, when the error is about trust.
+func explainTrust(err error, recorded WASMConfig, unsignedAllowed bool, opts ReplayOptions) error {
+	unsigned := errors.Is(err, plugin.ErrUnsigned) && !opts.AllowUnsigned
+	untrusted := errors.Is(err, plugin.ErrUntrustedKey)
+	if !unsigned && !untrusted {
+		return err
+	}
+	return fmt.Errorf("%w%s", err, trustHints(recorded, unsignedAllowed, unsigned, untrusted))
+}
+
+// trustHints says how the run was recorded and which flag to pass.
+func trustHints(recorded WASMConfig, unsignedAllowed, unsigned, untrusted bool) string {
+	var b strings.Builder
+	if unsigned && (recorded.AllowUnsigned || unsignedAllowed) {
+		b.WriteString("; the run was recorded with allow_unsigned: if you trust the unsigned modules in the module directories, pass --allow-unsigned (ReplayOptions.AllowUnsigned)")
+	}
+	if untrusted {
+		if len(recorded.Trust) > 0 {
+			quoted := make([]string, len(recorded.Trust))
+			for i, k := range recorded.Trust {
+				quoted[i] = fmt.Sprintf("%q", k)
+			}
+			fmt.Fprintf(&b, "; the run trusted the keys %s: pass the public keys you trust with --trust (ReplayOptions.Trust)", strings.Join(quoted, ", "))
+		} else if !recorded.AllowUnsigned && !unsignedAllowed {
+			b.WriteString("; pass the public keys you trust with --trust (ReplayOptions.Trust)")
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("; pass the public keys you trust with --trust, or --allow-unsigned for unsigned modules")
 	}
 	return b.String()
 }

@@ -5,11 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/internal/fsutil"
 	"github.com/lockstep-rt/lockstep/wasmagent"
 	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
@@ -21,10 +21,10 @@ type Module struct {
 	// Path is the .wasm file (relative paths are resolved against the
 	// topology file's directory when loaded from a topology).
 	Path string `json:"path" yaml:"path"`
-	// Fuel overrides the per-call fuel budget for this module's agents.
+	// Fuel overrides the fuel per tick of this module's agents (1..2^62).
 	Fuel uint64 `json:"fuel,omitempty" yaml:"fuel"`
-	// MaxPages overrides the memory limit (64 KiB pages) of this module's
-	// agents.
+	// MaxPages overrides the memory limit (64 KiB pages, 1..65536) of this
+	// module's agents.
 	MaxPages uint32 `json:"max_pages,omitempty" yaml:"max_pages"`
 	// Grants are the capabilities the host grants this module's agents
 	// (see wasmagent/plugin: messaging.send, messaging.publish, channels,
@@ -42,10 +42,15 @@ type Module struct {
 
 // WASMConfig configures the WebAssembly runtime of a host.
 type WASMConfig struct {
-	// MaxPages caps every agent's memory in 64 KiB pages (default 256).
+	// MaxPages caps every agent's memory in 64 KiB pages (default 256, at
+	// most 65536).
 	MaxPages uint32 `json:"max_pages,omitempty" yaml:"max_pages"`
-	// Fuel is the default per-call fuel budget (default 50 000 000).
+	// Fuel is an agent's fuel per tick, shared by all its calls of the
+	// tick (default 50 000 000, at most 2^62).
 	Fuel uint64 `json:"fuel,omitempty" yaml:"fuel"`
+	// InitFuel is the fuel of an agent's instantiation: its module's start
+	// function, _initialize and agent_init together (default 20 000 000).
+	InitFuel uint64 `json:"init_fuel,omitempty" yaml:"init_fuel"`
 	// CacheDir keeps compiled modules on disk between runs.
 	CacheDir string `json:"-" yaml:"cache_dir"`
 	// Unmetered turns fuel metering off (benchmarks only).
@@ -56,10 +61,38 @@ type WASMConfig struct {
 	// AllowUnsigned lets unsigned modules run: a developer flag, recorded
 	// in the replay log. Their imports must still be granted.
 	AllowUnsigned bool `json:"allow_unsigned,omitempty" yaml:"allow_unsigned"`
+	// Engine is wazero's engine: "compiler", "interpreter" or "" (wazero's
+	// choice: the compiler on amd64 and arm64). It never changes results,
+	// and is not part of the recorded config: a replay picks its own.
+	Engine string `json:"-" yaml:"engine"`
 	// Watchdog, if set, bounds each guest call in wall-clock time: a
 	// backstop behind fuel, off by default. If it ever fires the run is
 	// marked not reproducible (Host.Reproducible, the replay log's end).
 	Watchdog time.Duration `json:"watchdog,omitempty" yaml:"watchdog"`
+}
+
+// runtimeConfig is the wasmagent configuration of a runtime for modules of
+// the given page limit (0: the default).
+func (c WASMConfig) runtimeConfig(pages uint32) wasmagent.Config {
+	if pages == 0 {
+		pages = c.MaxPages
+	}
+	return wasmagent.Config{
+		MaxPages: pages, Fuel: c.Fuel, InitFuel: c.InitFuel, CacheDir: c.CacheDir,
+		Unmetered: c.Unmetered, Watchdog: c.Watchdog, Engine: c.Engine,
+	}
+}
+
+func (c WASMConfig) validate() error { return c.runtimeConfig(0).Validate() }
+
+func (m Module) validate() error {
+	switch {
+	case m.Fuel > wasmagent.MaxFuel:
+		return fmt.Errorf("fuel %d is over %d; give 1..%d per tick (0: wasm.fuel)", m.Fuel, uint64(wasmagent.MaxFuel), uint64(wasmagent.MaxFuel))
+	case m.MaxPages > wasmagent.MaxPagesLimit:
+		return fmt.Errorf("max_pages %d is over %d, the most a wasm32 memory can have; give 1..%d (0: wasm.max_pages)", m.MaxPages, wasmagent.MaxPagesLimit, wasmagent.MaxPagesLimit)
+	}
+	return nil
 }
 
 // loadModules compiles opts.Modules; each becomes a kind of its name. It
@@ -82,18 +115,13 @@ func (h *Host) loadModules() error {
 	h.wasm = map[uint32]*wasmagent.Runtime{}
 	// One wazero runtime per memory limit: wazero caps memory per runtime.
 	runtimeFor := func(pages uint32) (*wasmagent.Runtime, error) {
-		if pages == 0 {
-			pages = h.opts.WASM.MaxPages
-		}
-		if rt := h.wasm[pages]; rt != nil {
+		cfg := h.opts.WASM.runtimeConfig(pages)
+		if rt := h.wasm[cfg.MaxPages]; rt != nil {
 			return rt, nil
 		}
-		rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{
-			MaxPages: pages, Fuel: h.opts.WASM.Fuel, CacheDir: h.opts.WASM.CacheDir,
-			Unmetered: h.opts.WASM.Unmetered, Watchdog: h.opts.WASM.Watchdog,
-		})
+		rt, err := wasmagent.NewRuntime(ctx, cfg)
 		if err == nil {
-			h.wasm[pages] = rt
+			h.wasm[cfg.MaxPages] = rt
 		}
 		return rt, err
 	}
@@ -106,9 +134,9 @@ func (h *Host) loadModules() error {
 		if h.opts.Kinds[spec.Name] != nil || h.modules[spec.Name] != nil {
 			return fmt.Errorf("host: module %q has the name of another kind or module; rename it", spec.Name)
 		}
-		data, err := os.ReadFile(spec.Path)
+		data, err := fsutil.ReadRegular(spec.Path, fmt.Sprintf("host: module %q", spec.Name), wasmagent.DefaultMaxModuleSize)
 		if err != nil {
-			return fmt.Errorf("host: module %q: %w (build the guests first: scripts/guests.sh)", spec.Name, err)
+			return fmt.Errorf("%w (build the guests first: scripts/guests.sh)", err)
 		}
 		sum := sha256.Sum256(data)
 		digest := hex.EncodeToString(sum[:])

@@ -121,7 +121,11 @@ func TestWASMDeterminism(t *testing.T) {
 		var mu sync.Mutex
 		return recorder{&mu, new([]string)}, nil
 	}
-	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: kinds, Workers: 8, Logger: quiet()})
+	mods, err := guests.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Kinds: kinds, Workers: 8, Logger: quiet(), AllowUnsigned: true, ModuleDirs: []string{mods}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep-rt/lockstep/internal/fsutil"
 	"github.com/lockstep-rt/lockstep/mailbox"
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
 )
@@ -64,6 +66,11 @@ type Config struct {
 
 // DefaultMaxOutputBytes is Config.MaxOutputBytes's default: 64 MiB.
 const DefaultMaxOutputBytes = 64 << 20
+
+// MaxModelFileSize is the largest model file the manager reads (ONNX files
+// are protobuf messages, which cannot exceed 2 GiB). Only regular files are
+// read: a path naming a device or a pipe is a load failure.
+const MaxModelFileSize = 2 << 30
 
 // Request is one inference request.
 type Request struct {
@@ -259,6 +266,21 @@ type entry struct {
 	bytes    int64
 	lastUse  uint64
 	metrics  Metrics
+	// logged is the last machine-specific failure logged for this model.
+	logged string
+}
+
+// machineFailure is the failure of a request for e that the machine, not
+// the request, caused: its text, which enters the tick digest, names no
+// path and quotes no error of the machine's; the error itself is logged,
+// once while it stays the same. See RATIONALE.md: "Why are failure texts
+// path-free?".
+func (a *manager) machineFailure(e *entry, status tensor.Status, text string, err error) *failure {
+	if msg := err.Error(); msg != e.logged {
+		e.logged = msg
+		a.cfg.Logger.WithField("model", e.model.Key()).Warnf("modelactor: %v", err)
+	}
+	return &failure{status, text}
 }
 
 // failure is a request's error status and text.
@@ -325,12 +347,17 @@ func (a *manager) load(e *entry) *failure {
 		return nil
 	}
 	m := e.model
-	data, err := os.ReadFile(m.Path)
+	file := filepath.Base(m.Path)
+	data, err := fsutil.ReadRegular(m.Path, "model "+m.Key(), MaxModelFileSize)
 	if err != nil {
-		return &failure{tensor.LoadFailed, fmt.Sprintf("model %s: %v; check its path", m.Key(), err)}
+		why := "cannot be read (the host's log says why)"
+		if errors.Is(err, fs.ErrNotExist) {
+			why = "does not exist; check its path"
+		}
+		return a.machineFailure(e, tensor.LoadFailed, fmt.Sprintf("model %s: its file %s %s", m.Key(), file, why), err)
 	}
 	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.SHA256 {
-		return &failure{tensor.LoadFailed, fmt.Sprintf("model %s: %s has sha256 %x, the registry says %s: the file changed or is corrupt; restore it or declare the new sha256", m.Key(), m.Path, sum, m.SHA256)}
+		return &failure{tensor.LoadFailed, fmt.Sprintf("model %s: %s has sha256 %x, the registry says %s: the file changed or is corrupt; restore it or declare the new sha256", m.Key(), file, sum, m.SHA256)}
 	}
 	device := m.Device
 	if e.fallback != "" {
@@ -352,11 +379,10 @@ func (a *manager) load(e *entry) *failure {
 		sess, err = a.cfg.Backend.Open(data, opts)
 	}
 	if err != nil {
-		status := tensor.LoadFailed
 		if errors.Is(err, ErrUnavailable) {
-			status = tensor.Unavailable
+			return a.machineFailure(e, tensor.Unavailable, fmt.Sprintf("model %s: ONNX Runtime is unavailable on this host (the host's log says why)", m.Key()), err)
 		}
-		return &failure{status, fmt.Sprintf("model %s (%s): %v", m.Key(), m.Path, err)}
+		return a.machineFailure(e, tensor.LoadFailed, fmt.Sprintf("model %s (%s) does not load (the host's log says why)", m.Key(), file), err)
 	}
 	e.sess, e.device, e.bytes = sess, device, size
 	a.used[device] += size

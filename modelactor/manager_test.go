@@ -230,7 +230,7 @@ func TestBadInput(t *testing.T) {
 		{"malformed", "mlp", "1", []byte{9, 0, 0}, tensor.BadInput, []string{"not a tensor list"}},
 		{"corrupt file", "corrupt", "1", enc(x), tensor.LoadFailed, []string{"model corrupt@1", "corrupt.onnx"}},
 		{"wrong sha256", "wrongsha", "1", enc(x), tensor.LoadFailed, []string{"has sha256", "the registry says 0000", "declare the new sha256"}},
-		{"missing file", "missing", "1", enc(x), tensor.LoadFailed, []string{"nope.onnx", "no such file"}},
+		{"missing file", "missing", "1", enc(x), tensor.LoadFailed, []string{"its file nope.onnx does not exist"}},
 	}
 	for _, c := range cases {
 		r := m.Run([]modelactor.Request{{Request: 7, Model: c.model, Version: c.version, Input: c.input}})[0]

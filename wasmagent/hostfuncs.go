@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -57,11 +58,14 @@ var hostFuncs = map[string]hostFunc{
 	}},
 	"log": {sig(3, 0), func(in *instance, s []uint64) {
 		msg, ok := in.mem.Read(uint32(s[1]), uint32(s[2]))
+		in.charge(len(msg))
 		if ok && in.actx != nil {
 			in.actx.Log(agent.Level(clampLevel(uint32(s[0]))), string(msg))
+			in.checkQuota()
 		}
 	}},
 	"tick": {sig(0, i64), func(in *instance, s []uint64) {
+		in.charge(0)
 		if in.actx != nil {
 			s[0] = uint64(in.actx.Tick())
 		} else {
@@ -69,6 +73,7 @@ var hostFuncs = map[string]hostFunc{
 		}
 	}},
 	"random": {sig(0, i64), func(in *instance, s []uint64) {
+		in.charge(0)
 		if in.actx != nil {
 			s[0] = in.actx.Rand().Uint64()
 		} else {
@@ -117,14 +122,61 @@ func (r *Runtime) instantiateHost(ctx context.Context) error {
 	return nil
 }
 
-// str reads a (ptr, len) string from guest memory.
+// str reads a (ptr, len) name from guest memory. Every name (agent id,
+// channel, region, model, version) has at most agent.MaxNameLen bytes: of a
+// longer one only enough is copied for the name check to refuse it.
 func (in *instance) str(ptr, n uint64) (string, bool) {
 	b, ok := in.mem.Read(uint32(ptr), uint32(n))
-	return string(b), ok
+	return string(b[:min(len(b), agent.MaxNameLen+1)]), ok
+}
+
+// errHostFuel is the panic of a host function that charged the caller more
+// fuel than it had: the call traps, and the fuel global (< 0) says why.
+var errHostFuel = errors.New("wasmagent: fuel exhausted in a host call")
+
+// charge takes the fuel of a host call that moves n bytes from the fuel
+// global, which the calling guest function reloads when the call returns
+// (package meter's contract). When the fuel runs out, the guest traps here,
+// before the call has any effect.
+func (in *instance) charge(n int) {
+	if in.fuel == nil {
+		return
+	}
+	left := int64(in.fuel.Get()) - HostCallFuel - int64(n/BulkBytesPerFuel)
+	in.fuel.Set(uint64(left))
+	if left < 0 {
+		panic(errHostFuel)
+	}
+}
+
+// violator is the agent.Context of the engine (engine.Outbox), which
+// records the first quota the agent went over.
+type violator interface{ Violation() error }
+
+// checkQuota traps the guest once it went over a quota: the runner then
+// fails the agent with the quota's reason, and the guest does no more work
+// that tick.
+func (in *instance) checkQuota() {
+	if v, ok := in.actx.(violator); ok {
+		if err := v.Violation(); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// view is str without the copy, for names the host only looks up.
+func (in *instance) view(ptr, n uint64) (string, bool) {
+	b, ok := in.mem.Read(uint32(ptr), uint32(n))
+	if len(b) == 0 {
+		return "", ok
+	}
+	return unsafe.String(&b[0], min(len(b), agent.MaxNameLen+1)), ok
 }
 
 func errCode(err error) uint64 {
 	switch {
+	case errors.Is(err, agent.ErrQuota):
+		panic(err) // see checkQuota
 	case err == nil:
 		return codeOK
 	case errors.Is(err, agent.ErrInvalidName):
@@ -145,6 +197,7 @@ func (in *instance) emit(s []uint64, f func(agent.Context, string, []byte) error
 	if !ok || !ok2 {
 		return code(codeOutOfBounds)
 	}
+	in.charge(len(target) + len(data))
 	return errCode(f(in.actx, target, data))
 }
 
@@ -156,6 +209,7 @@ func (in *instance) member(s []uint64, f func(agent.Context, string) error) uint
 	if !ok {
 		return code(codeOutOfBounds)
 	}
+	in.charge(len(ch))
 	return errCode(f(in.actx, ch))
 }
 
@@ -163,13 +217,20 @@ func (in *instance) stateRead(s []uint64) uint64 {
 	if in.actx == nil {
 		return code(codeUnavailable)
 	}
-	owner, ok := in.str(s[0], s[1])
-	name, ok2 := in.str(s[2], s[3])
+	// Views, not copies: the lookup keeps neither string, and guest memory
+	// does not change during the call.
+	owner, ok := in.view(s[0], s[1])
+	name, ok2 := in.view(s[2], s[3])
 	buf, ok3 := in.mem.Read(uint32(s[4]), uint32(s[5]))
 	if !ok || !ok2 || !ok3 {
 		return code(codeOutOfBounds)
 	}
 	v, found := in.actx.ReadState(owner, name)
+	n := len(owner) + len(name)
+	if found && len(v) <= len(buf) {
+		n += len(v)
+	}
+	in.charge(n)
 	if !found {
 		return code(codeNotFound)
 	}
@@ -191,6 +252,7 @@ func (in *instance) infer(s []uint64) uint64 {
 	if !ok || !ok2 || !ok3 {
 		return code(codeOutOfBounds)
 	}
+	in.charge(len(model) + len(version) + len(input))
 	if in.m.AllowModel == nil || !in.m.AllowModel(model) {
 		return code(codeDenied)
 	}

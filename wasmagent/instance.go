@@ -32,7 +32,10 @@ type instance struct {
 	actx  agent.Context // the context of the call in progress
 	reads int64         // WASI monotonic clock reads so far
 	got   uint32        // messages received since the last step
-	used  uint64        // fuel used since the last TakeFuel
+	// budget is the agent's fuel per tick; left what is left of it this
+	// tick, initLeft what is left of the instantiation budget.
+	budget, left, initLeft uint64
+	used                   uint64 // fuel used since the last TakeFuel
 	// scratch and scratchLen are the block the last agent_alloc call
 	// returned.
 	scratch, scratchLen uint32
@@ -43,11 +46,18 @@ var _ agent.Agent = (*instance)(nil)
 var _ agent.Metered = (*instance)(nil)
 
 // New returns a fresh instance of the module as the agent id with the given
-// random seed for WASI (ignored by modules without WASI).
-func (m *Module) New(id string, seed uint64) (agent.Agent, error) {
+// random seed for WASI (ignored by modules without WASI) and fuel per tick
+// (0: the module's Fuel; at most MaxFuel).
+func (m *Module) New(id string, seed, fuel uint64) (agent.Agent, error) {
+	if fuel > MaxFuel {
+		return nil, fmt.Errorf("wasmagent: agent %q: fuel %d is over %d", id, fuel, uint64(MaxFuel))
+	}
 	in, err := m.instantiate(context.Background(), wasiSeed(seed))
 	if err != nil {
 		return nil, fmt.Errorf("wasmagent: instantiating %q for agent %q: %w", m.Name, id, err)
+	}
+	if fuel != 0 {
+		in.budget, in.left = fuel, fuel
 	}
 	return in, nil
 }
@@ -60,7 +70,7 @@ const epoch = 1640995200 // 2022-01-01T00:00:00Z
 const TickDuration = time.Millisecond
 
 func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, error) {
-	in := &instance{m: m}
+	in := &instance{m: m, budget: m.Fuel, left: m.Fuel, initLeft: m.rt.cfg.InitFuel}
 	// WASI clocks follow the tick: the wall clock is constant within a
 	// tick, TickDuration apart between ticks. Sleeping is a no-op (wazero's
 	// default).
@@ -92,6 +102,9 @@ func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, 
 	in.step = mod.ExportedFunction("agent_step")
 	if g, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal); ok {
 		in.fuel = g
+		// The start function ran on the instantiation budget.
+		in.initLeft = g.Get()
+		in.used = m.rt.cfg.InitFuel - in.initLeft
 	}
 	return in, nil
 }
@@ -106,9 +119,22 @@ func (in *instance) tick() uint64 {
 
 func (in *instance) close() { in.mod.Close(context.Background()) }
 
-// call runs fn with budget fuel and returns its i32 result (0 if none).
-// ABI exports take at most one argument.
-func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32, error) {
+// callKind says which budget a call draws on.
+type callKind uint8
+
+const (
+	tickCall callKind = iota // the tick's: agent_alloc, agent_receive, agent_step, agent_shutdown
+	initCall                 // instantiation's: _initialize, agent_init, lockstep_abi_version
+)
+
+// call runs fn on the fuel left of its kind's budget and returns its i32
+// result (0 if none). ABI exports take at most one argument.
+func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32, error) {
+	pool := &in.left
+	if kind == initCall {
+		pool = &in.initLeft
+	}
+	budget := *pool
 	if in.fuel != nil {
 		in.fuel.Set(budget)
 	}
@@ -130,14 +156,24 @@ func (in *instance) call(fn api.Function, budget uint64, args ...uint64) (uint32
 		left := int64(in.fuel.Get())
 		if left < 0 {
 			in.used += budget
-			return 0, fmt.Errorf("%w: %s used all of its %d fuel", ErrFuelExhausted, exportName(fn), budget)
+			*pool = 0
+			return 0, in.exhausted(fn, kind)
 		}
 		in.used += budget - uint64(left)
+		*pool = uint64(left)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", exportName(fn), trapReason(err))
 	}
 	return uint32(stack[0]), nil // 0 for _initialize, which has no result
+}
+
+// exhausted is the error of fn running out of its kind's budget.
+func (in *instance) exhausted(fn api.Function, kind callKind) error {
+	if kind == initCall {
+		return fmt.Errorf("%w: %s used the last of the %d fuel of instantiation (start function, _initialize and agent_init together; raise wasm.init_fuel)", ErrFuelExhausted, exportName(fn), in.m.rt.cfg.InitFuel)
+	}
+	return fmt.Errorf("%w: %s used the last of the agent's %d fuel for this tick (shared by every call of the tick; raise wasm.fuel, or fuel: of the module or the agent)", ErrFuelExhausted, exportName(fn), in.budget)
 }
 
 // exportName names fn as the ABI does (the name section may say otherwise).
@@ -155,8 +191,8 @@ func trapReason(err error) error {
 	return errors.New(msg)
 }
 
-func (in *instance) callCode(fn api.Function, budget uint64, args ...uint64) error {
-	code, err := in.call(fn, budget, args...)
+func (in *instance) callCode(fn api.Function, kind callKind, args ...uint64) error {
+	code, err := in.call(fn, kind, args...)
 	if err != nil {
 		return err
 	}
@@ -170,11 +206,11 @@ func (in *instance) callCode(fn api.Function, budget uint64, args ...uint64) err
 func (in *instance) Init(ctx agent.Context) error {
 	in.actx = ctx
 	if in.m.init {
-		if _, err := in.call(in.mod.ExportedFunction("_initialize"), in.m.rt.cfg.InitFuel); err != nil {
+		if _, err := in.call(in.mod.ExportedFunction("_initialize"), initCall); err != nil {
 			return err
 		}
 	}
-	return in.callCode(in.mod.ExportedFunction("agent_init"), in.m.rt.cfg.InitFuel)
+	return in.callCode(in.mod.ExportedFunction("agent_init"), initCall)
 }
 
 // place returns the address of n bytes of guest memory for the host to
@@ -186,7 +222,7 @@ func (in *instance) place(n int) (uint32, error) {
 	if uint64(n) <= uint64(in.scratchLen) {
 		return in.scratch, nil
 	}
-	p, err := in.call(in.alloc, in.m.Fuel, uint64(n))
+	p, err := in.call(in.alloc, tickCall, uint64(n))
 	if err != nil {
 		return 0, err
 	}
@@ -224,7 +260,7 @@ func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
 	if in.receive == nil {
 		in.receive = in.mod.ExportedFunction("agent_receive")
 	}
-	return in.callCode(in.receive, in.m.Fuel, uint64(p))
+	return in.callCode(in.receive, tickCall, uint64(p))
 }
 
 // Step writes the context and calls agent_step.
@@ -245,19 +281,22 @@ func (in *instance) Step(ctx agent.Context) error {
 	le.PutUint32(buf[20:], 0)
 	copy(buf[24:], id)
 	in.got = 0
-	return in.callCode(in.step, in.m.Fuel, uint64(p))
+	return in.callCode(in.step, tickCall, uint64(p))
 }
 
 // Shutdown calls agent_shutdown and releases the instance.
 func (in *instance) Shutdown(ctx agent.Context) error {
 	in.actx = ctx
 	defer in.close()
-	return in.callCode(in.mod.ExportedFunction("agent_shutdown"), in.m.Fuel)
+	in.left = in.budget // effects discarded: a budget of its own
+	return in.callCode(in.mod.ExportedFunction("agent_shutdown"), tickCall)
 }
 
-// TakeFuel returns the fuel used since the last call.
+// TakeFuel returns the fuel used since the last call, and starts the next
+// tick's budget: the host calls it after each tick's step.
 func (in *instance) TakeFuel() uint64 {
 	u := in.used
 	in.used = 0
+	in.left = in.budget
 	return u
 }

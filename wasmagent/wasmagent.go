@@ -23,13 +23,51 @@ const ABIVersion = 1
 // HostModule is the import module name of the host functions.
 const HostModule = "lockstep"
 
-// Defaults for Config's zero values.
+// Defaults for Config's zero values, and the limits of the values a Config
+// may hold.
 const (
-	DefaultMaxPages      = 256        // 16 MiB
-	DefaultFuel          = 50_000_000 // per agent_step / agent_receive
-	DefaultInitFuel      = 2_000_000_000
+	DefaultMaxPages = 256 // 16 MiB
+	// DefaultFuel is an agent's budget per tick, shared by every call of
+	// the tick (agent_alloc, each agent_receive, agent_step): about 50 ms
+	// of a metered C loop on a 2-core 2.4 GHz EPYC (docs/BENCHMARKS.md).
+	DefaultFuel = 50_000_000
+	// DefaultInitFuel is the budget of instantiation: the start function,
+	// _initialize and agent_init together, about 20 ms of a metered loop.
+	// A Go guest's runtime start-up takes 1.5 M, AssemblyScript's 11 k, C
+	// and Rust guests' under 100 (TestInitFuelOfGuests).
+	DefaultInitFuel      = 20_000_000
 	DefaultMaxModuleSize = 64 << 20
+	// MaxFuel is the largest fuel budget: the meter's counter is a signed
+	// 64-bit integer that must not wrap.
+	MaxFuel = 1 << 62
+	// MaxPagesLimit is the most pages a wasm32 memory can have (4 GiB).
+	MaxPagesLimit = 65536
+	// MaxModuleSizeLimit bounds MaxModuleSize: a module is read whole into
+	// memory and decoded before it runs.
+	MaxModuleSizeLimit = 1 << 30
+	// MaxWatchdog bounds Watchdog.
+	MaxWatchdog = time.Hour
 )
+
+// Engines for Config.Engine.
+const (
+	EngineCompiler    = "compiler"
+	EngineInterpreter = "interpreter"
+)
+
+// HostCallFuel is what every call of a host function costs, on top of one
+// unit per BulkBytesPerFuel bytes it moves (reads from or writes to guest
+// memory, or hands to the host). A unit of fuel is about a nanosecond of
+// metered guest code, and a host call takes a few hundred: at this price a
+// guest calling state_read in a loop burns its tick's fuel in about the
+// time a guest loop does (host TestHostileAgents/reads and /burner), so
+// fuel bounds the time spent in host functions as it bounds the time spent
+// in guest code.
+const HostCallFuel = 256
+
+// BulkBytesPerFuel is the meter's rate for memory.copy and friends, which
+// host calls pay too.
+const BulkBytesPerFuel = meter.BulkBytesPerFuel
 
 // Sentinel errors; every load error wraps ErrInvalidModule.
 var (
@@ -45,8 +83,10 @@ var (
 type Config struct {
 	// MaxPages caps every agent's linear memory (64 KiB pages).
 	MaxPages uint32
-	// Fuel is the budget of one agent_receive or agent_step call; InitFuel
-	// that of instantiation (_initialize) plus agent_init.
+	// Fuel is an agent's budget per tick, shared by every call into it
+	// that tick; InitFuel the budget of instantiation (the start function,
+	// _initialize and agent_init together). Both in 1..MaxFuel, 0 for the
+	// default.
 	Fuel, InitFuel uint64
 	// Unmetered turns fuel metering off (NaN canonicalisation stays on).
 	// Only for measuring the metering's cost: an unmetered loop never ends.
@@ -55,12 +95,35 @@ type Config struct {
 	MaxModuleSize int
 	// CacheDir, if set, keeps compiled code on disk between runs.
 	CacheDir string
+	// Engine chooses wazero's engine: EngineCompiler, EngineInterpreter,
+	// or "" for wazero's choice (the compiler where it has one: amd64 and
+	// arm64). Results are the same on both.
+	Engine string
 	// Watchdog, if positive, bounds the wall-clock time of every guest call:
 	// a backstop behind fuel, off by default because it slows guest loops
 	// (wazero then checks for cancellation at every loop back-edge). When it
 	// fires the call fails with ErrWatchdog, and the run is no longer
 	// reproducible: wall-clock time decided its outcome.
 	Watchdog time.Duration
+}
+
+// Validate checks every value is 0 (its default) or within its limit.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxPages > MaxPagesLimit:
+		return fmt.Errorf("wasmagent: max_pages %d is over %d, the most a wasm32 memory can have (4 GiB); give 1..%d (0: the default, %d)", c.MaxPages, MaxPagesLimit, MaxPagesLimit, DefaultMaxPages)
+	case c.Fuel > MaxFuel:
+		return fmt.Errorf("wasmagent: fuel %d is over %d; give 1..%d per tick (0: the default, %d)", c.Fuel, uint64(MaxFuel), uint64(MaxFuel), DefaultFuel)
+	case c.InitFuel > MaxFuel:
+		return fmt.Errorf("wasmagent: init_fuel %d is over %d; give 1..%d (0: the default, %d)", c.InitFuel, uint64(MaxFuel), uint64(MaxFuel), DefaultInitFuel)
+	case c.MaxModuleSize < 0 || c.MaxModuleSize > MaxModuleSizeLimit:
+		return fmt.Errorf("wasmagent: max module size %d is outside 0..%d bytes", c.MaxModuleSize, MaxModuleSizeLimit)
+	case c.Engine != "" && c.Engine != EngineCompiler && c.Engine != EngineInterpreter:
+		return fmt.Errorf("wasmagent: engine %q: use %q or %q (or nothing: wazero's choice)", c.Engine, EngineCompiler, EngineInterpreter)
+	case c.Watchdog < 0 || c.Watchdog > MaxWatchdog:
+		return fmt.Errorf("wasmagent: watchdog %v is outside 0..%v (0: off)", c.Watchdog, MaxWatchdog)
+	}
+	return nil
 }
 
 func (c *Config) defaults() {
@@ -88,8 +151,18 @@ type Runtime struct {
 
 // NewRuntime starts a runtime.
 func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg.defaults()
-	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.MaxPages).WithCoreFeatures(api.CoreFeaturesV2).
+	rc := wazero.NewRuntimeConfig()
+	switch cfg.Engine {
+	case EngineCompiler:
+		rc = wazero.NewRuntimeConfigCompiler()
+	case EngineInterpreter:
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	rc = rc.WithMemoryLimitPages(cfg.MaxPages).WithCoreFeatures(api.CoreFeaturesV2).
 		WithCloseOnContextDone(cfg.Watchdog > 0)
 	r := &Runtime{cfg: cfg}
 	if cfg.CacheDir != "" {
@@ -120,8 +193,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 // Module is a compiled agent module.
 type Module struct {
 	Name string
-	// Fuel is the per-call budget of this module's agents (default: the
-	// runtime's).
+	// Fuel is the per-tick budget of this module's agents (default: the
+	// runtime's); New may set another per agent. 1..MaxFuel.
 	Fuel uint64
 	// Digest is the SHA-256 of the module as loaded (before rewriting).
 	Digest [32]byte
@@ -182,7 +255,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	case len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic):
 		return nil, r.invalid(name, "not a WebAssembly module (it does not start with \\0asm); build it for wasm32")
 	}
-	rewritten, err := meter.Rewrite(wasm, meter.Options{Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true, StartFuel: int64(min(r.cfg.InitFuel, 1<<62))})
+	rewritten, err := meter.Rewrite(wasm, meter.Options{Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true, StartFuel: int64(r.cfg.InitFuel)})
 	if err != nil {
 		return nil, r.invalid(name, "%v", err)
 	}
@@ -209,11 +282,11 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	}
 	defer probe.close()
 	if m.init {
-		if _, err := probe.call(probe.mod.ExportedFunction("_initialize"), r.cfg.InitFuel); err != nil {
+		if _, err := probe.call(probe.mod.ExportedFunction("_initialize"), initCall); err != nil {
 			return nil, r.invalid(name, "_initialize failed: %v", err)
 		}
 	}
-	v, err := probe.call(probe.mod.ExportedFunction("lockstep_abi_version"), r.cfg.InitFuel)
+	v, err := probe.call(probe.mod.ExportedFunction("lockstep_abi_version"), initCall)
 	if err != nil {
 		return nil, r.invalid(name, "lockstep_abi_version failed: %v", err)
 	}

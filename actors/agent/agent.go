@@ -122,6 +122,12 @@ const (
 var (
 	ErrInvalidName = errors.New("agent: invalid name")
 	ErrTooLarge    = errors.New("agent: message too large")
+	// ErrQuota: the call would take the agent over one of its quotas
+	// (actions, bytes or deliveries per tick, log line size, state regions,
+	// channel memberships). Unlike the errors above it is not the agent's
+	// to handle: the agent fails at this tick, whatever it returns, with a
+	// reason that names the quota.
+	ErrQuota = errors.New("agent: quota exceeded")
 )
 
 // MaxNameLen is the longest agent id or channel name.

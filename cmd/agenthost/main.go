@@ -2,7 +2,7 @@
 // replay logs.
 //
 //	agenthost run [--topology FILE] [--ticks N] [--workers N] [--record FILE] [--pace N] [--observe ADDR]
-//	agenthost verify FILE [--workers N]            (a replay log)
+//	agenthost verify [--module-dir DIR]... [--trust KEY]... [--allow-unsigned] [--workers N] FILE   (a replay log)
 //	agenthost keygen --out author.key
 //	agenthost sign --key author.key --name NAME --version X.Y.Z --cap CAP... MODULE.wasm
 //	agenthost verify --trust author.pub MODULE.wasm
@@ -15,7 +15,19 @@
 //
 // With --observe ADDR, run serves a read-only view of the run over HTTP
 // (package host/observe: /snapshot, /metrics, /healthz), updated at every
-// barrier; cmd/agentui shows it in a browser.
+// barrier, with the connection cap and timeouts of host/observe/server;
+// cmd/agentui shows it in a browser.
+//
+// SIGINT or SIGTERM ends a run after the tick in progress: the host is
+// closed as after its last tick, so the replay log is flushed and ends with
+// its End record, and the summary is printed. A second signal exits at once.
+//
+// verify treats a replay log as untrusted: it runs the modules and models
+// the log names only from --module-dir (default: the log's directory), by
+// file name and recorded SHA-256, and trusts only --trust keys and, with
+// --allow-unsigned, unsigned modules. Exit status: 1 when the replay
+// diverges or cannot run (a module, model or key missing), 2 when the log
+// is corrupt, header included.
 package main
 
 import (
@@ -29,6 +41,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -41,6 +54,8 @@ import (
 	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/observe"
+	"github.com/lockstep-rt/lockstep/host/observe/server"
+	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/modelactor"
 )
 
@@ -109,147 +124,226 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
+// The bounds of --ticks and --workers are the host's, so that a flag is
+// refused, naming it, before anything starts: ticks up to 2^40 (twelve days
+// at a million ticks a second; more is a typo, not a run), and up to 1024
+// workers, far more than cores on any machine (the number never changes
+// results, only how many agents step at once).
+const (
+	maxTicks   = host.MaxTicks
+	maxWorkers = host.MaxWorkers
+)
+
+// runFlags are the flags of agenthost run.
+type runFlags struct {
+	topoPath, record, progress string
+	moduleDir, cacheDir        string
+	observeAddr                string
+	trust                      []string
+	allowUnsigned              bool
+	ticks, workers             int
+	pace                       float64
+}
+
+// validate checks the flags that need no file: each error names the flag
+// and what to give instead.
+func (f *runFlags) validate() error {
+	if f.ticks < 0 || f.ticks > maxTicks {
+		return fmt.Errorf("--ticks %d: give a number of ticks from 1 to %d (2^40), or 0 for the topology's", f.ticks, maxTicks)
+	}
+	if err := checkWorkers(f.workers); err != nil {
+		return err
+	}
+	if f.pace != 0 && !(f.pace >= clock.MinRate && f.pace <= clock.MaxRate) { // NaN fails both
+		return fmt.Errorf("--pace %v: give at most how many ticks per second to run, from %g to %g, or 0 for as fast as possible", f.pace, clock.MinRate, clock.MaxRate)
+	}
+	switch f.progress {
+	case "auto", "always", "never":
+	default:
+		return fmt.Errorf("--progress %q: use auto (a bar when stderr is a terminal), always or never", f.progress)
+	}
+	return nil
+}
+
+func checkWorkers(n int) error {
+	if n < 1 || n > maxWorkers {
+		return fmt.Errorf("--workers %d: give 1 to %d worker goroutines (the number never changes results)", n, maxWorkers)
+	}
+	return nil
+}
+
 func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
-	var (
-		topoPath, record, progress string
-		moduleDir, cacheDir        string
-		observeAddr                string
-		trust                      []string
-		allowUnsigned              bool
-		ticks, workers             int
-		pace                       float64
-	)
+	rf := &runFlags{}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a topology (the embedded default without --topology) and print its final digest",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := rf.validate(); err != nil {
+				return err
+			}
 			log, err := g.logger(stderr)
 			if err != nil {
 				return err
 			}
-			topo, err := loadTopology(topoPath, moduleDir)
-			if err != nil {
-				return err
-			}
-			topo.WASM.Trust = append(topo.WASM.Trust, trust...)
-			topo.WASM.AllowUnsigned = topo.WASM.AllowUnsigned || allowUnsigned
-			if ticks == 0 {
-				ticks = topo.Ticks
-			}
-			if ticks <= 0 {
-				return fmt.Errorf("--ticks: give a positive number of ticks (the topology sets none)")
-			}
-			opts := host.Options{Kinds: kinds(), Workers: workers, Logger: log, CreatedBy: "agenthost run", WASM: host.WASMConfig{CacheDir: cacheDir},
-				Inference: host.InferenceConfig{Library: g.ortLib}}
-			var recFile *os.File
-			if record != "" {
-				if recFile, err = os.Create(record); err != nil {
-					return fmt.Errorf("--record: %w", err)
-				}
-				defer recFile.Close()
-				opts.Record = recFile
-			}
-			var driver clock.Driver = clock.FreeRunning{}
-			if pace > 0 {
-				p, err := clock.NewPaced(pace)
-				if err != nil {
-					return fmt.Errorf("--pace: %w", err)
-				}
-				defer p.Close()
-				driver = p
-			}
-			var ln net.Listener
-			if observeAddr != "" {
-				if ln, err = net.Listen("tcp", observeAddr); err != nil {
-					return fmt.Errorf("--observe %s: cannot listen: %w", observeAddr, err)
-				}
-				defer ln.Close()
-				fmt.Fprintf(stderr, "observe: http://%s\n", ln.Addr())
-			}
-			h, err := topo.Start(opts)
-			if err != nil {
-				if recFile != nil {
-					recFile.Close()
-					os.Remove(record)
-				}
-				return err
-			}
-			var obs *observe.Observer
-			if ln != nil {
-				obs = observe.New(topo.Name, h)
-				srv := &http.Server{Handler: obs.Handler(), ReadHeaderTimeout: 10 * time.Second}
-				go func() {
-					if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-						log.Warnf("observe: %v", err)
-					}
-				}()
-				defer func() {
-					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
-					if err := srv.Shutdown(sctx); err != nil {
-						log.Warnf("observe: shutting the server down: %v", err)
-					}
-				}()
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
-			defer stop()
-			bar := newBar(progress, ticks, stderr)
-			var failures, restarts, dead, inferences uint64
-			runErr := h.Run(ctx, ticks, driver, func(r host.TickResult) {
-				dead += r.DeadLetters
-				inferences += uint64(r.Inferences)
-				for _, e := range r.Events {
-					switch e.Kind {
-					case "failed":
-						failures++
-					case "restarted":
-						restarts++
-					}
-				}
-				if bar != nil {
-					_ = bar.Add(1)
-				}
-				if obs != nil {
-					obs.Publish(r) // at the barrier: reads r and the host's metrics only
-				}
-			})
-			if bar != nil {
-				_ = bar.Finish()
-				fmt.Fprintln(stderr)
-			}
-			models := modelSummary(h)
-			closeErr := h.Close()
-			last := h.Last()
-			fmt.Fprintf(stdout, "topology: %s (%d agents)\n", topo.Name, len(topo.Agents))
-			fmt.Fprintf(stdout, "ticks: %d\n", uint64(h.Tick()))
-			fmt.Fprintf(stdout, "failures: %d, restarts: %d, dead letters: %d\n", failures, restarts, dead)
-			if models != "" {
-				fmt.Fprintf(stdout, "inferences: %d\n%s", inferences, models)
-			}
-			fmt.Fprintf(stdout, "digest: %s\n", last.DigestHex())
-			if record != "" && closeErr == nil {
-				fmt.Fprintf(stdout, "replay log: %s\n", record)
-			}
-			if runErr != nil && !errors.Is(runErr, context.Canceled) {
-				return runErr
-			}
-			return closeErr
+			return run(cmd.Context(), g, rf, log, stdout, stderr)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&topoPath, "topology", "", "topology file (YAML); default: the embedded WebAssembly demo")
-	f.StringVar(&moduleDir, "module-dir", "bin/wasm", "where the default topology's modules are (built by scripts/guests.sh)")
-	f.StringSliceVar(&trust, "trust", nil, "trusted public key files or directories for signed modules (repeat)")
-	f.BoolVar(&allowUnsigned, "allow-unsigned", false, "developer flag: run unsigned modules (recorded in the replay log)")
-	f.StringVar(&cacheDir, "wasm-cache", defaultCache(), "directory for compiled WebAssembly code (\"\": no cache)")
-	f.IntVar(&ticks, "ticks", 0, "ticks to run (default: the topology's ticks)")
-	f.IntVar(&workers, "workers", 2, "worker goroutines for agents (never changes results)")
-	f.StringVar(&record, "record", "", "write a replay log to this file")
-	f.Float64Var(&pace, "pace", 0, "at most this many ticks per second (0: as fast as possible)")
-	f.StringVar(&progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
-	f.StringVar(&observeAddr, "observe", "", "serve a read-only view of the run (/snapshot, /metrics, /healthz) on this address, e.g. 127.0.0.1:7070 (port 0 picks one)")
+	f.StringVar(&rf.topoPath, "topology", "", "topology file (YAML); default: the embedded WebAssembly demo")
+	f.StringVar(&rf.moduleDir, "module-dir", "bin/wasm", "where the default topology's modules are (built by scripts/guests.sh)")
+	f.StringSliceVar(&rf.trust, "trust", nil, "trusted public key files or directories for signed modules (repeat)")
+	f.BoolVar(&rf.allowUnsigned, "allow-unsigned", false, "developer flag: run unsigned modules (recorded in the replay log)")
+	f.StringVar(&rf.cacheDir, "wasm-cache", defaultCache(), "directory for compiled WebAssembly code (\"\": no cache)")
+	f.IntVar(&rf.ticks, "ticks", 0, "ticks to run, 1 to 2^40 (default: the topology's ticks)")
+	f.IntVar(&rf.workers, "workers", 2, "worker goroutines for agents, 1 to 1024 (never changes results)")
+	f.StringVar(&rf.record, "record", "", "write a replay log to this file")
+	f.Float64Var(&rf.pace, "pace", 0, "at most this many ticks per second, 1e-9 to 1e9 (0: as fast as possible)")
+	f.StringVar(&rf.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
+	f.StringVar(&rf.observeAddr, "observe", "", "serve a read-only view of the run (/snapshot, /metrics, /healthz) on this address, e.g. 127.0.0.1:7070 (port 0 picks one)")
 	return cmd
+}
+
+// run is agenthost run after its flags are checked: load the topology, open
+// the replay log, the clock and the observe listener, start the host, run
+// it until its ticks are done or a signal arrives, close it and print the
+// summary.
+func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, stdout, stderr io.Writer) error {
+	// SIGINT and SIGTERM end the run after the tick in progress (or before
+	// its first tick, if one arrives while the host starts); the host is
+	// then closed as after its last tick, so the replay log gets its End
+	// record. A second signal gets the default behaviour: exit at once.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	topo, err := loadTopology(rf.topoPath, rf.moduleDir)
+	if err != nil {
+		return err
+	}
+	topo.WASM.Trust = append(topo.WASM.Trust, rf.trust...)
+	topo.WASM.AllowUnsigned = topo.WASM.AllowUnsigned || rf.allowUnsigned
+	ticks := rf.ticks
+	if ticks == 0 {
+		ticks = topo.Ticks
+	}
+	if ticks <= 0 { // a topology's ticks are checked when it is parsed
+		return fmt.Errorf("--ticks: give a positive number of ticks (the topology sets none)")
+	}
+	opts := host.Options{Kinds: kinds(), Workers: rf.workers, Logger: log, CreatedBy: "agenthost run", WASM: host.WASMConfig{CacheDir: rf.cacheDir},
+		Inference: host.InferenceConfig{Library: g.ortLib}}
+	var recFile *os.File
+	if rf.record != "" {
+		if recFile, err = os.Create(rf.record); err != nil {
+			return fmt.Errorf("--record: %w", err)
+		}
+		defer recFile.Close()
+		opts.Record = recFile
+	}
+	var driver clock.Driver = clock.FreeRunning{}
+	if rf.pace > 0 {
+		p, err := clock.NewPaced(rf.pace)
+		if err != nil {
+			return fmt.Errorf("--pace: %w", err)
+		}
+		defer p.Close()
+		driver = p
+	}
+	var ln net.Listener
+	if rf.observeAddr != "" {
+		if ln, err = net.Listen("tcp", rf.observeAddr); err != nil {
+			return fmt.Errorf("--observe %s: cannot listen: %w", rf.observeAddr, err)
+		}
+		defer ln.Close()
+		fmt.Fprintf(stderr, "observe: http://%s\n", ln.Addr())
+	}
+	h, err := topo.Start(opts)
+	if err != nil {
+		if recFile != nil {
+			recFile.Close()
+			os.Remove(rf.record)
+		}
+		return err
+	}
+	var obs *observe.Observer
+	if ln != nil {
+		obs = observe.New(topo.Name, h)
+		defer serveObserver(ln, obs, log)()
+	}
+	bar := newBar(rf.progress, ticks, stderr)
+	var sum runSummary
+	runErr := h.Run(ctx, ticks, driver, func(r host.TickResult) {
+		sum.add(r)
+		if bar != nil {
+			_ = bar.Add(1)
+		}
+		if obs != nil {
+			obs.Publish(r) // at the barrier: reads r and the host's metrics only
+		}
+	})
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(stderr)
+	}
+	if errors.Is(runErr, context.Canceled) {
+		if cause := context.Cause(ctx); cause != nil && cause != context.Canceled { // a signal's cause also matches Canceled
+			fmt.Fprintf(stderr, "agenthost: %v: stopping after %d ticks, closing the run\n", cause, uint64(h.Tick()))
+		}
+	}
+	models := modelSummary(h)
+	closeErr := h.Close()
+	last := h.Last()
+	fmt.Fprintf(stdout, "topology: %s (%d agents)\n", topo.Name, len(topo.Agents))
+	fmt.Fprintf(stdout, "ticks: %d\n", uint64(h.Tick()))
+	fmt.Fprintf(stdout, "failures: %d, restarts: %d, dead letters: %d\n", sum.failures, sum.restarts, sum.dead)
+	if models != "" {
+		fmt.Fprintf(stdout, "inferences: %d\n%s", sum.inferences, models)
+	}
+	fmt.Fprintf(stdout, "digest: %s\n", last.DigestHex())
+	if rf.record != "" && closeErr == nil {
+		fmt.Fprintf(stdout, "replay log: %s\n", rf.record)
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	return closeErr
+}
+
+// runSummary counts what the summary of a run prints.
+type runSummary struct{ failures, restarts, dead, inferences uint64 }
+
+func (s *runSummary) add(r host.TickResult) {
+	s.dead += r.DeadLetters
+	s.inferences += uint64(r.Inferences)
+	for _, e := range r.Events {
+		switch e.Kind {
+		case "failed":
+			s.failures++
+		case "restarted":
+			s.restarts++
+		}
+	}
+}
+
+// serveObserver serves obs on ln with package server's limits (a cap on
+// connections, read, write and idle timeouts) and returns the function that
+// shuts the server down.
+func serveObserver(ln net.Listener, obs *observe.Observer, log *logrus.Logger) func() {
+	srv, errc := server.Serve(ln, obs.Handler(), server.Limits{})
+	go func() {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			log.Warnf("observe: %v", err)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warnf("observe: shutting the server down: %v", err)
+		}
+	}
 }
 
 // modelSummary describes each model of the run: where it ran, its requests
@@ -310,25 +404,42 @@ func newBar(mode string, ticks int, w io.Writer) *progressbar.ProgressBar {
 
 func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	var (
-		workers    int
-		trust      []string
-		versionReq string
+		workers       int
+		trust         []string
+		moduleDirs    []string
+		allowUnsigned bool
+		versionReq    string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Verify a replay log (re-run it; exit 1: diverged, 2: corrupt) or a signed module (--trust KEY)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Verify a replay log: re-run it and compare every tick (exit 1: diverged or
+cannot be replayed, 2: corrupt log). The log is untrusted input: the
+modules and models it names are looked up by file name in --module-dir
+(default: the log's directory) and must have the SHA-256 it recorded, and
+only the keys given with --trust (and unsigned modules only with
+--allow-unsigned) are trusted, whatever the log's header says.
+
+Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if module, ok, err := isWasm(args[0]); err != nil {
 				return err
 			} else if ok {
 				return verifyModule(stdout, args[0], module, trust, versionReq)
 			}
+			if err := checkWorkers(workers); err != nil {
+				return err
+			}
 			log, err := g.logger(stderr)
 			if err != nil {
 				return err
 			}
-			res, err := host.VerifyFile(args[0], host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib}})
+			res, err := host.VerifyFile(args[0], host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
+				Trust: trust, AllowUnsigned: allowUnsigned, ModuleDirs: moduleDirs})
+			if errors.Is(err, replaylog.ErrCorrupt) {
+				return &exitError{2, err} // a damaged header: nothing can be replayed
+			}
 			if err != nil {
 				return err
 			}
@@ -341,14 +452,20 @@ func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 				return &exitError{2, errors.New("replay log is corrupt")}
 			}
 			fmt.Fprintf(stdout, "identical: %d ticks, digest %x\n", res.Ticks, res.Digest)
+			for _, w := range res.Warnings {
+				fmt.Fprintf(stdout, "warning: %s\n", w)
+			}
 			if !res.Complete {
 				fmt.Fprintln(stdout, "note: the log has no end record (the run was not closed cleanly); every tick in it reproduced")
 			}
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&workers, "workers", 2, "worker goroutines for the replay (never changes results)")
-	cmd.Flags().StringSliceVar(&trust, "trust", nil, "modules: trusted public key files or directories (repeat)")
-	cmd.Flags().StringVar(&versionReq, "version", "", "modules: version requirement, e.g. ^1.2")
+	f := cmd.Flags()
+	f.IntVar(&workers, "workers", 2, "replay logs: worker goroutines, 1 to 1024 (never changes results)")
+	f.StringSliceVar(&trust, "trust", nil, "trusted public key files or directories (repeat): a module's signature must verify under one; a replay's signed modules must be signed by one")
+	f.StringArrayVar(&moduleDirs, "module-dir", nil, "replay logs: where the run's modules and models are, looked up by file name (repeat; default: the log's directory)")
+	f.BoolVar(&allowUnsigned, "allow-unsigned", false, "replay logs: run the log's unsigned modules (for runs recorded with allow_unsigned)")
+	f.StringVar(&versionReq, "version", "", "modules: version requirement, e.g. ^1.2")
 	return cmd
 }

@@ -44,6 +44,7 @@ import (
 	"testing"
 	"text/tabwriter"
 
+	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/internal/benchkit"
 )
 
@@ -117,6 +118,9 @@ func run(args []string, out io.Writer) error {
 		if err := runCore(out, *count, workers); err != nil {
 			return err
 		}
+		if err := runEnforcement(out, *count, workers); err != nil {
+			return err
+		}
 	}
 	if *wasm {
 		if err := runWASM(out, *count, workers, *spawnAgents); err != nil {
@@ -173,6 +177,47 @@ func runCore(out io.Writer, count int, workers []int) error {
 		return err
 	}
 	fmt.Fprintln(out, "\nratio: Lockstep's time per tick (per message for route) ÷ the baseline's; below 1, Lockstep is cheaper.")
+	return nil
+}
+
+// enforcementTarget: quotas may cost at most 3% on the tick and route rows.
+var enforcementTarget = target{"≤ 1.03", func(m measure) bool { return m.nsPerOp <= 1.03 }}
+
+// runEnforcement measures what enforcing the quotas costs: the tick and
+// route rows with the default quotas against the same rows with
+// Quotas.Unenforced, interleaved in one run.
+func runEnforcement(out io.Writer, count int, workers []int) error {
+	fmt.Fprintln(out, "\nQuota enforcement: the same rows with the default quotas and with none (Quotas.Unenforced)")
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tworkers\tenforced\tunenforced\tratio\ttarget\tresult")
+	const tickAgents = 1000
+	rows := []struct {
+		name string
+		run  func(b *testing.B, w int, q host.Quotas)
+	}{
+		{fmt.Sprintf("tick, %d idle agents", tickAgents), func(b *testing.B, w int, q host.Quotas) { benchkit.TickQuotas(b, tickAgents, w, q) }},
+		{fmt.Sprintf("route, %d echo agents × %d msgs", benchkit.RouteAgents, benchkit.RouteMessages), func(b *testing.B, w int, q host.Quotas) {
+			benchkit.RouteQuotas(b, benchkit.RouteAgents, benchkit.RouteMessages, benchkit.RoutePayload, w, q)
+		}},
+	}
+	for _, row := range rows {
+		for _, w := range workers {
+			off, on, err := interleave(count, []int{w},
+				[]func(*testing.B){func(b *testing.B) { row.run(b, w, host.Quotas{Unenforced: true}) }},
+				func(w int) func(*testing.B) { return func(b *testing.B) { row.run(b, w, host.Quotas{}) } })
+			if err != nil {
+				return fmt.Errorf("%s: %w", row.name, err)
+			}
+			ratio := measure{nsPerOp: on[0].nsPerOp / off[0].nsPerOp}
+			fmt.Fprintf(tw, "%s\t%d\t%s/tick\t%s/tick\t%.3f\t%s\t%s\n", row.name, w, duration(on[0].nsPerOp), duration(off[0].nsPerOp),
+				ratio.nsPerOp, enforcementTarget.text, verdict(enforcementTarget, true, ratio))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nratio: time per tick with the quotas enforced ÷ without; the route row checks every send against the per-tick quotas and every tick's deliveries at the barrier.")
 	return nil
 }
 

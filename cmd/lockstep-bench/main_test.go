@@ -72,13 +72,13 @@ func TestTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := out.String()
-	for _, want := range []string{"tick, 50 idle agents", "tick, 10000 idle agents", "route, 100 echo agents", "≤ 10 ms/tick", "≥ 2 M msgs/s"} {
+	for _, want := range []string{"tick, 50 idle agents", "tick, 10000 idle agents", "route, 100 echo agents", "≤ 10 ms/tick", "≥ 2 M msgs/s", "Quota enforcement", "tick, 1000 idle agents", "≤ 1.03"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
 	}
-	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 3 {
-		t.Errorf("%d verdicts, want 3 (two tick targets and route):\n%s", rows, text)
+	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 5 {
+		t.Errorf("%d verdicts, want 5 (two tick targets, route, and enforcement on tick and route):\n%s", rows, text)
 	}
 }
 
@@ -105,8 +105,8 @@ func TestWASMTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
 	}
-	// Three Go rows, then two metering and two tick rows.
-	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 7 {
-		t.Errorf("%d verdicts, want 7:\n%s", rows, text)
+	// Five Go rows, then two metering and two tick rows.
+	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 9 {
+		t.Errorf("%d verdicts, want 9:\n%s", rows, text)
 	}
 }

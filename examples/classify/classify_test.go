@@ -120,7 +120,11 @@ func TestClassify(t *testing.T) {
 			}
 		}
 	}
-	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Workers: 8, Logger: quiet()})
+	mods, err := guests.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := host.Verify(bytes.NewReader(log.Bytes()), host.ReplayOptions{Workers: 8, Logger: quiet(), AllowUnsigned: true, ModuleDirs: []string{mods, "."}})
 	if err != nil {
 		t.Fatal(err)
 	}

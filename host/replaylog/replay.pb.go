@@ -463,12 +463,14 @@ func (*Command_Input) isCommand_Op() {}
 
 // Spawn starts an agent.
 type Spawn struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Config        []byte                 `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
-	Priority      int32                  `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
-	Group         string                 `protobuf:"bytes,5,opt,name=group,proto3" json:"group,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind     string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Config   []byte                 `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	Priority int32                  `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
+	Group    string                 `protobuf:"bytes,5,opt,name=group,proto3" json:"group,omitempty"`
+	// fuel is the agent's fuel per tick (WebAssembly agents; 0: its module's).
+	Fuel          uint64 `protobuf:"varint,6,opt,name=fuel,proto3" json:"fuel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -536,6 +538,13 @@ func (x *Spawn) GetGroup() string {
 		return x.Group
 	}
 	return ""
+}
+
+func (x *Spawn) GetFuel() uint64 {
+	if x != nil {
+		return x.Fuel
+	}
+	return 0
 }
 
 // Stop stops an agent.
@@ -843,14 +852,20 @@ func (x *TickDigest) GetEvents() []*Event {
 	return nil
 }
 
-// InferenceOutput is a recorded non-deterministic inference result; replay
-// feeds it back instead of running the model.
+// InferenceOutput is a recorded inference result (every result of a run
+// is recorded); replay feeds it back instead of running the model, so a log
+// replays on any CPU and without ONNX Runtime.
 type InferenceOutput struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tick          uint64                 `protobuf:"varint,1,opt,name=tick,proto3" json:"tick,omitempty"`
-	Agent         string                 `protobuf:"bytes,2,opt,name=agent,proto3" json:"agent,omitempty"`
-	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
-	Output        []byte                 `protobuf:"bytes,4,opt,name=output,proto3" json:"output,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tick  uint64                 `protobuf:"varint,1,opt,name=tick,proto3" json:"tick,omitempty"`
+	Agent string                 `protobuf:"bytes,2,opt,name=agent,proto3" json:"agent,omitempty"`
+	Seq   uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// output is the encoded result; empty when same_as is set.
+	Output []byte `protobuf:"bytes,4,opt,name=output,proto3" json:"output,omitempty"`
+	// same_as, when not 0, says the result is byte for byte that of the
+	// same_as-th InferenceOutput record of the log (counting from 1), which
+	// is of this tick or the one before: identical results are recorded once.
+	SameAs        uint64 `protobuf:"varint,5,opt,name=same_as,json=sameAs,proto3" json:"same_as,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -911,6 +926,13 @@ func (x *InferenceOutput) GetOutput() []byte {
 		return x.Output
 	}
 	return nil
+}
+
+func (x *InferenceOutput) GetSameAs() uint64 {
+	if x != nil {
+		return x.SameAs
+	}
+	return 0
 }
 
 // End is the last record of a log that was closed cleanly.
@@ -1009,13 +1031,14 @@ const file_replay_proto_rawDesc = "" +
 	"\x04join\x18\x04 \x01(\v2\x1e.lockstep.replay.v1.MembershipH\x00R\x04join\x126\n" +
 	"\x05leave\x18\x05 \x01(\v2\x1e.lockstep.replay.v1.MembershipH\x00R\x05leave\x121\n" +
 	"\x05input\x18\x06 \x01(\v2\x19.lockstep.replay.v1.InputH\x00R\x05inputB\x04\n" +
-	"\x02op\"u\n" +
+	"\x02op\"\x89\x01\n" +
 	"\x05Spawn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06config\x18\x03 \x01(\fR\x06config\x12\x1a\n" +
 	"\bpriority\x18\x04 \x01(\x05R\bpriority\x12\x14\n" +
-	"\x05group\x18\x05 \x01(\tR\x05group\"\x16\n" +
+	"\x05group\x18\x05 \x01(\tR\x05group\x12\x12\n" +
+	"\x04fuel\x18\x06 \x01(\x04R\x04fuel\"\x16\n" +
 	"\x04Stop\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"<\n" +
 	"\n" +
@@ -1047,12 +1070,13 @@ const file_replay_proto_rawDesc = "" +
 	"\ragent_digests\x18\x03 \x03(\x06R\fagentDigests\x12\x16\n" +
 	"\x06agents\x18\x04 \x03(\tR\x06agents\x12!\n" +
 	"\fdead_letters\x18\x05 \x01(\x04R\vdeadLetters\x121\n" +
-	"\x06events\x18\x06 \x03(\v2\x19.lockstep.replay.v1.EventR\x06events\"e\n" +
+	"\x06events\x18\x06 \x03(\v2\x19.lockstep.replay.v1.EventR\x06events\"~\n" +
 	"\x0fInferenceOutput\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\x04R\x04tick\x12\x14\n" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
-	"\x06output\x18\x04 \x01(\fR\x06output\"V\n" +
+	"\x06output\x18\x04 \x01(\fR\x06output\x12\x17\n" +
+	"\asame_as\x18\x05 \x01(\x04R\x06sameAs\"V\n" +
 	"\x03End\x12\x14\n" +
 	"\x05ticks\x18\x01 \x01(\x04R\x05ticks\x12!\n" +
 	"\ffinal_digest\x18\x02 \x01(\fR\vfinalDigest\x12\x16\n" +

@@ -71,8 +71,8 @@ func kinds() map[string]host.Factory {
 	return k
 }
 
-func newHost(b testingB, workers int) *host.Host {
-	h, err := host.New(host.Options{Seed: 1, Kinds: kinds(), Workers: workers, Logger: quiet()})
+func newHost(b testingB, workers int, q host.Quotas) *host.Host {
+	h, err := host.New(host.Options{Seed: 1, Kinds: kinds(), Workers: workers, Logger: quiet(), Quotas: q})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,8 +11,12 @@ import (
 // workers: the router begins the tick, releases every agent, each steps and
 // reports, and the router commits the barrier. ns/op is the time per tick;
 // it also reports ns/agent.
-func Tick(b *testing.B, agents, workers int) {
-	h := newHost(b, workers)
+func Tick(b *testing.B, agents, workers int) { TickQuotas(b, agents, workers, host.Quotas{}) }
+
+// TickQuotas is Tick with quotas q (the enforcement rows of lockstep-bench
+// compare the defaults with q.Unenforced).
+func TickQuotas(b *testing.B, agents, workers int, q host.Quotas) {
+	h := newHost(b, workers, q)
 	defer h.Close()
 	for i := range agents {
 		if err := h.Spawn(host.AgentSpec{ID: fmt.Sprintf("a%d", i), Kind: "idle"}); err != nil {
@@ -35,10 +39,15 @@ func Tick(b *testing.B, agents, workers int) {
 // the barrier mailbox and delivered). ns/op is the time per tick; it also
 // reports msgs/s and ns/msg.
 func Route(b *testing.B, agents, k, size, workers int) {
+	RouteQuotas(b, agents, k, size, workers, host.Quotas{})
+}
+
+// RouteQuotas is Route with quotas q.
+func RouteQuotas(b *testing.B, agents, k, size, workers int, q host.Quotas) {
 	if agents%2 != 0 {
 		b.Fatalf("benchkit: Route needs an even number of agents, got %d", agents)
 	}
-	h := newHost(b, workers)
+	h := newHost(b, workers, q)
 	defer h.Close()
 	for i := range agents {
 		cfg := fmt.Sprintf("partner=a%d k=%d size=%d", i^1, k, size)

@@ -196,7 +196,7 @@ func WASMCall(b *testing.B, guest string, unmetered bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := m.New("a0", 1)
+	a, err := m.New("a0", 1, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func WASMSpawn(b *testing.B, guest string, n int) {
 
 // Spawn is WASMSpawn's baseline: n Go-native idle agents.
 func Spawn(b *testing.B, n int) {
-	spawnBench(b, n, "idle", func() *host.Host { return newHost(b, 1) })
+	spawnBench(b, n, "idle", func() *host.Host { return newHost(b, 1, host.Quotas{}) })
 }
 
 func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/clock"
@@ -27,6 +29,8 @@ type Config struct {
 	// under the root group, which restarts one-for-one, at most 10 times in
 	// 100 ticks, then halts the run.
 	Groups []GroupSpec
+	// Quotas bound every agent (zero fields: the defaults).
+	Quotas Quotas
 }
 
 // Engine is the deterministic core of one run. It is not safe for
@@ -58,6 +62,7 @@ type Engine struct {
 	chainBuf []byte // chain's scratch buffer
 
 	inferencer Inferencer
+	quotas     Quotas
 }
 
 // Agent is the engine's record of one agent.
@@ -70,6 +75,8 @@ type Agent struct {
 	Seed     uint64 // this agent's random seed
 	// Incarnation counts restarts.
 	Incarnation uint32
+	// Fuel is the fuel per tick its spawn asked for (0: the default).
+	Fuel uint64
 
 	group  *group
 	alive  bool
@@ -79,10 +86,12 @@ type Agent struct {
 	// spare is the storage of the deliveries handed out at the last Begin:
 	// read during that tick, it is free again after its barrier and becomes
 	// the inbox at the next Begin.
-	spare   []agent.Message
-	state   map[string][]byte // frozen state regions, replaced at barriers
-	eng     *Engine
-	spawnAt clock.Tick
+	spare []agent.Message
+	state map[string][]byte // frozen state regions, replaced at barriers
+	// stateBytes is the total size of state.
+	stateBytes int
+	eng        *Engine
+	spawnAt    clock.Tick
 }
 
 type channel struct {
@@ -92,7 +101,11 @@ type channel struct {
 
 // New returns an engine for cfg, or an error naming the bad group.
 func New(cfg Config) (*Engine, error) {
+	if err := cfg.Quotas.Validate(); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	e := &Engine{
+		quotas:   cfg.Quotas.WithDefaults(),
 		seed:     cfg.Seed,
 		agents:   map[string]*Agent{},
 		channels: map[string]*channel{},
@@ -144,6 +157,9 @@ type SpawnSpec struct {
 	Config   []byte
 	Priority int32 // higher runs (and is routed) first
 	Group    string
+	// Fuel is the agent's fuel per tick, for factories of metered agents
+	// (0: their default).
+	Fuel uint64
 }
 
 // Membership names an agent and a channel.
@@ -173,7 +189,7 @@ func (e *Engine) Apply(cmd Command) error {
 			return fmt.Errorf("spawn %q: %w", s.ID, err)
 		}
 		a := &Agent{
-			ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority,
+			ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Fuel: s.Fuel,
 			Rank: e.nextRank, Seed: agentSeed(e.seed, s.ID),
 			group: g, alive: true, member: map[string]bool{}, spawnAt: e.tick, eng: e,
 		}
@@ -427,6 +443,57 @@ type Event struct {
 	Detail string
 }
 
+// MaxEventDetail is the most bytes of an event's Detail: longer texts (a
+// failure's reason carrying an agent's last log line, say) are clipped, so
+// a tick's replay record stays bounded.
+const MaxEventDetail = 1024
+
+// Clip returns s as valid UTF-8 of at most MaxEventDetail bytes: invalid
+// bytes become U+FFFD, and a longer text is cut at a character boundary and
+// ends in "… (N bytes)". Event details are clipped before they enter a
+// digest or a log.
+func Clip(s string) string {
+	if len(s) <= MaxEventDetail && utf8.ValidString(s) {
+		return s
+	}
+	n := len(s)
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= MaxEventDetail {
+		return s
+	}
+	suffix := fmt.Sprintf("… (%d bytes)", n)
+	cut := MaxEventDetail - len(suffix)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + suffix
+}
+
+// deadLetters aggregates one agent's sends of a tick to unknown or stopped
+// agents into one event: however many there are, the tick's record holds a
+// count, the first target and a digest of all targets.
+type deadLetters struct {
+	n      uint64
+	first  string
+	digest uint64
+}
+
+func (d *deadLetters) add(target string) {
+	if d.n == 0 {
+		d.first, d.digest = target, fnvOffset64
+	}
+	d.n++
+	d.digest = fnvString(fnvUint32(d.digest, uint32(len(target))), target)
+}
+
+func (d *deadLetters) event(from string) Event {
+	detail := "to " + d.first
+	if d.n > 1 {
+		detail = fmt.Sprintf("%d messages to unknown or stopped agents, the first to %s (targets digest %016x)", d.n, d.first, d.digest)
+	}
+	return Event{Kind: EventDeadLetter, Agent: from, Detail: detail}
+}
+
 // LogLine is a log action, emitted at the barrier in canonical order.
 type LogLine struct {
 	Agent string
@@ -474,9 +541,13 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	var callers []*Agent
 	for i, a := range p.Agents {
 		rep := &reports[i]
+		if !rep.Failed {
+			e.checkDeliveries(a, p.Tick, rep)
+		}
 		if rep.Failed {
-			r.AgentDigests[i] = failureDigest(rep.Reason)
-			r.Events = append(r.Events, Event{Kind: EventFailed, Agent: a.ID, Detail: rep.Reason})
+			reason := Clip(rep.Reason)
+			r.AgentDigests[i] = failureDigest(reason)
+			r.Events = append(r.Events, Event{Kind: EventFailed, Agent: a.ID, Detail: reason})
 			failed = append(failed, a)
 			continue
 		}
@@ -484,6 +555,7 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 		r.AgentFuel[i] = rep.Fuel
 		var last *Agent // the last send's target: agents often send in runs
 		var requests uint32
+		var dead deadLetters
 		for _, act := range rep.Actions {
 			switch act.Kind {
 			case ActSend:
@@ -496,8 +568,7 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 				if t != nil && t.alive {
 					t.inbox = append(t.inbox, msg)
 				} else {
-					r.DeadLetters++
-					r.Events = append(r.Events, Event{Kind: EventDeadLetter, Agent: a.ID, Detail: "to " + act.Target})
+					dead.add(act.Target)
 				}
 			case ActPublish:
 				msg := agent.Message{From: a.ID, Channel: act.Target, Sent: p.Tick, Payload: act.Payload}
@@ -516,12 +587,17 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 				if a.state == nil {
 					a.state = map[string][]byte{}
 				}
+				a.stateBytes += len(act.Payload) - len(a.state[act.Target])
 				a.state[act.Target] = act.Payload
 			case ActInfer:
 				calls = append(calls, InferCall{Agent: a.ID, Request: requests, Model: act.Target, Version: act.Version, Input: act.Payload})
 				callers = append(callers, a)
 				requests++
 			}
+		}
+		if dead.n > 0 {
+			r.DeadLetters += dead.n
+			r.Events = append(r.Events, dead.event(a.ID))
 		}
 	}
 	inferDigest := e.infer(&r, p.Tick, calls, callers)
@@ -584,7 +660,7 @@ func (e *Engine) stop(a *Agent) uint64 {
 		e.setMember(a, ch, false)
 	}
 	n := uint64(len(a.inbox) + len(a.inputs))
-	a.inbox, a.inputs, a.spare, a.state = nil, nil, nil, nil
+	a.inbox, a.inputs, a.spare, a.state, a.stateBytes = nil, nil, nil, nil, 0
 	e.live = slices.DeleteFunc(e.live, func(x *Agent) bool { return x == a })
 	e.snap = nil
 	return n

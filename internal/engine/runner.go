@@ -49,10 +49,19 @@ func (r *Runner) call(t clock.Tick, phase string, f func() error) {
 			panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: r.lastWords(fmt.Sprintf("panic: %v", p))})
 		}
 	}()
-	if err := f(); err != nil {
+	err := f()
+	if v := r.out.violation; v != nil {
+		// A quota is the host's limit, not the agent's error to handle: the
+		// agent fails whatever it returned.
+		err = v
+	}
+	if err != nil {
 		panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: r.lastWords(err.Error())})
 	}
 }
+
+// maxLastWords is the most bytes of a log line a failure's reason quotes.
+const maxLastWords = 256
 
 // lastWords adds to a failure's reason the last error or warning the agent
 // logged in the failing tick (an abort message, say), which would otherwise
@@ -60,7 +69,11 @@ func (r *Runner) call(t clock.Tick, phase string, f func() error) {
 func (r *Runner) lastWords(reason string) string {
 	for i := len(r.out.actions) - 1; i >= 0; i-- {
 		if a := r.out.actions[i]; a.Kind == ActLog && a.Level <= agent.LevelWarn {
-			return fmt.Sprintf("%s (its last %s log line: %q)", reason, levelName(a.Level), a.Payload)
+			line, more := a.Payload, ""
+			if len(line) > maxLastWords {
+				line, more = line[:maxLastWords], fmt.Sprintf("… (%d bytes)", len(a.Payload))
+			}
+			return fmt.Sprintf("%s (its last %s log line: %q%s)", reason, levelName(a.Level), line, more)
 		}
 	}
 	return reason

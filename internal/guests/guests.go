@@ -52,7 +52,8 @@ func Read(name string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(d, name))
 }
 
-// BuildDir compiles every .c file of src (clang-14, wasm32, no libc) and
+// BuildDir compiles every .c file of src (clang-14, wasm32, no libc, with
+// sdk/c on the include path) and
 // every .wat file (wat2wasm) into a new temporary directory, which it
 // returns. Tests use it for their own small modules.
 func BuildDir(src string) (string, error) {
@@ -70,7 +71,7 @@ func BuildDir(src string) (string, error) {
 		var cmd *exec.Cmd
 		switch filepath.Ext(name) {
 		case ".c":
-			cmd = exec.Command("clang-14", "--target=wasm32", "-nostdlib", "-O2", "-Wl,--no-entry", "-o",
+			cmd = exec.Command("clang-14", "--target=wasm32", "-nostdlib", "-O2", "-Wl,--no-entry", "-I", filepath.Join(Root(), "sdk", "c"), "-o",
 				filepath.Join(out, name[:len(name)-2]+".wasm"), in)
 		case ".wat":
 			cmd = exec.Command("wat2wasm", in, "-o", filepath.Join(out, name[:len(name)-4]+".wasm"))

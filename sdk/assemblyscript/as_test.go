@@ -222,7 +222,11 @@ func TestAssemblyScriptAgent(t *testing.T) {
 		}
 	}
 
-	res, err := host.Verify(bytes.NewReader(rec.Bytes()), host.ReplayOptions{Kinds: kinds(), Workers: 4, Logger: logger(nil)})
+	gdir, err := guests.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := host.Verify(bytes.NewReader(rec.Bytes()), host.ReplayOptions{Kinds: kinds(), Workers: 4, Logger: logger(nil), AllowUnsigned: true, ModuleDirs: []string{dir, gdir}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestRustClassifier(t *testing.T) {
 			var mu sync.Mutex
 			return labels{&mu, new([]string)}, nil
 		},
-	}, Workers: 4, Logger: logger(new(bytes.Buffer))})
+	}, Workers: 4, Logger: logger(new(bytes.Buffer)), AllowUnsigned: true, ModuleDirs: []string{dir, filepath.Join("..", "..", "examples", "classify")}})
 	if err != nil {
 		t.Fatal(err)
 	}

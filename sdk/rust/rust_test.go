@@ -169,7 +169,7 @@ func TestRustAgent(t *testing.T) {
 		}
 	}
 	var logs bytes.Buffer
-	res, err := host.Verify(bytes.NewReader(rec.Bytes()), host.ReplayOptions{Kinds: kinds(), Workers: 4, Logger: logger(&logs)})
+	res, err := host.Verify(bytes.NewReader(rec.Bytes()), host.ReplayOptions{Kinds: kinds(), Workers: 4, Logger: logger(&logs), AllowUnsigned: true, ModuleDirs: []string{filepath.Dir(path)}})
 	if err != nil {
 		t.Fatal(err)
 	}
