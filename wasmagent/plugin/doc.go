@@ -65,6 +65,10 @@
 // to be the one canonical encoding Sign writes: Verify accepts exactly the
 // bytes Sign produced, and a flipped byte anywhere is a rejection.
 //
+// A module that carries a manifest section, or what one looks like after
+// damage (see [Verify]), is verified or refused: AllowUnsigned never runs
+// it as unsigned.
+//
 // Key files are one line, "lockstep-ed25519-public BASE64" (the 32-byte
 // key) or "lockstep-ed25519-private BASE64" (the 32-byte seed); blank lines
 // and # comments are ignored.

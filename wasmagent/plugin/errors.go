@@ -42,7 +42,8 @@ type Error struct {
 	// Err is the sentinel this error matches, e.g. [ErrNotGranted].
 	Err error
 	// Module is the manifest's name and Version its version; both are ""
-	// when the module has no readable manifest.
+	// when the module has no readable manifest. Of a damaged manifest they
+	// are what could be read of it, unverified.
 	Module, Version string
 	// Import is the import concerned ("lockstep.send"), if any.
 	Import string

@@ -78,6 +78,14 @@ func seedModules() map[string][]byte {
 	seeds["not_wasm"] = []byte("hello")
 	seeds["header_only"] = []byte("\x00asm\x01\x00\x00\x00")
 	seeds["empty"] = []byte{}
+	// A signed module whose damaged manifest section ran as unsigned under
+	// AllowUnsigned, before Verify looked for damaged manifest sections.
+	seeds["downgrade_section_id_flipped"] = flip(len(stripped))
+	seeds["downgrade_name_length_flipped"] = flip(len(stripped) + 3)
+	seeds["downgrade_name_byte_flipped"] = flip(len(stripped) + 4 + len(plugin.SectionName) - 1)
+	producersSize := bytes.Clone(good) // 24 -> 26: the manifest section's name becomes a type section
+	producersSize[len(stripped)-len("\x18\x09producershand-assembled")] ^= 0x02
+	seeds["downgrade_producers_size_flipped"] = producersSize
 	return seeds
 }
 
@@ -125,15 +133,20 @@ func FuzzInspect(f *testing.F) {
 // FuzzVerify verifies arbitrary bytes. It must not panic, every error must
 // be a *plugin.Error, and it must accept a signed module only if it is
 // byte-for-byte one that the trusted keys signed (fuzzSigned); with
-// AllowUnsigned, anything else it accepts must have no manifest section.
+// AllowUnsigned, anything else it accepts must have no manifest section,
+// and must not be a signed module with one byte changed (a damaged
+// manifest is never run as unsigned).
 func FuzzVerify(f *testing.F) {
 	signed := fuzzSigned()
 	strict, lax := fuzzPolicy(false), fuzzPolicy(true)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		isSigned := false
+		isSigned, damaged := false, false
 		for _, s := range signed {
 			if bytes.Equal(s, data) {
 				isSigned = true
+			}
+			if len(s) == len(data) && bytesDiffer(s, data) == 1 {
+				damaged = true
 			}
 		}
 		m, err := plugin.Verify(data, strict)
@@ -153,6 +166,8 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("%v is not a *plugin.Error", err)
 		case err == nil && m.KeyID != "" && !isSigned:
 			t.Fatalf("AllowUnsigned: accepted a signed module no trusted key signed: %+v", m)
+		case err == nil && m.KeyID == "" && damaged:
+			t.Fatalf("AllowUnsigned: accepted as unsigned a signed module with one byte changed")
 		case err == nil && m.KeyID == "":
 			info, ierr := plugin.Inspect(data)
 			if ierr != nil || !info.Unsigned {
@@ -160,4 +175,15 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// bytesDiffer counts the positions where a and b (of a's length) differ.
+func bytesDiffer(a, b []byte) int {
+	n := 0
+	for i := range a {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
 }

@@ -27,22 +27,30 @@ type Info struct {
 }
 
 // Inspect reads a module's manifest (if any) and imports. Errors match
-// [ErrMalformed]: the module or its manifest section does not parse.
+// [ErrMalformed]: the module does not parse, or it carries a manifest (see
+// [Verify]) that is damaged, repeated or does not decode.
 func Inspect(module []byte) (*Info, error) {
 	p, err := parseModule(module)
-	if err != nil {
+	switch {
+	case err != nil && p != nil:
+		return nil, invalidManifest(p.salvaged(), ErrMalformed, "the module does not parse (%v), so it was damaged after signing; re-sign the module as built", err)
+	case err != nil:
 		return nil, reject(nil, ErrMalformed, "%v", err)
+	case p.damaged != "":
+		return nil, invalidManifest(p.salvaged(), ErrMalformed, "%s; re-sign the module as built", p.damaged)
+	case p.manifests > 1:
+		return nil, invalidManifest(p.salvaged(), ErrMalformed, "%d %s sections; a module holds at most one (re-sign it: signing replaces them)", p.manifests, SectionName)
 	}
 	info := &Info{Unsigned: p.payload == nil}
 	info.Imports, info.NeededCapabilities, info.UnknownImports = importNeeds(p.imports)
 	if p.payload != nil {
 		mb, sig, err := unmarshalSection(p.payload)
 		if err != nil {
-			return nil, reject(nil, ErrMalformed, "%v; re-sign the module", err)
+			return nil, invalidManifest(p.salvaged(), ErrMalformed, "%v; re-sign the module as built", err)
 		}
 		m, err := unmarshalManifest(mb)
 		if err != nil {
-			return nil, reject(nil, ErrMalformed, "%v", err)
+			return nil, invalidManifest(p.salvaged(), ErrMalformed, "%v", err)
 		}
 		info.Manifest, info.Signed = m, validSignatureShape(sig)
 	}

@@ -94,7 +94,8 @@ func ParsePrivateKey(data []byte, name string) (*PrivateKey, error) {
 }
 
 // ParsePublicKey decodes a public key file. name is the file's name for
-// error messages.
+// error messages. Errors do not quote words of the file that could be key
+// material either: a private key may be put where a public one belongs.
 func ParsePublicKey(data []byte, name string) (PublicKey, error) {
 	key, err := parseKeyFile(data, name, PublicKeyHeader, ed25519.PublicKeySize)
 	if err != nil {
@@ -143,8 +144,11 @@ func parseKeyFile(data []byte, name, header string, size int) ([]byte, error) {
 		return nil, fail("this is a private key; give the public key file instead (%s ...), and keep the private key secret", header)
 	case fields[0] == other:
 		return nil, fail("this is a public key; signing needs the private key file (%s ...)", header)
+	case fields[0] != header && headerShaped(fields[0]):
+		return nil, fail("it starts with %q; it should be %s", fields[0], want)
 	case fields[0] != header:
-		return nil, fail("it starts with %q; it should be %s", truncate(fields[0], 40), want)
+		// The word may be a key without its header: never quote it.
+		return nil, fail("its first word is not %q (the word is not shown: it may be a key); it should be %s", header, want)
 	case len(fields) != 2:
 		return nil, fail("%d fields on the key line; it should be %s", len(fields), want)
 	}
@@ -156,6 +160,23 @@ func parseKeyFile(data []byte, name, header string, size int) ([]byte, error) {
 		return nil, fail("the key is %d bytes; an ed25519 %s key is %d bytes (the file is truncated or not an ed25519 key)", len(key), kind, size)
 	}
 	return key, nil
+}
+
+// headerShaped reports whether w has the shape of a key file header:
+// lowercase letters and digits in words joined by hyphens, at most 40
+// bytes. Keys do not: base64 and hex have no hyphens, and a 32-byte key in
+// base64url has an upper case letter or an underscore but for a chance
+// of about 1 in 10^10. So an error may quote such a word.
+func headerShaped(w string) bool {
+	if len(w) == 0 || len(w) > 40 || w[0] < 'a' || w[0] > 'z' || !strings.Contains(w, "-") {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if c := w[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lockstep-rt/lockstep/wasmagent/plugin/internal/manifestpb"
@@ -93,7 +94,7 @@ func (m *Manifest) marshal() ([]byte, error) {
 func unmarshalManifest(b []byte) (*Manifest, error) {
 	var pb manifestpb.Manifest
 	if err := proto.Unmarshal(b, &pb); err != nil {
-		return nil, fmt.Errorf("the manifest does not decode (%v)", err)
+		return nil, fmt.Errorf("the manifest does not decode (%v); re-sign the module as built", err)
 	}
 	if len(pb.ProtoReflect().GetUnknown()) > 0 {
 		return nil, fmt.Errorf("the manifest has fields this host does not know: it was signed by a newer Lockstep; upgrade the host")
@@ -147,52 +148,297 @@ func signedMessage(stripped, manifest []byte) []byte {
 // parsedModule is a module split around its manifest section.
 type parsedModule struct {
 	imports []wasmImport
-	// stripped is the module without manifest sections.
+	// stripped is the module without its manifest sections, damaged ones
+	// included.
 	stripped []byte
-	// payload is the manifest section's payload; nil when there is none.
-	payload []byte
-	// last reports that the manifest section is the module's last section.
-	last bool
+	// manifests counts the sections named [SectionName]; payload is the
+	// payload of the last one (nil when there is none), and last reports
+	// that it is the module's last section.
+	manifests int
+	payload   []byte
+	last      bool
+	// damaged, when not "", says how a manifest section was damaged: a
+	// section that is not a well-formed manifest section still carries one
+	// (see carriesManifest).
+	damaged string
+	// embedded reports that the damaged manifest section lies inside
+	// another custom section, which Sign cannot strip.
+	embedded bool
+	// salvage is where a damaged manifest's name may be read from: what
+	// follows the section's name.
+	salvage []byte
 }
 
-// parseModule splits a module. More than one manifest section, or more than
-// one import section, is an error.
+// carriesManifest reports whether the module carries a manifest: a section
+// named [SectionName], or what one looks like after damage. Such a module
+// is signed or refused, never run as unsigned.
+func (p *parsedModule) carriesManifest() bool { return p.manifests > 0 || p.damaged != "" }
+
+// parseModule splits a module and finds its manifest sections, damaged
+// ones included. A module that does not parse is an error; if it carries a
+// manifest, the error comes with a parsedModule that says so.
 func parseModule(wasm []byte) (*parsedModule, error) {
 	secs, err := parseSections(wasm)
-	if err != nil {
-		return nil, err
-	}
 	p := &parsedModule{}
-	var manifests []section
-	haveImports := false
-	for i, s := range secs {
-		switch {
-		case s.id == secCustom && s.name == SectionName:
-			manifests = append(manifests, s)
+	var drop []section // the manifest sections, damaged ones included
+	for _, s := range secs {
+		switch kind, after := classify(wasm, s); kind {
+		case manifestSection:
+			drop = append(drop, s)
+			p.manifests++
 			p.payload = wasm[s.payload:s.end:s.end]
-			p.last = i == len(secs)-1
-		case s.id == secImport:
-			if haveImports {
-				return nil, fmt.Errorf("two import sections (at bytes %d and before); the module is corrupt", s.start)
+			p.last = s.end == len(wasm)
+			p.salvage = p.payload
+		case damagedSection:
+			drop = append(drop, s)
+			p.noteDamage(wasm[after:s.end], damageReason(s))
+		case embeddingSection:
+			p.noteDamage(wasm[after:s.end], fmt.Sprintf("the custom section %q at byte %d holds a %s section inside its contents (its size was damaged)", truncate(s.name, 40), s.start, SectionName))
+			p.embedded = true
+		}
+	}
+	if err != nil {
+		// The section that failed starts where the parsed ones end.
+		off := len(wasmHeader)
+		if len(secs) > 0 {
+			off = secs[len(secs)-1].end
+		}
+		if off < len(wasm) {
+			if at, ok := findManifestName(wasm[off+1:], true); ok {
+				p.noteDamage(wasm[min(off+1+at, len(wasm)):], fmt.Sprintf("the %s section at byte %d does not parse", SectionName, off))
 			}
-			haveImports = true
-			if p.imports, err = readImports(wasm, s); err != nil {
-				return nil, err
-			}
+		}
+		return p.orNil(), err
+	}
+	haveImports := false
+	for _, s := range secs {
+		if s.id != secImport || slices.ContainsFunc(drop, func(d section) bool { return d.start == s.start }) {
+			continue
+		}
+		if haveImports {
+			return p.orNil(), fmt.Errorf("two import sections (the second at byte %d); the module is corrupt", s.start)
+		}
+		haveImports = true
+		if p.imports, err = readImports(wasm, s); err != nil {
+			return p.orNil(), err
 		}
 	}
 	switch {
-	case len(manifests) > 1:
-		return nil, fmt.Errorf("%d %s sections; a module holds at most one (re-sign it: signing replaces them)", len(manifests), SectionName)
-	case len(manifests) == 0:
+	case len(drop) == 0:
 		p.stripped = wasm
-	case p.last:
-		p.stripped = wasm[:manifests[0].start:manifests[0].start]
+	case len(drop) == 1 && drop[0].end == len(wasm):
+		p.stripped = wasm[:drop[0].start:drop[0].start]
 	default:
-		s := manifests[0]
-		p.stripped = slices.Concat(wasm[:s.start], wasm[s.end:])
+		off := 0
+		for _, d := range drop {
+			p.stripped = append(p.stripped, wasm[off:d.start]...)
+			off = d.end
+		}
+		p.stripped = append(p.stripped, wasm[off:]...)
 	}
 	return p, nil
+}
+
+// noteDamage records the first damaged manifest section found.
+func (p *parsedModule) noteDamage(salvage []byte, reason string) {
+	if p.damaged == "" {
+		p.damaged, p.salvage = reason, salvage
+	}
+}
+
+// orNil returns p if the module carries a manifest, else nil: what
+// parseModule returns with an error.
+func (p *parsedModule) orNil() *parsedModule {
+	if p.carriesManifest() {
+		return p
+	}
+	return nil
+}
+
+// Kinds of section, as far as manifests go.
+const (
+	otherSection     = iota
+	manifestSection  // a custom section named SectionName
+	damagedSection   // a manifest section whose id or name was damaged
+	embeddingSection // a custom section that holds a manifest section
+)
+
+// maxNameShift is how far into a section's contents findManifestName looks
+// for the manifest's name: Sign writes it after one byte (its length), and
+// a damaged section size or name length moves it by a byte or two.
+const maxNameShift = 5
+
+// maxNameDamage is how many bytes of a custom section's name may be
+// changed, dropped or inserted (its edit distance from SectionName) for the
+// section to count as a damaged manifest section. Custom section names
+// this close to lockstep.manifest are Lockstep's.
+const maxNameDamage = 2
+
+// embeddedMarker is how a manifest section as Sign writes it looks inside
+// other bytes: its name's length, its name, and the tag of the payload's
+// first field (Section.manifest).
+var embeddedMarker = slices.Concat([]byte{byte(len(SectionName))}, []byte(SectionName), []byte{0x0a})
+
+// classify says whether section s carries a manifest, and where what
+// follows the manifest's name starts:
+//
+//   - a custom section named SectionName is a manifest section;
+//   - a custom section whose name is at most maxNameDamage edits from it
+//     (a damaged name or name length), or a section of any id whose
+//     contents hold SectionName within their first maxNameShift bytes (a
+//     damaged id, size or name length), is a damaged manifest section. No
+//     valid section of a known id holds it there: its contents start with
+//     a count or an index. So custom section names that start with
+//     lockstep.manifest are Lockstep's too;
+//   - a custom section that holds a manifest section as Sign writes it
+//     (embeddedMarker) embeds one: a damaged size made it swallow the
+//     manifest section after it.
+func classify(wasm []byte, s section) (kind, after int) {
+	if s.id == secCustom && s.name == SectionName {
+		return manifestSection, s.payload
+	}
+	if n, ok := findManifestName(wasm[s.body:s.end], false); ok {
+		return damagedSection, s.body + n
+	}
+	if s.id == secCustom && nameClose(s.name) {
+		return damagedSection, s.payload
+	}
+	if s.id == secCustom {
+		if i := bytes.Index(wasm[s.payload:s.end], embeddedMarker); i >= 0 {
+			return embeddingSection, s.payload + i + len(embeddedMarker) - 1
+		}
+	}
+	return otherSection, 0
+}
+
+// nameClose reports whether name is at most maxNameDamage edits from
+// SectionName.
+func nameClose(name string) bool {
+	if len(name) < len(SectionName)-maxNameDamage || len(name) > len(SectionName)+maxNameDamage {
+		return false
+	}
+	return editDistances([]byte(name))[len(name)] <= maxNameDamage
+}
+
+// findManifestName looks for SectionName at the first maxNameShift offsets
+// of b, a section's contents, and returns the offset after it. With loose
+// (b is the rest of a module that does not parse, so only an error message
+// depends on it), a name at most maxNameDamage edits from SectionName
+// counts too, and so does b ending inside the name after at least 8 of its
+// bytes, all intact.
+func findManifestName(b []byte, loose bool) (int, bool) {
+	for off := 0; off < maxNameShift && off < len(b); off++ {
+		w := b[off:]
+		switch {
+		case bytes.HasPrefix(w, []byte(SectionName)):
+			return off + len(SectionName), true
+		case !loose:
+			continue
+		case len(w) >= 8 && len(w) < len(SectionName) && string(w) == SectionName[:len(w)]:
+			return off + len(w), true
+		}
+		w = w[:min(len(w), len(SectionName)+maxNameDamage)]
+		d := editDistances(w)
+		n, best := 0, maxNameDamage+1
+		for j := max(0, len(SectionName)-maxNameDamage); j < len(d); j++ {
+			// Of the prefixes closest to the name, the one closest in length.
+			if d[j] < best || d[j] == best && abs(j-len(SectionName)) < abs(n-len(SectionName)) {
+				n, best = j, d[j]
+			}
+		}
+		if best <= maxNameDamage {
+			return off + n, true
+		}
+	}
+	return 0, false
+}
+
+// editDistances returns, for every j, the edit distance (Levenshtein)
+// between SectionName and w[:j]. w is at most len(SectionName) +
+// maxNameDamage bytes.
+func editDistances(w []byte) []int {
+	const name = SectionName
+	var rowBuf, prevBuf [len(name) + maxNameDamage + 1]int
+	row, prev := rowBuf[:len(w)+1], prevBuf[:len(w)+1]
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(name); i++ {
+		row[0] = i
+		for j := 1; j <= len(w); j++ {
+			sub := prev[j-1]
+			if name[i-1] != w[j-1] {
+				sub++
+			}
+			row[j] = min(sub, prev[j]+1, row[j-1]+1)
+		}
+		row, prev = prev, row
+	}
+	return prev
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// damageReason says how section s, which holds a manifest section's name
+// near its start, differs from a manifest section.
+func damageReason(s section) string {
+	if s.id != secCustom {
+		return fmt.Sprintf("the section at byte %d holds a %s section's name but has id %d, not 0 (its id byte was damaged)", s.start, SectionName, s.id)
+	}
+	return fmt.Sprintf("the custom section at byte %d is named %q, not %q (its name or size was damaged)", s.start, truncate(s.name, 40), SectionName)
+}
+
+// salvageManifest reads what it can of a damaged manifest section's
+// payload: the manifest's name and version, for error messages. It returns
+// nil if no valid name is found. Nothing it returns is verified.
+func salvageManifest(payload []byte) *Manifest {
+	num, typ, n := protowire.ConsumeTag(payload)
+	if n < 0 || num != 1 || typ != protowire.BytesType {
+		return nil
+	}
+	size, k := protowire.ConsumeVarint(payload[n:])
+	if k < 0 {
+		return nil
+	}
+	b := payload[n+k:]
+	if uint64(len(b)) > size {
+		b = b[:size]
+	}
+	m := &Manifest{}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			break
+		}
+		b = b[n:]
+		if typ == protowire.BytesType && (num == 1 || num == 2) {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				break
+			}
+			b = b[n:]
+			if num == 1 && validName(string(v)) {
+				m.Name = string(v)
+			} else if _, err := parseVersion(string(v)); num == 2 && err == nil {
+				m.Version = string(v)
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			break
+		}
+		b = b[n:]
+	}
+	if m.Name == "" {
+		return nil
+	}
+	return m
 }
 
 // digest is the module digest of a stripped module.

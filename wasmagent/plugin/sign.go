@@ -8,8 +8,9 @@ import (
 
 // Sign returns module signed by key with manifest m:
 //
-//  1. it removes any existing lockstep.manifest section (so signing is
-//     repeatable: re-signing replaces the old manifest);
+//  1. it removes any existing lockstep.manifest section, and any section
+//     that looks like a damaged one (see [Verify]), so signing is
+//     repeatable: re-signing replaces the old manifest;
 //  2. it sets m.ModuleDigest to the SHA-256 of the module without that
 //     section, m.KeyID to key's ID, and sorts m.Capabilities without
 //     duplicates;
@@ -30,6 +31,9 @@ func Sign(module []byte, m Manifest, key *PrivateKey) ([]byte, error) {
 	p, err := parseModule(module)
 	if err != nil {
 		return nil, malformed("sign: %v", err)
+	}
+	if p.embedded {
+		return nil, malformed("sign: %s; the module was damaged after it was built: sign the module as built", p.damaged)
 	}
 	mm := m.clone()
 	mm.Capabilities = normalizeCapabilities(mm.Capabilities)

@@ -61,14 +61,14 @@ func (p Policy) abi() uint32 {
 // its manifest. The checks, in order (the first failure is returned, an
 // [*Error] matching one sentinel):
 //
-//  1. the module parses and holds at most one manifest section
-//     (ErrMalformed); without one it is unsigned (ErrUnsigned, or see
-//     below);
+//  1. the module parses and holds at most one manifest section, and no
+//     damaged one (ErrMalformed); without any it is unsigned (ErrUnsigned,
+//     or see below);
 //  2. the manifest section is the module's last section, canonically
 //     encoded, and its manifest decodes (ErrMalformed);
-//  3. the manifest's key is trusted (ErrUntrustedKey);
-//  4. the module without the section has the manifest's digest
+//  3. the module without the section has the manifest's digest
 //     (ErrDigestMismatch);
+//  4. the manifest's key is trusted (ErrUntrustedKey);
 //  5. the signature verifies under that key (ErrBadSignature);
 //  6. the manifest is well formed (ErrMalformed);
 //  7. its ABI version is the host's (ErrABIMismatch);
@@ -80,7 +80,20 @@ func (p Policy) abi() uint32 {
 // Together 1-5 mean that Verify accepts only a module a trusted key signed,
 // byte for byte as Sign wrote it: changing any byte of it fails.
 //
-// An unsigned module is accepted only with p.AllowUnsigned, and then only
+// A module carries a manifest if it has a section named [SectionName], or
+// what such a section looks like after damage: a custom section named up
+// to two edits from that name, or whose name starts with it (a damaged
+// name or name length); a section of any id whose contents start with the
+// name (a damaged id or size); a custom section that holds a whole
+// manifest section (a damaged size before it); or a module that does not
+// parse, with a manifest section in it or where it fails. Such a module
+// is verified by steps 1-10 or refused, whatever p.AllowUnsigned says: the
+// refusal says that its manifest is present but invalid, why, and to
+// re-sign it, and names the module when a name can be read from the
+// damaged manifest.
+//
+// A module that carries no manifest is unsigned. It is accepted only with
+// p.AllowUnsigned, and then only
 // if every import needs a granted capability (ErrUndeclaredImport,
 // ErrNotGranted). Its returned manifest has only ABIVersion (the host's)
 // and Capabilities (the granted capabilities its imports need; for
@@ -93,40 +106,50 @@ func Verify(module []byte, p Policy) (*Manifest, error) {
 		return nil, err
 	}
 	pm, err := parseModule(module)
-	if err != nil {
+	switch {
+	case err != nil && pm != nil:
+		return nil, invalidManifest(pm.salvaged(), ErrMalformed, "the module does not parse (%v), so it was damaged after signing; re-sign the module as built", err)
+	case err != nil:
 		return nil, reject(nil, ErrMalformed, "%v", err)
-	}
-	if pm.payload == nil {
+	case pm.damaged != "":
+		return nil, invalidManifest(pm.salvaged(), ErrMalformed, "%s; re-sign the module as built", pm.damaged)
+	case pm.manifests > 1:
+		return nil, invalidManifest(pm.salvaged(), ErrMalformed, "%d %s sections; a module holds at most one (re-sign it: signing replaces them)", pm.manifests, SectionName)
+	case pm.manifests == 0:
 		return verifyUnsigned(pm, p)
 	}
 	mb, sig, err := unmarshalSection(pm.payload)
 	if err != nil {
-		return nil, reject(nil, ErrMalformed, "%v; re-sign the module", err)
+		return nil, invalidManifest(pm.salvaged(), ErrMalformed, "%v; re-sign the module as built", err)
 	}
 	m, err := unmarshalManifest(mb)
 	if err != nil {
-		return nil, reject(nil, ErrMalformed, "%v", err)
+		return nil, invalidManifest(pm.salvaged(), ErrMalformed, "%v", err)
 	}
 	if !pm.last {
-		return nil, reject(m, ErrMalformed, "the %s section is not the module's last section: sections were added after signing (by a tool such as wasm-opt or wasm-strip?); sign the final module", SectionName)
+		return nil, invalidManifest(m, ErrMalformed, "the %s section is not the module's last section: sections were added after signing (by a tool such as wasm-opt or wasm-strip?); re-sign the final module", SectionName)
 	}
 	hdr := appendCustomHeader(nil, SectionName, len(pm.payload))
 	if !bytes.Equal(module[len(pm.stripped):len(module)-len(pm.payload)], hdr) {
-		return nil, reject(m, ErrMalformed, "the %s section's header is not canonically encoded; re-sign the module", SectionName)
+		return nil, invalidManifest(m, ErrMalformed, "the %s section's header is not canonically encoded; re-sign the module", SectionName)
 	}
 	if !validSignatureShape(sig) {
-		return nil, reject(m, ErrMalformed, "the signature is %d bytes, an ed25519 signature is %d; re-sign the module", len(sig), ed25519.SignatureSize)
+		return nil, invalidManifest(m, ErrMalformed, "the signature is %d bytes, an ed25519 signature is %d; re-sign the module", len(sig), ed25519.SignatureSize)
+	}
+	if got := digest(pm.stripped); !bytes.Equal(got, m.ModuleDigest) {
+		return nil, invalidManifest(m, ErrDigestMismatch, "the module's SHA-256 is %x but its manifest was signed for %x: the code changed after signing; re-sign the module as built", got, m.ModuleDigest)
 	}
 	keys := p.Trust.Lookup(m.KeyID)
 	if len(keys) == 0 {
-		return nil, reject(m, ErrUntrustedKey, "signed with key %q, which this host does not trust (%s); add the author's public key file to the trusted keys if you trust them", truncate(m.KeyID, 40), p.Trust.ids())
-	}
-	if got := digest(pm.stripped); !bytes.Equal(got, m.ModuleDigest) {
-		return nil, reject(m, ErrDigestMismatch, "the module's SHA-256 is %x but its manifest was signed for %x: the code changed after signing; re-sign the module as built", got, m.ModuleDigest)
+		e := reject(m, ErrUntrustedKey, "its %s section is present and signed with key %q, which this host does not trust (%s); add the author's public key file to the trusted keys if you trust them, or re-sign the module if its manifest was damaged", SectionName, truncate(m.KeyID, 40), p.Trust.ids())
+		if p.AllowUnsigned {
+			e.Reason += " (" + allowUnsignedNote + ")"
+		}
+		return nil, e
 	}
 	msg := signedMessage(pm.stripped, mb)
 	if !slices.ContainsFunc(keys, func(k PublicKey) bool { return ed25519.Verify(k.Key, msg, sig) }) {
-		return nil, reject(m, ErrBadSignature, "the signature does not verify under key %s: the manifest or the module was modified after signing, or another key signed it; re-sign it with the key the manifest names", m.KeyID)
+		return nil, invalidManifest(m, ErrBadSignature, "the signature does not verify under key %s: the manifest or the module was modified after signing, or another key signed it; re-sign it with the key the manifest names", m.KeyID)
 	}
 	if err := m.check(); err != nil {
 		return nil, reject(m, ErrMalformed, "the signed manifest is invalid: %v; fix it and re-sign", err)
@@ -158,6 +181,30 @@ func Verify(module []byte, p Policy) (*Manifest, error) {
 		}
 	}
 	return m.clone(), nil
+}
+
+// allowUnsignedNote ends the refusal of a module that carries a manifest.
+// See RATIONALE.md: "Why may unsigned modules run at all?"
+const allowUnsignedNote = "allow_unsigned does not apply to a module that carries a manifest"
+
+// invalidManifest refuses a module whose manifest section is present but
+// fails a check: it says so, why and (in format) the fix, and that
+// allow_unsigned does not apply.
+func invalidManifest(m *Manifest, sentinel error, format string, args ...any) *Error {
+	return reject(m, sentinel, "its %s section is present but invalid: %s (%s)", SectionName, fmt.Sprintf(format, args...), allowUnsignedNote)
+}
+
+// salvaged returns what can be read of the module's manifest without
+// verifying anything (nil if nothing), to name the module in an error.
+func (p *parsedModule) salvaged() *Manifest {
+	if p.payload != nil && p.damaged == "" {
+		if mb, _, err := unmarshalSection(p.payload); err == nil {
+			if m, err := unmarshalManifest(mb); err == nil && validName(m.Name) {
+				return m
+			}
+		}
+	}
+	return salvageManifest(p.salvage)
 }
 
 // verifyUnsigned admits an unsigned module under AllowUnsigned if its

@@ -3,6 +3,7 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -215,15 +216,37 @@ type partial struct {
 func (p partial) version() semver { return semver{p.nums[0], p.nums[1], p.nums[2], p.pre} }
 
 // next returns the smallest version above every version p matches: 1.2 ->
-// 1.3.0, 1 -> 2.0.0. p must have 1 or 2 parts.
-func (p partial) next() semver {
-	v := semver{major: p.nums[0]}
-	if p.n == 1 {
-		v.major++
-	} else {
-		v.minor = p.nums[1] + 1
+// 1.3.0, 1 -> 2.0.0. p must have 1 or 2 parts. ok is false when there is
+// none (p is the largest major version).
+func (p partial) next() (v semver, ok bool) {
+	return bump(p.nums[0], p.nums[1], 0, p.n-1)
+}
+
+// bump returns the smallest version above every major.minor.patch that
+// agrees with it up to part i (0: major): part i incremented and the parts
+// after it zeroed. A part that is already math.MaxUint64 carries into the
+// part before it (0.0.MAX -> 0.1.0); ok is false when the major part
+// overflows: no version is above.
+func bump(major, minor, patch uint64, i int) (semver, bool) {
+	nums := [3]uint64{major, minor, patch}
+	for ; i >= 0; i-- {
+		if nums[i] < math.MaxUint64 {
+			nums[i]++
+			for j := i + 1; j < 3; j++ {
+				nums[j] = 0
+			}
+			return semver{major: nums[0], minor: nums[1], patch: nums[2]}, true
+		}
 	}
-	return v
+	return semver{}, false
+}
+
+// below returns the bounds >= lo and, if there is one (ok), < hi.
+func below(lo, hi semver, ok bool) []bound {
+	if !ok {
+		return []bound{{">=", lo}}
+	}
+	return []bound{{">=", lo}, {"<", hi}}
 }
 
 func parsePartial(s string) (partial, error) {
@@ -231,15 +254,10 @@ func parsePartial(s string) (partial, error) {
 	if s == "*" || s == "x" || s == "X" {
 		return p, nil
 	}
-	core, pre, hasPre := strings.Cut(s, "-")
-	if i := strings.IndexByte(core, '+'); i >= 0 {
-		core = core[:i] // build metadata is ignored
-	}
-	if hasPre {
-		if i := strings.IndexByte(pre, '+'); i >= 0 {
-			pre = pre[:i]
-		}
-	}
+	// Build metadata is ignored. It may hold hyphens, so it is cut off
+	// before the pre-release, as in parseVersion.
+	core, _, _ := strings.Cut(s, "+")
+	core, pre, hasPre := strings.Cut(core, "-")
 	parts := strings.Split(core, ".")
 	if len(parts) > 3 {
 		return p, fmt.Errorf("%q has more than three parts", s)
@@ -287,6 +305,7 @@ func parseComparator(s string) ([]bound, error) {
 	}
 	lo := p.version()
 	all := []bound{{">=", semver{}}}
+	none := []bound{{"<", semver{}}}
 	switch op {
 	case "", "=":
 		switch p.n {
@@ -295,22 +314,26 @@ func parseComparator(s string) ([]bound, error) {
 		case 3:
 			return []bound{{"=", lo}}, nil
 		}
-		return []bound{{">=", lo}, {"<", p.next()}}, nil
+		hi, ok := p.next()
+		return below(lo, hi, ok), nil
 	case ">=":
 		return []bound{{">=", lo}}, nil
 	case "<":
 		if p.n == 0 {
-			return []bound{{"<", semver{}}}, nil // nothing
+			return none, nil
 		}
 		return []bound{{"<", lo}}, nil
 	case ">":
 		switch p.n {
 		case 0:
-			return []bound{{"<", semver{}}}, nil // nothing
+			return none, nil
 		case 3:
 			return []bound{{">", lo}}, nil
 		}
-		return []bound{{">=", p.next()}}, nil
+		if hi, ok := p.next(); ok {
+			return []bound{{">=", hi}}, nil
+		}
+		return none, nil
 	case "<=":
 		switch p.n {
 		case 0:
@@ -318,28 +341,34 @@ func parseComparator(s string) ([]bound, error) {
 		case 3:
 			return []bound{{"<=", lo}}, nil
 		}
-		return []bound{{"<", p.next()}}, nil
+		if hi, ok := p.next(); ok {
+			return []bound{{"<", hi}}, nil
+		}
+		return all, nil
 	case "~":
 		switch p.n {
 		case 0:
 			return all, nil
 		case 1:
-			return []bound{{">=", lo}, {"<", p.next()}}, nil
+			hi, ok := p.next()
+			return below(lo, hi, ok), nil
 		}
-		return []bound{{">=", lo}, {"<", semver{major: p.nums[0], minor: p.nums[1] + 1}}}, nil
+		hi, ok := bump(p.nums[0], p.nums[1], 0, 1)
+		return below(lo, hi, ok), nil
 	default: // "^": keep the leftmost non-zero part given
 		var hi semver
+		ok := true
 		switch {
 		case p.n == 0:
 			return all, nil
 		case p.nums[0] > 0 || p.n == 1:
-			hi = semver{major: p.nums[0] + 1}
+			hi, ok = bump(p.nums[0], 0, 0, 0)
 		case p.nums[1] > 0 || p.n == 2:
-			hi = semver{minor: p.nums[1] + 1}
+			hi, ok = bump(0, p.nums[1], 0, 1)
 		default:
-			hi = semver{patch: p.nums[2] + 1}
+			hi, ok = bump(0, 0, p.nums[2], 2)
 		}
-		return []bound{{">=", lo}, {"<", hi}}, nil
+		return below(lo, hi, ok), nil
 	}
 }
 

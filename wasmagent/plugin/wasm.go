@@ -33,7 +33,9 @@ type section struct {
 }
 
 // parseSections splits a module into sections. It checks the header and that
-// the sections tile the module exactly.
+// the sections tile the module exactly. On an error after the header it
+// also returns the sections before the one that failed, which starts where
+// the last of them ends.
 func parseSections(wasm []byte) ([]section, error) {
 	if len(wasm) < 4 || !bytes.Equal(wasm[:4], wasmHeader[:4]) {
 		return nil, errors.New("not a WebAssembly module (it does not start with \\0asm); build it for wasm32")
@@ -46,17 +48,17 @@ func parseSections(wasm []byte) ([]section, error) {
 		s := section{id: wasm[off], start: off}
 		size, n, err := readU32(wasm, off+1)
 		if err != nil {
-			return nil, fmt.Errorf("section at byte %d: size: %v", off, err)
+			return secs, fmt.Errorf("section at byte %d: size: %v", off, err)
 		}
 		s.body = off + 1 + n
 		if uint64(size) > uint64(len(wasm)-s.body) {
-			return nil, fmt.Errorf("section at byte %d: its size %d runs past the end of the module (%d bytes): the file is truncated", off, size, len(wasm))
+			return secs, fmt.Errorf("section at byte %d: its size %d runs past the end of the module (%d bytes): the file is truncated", off, size, len(wasm))
 		}
 		s.end = s.body + int(size)
 		if s.id == secCustom {
 			name, p, err := readName(wasm[:s.end], s.body)
 			if err != nil {
-				return nil, fmt.Errorf("custom section at byte %d: name: %v", off, err)
+				return secs, fmt.Errorf("custom section at byte %d: name: %v", off, err)
 			}
 			s.name, s.payload = name, p
 		}
