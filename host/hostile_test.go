@@ -14,6 +14,7 @@ import (
 	"github.com/lockstep-rt/lockstep/internal/engine"
 	"github.com/lockstep-rt/lockstep/internal/guests"
 	"github.com/lockstep-rt/lockstep/internal/testkinds"
+	"github.com/lockstep-rt/lockstep/wasmagent"
 )
 
 // The hostile-agent suite: one real module per attack class
@@ -52,6 +53,7 @@ var hostileClasses = []struct{ module, want string }{
 	{"initloop", "fuel of instantiation"},
 	{"grow", "agent_step returned 7"},
 	{"lastwords", "unreachable"},
+	{"recurse", "call depth limit exceeded: agent_step nested calls deeper than 1000 levels"},
 	{"deadletters", ""},
 }
 
@@ -60,11 +62,16 @@ var honestIDs = []string{"h1a", "h1b", "h2a", "h2b"}
 // hostileTopology writes a topology of the honest agents and the given
 // hostile ones (each an agent of its module's name) into a new directory.
 func hostileTopology(t *testing.T, ticks int, modules ...string) string {
+	return engineTopology(t, "", ticks, modules...)
+}
+
+// engineTopology is hostileTopology on wazero's engine ("": its choice).
+func engineTopology(t *testing.T, engine string, ticks int, modules ...string) string {
 	t.Helper()
 	dir := hostileDir(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: hostile\nseed: 7\nticks: %d\n", ticks)
-	b.WriteString("wasm: {allow_unsigned: true}\nquotas: {deliveries_per_tick: 2000}\n")
+	fmt.Fprintf(&b, "wasm: {allow_unsigned: true, engine: %q}\nquotas: {deliveries_per_tick: 2000}\n", engine)
 	b.WriteString("groups:\n  - {name: hostile, on_failure: restart, max_restarts: 1000, window: 1000}\nmodules:\n")
 	grants := "[messaging.send, messaging.publish, channels, state.write, state.read, log]"
 	fmt.Fprintf(&b, "  - {name: honest, path: %s, grants: %s}\n", filepath.Join(dir, "honest.wasm"), grants)
@@ -87,6 +94,7 @@ func hostileTopology(t *testing.T, ticks int, modules ...string) string {
 
 // hostileRun is what a run of a hostile topology showed.
 type hostileRun struct {
+	digests  [][32]byte
 	honest   []map[string]uint64 // per tick: honest agent -> report digest
 	failures map[string][]string // agent -> failure reasons
 	events   []host.Event
@@ -118,6 +126,7 @@ func runHostile(t *testing.T, path string, measure bool) *hostileRun {
 			}
 		}
 		run.honest = append(run.honest, digests)
+		run.digests = append(run.digests, r.Digest)
 		for _, e := range r.Events {
 			run.events = append(run.events, e)
 			if e.Kind == "failed" {
@@ -195,6 +204,24 @@ func TestHostileAgents(t *testing.T) {
 	}
 }
 
+// TestRecursionIsTheSameOnBothEngines: an agent recursing deep, and
+// without end every fifth tick, gives the same digests on wazero's
+// compiler and interpreter, whose own stack limits differ by three orders
+// of magnitude and are worded differently: the rewrite's depth limit comes
+// first on both.
+func TestRecursionIsTheSameOnBothEngines(t *testing.T) {
+	compiled := runHostile(t, engineTopology(t, "compiler", 10, "recurse"), false)
+	interpreted := runHostile(t, engineTopology(t, "interpreter", 10, "recurse"), false)
+	if len(compiled.failures["recurse"]) != 2 {
+		t.Fatalf("recurse failed %d times in 10 ticks, want 2: %q", len(compiled.failures["recurse"]), compiled.failures["recurse"])
+	}
+	for i := range compiled.digests {
+		if compiled.digests[i] != interpreted.digests[i] {
+			t.Fatalf("t%d: the compiler's digest differs from the interpreter's; failures %q vs %q", i, compiled.failures, interpreted.failures)
+		}
+	}
+}
+
 // TestDeadLettersAreAggregated: a thousand sends to unknown agents in a
 // tick are one event, with the count and a digest of the targets.
 func TestDeadLettersAreAggregated(t *testing.T) {
@@ -255,6 +282,5 @@ func perAgentBound(q host.Quotas, pages uint64) uint64 {
 		instance    = 1 << 20 // a wazero instance and its call engine, well over the 244 KiB measured
 	)
 	queues := uint64(q.BytesPerTick) + uint64(q.ActionsPerTick)*actionSize + uint64(q.DeliveriesPerTick)*messageSize
-	return pages*65536 + stackBoundTODO + instance + 2*queues + 2*uint64(q.StateBytes)
+	return pages*65536 + wasmagent.StackBound + instance + 2*queues + 2*uint64(q.StateBytes)
 }
-const stackBoundTODO = 8 << 20

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -170,10 +171,8 @@ func (t *Topology) check() error {
 	if err := t.WASM.validate(); err != nil {
 		return fmt.Errorf("%s: wasm: %w", t.source, err)
 	}
-	for i, g := range t.Groups {
-		if g.MaxRestarts < 0 {
-			return t.errorf(fmt.Sprintf("groups[%d]", i), "max_restarts is %d; give 0 or more", g.MaxRestarts)
-		}
+	if err := t.checkGroups(); err != nil {
+		return err
 	}
 	for i, m := range t.Modules {
 		item := fmt.Sprintf("modules[%d]", i)
@@ -201,6 +200,9 @@ func (t *Topology) check() error {
 		ids[a.ID] = i
 		if a.Kind == "" {
 			return t.errorf(item, "agent %q has no kind", a.ID)
+		}
+		if a.Group != "" && !slices.ContainsFunc(t.Groups, func(g Group) bool { return g.Name == a.Group }) {
+			return t.errorf(item, "agent %q is in group %q, which is not declared; add it under groups: (or leave group out: the root group)", a.ID, a.Group)
 		}
 		if a.Fuel > wasmagent.MaxFuel {
 			return t.errorf(item, "agent %q: fuel %d is over %d; give 1..%d per tick (0: its module's)", a.ID, a.Fuel, uint64(wasmagent.MaxFuel), uint64(wasmagent.MaxFuel))
@@ -232,6 +234,38 @@ func (t *Topology) check() error {
 		}
 		if _, ok := ids[in.To]; in.To != "" && !ok {
 			return t.errorf(item, "input to unknown agent %q; declare it under agents:", in.To)
+		}
+	}
+	return nil
+}
+
+// checkGroups checks the supervision tree: named, unique, with declared
+// parents and no cycle.
+func (t *Topology) checkGroups() error {
+	index := map[string]int{}
+	for i, g := range t.Groups {
+		item := fmt.Sprintf("groups[%d]", i)
+		if err := agent.ValidateName("group name", g.Name); err != nil {
+			return t.errorf(item, "%v", err)
+		}
+		if j, dup := index[g.Name]; dup {
+			return t.errorf(item, "duplicate group %q (also groups[%d]); give each group its own name", g.Name, j)
+		}
+		index[g.Name] = i
+		if g.MaxRestarts < 0 {
+			return t.errorf(item, "max_restarts is %d; give 0 or more", g.MaxRestarts)
+		}
+	}
+	for i, g := range t.Groups {
+		seen := map[string]bool{g.Name: true}
+		for p := g.Parent; p != ""; p = t.Groups[index[p]].Parent {
+			if _, ok := index[p]; !ok {
+				return t.errorf(fmt.Sprintf("groups[%d]", i), "group %q has parent %q, which is not declared; declare it, or leave parent out (the root group)", g.Name, p)
+			}
+			if seen[p] {
+				return t.errorf(fmt.Sprintf("groups[%d]", i), "group %q is its own ancestor (through %q); parents must form a tree", g.Name, p)
+			}
+			seen[p] = true
 		}
 	}
 	return nil

@@ -26,6 +26,8 @@ type instance struct {
 	mem  api.Memory
 	ctx  context.Context // carries the instance to host functions
 	fuel api.MutableGlobal
+	// depth is the rewrite's call depth global, set to 0 before each call.
+	depth api.MutableGlobal
 
 	alloc, step, receive api.Function // receive: nil until the first message
 
@@ -102,9 +104,18 @@ func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, 
 	in.step = mod.ExportedFunction("agent_step")
 	if g, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal); ok {
 		in.fuel = g
-		// The start function ran on the instantiation budget.
-		in.initLeft = g.Get()
-		in.used = m.rt.cfg.InitFuel - in.initLeft
+	}
+	if g, ok := mod.ExportedGlobal(meter.DepthExport).(api.MutableGlobal); ok {
+		in.depth = g
+	}
+	// The module's start function, which the rewrite exported instead of
+	// letting wazero run it: so its fuel and depth are the instantiation's,
+	// and running out of them is told apart from a trap.
+	if start := mod.ExportedFunction(meter.StartExport); start != nil {
+		if _, err := in.call(start, initCall); err != nil {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("start function: %w", err)
+		}
 	}
 	return in, nil
 }
@@ -144,6 +155,9 @@ func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32
 		ctx, cancel = context.WithTimeout(ctx, wd)
 		defer cancel()
 	}
+	if in.depth != nil {
+		in.depth.Set(0)
+	}
 	// CallWithStack on the instance's own stack: no allocation per call.
 	stack := in.stack[:]
 	stack[0] = 0
@@ -161,6 +175,9 @@ func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32
 		}
 		in.used += budget - uint64(left)
 		*pool = uint64(left)
+	}
+	if err != nil && in.depth != nil && uint32(in.depth.Get()) > MaxCallDepth {
+		return 0, fmt.Errorf("%w: %s nested calls deeper than %d levels (unbounded recursion?)", ErrCallDepth, exportName(fn), MaxCallDepth)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", exportName(fn), trapReason(err))

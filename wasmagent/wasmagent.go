@@ -49,6 +49,23 @@ const (
 	MaxWatchdog = time.Hour
 )
 
+// MaxCallDepth is how deep an agent's calls may nest: a function counts
+// as one level, or more when its frame is large (package meter's "Call
+// depth"). Guests measured need at most 32 (Go's runtime); wazero's
+// interpreter stops at 2000 frames, its compiler much deeper: the limit
+// comes first on both, so running into it is the same failure everywhere.
+const MaxCallDepth = meter.DefaultMaxCallDepth
+
+// StackBound is what one agent's call stack can take in host memory with
+// the call depth limited: the interpreter's value stack holds at most
+// 256 000 values (4 MiB, 8 with Go's slice growth) plus its Go frames; the
+// compiler's frames of every guest measured are at most 6.3 KiB, 6.3 MiB
+// at the limit. wazero caps a compiled stack at 84.5 MB whatever the
+// depth: only a module with frames over 16 KiB (spill-heavy code, never
+// seen from a compiler at -O2) could go past this bound, up to that cap.
+// See RATIONALE.md: "What bounds the host's memory?".
+const StackBound = 16 << 20
+
 // Engines for Config.Engine.
 const (
 	EngineCompiler    = "compiler"
@@ -73,6 +90,9 @@ const BulkBytesPerFuel = meter.BulkBytesPerFuel
 var (
 	ErrInvalidModule = errors.New("wasmagent: invalid module")
 	ErrFuelExhausted = errors.New("wasmagent: fuel exhausted")
+	// ErrCallDepth marks a call that nested deeper than MaxCallDepth: the
+	// same failure, with the same text, on every engine and CPU.
+	ErrCallDepth = errors.New("wasmagent: call depth limit exceeded")
 	// ErrWatchdog marks a call stopped by the wall-clock watchdog. Its text
 	// appears in failure events, so hosts can tell the run is not
 	// reproducible.
@@ -255,7 +275,10 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	case len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic):
 		return nil, r.invalid(name, "not a WebAssembly module (it does not start with \\0asm); build it for wasm32")
 	}
-	rewritten, err := meter.Rewrite(wasm, meter.Options{Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true, StartFuel: int64(r.cfg.InitFuel)})
+	rewritten, err := meter.Rewrite(wasm, meter.Options{
+		Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true, MaxCallDepth: MaxCallDepth,
+		ExportStart: true, // run by instantiate, on the instantiation budget
+	})
 	if err != nil {
 		return nil, r.invalid(name, "%v", err)
 	}

@@ -60,7 +60,9 @@ func TestLoadRejectsBadModules(t *testing.T) {
 		{"abi2", wasmagent.Config{}, mod(t, "abi2"), "built for agent ABI 2, this host speaks ABI 1"},
 		{"no_memory", wasmagent.Config{}, mod(t, "no_memory"), `does not export its memory`},
 		{"big_memory", wasmagent.Config{MaxPages: 256}, mod(t, "big_memory"), "does not compile"},
-		{"start_loop", wasmagent.Config{}, mod(t, "start_loop"), "cannot be instantiated"},
+		{"start_loop", wasmagent.Config{}, mod(t, "start_loop"), "cannot be instantiated: start function: wasmagent: fuel exhausted: lockstep_start used the last of the 20000000 fuel of instantiation"},
+		{"start_recurse", wasmagent.Config{}, mod(t, "start_recurse"), "cannot be instantiated: start function: wasmagent: call depth limit exceeded"},
+		{"start_recurse_interpreted", wasmagent.Config{Engine: wasmagent.EngineInterpreter}, mod(t, "start_recurse"), "cannot be instantiated: start function: wasmagent: call depth limit exceeded"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -137,8 +139,8 @@ func TestFaultsAreFailuresOfOneAgent(t *testing.T) {
 		"",
 		"wasm error: unreachable",
 		"fuel exhausted",
-		"out of bounds memory access", // C's shadow stack runs off the bottom of memory
-		"agent_receive returned 7",    // memory.grow failed at the page limit
+		"call depth limit exceeded: agent_receive nested calls deeper than 1000 levels", // before C's shadow stack runs out
+		"agent_receive returned 7", // memory.grow failed at the page limit
 		"agent_receive returned 3",
 		"", // an out-of-bounds pointer is an error code, not a fault
 		"",

@@ -108,7 +108,8 @@ unsigned int sieve_reps(unsigned int reps) {
 `
 
 // BenchmarkMeteredLoop times CPU-bound loops under wazero's compiler,
-// unmetered and rewritten, interleaved, and reports the ratios.
+// unmetered and rewritten (fuel; fuel and NaNs; fuel, NaNs and the call
+// depth limit), interleaved, and reports the ratios.
 func BenchmarkMeteredLoop(b *testing.B) {
 	type prog struct {
 		name string
@@ -134,22 +135,26 @@ func BenchmarkMeteredLoop(b *testing.B) {
 		b.Run(p.name, func(b *testing.B) {
 			rt := wazero.NewRuntimeWithConfig(ctx, compiler)
 			defer rt.Close(ctx)
-			var fns [3]api.Function
-			var fuel [3]api.Global
-			for i, opts := range []Options{{}, {Fuel: true}, fuelAndNaN} {
+			var fns [4]api.Function
+			var fuel, depth [4]api.Global
+			for i, opts := range []Options{{}, {Fuel: true}, fuelAndNaN,
+				{Fuel: true, CanonicalizeNaN: true, MaxCallDepth: DefaultMaxCallDepth}} {
 				bin := mustRewrite(b, p.bin, opts)
 				mod, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName(""))
 				if err != nil {
 					b.Fatal(err)
 				}
-				fns[i], fuel[i] = mod.ExportedFunction(p.fn), mod.ExportedGlobal(FuelExport)
+				fns[i], fuel[i], depth[i] = mod.ExportedFunction(p.fn), mod.ExportedGlobal(FuelExport), mod.ExportedGlobal(DepthExport)
 			}
-			var spent [3]time.Duration
-			var results [3]uint64
+			var spent [4]time.Duration
+			var results [4]uint64
 			for b.Loop() {
 				for i, f := range fns {
 					if fuel[i] != nil {
 						fuel[i].(api.MutableGlobal).Set(1 << 62)
+					}
+					if depth[i] != nil {
+						depth[i].(api.MutableGlobal).Set(0)
 					}
 					start := time.Now()
 					res, err := f.Call(ctx, p.arg)
@@ -160,12 +165,13 @@ func BenchmarkMeteredLoop(b *testing.B) {
 					results[i] = res[0]
 				}
 			}
-			if results[0] != results[1] {
-				b.Fatalf("results differ: %#x unmetered, %#x metered", results[0], results[1])
+			if results[0] != results[1] || results[0] != results[3] {
+				b.Fatalf("results differ: %#x unmetered, %#x metered, %#x with the depth limit", results[0], results[1], results[3])
 			}
 			b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "unmetered-ns/op")
 			b.ReportMetric(float64(spent[1])/float64(spent[0]), "fuel/unmetered")
 			b.ReportMetric(float64(spent[2])/float64(spent[0]), "fuel+nan/unmetered")
+			b.ReportMetric(float64(spent[3])/float64(spent[0]), "fuel+nan+depth/unmetered")
 		})
 	}
 }

@@ -27,6 +27,11 @@ const (
 type frame struct {
 	kind     byte // opBlock, opLoop, opIf, opElse (an if past its else), or 0 for the function itself
 	targeted bool // a branch targets its label
+	dead     bool // the rest of the block cannot be reached (after br, return, unreachable …)
+	// base is the operand stack height below the block's parameters;
+	// params and results are the block type's counts.
+	base            uint64
+	params, results uint32
 }
 
 // body is one decoded function body.
@@ -38,19 +43,30 @@ type body struct {
 	localsFrom int    // code[localsFrom:localsTo] holds the groups
 	localsTo   int
 	locals     uint64 // parameters and declared locals
+	maxStack   uint64 // the most values its operand stack can hold
 	flags      uint16 // union of the instructions' flags
 }
+
+// weight is how many calls the function counts as towards MaxCallDepth: 1,
+// and 1 more per FrameUnit values its frame can hold.
+func (b *body) weight() uint64 { return 1 + (b.locals+b.maxStack)/FrameUnit }
 
 // rewriter rewrites the function bodies of one module. Its slices are reused
 // from one body to the next.
 type rewriter struct {
-	m      *module
-	opts   Options
-	ins    []instr
-	labels []uint32
-	frames []frame
-	out    []byte // the rewritten body
-	code   []byte // the rewritten code section's payload
+	m       *module
+	opts    Options
+	ins     []instr
+	labels  []uint32
+	frames  []frame
+	out     []byte // the rewritten body
+	code    []byte // the rewritten code section's payload
+	height  uint64 // operand stack height at the instruction being decoded
+	pending frame  // the block the block, loop or if being decoded opens
+	// unbalanced counts the blocks whose reachable end found the operand
+	// stack at another height than their type says: none in a module the
+	// runtime validates (a test checks the stack effects with it).
+	unbalanced int
 }
 
 // rewrite assembles the output module.
@@ -58,8 +74,8 @@ func (w *rewriter) rewrite() ([]byte, error) {
 	m := w.m
 	out := make([]byte, 0, len(m.bin)+len(m.bin)/2+64)
 	out = append(out, m.bin[:8]...)
-	needGlobal := w.opts.Fuel && m.globalSec < 0
-	needExport := w.opts.Fuel && m.exportSec < 0
+	needGlobal := w.addsGlobals() && m.globalSec < 0
+	needExport := w.addsExports() && m.exportSec < 0
 	for i, s := range m.sections {
 		if s.id != secCustom {
 			if needGlobal && sectionRank[s.id] > sectionRank[secGlobal] {
@@ -73,10 +89,12 @@ func (w *rewriter) rewrite() ([]byte, error) {
 		switch {
 		case i == m.codeSec:
 			out, err = w.codeSection(out, s)
-		case w.opts.Fuel && i == m.globalSec:
+		case w.addsGlobals() && i == m.globalSec:
 			out = w.globalSection(out, &s)
-		case w.opts.Fuel && i == m.exportSec:
+		case w.addsExports() && i == m.exportSec:
 			out = w.exportSection(out, &s)
+		case w.exportsStart() && i == m.startSec:
+			// dropped: the start function is exported instead
 		default:
 			out = append(out, m.bin[s.start:s.end]...)
 		}
@@ -97,6 +115,25 @@ func (w *rewriter) rewrite() ([]byte, error) {
 // defined global, so no existing index moves.
 func (w *rewriter) fuelGlobal() uint32 { return w.m.globals() }
 
+// depthGlobal is the index of the injected call depth global: after the
+// fuel global, or where it would be.
+func (w *rewriter) depthGlobal() uint32 {
+	if w.opts.Fuel {
+		return w.m.globals() + 1
+	}
+	return w.m.globals()
+}
+
+// addsGlobals reports whether the rewrite appends globals (and exports).
+func (w *rewriter) addsGlobals() bool { return w.opts.Fuel || w.opts.MaxCallDepth > 0 }
+
+// exportsStart reports whether the rewrite turns a start function into an
+// export.
+func (w *rewriter) exportsStart() bool { return w.opts.ExportStart && w.m.startSec >= 0 }
+
+// addsExports reports whether the rewrite appends exports.
+func (w *rewriter) addsExports() bool { return w.addsGlobals() || w.exportsStart() }
+
 // entries returns the payload of s after its leading count.
 func (w *rewriter) entries(s *section) []byte {
 	if s == nil {
@@ -108,29 +145,63 @@ func (w *rewriter) entries(s *section) []byte {
 }
 
 // globalSection appends the global section s (nil: none) with the fuel
-// global added: a mutable i64 initialised to Options.StartFuel.
+// global added, a mutable i64 initialised to Options.StartFuel, and then
+// the depth global, a mutable i32 initialised to 0.
 func (w *rewriter) globalSection(out []byte, s *section) []byte {
 	entries := w.entries(s)
-	p := make([]byte, 0, len(entries)+16)
-	p = appendU32(p, w.m.definedGlobals+1)
+	p := make([]byte, 0, len(entries)+24)
+	n := w.m.definedGlobals
+	if w.opts.Fuel {
+		n++
+	}
+	if w.opts.MaxCallDepth > 0 {
+		n++
+	}
+	p = appendU32(p, n)
 	p = append(p, entries...)
-	p = append(p, tI64, 1, opI64Const)
-	p = appendS64(p, w.opts.StartFuel)
-	p = append(p, opEnd)
+	if w.opts.Fuel {
+		p = append(p, tI64, 1, opI64Const)
+		p = appendS64(p, w.opts.StartFuel)
+		p = append(p, opEnd)
+	}
+	if w.opts.MaxCallDepth > 0 {
+		p = append(p, tI32, 1, opI32Const, 0, opEnd)
+	}
 	return appendSection(out, secGlobal, p)
 }
 
-// exportSection appends the export section s (nil: none) with the fuel
-// global's export added.
+// exportSection appends the export section s (nil: none) with the exports
+// of the added globals and, with ExportStart, of the start function.
 func (w *rewriter) exportSection(out []byte, s *section) []byte {
 	entries := w.entries(s)
-	p := make([]byte, 0, len(entries)+32)
-	p = appendU32(p, w.m.exports+1)
+	p := make([]byte, 0, len(entries)+48)
+	n := w.m.exports
+	if w.opts.Fuel {
+		n++
+	}
+	if w.opts.MaxCallDepth > 0 {
+		n++
+	}
+	if w.exportsStart() {
+		n++
+	}
+	p = appendU32(p, n)
 	p = append(p, entries...)
-	p = appendU32(p, uint32(len(FuelExport)))
-	p = append(p, FuelExport...)
-	p = append(p, 3) // global
-	p = appendU32(p, w.fuelGlobal())
+	export := func(name string, kind byte, index uint32) {
+		p = appendU32(p, uint32(len(name)))
+		p = append(p, name...)
+		p = append(p, kind)
+		p = appendU32(p, index)
+	}
+	if w.opts.Fuel {
+		export(FuelExport, 3, w.fuelGlobal()) // 3: global
+	}
+	if w.opts.MaxCallDepth > 0 {
+		export(DepthExport, 3, w.depthGlobal())
+	}
+	if w.exportsStart() {
+		export(StartExport, 0, w.m.startFunc) // 0: function
+	}
 	return appendSection(out, secExport, p)
 }
 
@@ -166,7 +237,7 @@ func (w *rewriter) checkCode() error {
 func (w *rewriter) codeSection(out []byte, s section) ([]byte, error) {
 	p := appendU32(w.code[:0], w.m.codeCount)
 	err := w.forBodies(func(b *body, entry []byte) error {
-		if !w.opts.Fuel && b.flags&fCanon == 0 {
+		if !w.opts.Fuel && w.opts.MaxCallDepth == 0 && b.flags&fCanon == 0 {
 			p = append(p, entry...) // nothing to change: keep the bytes
 			return nil
 		}
@@ -200,7 +271,8 @@ func (w *rewriter) decode(b *body) error {
 	}
 	b.localsTo = r.off
 	w.ins, w.labels = w.ins[:0], w.labels[:0]
-	w.frames = append(w.frames[:0], frame{})
+	w.frames = append(w.frames[:0], frame{results: w.m.typeResults[w.m.funcTypes[b.index]]})
+	w.height, b.maxStack = 0, 0
 	b.flags = 0
 	for r.ok() {
 		if r.off == len(r.b) {
@@ -213,6 +285,7 @@ func (w *rewriter) decode(b *body) error {
 		if !r.ok() {
 			break
 		}
+		w.stack(&r, in, b)
 		w.classify(&r, in, b)
 		b.flags |= in.flags
 		if len(w.frames) == 0 {
@@ -221,6 +294,13 @@ func (w *rewriter) decode(b *body) error {
 			}
 			break
 		}
+	}
+	if r.ok() && w.opts.MaxCallDepth > 0 && b.weight() > uint64(w.opts.MaxCallDepth) {
+		r.off = 0
+		r.unsupported("the function's frame holds up to %d values (%d parameters and locals, an operand stack up to %d high): "+
+			"it counts as %d calls (one per %d values, FrameUnit), over MaxCallDepth (%d), so it could never be called: "+
+			"split the function, or build it with fewer locals (clang: -O1 or more)",
+			b.locals+b.maxStack, b.locals, b.maxStack, b.weight(), FrameUnit, w.opts.MaxCallDepth)
 	}
 	return r.err
 }
@@ -235,14 +315,17 @@ func (w *rewriter) classify(r *reader, in *instr, b *body) {
 	case opGlobalGet, opGlobalSet:
 		r.checkIndex(*in, "global", in.imm, uint64(w.m.globals()))
 	case opBlock:
-		w.frames = append(w.frames, frame{kind: opBlock})
+		w.pending.kind = opBlock
+		w.frames = append(w.frames, w.pending)
 	case opLoop:
 		// The loop body starts a segment: branches to the loop come back
 		// to it, so it is charged on every iteration.
-		w.frames = append(w.frames, frame{kind: opLoop})
+		w.pending.kind = opLoop
+		w.frames = append(w.frames, w.pending)
 		in.flags = fBoundary
 	case opIf:
-		w.frames = append(w.frames, frame{kind: opIf})
+		w.pending.kind = opIf
+		w.frames = append(w.frames, w.pending)
 		in.flags = fBoundary
 	case opElse:
 		top := &w.frames[len(w.frames)-1]

@@ -39,7 +39,7 @@ func TestRewriteSpecModules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, opts := range []Options{{}, fuelAndNaN} {
+		for _, opts := range []Options{{}, fuelAndNaN, {Fuel: true, CanonicalizeNaN: true, MaxCallDepth: DefaultMaxCallDepth}} {
 			out, rerr := Rewrite(bin, opts)
 			if rerr != nil && !errors.Is(rerr, ErrMalformed) {
 				t.Errorf("%s: error not wrapping ErrMalformed: %v", filepath.Base(f), rerr)

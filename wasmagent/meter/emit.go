@@ -16,16 +16,17 @@ var (
 
 // scratch holds the indices of the locals the rewrite appends to a body.
 type scratch struct {
-	fuel uint32 // i64: the remaining fuel, cached while the function runs
-	size uint32 // i32: the length operand of a bulk operation
-	f32  uint32
-	f64  uint32
-	v128 uint32
+	fuel  uint32 // i64: the remaining fuel, cached while the function runs
+	size  uint32 // i32: the length operand of a bulk operation
+	depth uint32 // i32: the call depth of the function's caller
+	f32   uint32
+	f64   uint32
+	v128  uint32
 }
 
 // emit writes the rewritten b to w.out, from the instructions in w.ins.
 func (w *rewriter) emit(b *body) error {
-	fuel, canon := w.opts.Fuel, w.opts.CanonicalizeNaN
+	fuel, canon, depth := w.opts.Fuel, w.opts.CanonicalizeNaN, w.opts.MaxCallDepth > 0
 	var add []byte // types of the appended locals, one group each
 	next := uint32(b.locals)
 	local := func(t byte) uint32 {
@@ -39,6 +40,9 @@ func (w *rewriter) emit(b *body) error {
 		if b.flags&fCharge != 0 {
 			s.size = local(tI32)
 		}
+	}
+	if depth {
+		s.depth = local(tI32)
 	}
 	if canon {
 		if b.flags&fCanonF32 != 0 {
@@ -54,12 +58,16 @@ func (w *rewriter) emit(b *body) error {
 	if b.locals+uint64(len(add)) > math.MaxUint32 {
 		return fmt.Errorf("no room for the rewrite's %d locals after %d", len(add), b.locals)
 	}
-	g := w.fuelGlobal()
+	g, d := w.fuelGlobal(), w.depthGlobal()
 
 	o := appendU32(w.out[:0], b.groups+uint32(len(add)))
 	o = append(o, b.code[b.localsFrom:b.localsTo]...)
 	for _, t := range add {
 		o = append(o, 1, t)
+	}
+	if depth {
+		o = enter(o, s.depth, d, w.opts.MaxCallDepth, uint32(b.weight())) // ≤ MaxCallDepth: checked by decode
+		o = w.openBody(o, b)
 	}
 	if fuel {
 		o = reload(o, s.fuel, g)
@@ -85,6 +93,9 @@ func (w *rewriter) emit(b *body) error {
 				o = chargeSize(o, s, g, in.flags)
 			}
 		}
+		if depth && (in.code == opReturn || in.code == opReturnCall || in.code == opReturnCallIndirect) {
+			o = leave(o, s.depth, d)
+		}
 		o = append(o, b.code[in.start:in.end]...)
 		if canon && in.flags&fCanon != 0 && (i+1 == len(w.ins) || canonInput(&w.ins[i+1]) != in.flags&fCanon) {
 			o = canonicalize(o, s, in.flags)
@@ -98,8 +109,89 @@ func (w *rewriter) emit(b *body) error {
 			}
 		}
 	}
+	if depth {
+		// The body's own end closed the block openBody opened: branches
+		// to the function's label arrive here too.
+		o = leave(o, s.depth, d)
+		o = append(o, opEnd)
+	}
 	w.out = o
 	return nil
+}
+
+// enter counts a call into the function, of the given weight (see
+// FrameUnit), keeping the caller's depth in local t, and traps when that
+// takes the depth over max:
+//
+//	global.get $d; local.tee $t; i32.const weight; i32.add; global.set $d
+//	local.get $t; i32.const max-weight; i32.gt_u; if; unreachable; end
+//
+// The global is then max+1: the caller's depth was at most max. A function
+// that weighs more than 1 may overshoot, so it stores max+1 itself:
+//
+//	if; i32.const max+1; global.set $d; unreachable; end
+func enter(o []byte, t, d, max, weight uint32) []byte {
+	o = append(o, opGlobalGet)
+	o = appendU32(o, d)
+	o = append(o, opLocalTee)
+	o = appendU32(o, t)
+	o = append(o, opI32Const)
+	o = appendS64(o, int64(weight))
+	o = append(o, opI32Add, opGlobalSet)
+	o = appendU32(o, d)
+	o = append(o, opLocalGet)
+	o = appendU32(o, t)
+	o = append(o, opI32Const)
+	o = appendS64(o, int64(max-weight))
+	o = append(o, opI32GtU, opIf, tEmptyBT)
+	if weight > 1 {
+		o = append(o, opI32Const)
+		o = appendS64(o, int64(max)+1)
+		o = append(o, opGlobalSet)
+		o = appendU32(o, d)
+	}
+	return append(o, opUnreachable, opEnd)
+}
+
+// leave counts a return from the function (or a tail call, which replaces
+// its frame) by restoring the caller's depth: every call the function made
+// returned to the depth it had before, so that is the global minus its
+// weight.
+//
+//	local.get $t; global.set $d
+func leave(o []byte, t, d uint32) []byte {
+	o = append(o, opLocalGet)
+	o = appendU32(o, t)
+	o = append(o, opGlobalSet)
+	return appendU32(o, d)
+}
+
+// openBody opens a block around the whole body, typed [] -> the function's
+// results, so that a branch to the function's label, which returns, lands
+// on the code after it that counts the return: its label is the one the
+// body's branches to depth "function" now name, one level further out the
+// function's own label goes unused. A function with several results uses a
+// block type index: its own type when it has no parameters; otherwise its
+// own type, given the parameters and dropping them at once.
+func (w *rewriter) openBody(o []byte, b *body) []byte {
+	t := w.m.funcTypes[b.index]
+	switch w.m.typeResults[t] {
+	case 0:
+		return append(o, opBlock, tEmptyBT)
+	case 1:
+		return append(append(o, opBlock), w.m.typeResult[t]...)
+	}
+	params := w.m.typeParams[t]
+	for i := uint32(0); i < params; i++ {
+		o = append(o, opLocalGet)
+		o = appendU32(o, i)
+	}
+	o = append(o, opBlock)
+	o = appendS64(o, int64(t))
+	for i := uint32(0); i < params; i++ {
+		o = append(o, opDrop)
+	}
+	return o
 }
 
 // canonInput returns the canonicalisation flag of the value next takes from

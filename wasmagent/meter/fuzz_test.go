@@ -23,6 +23,8 @@ func fuzzSeeds(t testing.TB, withClang bool) map[string][]byte {
 		"empty":          wasmModule(),
 		"truncated-body": buildModule(programs)[:60],
 		"long-leb":       wasmModule(op(1, 0x80, 0x80, 0x80, 0x80, 0x80, 0)),
+		"call-depth":     depthModule(),
+		"heavy-frame":    heavyModule(3 * FrameUnit),
 	}
 	if withClang {
 		seeds["clang-O2"] = buildC(t)
@@ -42,7 +44,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 // FuzzRewrite: Rewrite never panics and its errors wrap ErrMalformed; zero
 // Options return the module unchanged; every rewrite of a module wazero
 // compiles compiles, and Rewrite accepts every module wazero compiles
-// (checked where wazero can be trusted not to allocate gigabytes first).
+// (checked where wazero can be trusted not to allocate gigabytes first),
+// except, with MaxCallDepth, one with a frame too large for the limit.
 func FuzzRewrite(f *testing.F) {
 	for _, bin := range fuzzSeeds(f, false) { // and the committed corpus
 		f.Add(bin)
@@ -51,7 +54,8 @@ func FuzzRewrite(f *testing.F) {
 		if len(bin) > 1<<16 {
 			return
 		}
-		all := []Options{{}, {Fuel: true}, {CanonicalizeNaN: true}, fuelAndNaN}
+		all := []Options{{}, {Fuel: true}, {CanonicalizeNaN: true}, fuelAndNaN,
+			{MaxCallDepth: 3}, {Fuel: true, CanonicalizeNaN: true, MaxCallDepth: DefaultMaxCallDepth}}
 		outs := map[Options][]byte{}
 		for _, opts := range all {
 			out, err := Rewrite(bin, opts)
@@ -79,8 +83,12 @@ func FuzzRewrite(f *testing.F) {
 			if !ok {
 				_, err := Rewrite(bin, opts)
 				if opts.Fuel && bytes.Contains(bin, []byte(FuelExport)) ||
+					opts.MaxCallDepth > 0 && bytes.Contains(bin, []byte(DepthExport)) ||
 					strings.Contains(err.Error(), "wazero v1.12 reads one byte") {
 					continue // may already export it; or wazero misreads a SIMD opcode
+				}
+				if opts.MaxCallDepth > 0 && errors.Is(err, ErrUnsupported) && strings.Contains(err.Error(), "FrameUnit") {
+					continue // a frame too large for the depth limit
 				}
 				t.Fatalf("wazero compiles the module, Rewrite(%+v) fails: %v", opts, err)
 			}

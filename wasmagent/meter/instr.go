@@ -1,5 +1,7 @@
 package meter
 
+import "math"
+
 // Opcodes the rewriter inspects or emits. Everything else is decoded only far
 // enough to find where the instruction ends, and copied byte for byte.
 const (
@@ -36,6 +38,12 @@ const (
 	opI64ExtendI32U      = 0xad
 	opPrefixFC           = 0xfc
 	opPrefixFD           = 0xfd
+	opPrefixFE           = 0xfe // threads: refused
+	opI32Const           = 0x41
+	opI32Add             = 0x6a
+	opI32Sub             = 0x6b
+	opI32GtU             = 0x4b
+	opDrop               = 0x1a
 
 	// 0xFC sub-opcodes.
 	fcMemoryInit = 8
@@ -108,12 +116,18 @@ func (r *reader) refType() {
 
 // instr is one decoded instruction of a function body.
 type instr struct {
-	start, end int32  // byte range in the body, immediates included
-	sub        uint32 // sub-opcode after a 0xFC or 0xFD prefix
-	imm        uint32 // br, br_if: depth; br_table: index of its first label in labels; local.*, global.*: index
-	nlabels    uint32 // br_table: number of labels, the default included
-	code       byte
-	flags      uint16 // what the rewrite does around it (see code.go)
+	start, end int32 // byte range in the body, immediates included
+	// sub is the sub-opcode after a 0xFC or 0xFD prefix, and the form of
+	// the block type (bt*) of block, loop and if.
+	sub uint32
+	// imm is the depth of br and br_if; the index of br_table's first label
+	// in labels; the index of local.* and global.*; the function index of
+	// call and return_call; the type index of call_indirect,
+	// return_call_indirect, and block, loop and if of form btIndex.
+	imm     uint32
+	nlabels uint32 // br_table: number of labels, the default included
+	code    byte
+	flags   uint16 // what the rewrite does around it (see code.go)
 }
 
 // simdReserved marks the unassigned opcodes in 0xFD 0x5e..0xff.
@@ -138,7 +152,7 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 	case code >= 0x45 && code <= 0xc4:
 		// numeric operators: no immediates
 	case code == opBlock, code == opLoop, code == opIf:
-		r.blockType()
+		in.sub, in.imm = r.blockType()
 	case code == opBr, code == opBrIf:
 		in.imm = r.u32()
 	case code == opBrTable:
@@ -149,9 +163,9 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 		}
 		in.nlabels = n + 1
 	case code == opCall, code == opReturnCall:
-		r.u32()
+		in.imm = r.u32() // function index
 	case code == opCallIndirect, code == opReturnCallIndirect:
-		r.u32()
+		in.imm = r.u32() // type index
 		r.u32()
 	case code == 0x1c: // select t*
 		n := r.count("select type", 1)
@@ -225,6 +239,16 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 				r.fail("unknown opcode 0xfd %d", s)
 			}
 		}
+	case exceptionOps[code] != "":
+		r.off--
+		r.unsupported("%s: %s", exceptionOps[code], exceptionsAdvice)
+	case code == opPrefixFE:
+		r.off--
+		r.unsupported("an atomic instruction (0xfe prefix): the module uses the threads proposal, which Lockstep does not run: %s", threadsAdvice)
+	case code == 0xfb, code == 0x14, code == 0x15, code >= 0xd3 && code <= 0xd6:
+		r.off--
+		r.unsupported("opcode %#x is from the typed function references or GC proposal, which Lockstep does not run: "+
+			"build for WebAssembly 2.0, without GC or typed function references (binaryen: no --enable-gc)", code)
 	default:
 		if r.ok() {
 			r.off--
@@ -234,25 +258,51 @@ func (r *reader) decodeInstr(in *instr, labels *[]uint32) {
 	in.end = int32(r.off)
 }
 
+// exceptionOps names the opcodes of the exception handling proposal, legacy
+// (try, catch, catch_all, rethrow, delegate) and current (throw, throw_ref,
+// try_table).
+var exceptionOps = [256]string{
+	0x06: "try", 0x07: "catch", 0x08: "throw", 0x09: "rethrow", 0x0a: "throw_ref",
+	0x18: "delegate", 0x19: "catch_all", 0x1f: "try_table",
+}
+
+// Block type forms, in instr.sub of block, loop and if.
+const (
+	btEmpty = 0 // no parameters, no results
+	btValue = 1 // no parameters, one result
+	btIndex = 2 // a function type, its index in instr.imm
+)
+
 // blockType reads a block type: the empty type, one value type, or a type
-// index, all as one signed 33-bit LEB128 integer.
-func (r *reader) blockType() {
+// index, all as one signed 33-bit LEB128 integer. It returns its form and,
+// for btIndex, the type index.
+func (r *reader) blockType() (form, index uint32) {
 	start := r.off
 	v := r.s33()
-	if r.err != nil || v >= 0 {
-		return
+	if r.err != nil {
+		return btEmpty, 0
+	}
+	if v >= 0 {
+		if v > math.MaxUint32 {
+			r.off = start
+			r.fail("block type index %d out of range", v)
+		}
+		return btIndex, uint32(v)
 	}
 	if v >= -64 {
 		switch byte(v & 0x7f) {
-		case tEmptyBT, tI32, tI64, tF32, tF64, tV128, tFuncref, tExternref, tExnref:
-			return
+		case tEmptyBT:
+			return btEmpty, 0
+		case tI32, tI64, tF32, tF64, tV128, tFuncref, tExternref, tExnref:
+			return btValue, 0
 		case tRefNull, tRef:
 			r.s33() // heap type
-			return
+			return btValue, 0
 		}
 	}
 	r.off = start
 	r.fail("unknown block type %d", v)
+	return btEmpty, 0
 }
 
 // skipConstExpr reads a constant expression up to and including its end.

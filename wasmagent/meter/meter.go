@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Options selects the rewrites. The zero value selects none: Rewrite then
@@ -18,14 +19,75 @@ type Options struct {
 	// module's start function, which runs at instantiation, before a host
 	// can set the global. 0 makes any start function trap at once.
 	StartFuel int64
+	// MaxCallDepth, when not 0, limits the depth of nested calls of the
+	// module's functions: see "Call depth" in the package documentation.
+	// It must not exceed MaxCallDepthLimit. A host uses
+	// DefaultMaxCallDepth.
+	MaxCallDepth uint32
+	// ExportStart keeps the module's start function from running at
+	// instantiation: the start section is dropped and the function is
+	// exported as StartExport, for the host to call first, with its fuel
+	// and call depth set like any other call's, so that running out of
+	// either is told apart from a trap. StartFuel is then unused.
+	ExportStart bool
 }
 
 // FuelExport is the export name of the injected mutable i64 global holding
 // the remaining fuel.
 const FuelExport = "lockstep_fuel"
 
-// ErrMalformed is wrapped by every error Rewrite returns.
+// StartExport is the export name of the module's start function when
+// Options.ExportStart is set.
+const StartExport = "lockstep_start"
+
+// DepthExport is the export name of the injected mutable i32 global holding
+// the current call depth, when Options.MaxCallDepth is set.
+const DepthExport = "lockstep_depth"
+
+const (
+	// DefaultMaxCallDepth is the call depth a host allows: see "Call depth"
+	// in the package documentation for why this value.
+	DefaultMaxCallDepth = 1000
+
+	// MaxCallDepthLimit is the largest Options.MaxCallDepth: the depth
+	// global is an i32, and a depth trap leaves it at MaxCallDepth+1.
+	MaxCallDepthLimit = math.MaxInt32 - 1
+
+	// FrameUnit weighs the call depth by frame size: a function whose
+	// frame can hold v values (its parameters, its locals and the highest
+	// its operand stack gets) counts as 1 + v/FrameUnit calls, so that the
+	// depth limit bounds stack memory: see "Stack memory" in the package
+	// documentation. Rewrite refuses a function that counts as more calls
+	// than MaxCallDepth.
+	FrameUnit = 256
+)
+
+// ErrMalformed is wrapped by every error Rewrite returns about a module.
 var ErrMalformed = errors.New("meter: malformed module")
+
+// ErrUnsupported is wrapped by the errors that refuse a well-formed module
+// Lockstep does not run: one that uses the threads, exception handling or
+// memory64 proposal (the error names it and says how to build without
+// it), or, with MaxCallDepth set, a function whose frame alone weighs more
+// than MaxCallDepth calls (see FrameUnit). It wraps ErrMalformed.
+var ErrUnsupported error = &sentinel{"meter: unsupported module", ErrMalformed}
+
+type sentinel struct {
+	msg    string
+	parent error
+}
+
+func (s *sentinel) Error() string { return s.msg }
+func (s *sentinel) Unwrap() error { return s.parent }
+
+// How to build without the proposals Rewrite refuses.
+const (
+	threadsAdvice = "build without threads (clang: no -pthread, -matomics or --shared-memory; " +
+		"Rust: no +atomics target feature; Go and AssemblyScript need nothing)"
+	exceptionsAdvice = "it uses the exception handling proposal, which Lockstep does not run: " +
+		"build without wasm exceptions (clang/Emscripten: no -fwasm-exceptions, C++ with -fno-exceptions; " +
+		"Rust: panic=abort; binaryen: no --enable-exception-handling)"
+)
 
 // The cost model. Fuel counts executed instructions of the original module;
 // the instructions the rewrite adds are free. Bulk operations additionally
@@ -55,19 +117,24 @@ const (
 const bulkShift = 3
 
 // Rewrite decodes module, applies opts and re-encodes it. Every section other
-// than the code section (and the global and export sections when fuel is
-// injected) is kept byte for byte, custom and data count sections included,
-// in their original order. Errors wrap ErrMalformed and name the section,
-// function and offset, and the reason.
+// than the code section (and the global and export sections when fuel or a
+// depth limit is injected) is kept byte for byte, custom and data count
+// sections included, in their original order. Errors about the module wrap
+// ErrMalformed (refusals of well-formed modules also ErrUnsupported) and
+// name the section, function and offset, and the reason; an opts out of
+// range gives an error of its own.
 //
 // The output depends only on module and opts.
 func Rewrite(module []byte, opts Options) ([]byte, error) {
+	if opts.MaxCallDepth > MaxCallDepthLimit {
+		return nil, fmt.Errorf("meter: Options.MaxCallDepth %d is over MaxCallDepthLimit (%d)", opts.MaxCallDepth, MaxCallDepthLimit)
+	}
 	m, err := parse(module)
 	if err != nil {
 		return nil, err
 	}
 	w := rewriter{m: m, opts: opts}
-	if !opts.Fuel && !opts.CanonicalizeNaN {
+	if !opts.Fuel && !opts.CanonicalizeNaN && opts.MaxCallDepth == 0 && !w.exportsStart() {
 		if err := w.checkCode(); err != nil {
 			return nil, err
 		}
@@ -75,6 +142,12 @@ func Rewrite(module []byte, opts Options) ([]byte, error) {
 	}
 	if opts.Fuel && m.fuelExported {
 		return nil, malformed("export section", fmt.Errorf("the module already exports %q (already metered?)", FuelExport))
+	}
+	if opts.MaxCallDepth > 0 && m.depthExported {
+		return nil, malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with MaxCallDepth?)", DepthExport))
+	}
+	if w.exportsStart() && m.startExported {
+		return nil, malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with ExportStart?)", StartExport))
 	}
 	return w.rewrite()
 }

@@ -205,7 +205,8 @@ func TestFuelExhaustion(t *testing.T) {
 // rewrites: the results must be identical.
 func TestResultsUnchanged(t *testing.T) {
 	orig := buildModule(programs)
-	for _, opts := range []Options{{Fuel: true}, {CanonicalizeNaN: true}, fuelAndNaN} {
+	for _, opts := range []Options{{Fuel: true}, {CanonicalizeNaN: true}, fuelAndNaN,
+		{MaxCallDepth: DefaultMaxCallDepth}, {Fuel: true, CanonicalizeNaN: true, MaxCallDepth: DefaultMaxCallDepth}} {
 		rew := mustRewrite(t, orig, opts)
 		for _, e := range engines() {
 			for _, f := range programs {
@@ -514,10 +515,12 @@ func TestSectionsAdded(t *testing.T) {
 func TestDeterministicOutput(t *testing.T) {
 	_, m := sectionsModule()
 	for _, bin := range [][]byte{buildModule(programs), buildModule(nanFuncs), m} {
-		a := mustRewrite(t, bin, fuelAndNaN)
-		b := mustRewrite(t, bytes.Clone(bin), fuelAndNaN)
-		if !bytes.Equal(a, b) {
-			t.Error("two rewrites of one module differ")
+		for _, opts := range []Options{fuelAndNaN, {Fuel: true, CanonicalizeNaN: true, MaxCallDepth: DefaultMaxCallDepth}} {
+			a := mustRewrite(t, bin, opts)
+			b := mustRewrite(t, bytes.Clone(bin), opts)
+			if !bytes.Equal(a, b) {
+				t.Errorf("%+v: two rewrites of one module differ", opts)
+			}
 		}
 	}
 }
@@ -566,7 +569,7 @@ func TestMalformed(t *testing.T) {
 		{"empty", "", "magic"},
 		{"bad magic", "\x00asn\x01\x00\x00\x00", "magic"},
 		{"bad version", "\x00asm\x02\x00\x00\x00", "version"},
-		{"section id 13", string(wasmModule(sec(13))), "unknown section id 13"},
+		{"section id 14", string(wasmModule(sec(14))), "unknown section id 14"},
 		{"section id 99", string(wasmModule(sec(99))), "unknown section id 99"},
 		{"LEB too long", string(wasmModule(op(1, 0x80, 0x80, 0x80, 0x80, 0x80, 0))), "LEB128"},
 		{"LEB overflows", string(wasmModule(op(1, 0xff, 0xff, 0xff, 0xff, 0x1f))), "LEB128"},
@@ -579,7 +582,7 @@ func TestMalformed(t *testing.T) {
 		{"bad value type", string(wasmModule(sec(secType, vec(op(0x60, 1, 0x55, 0))))), "value type 0x55"},
 		{"type index", string(wasmModule(ty, sec(secFunction, vec(u32(1))))), "type index 1"},
 		{"no bodies", string(wasmModule(ty, fn)), "0 function bodies for 1"},
-		{"unknown opcode", string(wasmModule(ty, fn, code(op(0xfe, 0), end))), "unknown or unsupported opcode 0xfe"},
+		{"unknown opcode", string(wasmModule(ty, fn, code(op(0xff, 0), end))), "unknown or unsupported opcode 0xff"},
 		{"unknown 0xfc", string(wasmModule(ty, fn, code(fc(18), end))), "unknown opcode 0xfc 18"},
 		{"unknown 0xfd", string(wasmModule(ty, fn, code(simd(0x9a), end))), "unknown opcode 0xfd 154"},
 		{"long SIMD opcode", string(wasmModule(ty, fn, code(op(0xfd, 0xe7, 0x00), end))), "0xfd opcode 103: unknown, or not in its shortest encoding"},

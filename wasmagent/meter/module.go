@@ -1,6 +1,7 @@
 package meter
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -19,6 +20,7 @@ const (
 	secCode      = 10
 	secData      = 11
 	secDataCount = 12
+	secTag       = 13 // exception handling proposal: refused
 )
 
 var sectionNames = [...]string{
@@ -51,12 +53,21 @@ type module struct {
 	sections []section
 
 	typeParams      []uint32 // number of parameters of each function type
+	typeResults     []uint32 // number of results of each function type
+	typeResult      [][]byte // the encoded result type of each type with one result, else nil
 	funcTypes       []uint32 // type index of each defined function
+	importTypes     []uint32 // type index of each imported function
 	importedFuncs   uint32
 	importedGlobals uint32
 	definedGlobals  uint32
 	exports         uint32
-	fuelExported    bool // the module already exports FuelExport
+	fuelExported    bool   // the module already exports FuelExport
+	depthExported   bool   // the module already exports DepthExport
+	startExported   bool   // the module already exports StartExport
+	startSec        int    // index in sections of the start section, -1 when absent
+	startFunc       uint32 // the start function
+	memories        uint32 // imported and defined memories, as numbered so far
+	tables          uint32 // imported and defined tables, as numbered so far
 
 	globalSec, exportSec, codeSec int // index in sections, -1 when absent
 	codeCount                     uint32
@@ -64,14 +75,19 @@ type module struct {
 	dataSegments                  uint32
 }
 
-// malformed wraps ErrMalformed with where and why decoding failed.
+// malformed wraps ErrMalformed with where and why decoding failed, or
+// ErrUnsupported (which wraps ErrMalformed) when err is a refusal.
 func malformed(where string, err error) error {
+	var r *refusal
+	if errors.As(err, &r) {
+		return fmt.Errorf("%w: %s: %w", ErrUnsupported, where, err)
+	}
 	return fmt.Errorf("%w: %s: %v", ErrMalformed, where, err)
 }
 
 // parse decodes and checks everything but the function bodies.
 func parse(bin []byte) (*module, error) {
-	m := &module{bin: bin, globalSec: -1, exportSec: -1, codeSec: -1, dataCount: -1}
+	m := &module{bin: bin, globalSec: -1, exportSec: -1, codeSec: -1, startSec: -1, dataCount: -1}
 	if len(bin) < 8 || string(bin[:4]) != "\x00asm" {
 		return nil, malformed("header", fmt.Errorf("missing the \\0asm magic number"))
 	}
@@ -86,6 +102,11 @@ func parse(bin []byte) (*module, error) {
 		s.id = r.byte()
 		size := r.u32()
 		if r.err != nil {
+			return nil, malformed("section header", r.err)
+		}
+		if s.id == secTag {
+			r.off = s.start
+			r.unsupported("a tag section (id 13): %s", exceptionsAdvice)
 			return nil, malformed("section header", r.err)
 		}
 		if int(s.id) >= len(sectionNames) {
@@ -138,32 +159,54 @@ func (m *module) section(r *reader, id byte, index int) {
 	case secType:
 		n := r.count("type", 3)
 		m.typeParams = make([]uint32, 0, n)
+		m.typeResults = make([]uint32, 0, n)
+		m.typeResult = make([][]byte, 0, n)
 		for i := uint32(0); i < n && r.ok(); i++ {
 			if form := r.byte(); form != 0x60 && r.ok() {
 				r.off--
 				r.fail("type %d: unsupported type form %#x (want 0x60, a function type)", i, form)
 			}
 			params := r.valTypes()
-			r.valTypes()
+			results := r.count("value type", 1)
+			at := r.off
+			for j := uint32(0); j < results && r.ok(); j++ {
+				r.valType()
+			}
+			var one []byte
+			if results == 1 && r.ok() {
+				one = r.b[at:r.off]
+			}
 			m.typeParams = append(m.typeParams, params)
+			m.typeResults = append(m.typeResults, results)
+			m.typeResult = append(m.typeResult, one)
 		}
 	case secImport:
 		n := r.count("import", 4)
 		for i := uint32(0); i < n && r.ok(); i++ {
 			r.name("import module name")
 			r.name("import name")
+			at := r.off
 			switch kind := r.byte(); kind {
 			case 0:
-				m.typeIndex(r, r.u32())
+				t := r.u32()
+				m.typeIndex(r, t)
+				m.importTypes = append(m.importTypes, t)
 				m.importedFuncs++
 			case 1:
 				r.refType()
-				r.limits()
+				r.limits("table", m.tables)
+				m.tables++
 			case 2:
-				r.limits()
+				r.limits("memory", m.memories)
+				m.memories++
 			case 3:
 				r.globalType()
 				m.importedGlobals++
+			case 4:
+				if r.ok() {
+					r.off = at
+					r.unsupported("import %d imports a tag: %s", i, exceptionsAdvice)
+				}
 			default:
 				if r.ok() {
 					r.off--
@@ -187,7 +230,8 @@ func (m *module) section(r *reader, id byte, index int) {
 				r.off += 2
 			}
 			r.refType()
-			r.limits()
+			r.limits("table", m.tables)
+			m.tables++
 			if init {
 				r.skipConstExpr(m.globals())
 			}
@@ -195,7 +239,8 @@ func (m *module) section(r *reader, id byte, index int) {
 	case secMemory:
 		n := r.count("memory", 2)
 		for i := uint32(0); i < n && r.ok(); i++ {
-			r.limits()
+			r.limits("memory", m.memories)
+			m.memories++
 		}
 	case secGlobal:
 		m.globalSec = index
@@ -208,12 +253,21 @@ func (m *module) section(r *reader, id byte, index int) {
 		m.exportSec = index
 		m.exports = r.count("export", 3)
 		for i := uint32(0); i < m.exports && r.ok(); i++ {
-			if r.name("export name") == FuelExport {
+			switch r.name("export name") {
+			case FuelExport:
 				m.fuelExported = true
+			case DepthExport:
+				m.depthExported = true
+			case StartExport:
+				m.startExported = true
 			}
 			at := r.off
 			kind := r.byte()
-			if kind > 3 && r.ok() {
+			if kind == 4 && r.ok() {
+				r.off--
+				r.unsupported("export %d exports a tag: %s", i, exceptionsAdvice)
+			}
+			if kind > 4 && r.ok() {
 				r.off--
 				r.fail("export %d: unknown export kind %#x", i, kind)
 			}
@@ -222,7 +276,7 @@ func (m *module) section(r *reader, id byte, index int) {
 			}
 		}
 	case secStart:
-		r.u32()
+		m.startSec, m.startFunc = index, r.u32()
 	case secElement:
 		n := r.count("element segment", 2)
 		for i := uint32(0); i < n && r.ok(); i++ {
@@ -285,14 +339,28 @@ func (r *reader) globalType() {
 	}
 }
 
-// limits reads table or memory limits. Flags 2 and 3 (shared memory, from the
-// threads proposal) are accepted: whether they are enabled is the runtime's
-// decision.
-func (r *reader) limits() {
+// limits reads the limits of table or memory i (what says which). Two
+// proposals are refused by name: shared memories (flag 2, the threads
+// proposal) and 64-bit memories and tables (flag 4, memory64). Flags 2 and 3
+// on a table, which no proposal defines, are left to the runtime.
+func (r *reader) limits(what string, i uint32) {
+	at := r.off
 	flags := r.byte()
-	if flags > 3 && r.ok() {
-		r.off--
+	switch {
+	case !r.ok():
+		return
+	case flags&4 != 0 && flags <= 7:
+		r.off = at
+		r.unsupported("%s %d has 64-bit limits (flags %#x): it uses the memory64 proposal, which Lockstep does not run: build for wasm32, not wasm64", what, i, flags)
+		return
+	case flags > 3:
+		r.off = at
 		r.fail("unsupported limits flags %#x", flags)
+		return
+	case flags&2 != 0 && what == "memory":
+		r.off = at
+		r.unsupported("memory %d is shared (flags %#x): it uses the threads proposal, which Lockstep does not run: %s", i, flags, threadsAdvice)
+		return
 	}
 	r.u32()
 	if flags&1 != 0 {

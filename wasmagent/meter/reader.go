@@ -25,6 +25,20 @@ func (r *reader) fail(format string, args ...any) {
 	}
 }
 
+// unsupported records, as the first error, that the module uses a feature
+// Lockstep refuses (a proposal it does not run): Rewrite's error then wraps
+// ErrUnsupported.
+func (r *reader) unsupported(format string, args ...any) {
+	if r.err == nil {
+		r.err = &refusal{fmt.Sprintf("offset %#x: %s", r.base+r.off, fmt.Sprintf(format, args...))}
+	}
+}
+
+// refusal is the error unsupported records.
+type refusal struct{ msg string }
+
+func (e *refusal) Error() string { return e.msg }
+
 func (r *reader) ok() bool       { return r.err == nil }
 func (r *reader) done() bool     { return r.err != nil || r.off >= len(r.b) }
 func (r *reader) remaining() int { return len(r.b) - r.off }

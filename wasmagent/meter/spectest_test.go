@@ -36,7 +36,9 @@ const specCallTimeout = 20 * time.Second
 // valueTypeV128 is the binary encoding of v128 (the api package has no name for it).
 const valueTypeV128 api.ValueType = 0x7b
 
-var specRewriteOptions = meter.Options{Fuel: true, CanonicalizeNaN: true, StartFuel: 1 << 62} // start functions get fuel, as wasmagent gives them InitFuel
+// specRewriteOptions are the host's: start functions get fuel, as wasmagent
+// gives them InitFuel, and calls nest at most DefaultMaxCallDepth deep.
+var specRewriteOptions = meter.Options{Fuel: true, CanonicalizeNaN: true, StartFuel: 1 << 62, MaxCallDepth: meter.DefaultMaxCallDepth}
 
 type specSuite struct {
 	name     string
@@ -111,9 +113,11 @@ var specExceptions = []specException{
 	{
 		category: catExhaustion,
 		reason: "assert_exhaustion expects a call-stack overflow from unbounded recursion; " +
-			"metering adds locals and operand-stack slots to each frame, so which runtime " +
-			"limit is hit first may change. Allowed only while the rewritten call still " +
-			"traps without having run out of fuel (it must never return normally).",
+			"without Options.MaxCallDepth, metering adds locals and operand-stack slots to each " +
+			"frame, so which runtime limit is hit first may change. Allowed only while the " +
+			"rewritten call still traps without having run out of fuel (it must never return " +
+			"normally). With MaxCallDepth the rewritten call must end in the depth trap instead, " +
+			"which exec checks, so this entry goes unused.",
 		applies: func(c *specCommand, orig, rew *specOutcome) bool {
 			return c.Type == "assert_exhaustion" && rew.err != nil && !rew.fuelExhausted
 		},
@@ -511,8 +515,10 @@ type specOutcome struct {
 	err           error
 	fuelUsed      int64 // rewritten invocations only; -1 otherwise
 	fuelExhausted bool  // the fuel global was negative after the call
+	depthTrap     bool  // a depth global was left at MaxCallDepth+1: the call limit trapped
 	rewriteErr    error // meter.Rewrite refused the module
 	noFuel        bool  // a rewritten module instantiated without the fuel export
+	noDepth       bool  // … or without the depth export
 }
 
 type specEnv struct {
@@ -523,6 +529,7 @@ type specEnv struct {
 	named     map[string]api.Module
 	last      api.Module
 	fuel      []api.MutableGlobal
+	depth     []api.MutableGlobal
 }
 
 func newSpecEnv(ctx context.Context, cfg wazero.RuntimeConfig, files *specFiles, rewritten bool) (*specEnv, error) {
@@ -615,6 +622,11 @@ func (e *specEnv) load(file, name string) (api.Module, specOutcome) {
 		} else {
 			o.noFuel = true
 		}
+		if g, ok := mod.ExportedGlobal(meter.DepthExport).(api.MutableGlobal); ok {
+			e.depth = append(e.depth, g)
+		} else {
+			o.noDepth = specRewriteOptions.MaxCallDepth > 0
+		}
 	}
 	return mod, o
 }
@@ -674,6 +686,9 @@ func (e *specEnv) invoke(a *specAction) specOutcome {
 	for _, g := range e.fuel {
 		g.Set(uint64(specFuel))
 	}
+	for _, g := range e.depth {
+		g.Set(0) // as a host does before each call: a trap leaves it where it was
+	}
 	ctx, cancel := context.WithTimeout(e.ctx, specCallTimeout)
 	o.results, o.err = fn.Call(ctx, args...)
 	cancel()
@@ -700,6 +715,12 @@ func (e *specEnv) invoke(a *specAction) specOutcome {
 		}
 		if o.fuelExhausted {
 			o.why += " (fuel exhausted)"
+		}
+		for _, g := range e.depth {
+			o.depthTrap = o.depthTrap || uint32(g.Get()) == specRewriteOptions.MaxCallDepth+1
+		}
+		if o.depthTrap {
+			o.why += " (call depth limit)"
 		}
 	}
 	return o
@@ -737,9 +758,12 @@ func (e *specEnv) exec(c *specCommand, register string) specOutcome {
 			if c.Name != "" {
 				e.named[c.Name] = m
 			}
-			o.pass = !o.noFuel
+			o.pass = !o.noFuel && !o.noDepth
 			if o.noFuel {
 				o.why = fmt.Sprintf("the rewritten module does not export the mutable i64 global %q", meter.FuelExport)
+			}
+			if o.noDepth {
+				o.why = fmt.Sprintf("the rewritten module does not export the mutable i32 global %q", meter.DepthExport)
 			}
 		}
 		return o
@@ -762,11 +786,21 @@ func (e *specEnv) exec(c *specCommand, register string) specOutcome {
 		if c.Type == "assert_trap" {
 			want = trapText(c.Text)
 		}
+		limited := e.rewritten && specRewriteOptions.MaxCallDepth > 0
 		switch {
 		case o.err == nil:
 			o.why = fmt.Sprintf("returned %s, want trap %q", formatWords(c.Expected, o.results), c.Text)
 		case o.fuelExhausted:
 			// The metering trap is not the trap the spec expects.
+		case c.Type == "assert_exhaustion" && limited:
+			// The call depth limit must stop the recursion before
+			// the engine does, the same way on every engine.
+			o.pass = o.depthTrap
+			if !o.pass {
+				o.why = fmt.Sprintf("trap %q, want the call depth limit's", firstLine(o.err))
+			}
+		case o.depthTrap:
+			// The depth limit's unreachable is not the spec's trap.
 		case strings.Contains(o.err.Error(), want):
 			o.pass = true
 		default:
@@ -848,8 +882,9 @@ func (s *specCounts) add(o *specCounts) {
 	s.mismatches = append(s.mismatches, o.mismatches...)
 }
 
-// specTrace records every invocation (but assert_exhaustion's, whose depth
-// depends on the engine) for comparing engines.
+// specTrace records every invocation for comparing engines, but, for the
+// original modules, assert_exhaustion's: the depth they reach depends on the
+// engine. The rewritten modules stop at the call depth limit.
 type specTrace struct{ orig, rew, fuel []string }
 
 // runSpecFile runs one command file on one engine, original and rewritten
@@ -887,9 +922,11 @@ func runSpecFile(ctx context.Context, suite specSuite, eng specEngine, file stri
 		if r.fuelUsed > 0 {
 			counts.fuel += r.fuelUsed
 		}
-		if c.Action.Type == "invoke" && c.Type != "assert_exhaustion" {
+		if c.Action.Type == "invoke" && (c.Type != "assert_exhaustion" || specRewriteOptions.MaxCallDepth > 0) {
 			at := fmt.Sprintf("line %d %q", c.Line, c.Action.Field)
-			tr.orig = append(tr.orig, at+" -> "+formatOutcome(&o))
+			if c.Type != "assert_exhaustion" {
+				tr.orig = append(tr.orig, at+" -> "+formatOutcome(&o))
+			}
 			tr.rew = append(tr.rew, at+" -> "+formatOutcome(&r))
 			if r.fuelUsed >= 0 {
 				tr.fuel = append(tr.fuel, fmt.Sprintf("%s -> fuel %d", at, r.fuelUsed))
@@ -1019,7 +1056,10 @@ func diffsAreCanonicalNaN(exps []specValue, orig, rew []uint64) bool {
 }
 
 func formatOutcome(o *specOutcome) string {
-	if o.err != nil {
+	switch {
+	case o.depthTrap:
+		return "trap: call depth limit: " + firstLine(o.err)
+	case o.err != nil:
 		return "trap: " + firstLine(o.err)
 	}
 	return fmt.Sprintf("%#x", o.results)
@@ -1080,7 +1120,9 @@ func wazeroModuleDir(t *testing.T) string {
 // results, traps and fuel charges (the originals may differ in NaN bits);
 // that a result of a rewritten module differs from the original's only by
 // being the canonical NaN; and that every rewritten module exports the fuel
-// global. Invalid or malformed modules that wazero rejects but accepts once
+// and depth globals. The rewrite sets MaxCallDepth, so an assert_exhaustion
+// must end in the depth limit's trap on the rewritten module, with the same
+// fuel on both engines. Invalid or malformed modules that wazero rejects but accepts once
 // rewritten are counted and listed, not failed; a panic in Rewrite fails.
 func TestSpecSuite(t *testing.T) {
 	modDir := wazeroModuleDir(t)
