@@ -32,6 +32,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/sdk/go/pmath"
 )
 
 // Agent is what the host runs. Methods are called from one goroutine at a
@@ -71,8 +72,8 @@ type Context interface {
 	// last barrier. The bytes are shared: do not modify them.
 	ReadState(owner, name string) ([]byte, bool)
 	// Rand is a random source seeded from the run's seed, this agent's id and
-	// the tick: the same every run.
-	Rand() *rand.Rand
+	// the tick: the same every run, and on every platform.
+	Rand() *Rand
 	// Infer asks the host's model manager to run model (at version; ""
 	// means its only version, or the one declared default) on input, a tensor list in the
 	// encoding of package modelactor/tensor. It returns the request's
@@ -83,6 +84,23 @@ type Context interface {
 	// error status and text. The input is copied.
 	Infer(model, version string, input []byte) (uint32, error)
 }
+
+// Rand is an agent's random source: math/rand/v2's generator, whose
+// integer and uniform methods (Uint64, IntN, Float64, Perm, Shuffle, …)
+// give the same results on every platform, with NormFloat64 and
+// ExpFloat64 replaced by portable ones (package sdk/go/pmath): the
+// standard library's use math.Exp and math.Log, whose bits differ between
+// amd64 and other CPUs. The float math an agent does itself is portable
+// with sdk/go/pmath too.
+type Rand struct{ *rand.Rand }
+
+// NormFloat64 returns a normally distributed float64 (mean 0, standard
+// deviation 1), from two words of the generator (pmath.NormFloat64).
+func (r Rand) NormFloat64() float64 { return pmath.NormFloat64(r.Uint64) }
+
+// ExpFloat64 returns an exponentially distributed float64 (rate 1), from
+// one word of the generator (pmath.ExpFloat64).
+func (r Rand) ExpFloat64() float64 { return pmath.ExpFloat64(r.Uint64) }
 
 // ModelSender is the From of inference results. It is not a valid agent id,
 // so no agent can send as the model manager.

@@ -141,7 +141,7 @@ func TestRunRejectsBadTopology(t *testing.T) {
 		"seed: 1\nagents:\n  - {id: a, kind: sensor}\n  - {id: a, kind: sensor}\n": `:4: agents[1]: duplicate agent id "a"`,
 		"seed: 1\nticks: 5\nagents:\n  - {id: a, kind: warp-drive}\n":              `unknown kind "warp-drive"`,
 		"seed: 1\nagentz: []\n": "field agentz not found",
-		"ticks: 5\nagents:\n  - {id: a, kind: sensor, group: nope}\n": `unknown supervision group: "nope"`,
+		"ticks: 5\nagents:\n  - {id: a, kind: sensor, group: nope}\n": `:3: agents[0]: agent "a" is in group "nope", which is not declared`,
 	}
 	for doc, want := range cases {
 		path := filepath.Join(dir, "t.yaml")

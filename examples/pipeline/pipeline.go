@@ -88,7 +88,10 @@ func (s *sensor) Step(ctx agent.Context) error {
 	if s.FailEvery > 0 && s.steps%s.FailEvery == 0 {
 		panic(fmt.Sprintf("sensor %s: simulated hardware fault after %d steps", ctx.Self(), s.steps))
 	}
-	s.value += ctx.Rand().NormFloat64() * 0.25
+	// Portable floats: Rand's NormFloat64 is (agent.Rand), and the
+	// conversion rounds the product, so no CPU fuses it with the sum into
+	// one multiply-add (see sdk/go/pmath).
+	s.value += float64(ctx.Rand().NormFloat64() * 0.25)
 	return ctx.Publish("readings", f64(s.value))
 }
 

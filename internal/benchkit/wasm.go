@@ -234,7 +234,7 @@ func callAgent(b *testing.B, a agent.Agent) {
 // callCtx is the least agent.Context that WASMCall's guests need.
 type callCtx struct {
 	tick clock.Tick
-	rng  *rand.Rand
+	rng  *agent.Rand
 }
 
 func (c *callCtx) Tick() clock.Tick                             { return c.tick }
@@ -247,9 +247,9 @@ func (c *callCtx) Log(agent.Level, string)                      {}
 func (c *callCtx) WriteState(string, []byte) error              { return nil }
 func (c *callCtx) ReadState(string, string) ([]byte, bool)      { return nil, false }
 func (c *callCtx) Infer(string, string, []byte) (uint32, error) { return 0, nil }
-func (c *callCtx) Rand() *rand.Rand {
+func (c *callCtx) Rand() *agent.Rand {
 	if c.rng == nil {
-		c.rng = rand.New(rand.NewPCG(1, 2))
+		c.rng = &agent.Rand{Rand: rand.New(rand.NewPCG(1, 2))}
 	}
 	return c.rng
 }

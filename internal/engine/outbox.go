@@ -24,7 +24,7 @@ type Outbox struct {
 	tick    clock.Tick
 	actions []Action
 	pcg     rand.PCG
-	rng     *rand.Rand
+	rng     agent.Rand
 	seeded  bool
 	// requests counts this tick's inference requests.
 	requests uint32
@@ -64,7 +64,7 @@ func NewOutbox(a *Agent, maxSize int) *Outbox {
 	if a.eng != nil {
 		o.q = &a.eng.quotas
 	}
-	o.rng = rand.New(&o.pcg)
+	o.rng = agent.Rand{Rand: rand.New(&o.pcg)}
 	return o
 }
 
@@ -251,12 +251,12 @@ func (o *Outbox) Log(level agent.Level, msg string) {
 }
 
 // Rand implements agent.Context: a PCG stream seeded by (agent seed, tick).
-func (o *Outbox) Rand() *rand.Rand {
+func (o *Outbox) Rand() *agent.Rand {
 	if !o.seeded {
 		o.pcg.Seed(o.seed, uint64(o.tick))
 		o.seeded = true
 	}
-	return o.rng
+	return &o.rng
 }
 
 // WriteState implements agent.Context.
