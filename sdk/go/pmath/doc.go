@@ -55,10 +55,11 @@
 //     or a subtraction as float64(a*b): float64(a*b) + c, Horner steps
 //     p = float64(p*x) + c, sums of products float64(a*b) + float64(c*d),
 //     and the same when the product was computed in an earlier statement.
-//  3. Draw normal and exponential variates with NormFloat64 and ExpFloat64
-//     from the agent's random source, e.g. pmath.NormFloat64(ctx.Rand().Uint64),
-//     never with ctx.Rand().NormFloat64(). Each documents exactly which
-//     words it consumes.
+//  3. Draw normal and exponential variates from the agent's random source
+//     (agent.Context.Rand): its NormFloat64 and ExpFloat64 are these
+//     functions over its words. From any other source of uint64 words call
+//     NormFloat64 and ExpFloat64 directly, never math/rand's methods of
+//     the same names. Each documents exactly which words it consumes.
 //  4. Keep NaNs out of messages and state, or replace them with one fixed
 //     NaN: every NaN pmath returns is the canonical quiet NaN
 //     0x7ff8000000000000 (the one Lockstep's WASM rewrite uses; math.NaN()
