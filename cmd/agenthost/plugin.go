@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lockstep-rt/lockstep/internal/fsutil"
 	"github.com/lockstep-rt/lockstep/wasmagent"
 	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
@@ -53,15 +54,15 @@ func newSign(stdout io.Writer) *cobra.Command {
 		Short: "Embed a signed manifest (name, version, ABI, capabilities) in a module",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			keyData, err := os.ReadFile(keyPath)
+			keyData, err := fsutil.ReadRegular(keyPath, "--key", maxKeyFile)
 			if err != nil {
-				return fmt.Errorf("--key: %w", err)
+				return err
 			}
 			key, err := plugin.ParsePrivateKey(keyData, keyPath)
 			if err != nil {
 				return err
 			}
-			module, err := os.ReadFile(args[0])
+			module, err := readModule(args[0])
 			if err != nil {
 				return err
 			}
@@ -94,7 +95,7 @@ func newInspect(stdout io.Writer) *cobra.Command {
 		Short: "Show a module's manifest, imports, the capabilities they need and its signature status",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			module, err := os.ReadFile(args[0])
+			module, err := readModule(args[0])
 			if err != nil {
 				return err
 			}
@@ -146,14 +147,28 @@ func verifyModule(stdout io.Writer, path string, module []byte, trust []string, 
 	return nil
 }
 
-// isWasm tells a module from a replay log by its first bytes.
+// maxKeyFile bounds a private key file (a few hundred bytes).
+const maxKeyFile = 64 << 10
+
+// readModule reads a module: a regular file of at most the size a host
+// loads.
+func readModule(path string) ([]byte, error) {
+	return fsutil.ReadRegular(path, "module", wasmagent.DefaultMaxModuleSize)
+}
+
+// isWasm tells a module from a replay log by its first bytes, and reads a
+// module whole (a log is read by verify, as a stream).
 func isWasm(path string) ([]byte, bool, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, false, err
 	}
-	if bytes.HasPrefix(data, []byte("\x00asm")) {
-		return data, true, nil
+	magic := make([]byte, 4)
+	_, err = io.ReadFull(f, magic)
+	f.Close()
+	if err != nil || !bytes.Equal(magic, []byte("\x00asm")) {
+		return nil, false, nil
 	}
-	return nil, false, nil
+	data, err := readModule(path)
+	return data, err == nil, err
 }
