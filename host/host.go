@@ -148,6 +148,34 @@ type runConfig struct {
 	Quotas         Quotas     `json:"quotas"`
 }
 
+// recordedConfig is the run's config as the replay log keeps it. Files are
+// recorded by name (the base of their path) and SHA-256, never by where
+// they were on the recording machine: a log is a portable file, and verify
+// finds them by name under its module directories (ReplayOptions).
+func recordedConfig(opts Options, modules []Module) runConfig {
+	cfg := runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize,
+		Modules: slices.Clone(modules), WASM: opts.WASM, Models: slices.Clone(opts.Models), Quotas: opts.Quotas}
+	for i := range cfg.Modules {
+		cfg.Modules[i].Path = fileName(cfg.Modules[i].Path)
+	}
+	for i := range cfg.Models {
+		cfg.Models[i].Path = fileName(cfg.Models[i].Path)
+	}
+	cfg.WASM.Trust = make([]string, len(opts.WASM.Trust))
+	for i, k := range opts.WASM.Trust {
+		cfg.WASM.Trust[i] = fileName(k)
+	}
+	return cfg
+}
+
+// fileName is the last element of a path written on any OS.
+func fileName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		p = p[i+1:]
+	}
+	return p
+}
+
 // AgentSpec describes an agent to spawn.
 type AgentSpec struct {
 	ID   string
@@ -245,7 +273,7 @@ func New(opts Options) (*Host, error) {
 		return nil, err
 	}
 	if opts.Record != nil {
-		cfg, _ := json.Marshal(runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize, Modules: h.opts.Modules, WASM: opts.WASM, Models: opts.Models, Quotas: opts.Quotas})
+		cfg, _ := json.Marshal(recordedConfig(opts, h.opts.Modules))
 		digest := engineConfigDigest(cfg)
 		h.rec, err = replaylog.NewWriter(opts.Record, &replaylog.Header{
 			Seed: opts.Seed, ConfigDigest: digest[:], Topology: cfg, TopologyFormat: "json",

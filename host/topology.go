@@ -9,6 +9,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -98,7 +99,9 @@ func LoadTopology(path string) (*Topology, error) {
 // anywhere can find.
 func (t *Topology) ResolveModules(dir string) {
 	resolve := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
+		// "/x" is absolute on every OS (on Windows: the current drive's
+		// root), never a path under the topology's directory.
+		if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "/") {
 			return p
 		}
 		p = filepath.Join(dir, p)

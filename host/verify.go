@@ -54,6 +54,19 @@ type ReplayOptions struct {
 	ModuleDirs []string
 }
 
+// ErrReplayInput is wrapped by the errors of a replay that lacks what the
+// log needs from the verifier: a module or model file (not found, or not
+// the recorded one), or a key or flag to trust its modules. It is not a
+// divergence: nothing was replayed.
+var ErrReplayInput = errors.New("host: replay input missing")
+
+// replayInput marks err as ErrReplayInput, keeping its text.
+type replayInput struct{ error }
+
+func (e replayInput) Unwrap() error { return e.error }
+
+func (replayInput) Is(target error) bool { return target == ErrReplayInput }
+
 // Divergence is the first point where a replay differs from its log.
 type Divergence struct {
 	Tick clock.Tick
@@ -260,7 +273,7 @@ func replayFiles(cfg *runConfig, unsignedAllowed bool, opts ReplayOptions) (miss
 	cfg.WASM.Trust = slices.Clone(opts.Trust)
 	cfg.WASM.AllowUnsigned = opts.AllowUnsigned
 	if len(cfg.Modules) > 0 && len(opts.Trust) == 0 && !opts.AllowUnsigned {
-		return nil, fmt.Errorf("host: the run has WebAssembly modules and this replay trusts no keys and allows no unsigned modules%s", trustHints(recorded, unsignedAllowed, true, true))
+		return nil, replayInput{fmt.Errorf("host: the run has WebAssembly modules and this replay trusts no keys and allows no unsigned modules%s", trustHints(recorded, unsignedAllowed, true, true))}
 	}
 	for i := range cfg.Modules {
 		m := &cfg.Modules[i]
@@ -299,13 +312,13 @@ func replayFiles(cfg *runConfig, unsignedAllowed bool, opts ReplayOptions) (miss
 // empty, says why the file is needed. Names from the log are quoted: they
 // may hold anything.
 func findFile(what, why, recorded, sum string, dirs []string) (string, error) {
-	name := filepath.Base(recorded)
+	name := fileName(recorded)
 	if name == "." || name == ".." || name == string(filepath.Separator) || strings.ContainsRune(name, 0) {
 		return "", fmt.Errorf("host: %s: its recorded path %q names no file; re-record the run", what, recorded)
 	}
 	const fix = "pass the directory that holds it with --module-dir (ReplayOptions.ModuleDirs)"
 	if len(dirs) == 0 {
-		return "", fmt.Errorf("host: %s (%q): no module directory to look in%s: %s", what, name, why, fix)
+		return "", replayInput{fmt.Errorf("host: %s (%q): no module directory to look in%s: %s", what, name, why, fix)}
 	}
 	var seen []string
 	for _, dir := range dirs {
@@ -323,9 +336,9 @@ func findFile(what, why, recorded, sum string, dirs []string) (string, error) {
 		}
 	}
 	if len(seen) > 0 {
-		return "", fmt.Errorf("host: %s: the run was recorded with SHA-256 %s, but %s: replay needs the same module or model file%s; pass the directory of the one the run used with --module-dir (ReplayOptions.ModuleDirs)", what, sum, strings.Join(seen, "; "), why)
+		return "", replayInput{fmt.Errorf("host: %s: the run was recorded with SHA-256 %s, but %s: replay needs the same module or model file%s; pass the directory of the one the run used with --module-dir (ReplayOptions.ModuleDirs)", what, sum, strings.Join(seen, "; "), why)}
 	}
-	return "", fmt.Errorf("host: %s: %q is not in %s (looked up by the base name of its recorded path %q)%s: %s", what, name, strings.Join(dirs, ", "), recorded, why, fix)
+	return "", replayInput{fmt.Errorf("host: %s: %q is not in %s (looked up by the name of its recorded path %q)%s: %s", what, name, strings.Join(dirs, ", "), recorded, why, fix)}
 }
 
 // fileSHA256 hashes the regular file at p; anything else (a directory, a
@@ -363,7 +376,7 @@ func explainTrust(err error, recorded WASMConfig, unsignedAllowed bool, opts Rep
 	if !unsigned && !untrusted {
 		return err
 	}
-	return fmt.Errorf("%w%s", err, trustHints(recorded, unsignedAllowed, unsigned, untrusted))
+	return replayInput{fmt.Errorf("%w%s", err, trustHints(recorded, unsignedAllowed, unsigned, untrusted))}
 }
 
 // trustHints says how the run was recorded and which flag to pass.

@@ -167,9 +167,9 @@ func TestVerifySignedNeedsTrust(t *testing.T) {
 	log := recordCounter(t, mod, host.WASMConfig{Trust: []string{author}})
 
 	_, err := verify(log, host.ReplayOptions{ModuleDirs: []string{dir}})
-	wantErr(t, "no --trust", err, "the run trusted the keys", author, "--trust")
+	wantErr(t, "no --trust", err, "the run trusted the keys", `"author.pub"`, "--trust")
 	_, err = verify(log, host.ReplayOptions{ModuleDirs: []string{dir}, Trust: []string{stranger}})
-	wantErr(t, "another key", err, "untrusted key", author, "--trust")
+	wantErr(t, "another key", err, "untrusted key", `"author.pub"`, "--trust")
 	_, err = verify(log, host.ReplayOptions{ModuleDirs: []string{dir}, AllowUnsigned: true})
 	wantErr(t, "--allow-unsigned does not stand for a key", err, "untrusted key", "--trust")
 	res, err := verify(log, host.ReplayOptions{ModuleDirs: []string{dir}, Trust: []string{author}})
@@ -287,4 +287,32 @@ func TestVerifyFindsModels(t *testing.T) {
 	log = recordCounter(t, "", host.WASMConfig{}, fast)
 	res, err = verify(log, host.ReplayOptions{ModuleDirs: []string{empty}})
 	wantIdentical(t, "recorded model missing", res, err, 5)
+}
+
+// TestLogsNameFilesNotPaths: a replay log records modules, models and
+// trusted keys by file name only, so it names nothing of the recording
+// machine's directories and verifies wherever its files are given.
+func TestLogsNameFilesNotPaths(t *testing.T) {
+	dir := t.TempDir()
+	mod := buildCounter(t, dir)
+	key, err := plugin.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, "a.pub")
+	if err := os.WriteFile(pub, plugin.MarshalPublicKey(key.Public()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := recordCounter(t, mod, host.WASMConfig{AllowUnsigned: true, Trust: []string{pub}})
+	rd, err := replaylog.NewReader(bytes.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := string(rd.Header().Topology); strings.Contains(cfg, dir) || !strings.Contains(cfg, `"path":"counter.wasm"`) || !strings.Contains(cfg, `"trust":["a.pub"]`) {
+		t.Fatalf("the recorded config names the recording machine's paths: %s", cfg)
+	}
+	_, err = verify(log, host.ReplayOptions{AllowUnsigned: true, ModuleDirs: []string{t.TempDir()}})
+	if !errors.Is(err, host.ErrReplayInput) {
+		t.Fatalf("a missing module: %v, want host.ErrReplayInput", err)
+	}
 }

@@ -1,8 +1,8 @@
 // Command agenthost runs Lockstep topologies headless and checks their
 // replay logs.
 //
-//	agenthost run [--topology FILE] [--ticks N] [--workers N] [--record FILE] [--pace N] [--observe ADDR]
-//	agenthost verify [--module-dir DIR]... [--trust KEY]... [--allow-unsigned] [--workers N] FILE   (a replay log)
+//	agenthost run [--topology FILE] [--ticks N] [--workers N] [--record FILE] [--pace N] [--observe ADDR] [--engine E]
+//	agenthost verify [--module-dir DIR]... [--trust KEY]... [--allow-unsigned] [--workers N] [--engine E] FILE   (a replay log)
 //	agenthost keygen --out author.key
 //	agenthost sign --key author.key --name NAME --version X.Y.Z --cap CAP... MODULE.wasm
 //	agenthost verify --trust author.pub MODULE.wasm
@@ -28,6 +28,11 @@
 // --allow-unsigned, unsigned modules. Exit status: 1 when the replay
 // diverges or cannot run (a module, model or key missing), 2 when the log
 // is corrupt, header included.
+//
+// --engine compiler|interpreter chooses wazero's engine (default: wazero's
+// choice, the compiler on amd64 and arm64, the interpreter elsewhere). It
+// never changes a digest, so the same run can be compared on both engines;
+// it is not recorded in the replay log.
 package main
 
 import (
@@ -57,6 +62,7 @@ import (
 	"github.com/lockstep-rt/lockstep/host/observe/server"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/modelactor"
+	"github.com/lockstep-rt/lockstep/wasmagent"
 )
 
 // exitError carries an exit code.
@@ -139,6 +145,7 @@ type runFlags struct {
 	topoPath, record, progress string
 	moduleDir, cacheDir        string
 	observeAddr                string
+	engine                     string
 	trust                      []string
 	allowUnsigned              bool
 	ticks, workers             int
@@ -162,7 +169,18 @@ func (f *runFlags) validate() error {
 	default:
 		return fmt.Errorf("--progress %q: use auto (a bar when stderr is a terminal), always or never", f.progress)
 	}
-	return nil
+	return checkEngine(f.engine)
+}
+
+// engineUsage is the help text of --engine.
+const engineUsage = "wazero engine for WebAssembly agents: compiler or interpreter (default: wazero's choice, the compiler on amd64 and arm64); never changes results"
+
+func checkEngine(e string) error {
+	switch e {
+	case "", wasmagent.EngineCompiler, wasmagent.EngineInterpreter:
+		return nil
+	}
+	return fmt.Errorf("--engine %q: use %s or %s, or leave it out for wazero's choice", e, wasmagent.EngineCompiler, wasmagent.EngineInterpreter)
 }
 
 func checkWorkers(n int) error {
@@ -200,6 +218,7 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&rf.record, "record", "", "write a replay log to this file")
 	f.Float64Var(&rf.pace, "pace", 0, "at most this many ticks per second, 1e-9 to 1e9 (0: as fast as possible)")
 	f.StringVar(&rf.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
+	f.StringVar(&rf.engine, "engine", "", engineUsage)
 	f.StringVar(&rf.observeAddr, "observe", "", "serve a read-only view of the run (/snapshot, /metrics, /healthz) on this address, e.g. 127.0.0.1:7070 (port 0 picks one)")
 	return cmd
 }
@@ -225,6 +244,9 @@ func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, 
 	}
 	topo.WASM.Trust = append(topo.WASM.Trust, rf.trust...)
 	topo.WASM.AllowUnsigned = topo.WASM.AllowUnsigned || rf.allowUnsigned
+	if rf.engine != "" {
+		topo.WASM.Engine = rf.engine
+	}
 	ticks := rf.ticks
 	if ticks == 0 {
 		ticks = topo.Ticks
@@ -409,12 +431,14 @@ func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 		moduleDirs    []string
 		allowUnsigned bool
 		versionReq    string
+		engine        string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE",
-		Short: "Verify a replay log (re-run it; exit 1: diverged, 2: corrupt) or a signed module (--trust KEY)",
+		Short: "Verify a replay log (re-run it; exit 1: diverged, 2: corrupt, 3: a module, model or key missing) or a signed module (--trust KEY)",
 		Long: `Verify a replay log: re-run it and compare every tick (exit 1: diverged or
-cannot be replayed, 2: corrupt log). The log is untrusted input: the
+cannot be replayed, 2: corrupt log, 3: a module, model or key the log needs
+was not given or not found). The log is untrusted input: the
 modules and models it names are looked up by file name in --module-dir
 (default: the log's directory) and must have the SHA-256 it recorded, and
 only the keys given with --trust (and unsigned modules only with
@@ -431,14 +455,24 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 			if err := checkWorkers(workers); err != nil {
 				return err
 			}
+			if err := checkEngine(engine); err != nil {
+				return err
+			}
 			log, err := g.logger(stderr)
 			if err != nil {
 				return err
 			}
-			res, err := host.VerifyFile(args[0], host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
-				Trust: trust, AllowUnsigned: allowUnsigned, ModuleDirs: moduleDirs})
-			if errors.Is(err, replaylog.ErrCorrupt) {
+			opts := host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
+				Trust: trust, AllowUnsigned: allowUnsigned, ModuleDirs: moduleDirs}
+			if err := setReplayEngine(&opts, engine); err != nil {
+				return err
+			}
+			res, err := host.VerifyFile(args[0], opts)
+			switch {
+			case errors.Is(err, replaylog.ErrCorrupt):
 				return &exitError{2, err} // a damaged header: nothing can be replayed
+			case errors.Is(err, host.ErrReplayInput):
+				return &exitError{3, err} // a module, model or key the verifier did not give
 			}
 			if err != nil {
 				return err
@@ -467,5 +501,18 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 	f.StringArrayVar(&moduleDirs, "module-dir", nil, "replay logs: where the run's modules and models are, looked up by file name (repeat; default: the log's directory)")
 	f.BoolVar(&allowUnsigned, "allow-unsigned", false, "replay logs: run the log's unsigned modules (for runs recorded with allow_unsigned)")
 	f.StringVar(&versionReq, "version", "", "modules: version requirement, e.g. ^1.2")
+	f.StringVar(&engine, "engine", "", "replay logs: "+engineUsage)
 	return cmd
+}
+
+// setReplayEngine gives a replay wazero's engine e. host.ReplayOptions has
+// no field for it yet (the recorded config leaves the engine out, and a
+// replay takes its WebAssembly settings from the log), so until it has, a
+// replay runs on wazero's choice and an explicit engine is refused rather
+// than ignored.
+func setReplayEngine(_ *host.ReplayOptions, e string) error {
+	if e == "" {
+		return nil
+	}
+	return fmt.Errorf("--engine %s: verify cannot choose the engine yet (host.ReplayOptions has no engine setting); it replays on wazero's choice, the compiler on amd64 and arm64: leave --engine out, or record with agenthost run --engine %s and verify that log", e, e)
 }

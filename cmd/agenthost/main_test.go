@@ -41,7 +41,9 @@ func agenthost(t *testing.T, args ...string) (string, error) {
 var digestRE = regexp.MustCompile(`digest: ([0-9a-f]{64})`)
 
 // TestRunRecordVerify builds the example guests from source, runs the
-// embedded default topology twice with different worker counts, records it,
+// embedded default topology twice with different worker counts and wazero
+// engines (the default, the compiler on amd64 and arm64, then the
+// interpreter), records it,
 // verifies the log, and sees a damaged log refused with its offset.
 func TestRunRecordVerify(t *testing.T) {
 	mods, err := guests.Dir()
@@ -54,13 +56,13 @@ func TestRunRecordVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out1)
 	}
-	out2, err := agenthost(t, "run", "--module-dir", mods, "--workers", "4", "--progress", "never", "--wasm-cache", "")
+	out2, err := agenthost(t, "run", "--module-dir", mods, "--workers", "4", "--engine", "interpreter", "--progress", "never", "--wasm-cache", "")
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out2)
 	}
 	d1, d2 := digestRE.FindStringSubmatch(out1), digestRE.FindStringSubmatch(out2)
 	if d1 == nil || d2 == nil || d1[1] != d2[1] {
-		t.Fatalf("digests differ between 1 and 4 workers:\n%s\n%s", out1, out2)
+		t.Fatalf("digests differ between 1 and 4 workers, default engine and interpreter:\n%s\n%s", out1, out2)
 	}
 	if !strings.Contains(out1, "ticks: 200") || !strings.Contains(out1, "restarts: 28") {
 		t.Fatalf("unexpected run summary:\n%s", out1)
@@ -72,12 +74,14 @@ func TestRunRecordVerify(t *testing.T) {
 	// The log is untrusted: the modules come from --module-dir (by default
 	// the log's directory, which lacks them), unsigned ones run only with
 	// --allow-unsigned, whatever the header says.
+	// Either is exit 3, not a divergence.
+	var missing *exitError
 	out, err = agenthost(t, "verify", "--allow-unsigned", log)
-	if err == nil || !strings.Contains(err.Error(), `"counter.wasm" is not in `+dir) || !strings.Contains(err.Error(), "--module-dir") || strings.Contains(out, "diverged") {
+	if !errors.As(err, &missing) || missing.code != 3 || !strings.Contains(err.Error(), `"counter.wasm" is not in `+dir) || !strings.Contains(err.Error(), "--module-dir") || strings.Contains(out, "diverged") {
 		t.Fatalf("verify without --module-dir: %v\n%s", err, out)
 	}
 	out, err = agenthost(t, "verify", "--module-dir", mods, log)
-	if err == nil || !strings.Contains(err.Error(), "recorded with allow_unsigned") || !strings.Contains(err.Error(), "--allow-unsigned") {
+	if !errors.As(err, &missing) || missing.code != 3 || !strings.Contains(err.Error(), "recorded with allow_unsigned") || !strings.Contains(err.Error(), "--allow-unsigned") {
 		t.Fatalf("verify without --allow-unsigned: %v\n%s", err, out)
 	}
 
@@ -265,6 +269,7 @@ func TestRunFlagValidation(t *testing.T) {
 		{[]string{"--workers", "-3"}, "--workers -3:"},
 		{[]string{"--workers", "1025"}, "--workers 1025:"},
 		{[]string{"--progress", "sometimes"}, `--progress "sometimes": use auto`},
+		{[]string{"--engine", "jit"}, `--engine "jit": use compiler or interpreter`},
 	} {
 		args := append([]string{"run", "--module-dir", empty, "--wasm-cache", ""}, c.args...)
 		out, err := agenthost(t, args...)
@@ -286,5 +291,8 @@ func TestRunFlagValidation(t *testing.T) {
 	}
 	if out, err := agenthost(t, "verify", "--workers", "0", log); err == nil || !strings.Contains(err.Error(), "--workers 0:") {
 		t.Errorf("verify --workers 0: %v\n%s", err, out)
+	}
+	if out, err := agenthost(t, "verify", "--engine", "jit", log); err == nil || !strings.Contains(err.Error(), `--engine "jit":`) {
+		t.Errorf("verify --engine jit: %v\n%s", err, out)
 	}
 }
