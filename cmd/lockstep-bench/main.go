@@ -217,7 +217,7 @@ func runEnforcement(out io.Writer, count int, workers []int) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "\nratio: time per tick with the quotas enforced ÷ without; the route row checks every send against the per-tick quotas and every tick's deliveries at the barrier.")
+	fmt.Fprintln(out, "\nratio: time per tick with the quotas enforced ÷ without; the route row checks every send against the per-tick quotas (actions, bytes, deliveries).")
 	return nil
 }
 

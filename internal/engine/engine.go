@@ -541,9 +541,6 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	var callers []*Agent
 	for i, a := range p.Agents {
 		rep := &reports[i]
-		if !rep.Failed {
-			e.checkDeliveries(a, p.Tick, rep)
-		}
 		if rep.Failed {
 			reason := Clip(rep.Reason)
 			r.AgentDigests[i] = failureDigest(reason)

@@ -28,8 +28,9 @@ type Outbox struct {
 	seeded  bool
 	// requests counts this tick's inference requests.
 	requests uint32
-	// bytes counts this tick's payload bytes.
-	bytes int
+	// bytes counts this tick's payload bytes, deliveries the messages its
+	// sends and publishes deliver.
+	bytes, deliveries int
 	// violation is the first quota the agent went over this tick: the
 	// runner fails the agent with it, whatever the agent returned.
 	violation error
@@ -74,7 +75,7 @@ func (o *Outbox) Reset(t clock.Tick) {
 	o.actions = o.actions[:0]
 	o.seeded = false
 	o.requests = 0
-	o.bytes = 0
+	o.bytes, o.deliveries = 0, 0
 	o.violation = nil
 	if o.standingSet {
 		clear(o.standing.written)
@@ -107,9 +108,10 @@ func (o *Outbox) over(knob string, limit int, format string, args ...any) error 
 	return o.violation
 }
 
-// spend admits one more action carrying n payload bytes, or returns the
-// quota it would go over. After a violation every action is refused.
-func (o *Outbox) spend(n int) error {
+// spend admits one more action carrying n payload bytes and delivering d
+// messages, or returns the quota it would go over. After a violation every
+// action is refused.
+func (o *Outbox) spend(n, d int) error {
 	switch {
 	case o.q.Unenforced:
 		return nil
@@ -119,9 +121,34 @@ func (o *Outbox) spend(n int) error {
 		return o.over("actions_per_tick", o.q.ActionsPerTick, "more than %d actions in %s", o.q.ActionsPerTick, o.tick)
 	case n > o.q.BytesPerTick-o.bytes:
 		return o.over("bytes_per_tick", o.q.BytesPerTick, "%d more payload bytes after %d in %s", n, o.bytes, o.tick)
+	case d > o.q.DeliveriesPerTick-o.deliveries:
+		return o.over("deliveries_per_tick", o.q.DeliveriesPerTick, "sends and publishes delivering more than %d messages in %s", o.q.DeliveriesPerTick, o.tick)
 	}
 	o.bytes += n
+	o.deliveries += d
 	return nil
+}
+
+// deliveriesOf is how many messages an action of kind k to target delivers:
+// one for a send (a dead letter counts too), one per member but the
+// sender for a publish. Membership is frozen during a tick (the barrier
+// changes it), so agents may read it concurrently.
+func (o *Outbox) deliveriesOf(k ActionKind, target string) int {
+	switch {
+	case k == ActSend:
+		return 1
+	case k != ActPublish || o.eng == nil:
+		return 0
+	}
+	c := o.eng.channels[target]
+	if c == nil {
+		return 0
+	}
+	n := len(c.members)
+	if o.rec.member[target] {
+		n--
+	}
+	return n
 }
 
 // emit records a send or publish of a copy of p to target.
@@ -138,7 +165,7 @@ func (o *Outbox) emit(k ActionKind, nameKind, target string, p []byte) error {
 			return err
 		}
 	}
-	if err := o.spend(len(p)); err != nil {
+	if err := o.spend(len(p), o.deliveriesOf(k, target)); err != nil {
 		return err
 	}
 	o.actions = append(o.actions, Action{Kind: k, Target: target, Payload: append([]byte(nil), p...)})
@@ -165,7 +192,7 @@ func (o *Outbox) member(k ActionKind, channel string) error {
 	if err := agent.ValidateName("channel", channel); err != nil {
 		return err
 	}
-	if err := o.spend(0); err != nil {
+	if err := o.spend(0, 0); err != nil {
 		return err
 	}
 	if o.q.Unenforced {
@@ -244,7 +271,7 @@ func (o *Outbox) Log(level agent.Level, msg string) {
 		o.over("log_line_bytes", o.q.LogLineBytes, "a log line of %d bytes", len(msg))
 		return
 	}
-	if o.spend(len(msg)) != nil {
+	if o.spend(len(msg), 0) != nil {
 		return
 	}
 	o.actions = append(o.actions, Action{Kind: ActLog, Level: level, Payload: []byte(msg)})
@@ -285,7 +312,7 @@ func (o *Outbox) Infer(model, version string, input []byte) (uint32, error) {
 	if len(input) > o.maxSize {
 		return 0, fmt.Errorf("%w: inference input for model %q: %d bytes, the limit is %d (raise max_message_size)", agent.ErrTooLarge, model, len(input), o.maxSize)
 	}
-	if err := o.spend(len(input)); err != nil {
+	if err := o.spend(len(input), 0); err != nil {
 		return 0, err
 	}
 	o.actions = append(o.actions, Action{Kind: ActInfer, Target: model, Version: version, Payload: append([]byte(nil), input...)})

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
-	"github.com/lockstep-rt/lockstep/clock"
 )
 
 // Quotas bound what one agent may do: per tick (actions, bytes,
@@ -24,7 +23,7 @@ type Quotas struct {
 	BytesPerTick int `json:"bytes_per_tick,omitempty" yaml:"bytes_per_tick"`
 	// DeliveriesPerTick bounds the messages one agent's sends and publishes
 	// of one tick deliver: a send delivers one, a publish one per member of
-	// the channel (other than the publisher). Checked at the barrier.
+	// the channel (other than the publisher) as of the start of the tick.
 	DeliveriesPerTick int `json:"deliveries_per_tick,omitempty" yaml:"deliveries_per_tick"`
 	// LogLineBytes bounds one log line.
 	LogLineBytes int `json:"log_line_bytes,omitempty" yaml:"log_line_bytes"`
@@ -100,31 +99,4 @@ func (q Quotas) WithDefaults() Quotas {
 // what.
 func overQuota(knob string, limit int, what string) error {
 	return fmt.Errorf("%w: %s, over quotas.%s = %d (raise it under quotas: in the topology, or in Options.Quotas, if the agent is right to)", agent.ErrQuota, what, knob, limit)
-}
-
-// checkDeliveries fails rep, at the barrier, when its sends and publishes
-// would deliver more messages than the deliveries_per_tick quota allows.
-func (e *Engine) checkDeliveries(a *Agent, t clock.Tick, rep *Report) {
-	if e.quotas.Unenforced {
-		return
-	}
-	limit, n := e.quotas.DeliveriesPerTick, 0
-	for _, act := range rep.Actions {
-		switch act.Kind {
-		case ActSend:
-			n++
-		case ActPublish:
-			n += len(e.members(act.Target))
-			if a.member[act.Target] {
-				n-- // not delivered to the publisher
-			}
-		default:
-			continue
-		}
-		if n > limit {
-			err := overQuota("deliveries_per_tick", limit, fmt.Sprintf("sends and publishes delivering more than %d messages in %s", limit, t))
-			*rep = Report{Failed: true, Reason: (&Failure{Agent: a.ID, Tick: t, Phase: "barrier", Reason: err.Error()}).Error()}
-			return
-		}
-	}
 }
