@@ -386,15 +386,7 @@ func TestCallDepthGlobals(t *testing.T) {
 			t.Errorf("%+v: two rewrites differ", opts)
 		}
 		for _, e := range engines() {
-			ctx := context.Background()
-			rt := newRuntime(t, e)
-			if _, err := rt.InstantiateWithConfig(ctx, env, wazero.NewModuleConfig().WithName("env")); err != nil {
-				t.Fatal(err)
-			}
-			mod, err := rt.Instantiate(ctx, bin)
-			if err != nil {
-				t.Fatalf("%+v %s: %v", opts, e.name, err)
-			}
+			rt, mod := withEnv(t, e, env, bin, opts)
 			in := &instance{t: t, rt: rt, mod: mod}
 			if opts.Fuel {
 				in.fuelGlobal().Set(1000)

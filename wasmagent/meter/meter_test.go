@@ -8,8 +8,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-
-	"github.com/tetratelabs/wazero"
 )
 
 // testFunc is one exported function of a test module.
@@ -446,14 +444,7 @@ func TestSectionsKept(t *testing.T) {
 		}
 		for _, e := range engines() {
 			ctx := t.Context()
-			rt := newRuntime(t, e)
-			if _, err := rt.InstantiateWithConfig(ctx, env, wazero.NewModuleConfig().WithName("env")); err != nil {
-				t.Fatal(err)
-			}
-			mod, err := rt.Instantiate(ctx, bin)
-			if err != nil {
-				t.Fatalf("%+v %s: %v", opts, e.name, err)
-			}
+			_, mod := withEnv(t, e, env, bin, opts)
 			if opts.Fuel {
 				g := mod.ExportedGlobal(FuelExport)
 				if g == nil || g.Get() != 0 {

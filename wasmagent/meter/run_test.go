@@ -40,6 +40,22 @@ func newRuntime(t testing.TB, e engine) wazero.Runtime {
 	return rt
 }
 
+// withEnv instantiates the module env (as "env") and then bin, rewritten
+// with opts, on a fresh runtime of engine e.
+func withEnv(t testing.TB, e engine, env, bin []byte, opts Options) (wazero.Runtime, api.Module) {
+	t.Helper()
+	ctx := context.Background()
+	rt := newRuntime(t, e)
+	if _, err := rt.InstantiateWithConfig(ctx, env, wazero.NewModuleConfig().WithName("env")); err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.Instantiate(ctx, bin)
+	if err != nil {
+		t.Fatalf("%+v %s: %v", opts, e.name, err)
+	}
+	return rt, mod
+}
+
 func instantiate(t testing.TB, e engine, bin []byte) *instance {
 	t.Helper()
 	ctx := context.Background()
