@@ -16,7 +16,7 @@ export LOCKSTEP_MODELS_DIR ?= $(HOME)/.cache/lockstep/models
 # Tests of guest SDKs fail, rather than skip, when their toolchain is missing.
 export LOCKSTEP_REQUIRE_GUESTS ?= 1
 
-.PHONY: setup run test lint unit race fuzz bench proto
+.PHONY: setup run test lint unit race fuzz xplat bench proto
 
 setup:
 	@scripts/setup.sh
@@ -31,7 +31,7 @@ run: setup
 	bin/agenthost verify --module-dir bin/wasm --module-dir examples/classify --allow-unsigned bin/classify.replay
 
 ## test: every check CI makes
-test: setup lint unit race fuzz
+test: setup lint unit race fuzz xplat
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -60,6 +60,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVersionRequirement$$' -fuzztime $(FUZZTIME) ./wasmagent/plugin
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./wasmagent/meter
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./modelactor/tensor
+
+## xplat: the cross-platform determinism check (internal/xplat): builds agenthost for linux/amd64 (cgo), linux/arm64, linux/riscv64, windows/amd64 (CGO_ENABLED=0) and, build only, darwin/amd64 and darwin/arm64; runs the default topology, examples/xplat's and examples/classify natively on both wazero engines, under qemu-user and under wine; compares every tick's digest with the native compiler run's and verifies logs across platforms. Prints a platform x topology table; exits 1 on any disagreement. 7 to 9 minutes cold on the busy 2-core dev machine (empty Go build cache, new wine prefix: most of it is building agenthost for five more platforms), 2 warm; the output of every command is kept in bin/xplat/out
+xplat: setup
+	$(GO) run ./internal/xplat
 
 ## bench: the benchmark table (ratios against protoactor baselines measured in the same run)
 bench: setup

@@ -52,6 +52,10 @@ type ReplayOptions struct {
 	// a run with modules or deterministic models (a model whose answers are
 	// recorded, on CUDA or in fast mode, needs no file).
 	ModuleDirs []string
+	// Engine is wazero's engine for the replay: "compiler", "interpreter"
+	// or "" (wazero's choice). It never changes results: replaying on the
+	// other engine is a check that it does not.
+	Engine string
 }
 
 // ErrReplayInput is wrapped by the errors of a replay that lacks what the
@@ -148,6 +152,7 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 		return nil, headerCorrupt(fmt.Sprintf("the run's config is not valid JSON (%v)", err))
 	}
 	recorded := cfg.WASM
+	cfg.WASM.Engine = opts.Engine
 	missing, err := replayFiles(&cfg, hdr.UnsignedAllowed, opts)
 	if err != nil {
 		return nil, err
@@ -293,6 +298,10 @@ func replayFiles(cfg *runConfig, unsignedAllowed bool, opts ReplayOptions) (miss
 		if !isSHA256(m.SHA256) {
 			return nil, fmt.Errorf("host: %s: the log records no valid sha256 for it (%q); re-record the run", what, m.SHA256)
 		}
+		// Every answer is in the log: the model is loaded, if at all, only
+		// to check the answers, when asked (never eagerly, which fails
+		// where there is no ONNX Runtime).
+		m.Eager = false
 		p, err := findFile(what, "", m.Path, m.SHA256, opts.ModuleDirs)
 		if err != nil {
 			// Its answers are in the log and fed back without the model:

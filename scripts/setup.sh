@@ -10,6 +10,11 @@
 #     hand-written test modules), rustc with the wasm32 standard library;
 #     Node.js and npm when missing; AssemblyScript from npm (pinned, under
 #     ~/.cache/lockstep/assemblyscript). Go guests use Go's own wasip1 port.
+#   - for the cross-platform check (make xplat), from Debian:
+#     qemu-user-static (linux/arm64 and linux/riscv64 binaries), wine and
+#     wine64 (windows/amd64; 64-bit only, no i386 multiarch), and mingw
+#     (gcc-mingw-w64-x86-64-win32) for the stub DLL that wine 8 lacks; then
+#     the wine prefix (scripts/wineprefix.sh, ~/.cache/lockstep/wine).
 #
 # apt-get runs only when a package is missing (it needs root, as in CI).
 set -euo pipefail
@@ -20,7 +25,8 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-packages=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 wabt rustc libstd-rust-dev-wasm32)
+packages=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 wabt rustc libstd-rust-dev-wasm32
+	qemu-user-static wine wine64 gcc-mingw-w64-x86-64-win32)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -50,3 +56,6 @@ scripts/models.sh >/dev/null
 
 # The AssemblyScript compiler (npm, pinned), for sdk/assemblyscript.
 sdk/assemblyscript/build.sh --install >/dev/null
+
+# The wine prefix for make xplat, with the stub bcryptprimitives.dll.
+scripts/wineprefix.sh >/dev/null

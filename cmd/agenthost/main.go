@@ -464,9 +464,7 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 			}
 			opts := host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
 				Trust: trust, AllowUnsigned: allowUnsigned, ModuleDirs: moduleDirs}
-			if err := setReplayEngine(&opts, engine); err != nil {
-				return err
-			}
+			opts.Engine = engine
 			res, err := host.VerifyFile(args[0], opts)
 			switch {
 			case errors.Is(err, replaylog.ErrCorrupt):
@@ -505,14 +503,3 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 	return cmd
 }
 
-// setReplayEngine gives a replay wazero's engine e. host.ReplayOptions has
-// no field for it yet (the recorded config leaves the engine out, and a
-// replay takes its WebAssembly settings from the log), so until it has, a
-// replay runs on wazero's choice and an explicit engine is refused rather
-// than ignored.
-func setReplayEngine(_ *host.ReplayOptions, e string) error {
-	if e == "" {
-		return nil
-	}
-	return fmt.Errorf("--engine %s: verify cannot choose the engine yet (host.ReplayOptions has no engine setting); it replays on wazero's choice, the compiler on amd64 and arm64: leave --engine out, or record with agenthost run --engine %s and verify that log", e, e)
-}

@@ -71,6 +71,10 @@ func TestRunRecordVerify(t *testing.T) {
 	if err != nil || !strings.Contains(out, "identical: 200 ticks, digest "+d1[1]) {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
+	out, err = agenthost(t, "verify", "--module-dir", mods, "--allow-unsigned", "--engine", "interpreter", log)
+	if err != nil || !strings.Contains(out, "identical: 200 ticks, digest "+d1[1]) {
+		t.Fatalf("verify on the interpreter: %v\n%s", err, out)
+	}
 	// The log is untrusted: the modules come from --module-dir (by default
 	// the log's directory, which lacks them), unsigned ones run only with
 	// --allow-unsigned, whatever the header says.
