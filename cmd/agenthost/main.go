@@ -502,4 +502,3 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 	f.StringVar(&engine, "engine", "", "replay logs: "+engineUsage)
 	return cmd
 }
-
