@@ -288,6 +288,50 @@ func TestRecordedFailures(t *testing.T) {
 	if err != nil || !res.Identical() || res.Digest != want[4].Digest {
 		t.Fatalf("replay with the file repaired: %+v %v", res, err)
 	}
+
+	// A crafted reference to an output the log does not hold (or no
+	// longer in the window of the last two ticks) is a divergence named
+	// at its tick, not a crash or a silently different answer.
+	for _, bogus := range []uint64{1 << 40, 1} {
+		crafted := rewriteLog(t, log.Bytes(), func(r *replaylog.Record) {
+			if o := r.GetInference(); o != nil && o.Tick == 3 && o.SameAs != 0 {
+				o.SameAs = bogus
+			}
+		})
+		res, err = host.Verify(bytes.NewReader(crafted), host.ReplayOptions{Kinds: askerKinds(), Logger: quiet(), ModuleDirs: []string{filepath.Dir(model.Path)}})
+		if err != nil || res.Divergence == nil || res.Divergence.Tick != 3 || !strings.Contains(res.Divergence.What, fmt.Sprintf("refers to output record %d", bogus)) {
+			t.Fatalf("same_as %d: %+v %v", bogus, res, err)
+		}
+	}
+}
+
+// rewriteLog returns log with edit applied to each of its records (the
+// header kept).
+func rewriteLog(t *testing.T, log []byte, edit func(*replaylog.Record)) []byte {
+	t.Helper()
+	rd, err := replaylog.NewReader(bytes.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w, err := replaylog.NewWriter(&out, rd.Header())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := rd.Next()
+		if err != nil {
+			break
+		}
+		edit(r)
+		if err := w.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 // TestDigestsArePathFree: failures that the machine causes (no ONNX
