@@ -244,6 +244,8 @@ type Host struct {
 	// recordErr is why the replay log could not take a tick, if it could
 	// not: the run halted there.
 	recordErr error
+	// replayMaxFuel bounds the fuel of agents a replayed log spawns.
+	replayMaxFuel uint64
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
 	inf       *inferencer

@@ -2,12 +2,14 @@ package host
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
+	"github.com/lockstep-rt/lockstep/wasmagent"
 	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
 
@@ -56,7 +59,15 @@ type ReplayOptions struct {
 	// or "" (wazero's choice). It never changes results: replaying on the
 	// other engine is a check that it does not.
 	Engine string
+	// MaxFuel is the most fuel the replay grants any agent per tick, or
+	// for its instantiation (0: DefaultReplayMaxFuel). A log asking for
+	// more is refused: it could keep the verifier busy for years.
+	MaxFuel uint64
 }
+
+// DefaultReplayMaxFuel is ReplayOptions.MaxFuel's default: 2^32, some
+// seconds of a metered loop per agent and tick, 85 times the default fuel.
+const DefaultReplayMaxFuel = 1 << 32
 
 // ErrReplayInput is wrapped by the errors of a replay that lacks what the
 // log needs from the verifier: a module or model file (not found, or not
@@ -153,6 +164,10 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 	}
 	recorded := cfg.WASM
 	cfg.WASM.Engine = opts.Engine
+	maxFuel := cmp.Or(opts.MaxFuel, DefaultReplayMaxFuel)
+	if err := checkReplayBounds(&cfg, maxFuel); err != nil {
+		return nil, err
+	}
 	missing, err := replayFiles(&cfg, hdr.UnsignedAllowed, opts)
 	if err != nil {
 		return nil, err
@@ -163,6 +178,7 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 		return nil, explainTrust(err, recorded, hdr.UnsignedAllowed, opts)
 	}
 	defer h.Close()
+	h.replayMaxFuel = maxFuel
 	res := &VerifyResult{}
 	// Every answer is in the log; with every model file at hand, the
 	// deterministic ones are also computed here and compared.
@@ -209,6 +225,9 @@ func (h *Host) replayCommand(rc *replaylog.Command) *Divergence {
 		return &Divergence{Tick: h.Tick(), What: fmt.Sprintf("the log has a command for %s where the replay is at %s (records out of order)", clock.Tick(rc.Tick), h.Tick())}
 	}
 	cmd, err := decodeCommand(rc)
+	if err == nil && cmd.Spawn != nil && cmd.Spawn.Fuel > h.replayMaxFuel {
+		err = fmt.Errorf("the log spawns %q with %d fuel per tick, over the %d this replay grants (raise it with --max-fuel, ReplayOptions.MaxFuel, if you trust the log)", cmd.Spawn.ID, cmd.Spawn.Fuel, h.replayMaxFuel)
+	}
 	if err == nil {
 		err = h.apply(cmd)
 	}
@@ -264,6 +283,26 @@ func agentEvents(r TickResult, id string) string {
 // trusted: like a header that does not read, it matches replaylog.ErrCorrupt.
 func headerCorrupt(reason string) error {
 	return &replaylog.CorruptError{Offset: int64(len(replaylog.Magic)), Record: -1, Reason: reason}
+}
+
+// checkReplayBounds refuses a recorded config that would let the replay
+// run without the bounds a run has: quotas off, or more fuel than the
+// verifier grants (the header's numbers are also validated by New, like a
+// topology's).
+func checkReplayBounds(cfg *runConfig, maxFuel uint64) error {
+	if cfg.Quotas.Unenforced {
+		return errors.New("host: the run was recorded without quotas (quotas.unenforced, for benchmarks only): its agents could make the replay allocate without bound, so it is not replayed; record a run with quotas")
+	}
+	fuel := map[string]uint64{"wasm.fuel": cmp.Or(cfg.WASM.Fuel, wasmagent.DefaultFuel), "wasm.init_fuel": cmp.Or(cfg.WASM.InitFuel, wasmagent.DefaultInitFuel)}
+	for _, m := range cfg.Modules {
+		fuel[fmt.Sprintf("the fuel of module %q", m.Name)] = m.Fuel
+	}
+	for _, what := range slices.Sorted(maps.Keys(fuel)) {
+		if fuel[what] > maxFuel {
+			return replayInput{fmt.Errorf("host: the log asks for %s = %d, over the %d this replay grants an agent: raise it with --max-fuel (ReplayOptions.MaxFuel) if you trust the log", what, fuel[what], maxFuel)}
+		}
+	}
+	return nil
 }
 
 // replayFiles replaces what the log's config says about trust and files

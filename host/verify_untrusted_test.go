@@ -252,6 +252,30 @@ func TestVerifyCraftedHeader(t *testing.T) {
 	evil = craft(t, log, false, func(cfg map[string]any) { cfg["wasm"].(map[string]any)["unmetered"] = true })
 	_, err = verify(evil, opts)
 	wantErr(t, "unmetered", err, "without fuel metering")
+	// Nor may a log grant itself more fuel than the verifier does, or
+	// turn the quotas off.
+	evil = craft(t, log, false, func(cfg map[string]any) { cfg["wasm"].(map[string]any)["fuel"] = 1 << 40 })
+	_, err = verify(evil, opts)
+	wantErr(t, "fuel over the verifier's limit", err, "wasm.fuel = 1099511627776, over the 4294967296", "--max-fuel")
+	if !errors.Is(err, host.ErrReplayInput) {
+		t.Fatalf("fuel over the limit: %v, want host.ErrReplayInput (exit 3)", err)
+	}
+	lifted := opts
+	lifted.MaxFuel = 1 << 41
+	res, err = verify(evil, lifted)
+	wantIdentical(t, "fuel within a raised limit", res, err, 5)
+	evil = craft(t, log, false, func(cfg map[string]any) { cfg["quotas"] = map[string]any{"unenforced": true} })
+	_, err = verify(evil, opts)
+	wantErr(t, "unenforced", err, "without quotas")
+	evil = rewriteLog(t, log, func(r *replaylog.Record) {
+		if s := r.GetCommand().GetSpawn(); s != nil {
+			s.Fuel = 1 << 50
+		}
+	})
+	res, err = verify(evil, opts)
+	if err != nil || res.Divergence == nil || !strings.Contains(res.Divergence.What, "over the 4294967296 this replay grants") {
+		t.Fatalf("a spawn asking for 2^50 fuel: %+v %v", res, err)
+	}
 	// A config that does not match its digest is a corrupt header.
 	evil = craft(t, log, true, func(cfg map[string]any) { cfg["seed"] = 6 })
 	_, err = verify(evil, opts)

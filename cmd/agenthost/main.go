@@ -432,15 +432,17 @@ func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 		allowUnsigned bool
 		versionReq    string
 		engine        string
+		maxFuel       uint64
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Verify a replay log (re-run it; exit 1: diverged, 2: corrupt, 3: a module, model or key missing) or a signed module (--trust KEY)",
 		Long: `Verify a replay log: re-run it and compare every tick (exit 1: diverged or
 cannot be replayed, 2: corrupt log, 3: a module, model or key the log needs
-was not given or not found). The log is untrusted input: the
-modules and models it names are looked up by file name in --module-dir
-(default: the log's directory) and must have the SHA-256 it recorded, and
+was not given or not found, or the log asks for more fuel than --max-fuel).
+The log is untrusted input: the modules and models it names are looked up
+by file name in --module-dir (default: the log's directory) and must have
+the SHA-256 it recorded, and
 only the keys given with --trust (and unsigned modules only with
 --allow-unsigned) are trusted, whatever the log's header says.
 
@@ -464,7 +466,7 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 			}
 			opts := host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
 				Trust: trust, AllowUnsigned: allowUnsigned, ModuleDirs: moduleDirs}
-			opts.Engine = engine
+			opts.Engine, opts.MaxFuel = engine, maxFuel
 			res, err := host.VerifyFile(args[0], opts)
 			switch {
 			case errors.Is(err, replaylog.ErrCorrupt):
@@ -500,5 +502,6 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 	f.BoolVar(&allowUnsigned, "allow-unsigned", false, "replay logs: run the log's unsigned modules (for runs recorded with allow_unsigned)")
 	f.StringVar(&versionReq, "version", "", "modules: version requirement, e.g. ^1.2")
 	f.StringVar(&engine, "engine", "", "replay logs: "+engineUsage)
+	f.Uint64Var(&maxFuel, "max-fuel", host.DefaultReplayMaxFuel, "replay logs: the most fuel per tick (or for instantiation) the replay grants an agent; a log asking for more is refused (exit 3)")
 	return cmd
 }
