@@ -114,8 +114,8 @@ func (opts *Options) validate() error {
 	switch {
 	case opts.Workers < 0 || opts.Workers > MaxWorkers:
 		return fmt.Errorf("host: workers is %d; give 1..%d (0: one)", opts.Workers, MaxWorkers)
-	case opts.MaxMessageSize < 0 || opts.MaxMessageSize > MaxMessageSizeLimit:
-		return fmt.Errorf("host: max_message_size is %d; give 1..%d bytes (0: the default, %d)", opts.MaxMessageSize, MaxMessageSizeLimit, engine.DefaultMaxMessageSize)
+	case checkMaxMessageSize(opts.MaxMessageSize) != nil:
+		return fmt.Errorf("host: %w", checkMaxMessageSize(opts.MaxMessageSize))
 	}
 	if err := opts.Quotas.Validate(); err != nil {
 		return fmt.Errorf("host: %w", err)
@@ -132,6 +132,13 @@ func (opts *Options) validate() error {
 		if g.MaxRestarts < 0 {
 			return fmt.Errorf("host: group %q: max_restarts is %d; give 0 or more", g.Name, g.MaxRestarts)
 		}
+	}
+	return nil
+}
+
+func checkMaxMessageSize(n int) error {
+	if n < 0 || n > MaxMessageSizeLimit {
+		return fmt.Errorf("max_message_size is %d; give 1..%d bytes (0: the default, %d)", n, MaxMessageSizeLimit, engine.DefaultMaxMessageSize)
 	}
 	return nil
 }
@@ -351,8 +358,8 @@ func (h *Host) Spawn(s AgentSpec) error {
 	if h.opts.Kinds[s.Kind] == nil && h.modules[s.Kind] == nil {
 		return fmt.Errorf("host: spawn %q: unknown kind %q (known kinds: %s); register it in Options.Kinds", s.ID, s.Kind, h.knownKinds())
 	}
-	if s.Fuel > wasmagent.MaxFuel {
-		return fmt.Errorf("host: spawn %q: fuel %d is over %d; give 1..%d (0: its module's)", s.ID, s.Fuel, uint64(wasmagent.MaxFuel), uint64(wasmagent.MaxFuel))
+	if err := wasmagent.CheckFuel("fuel", s.Fuel, "its module's"); err != nil {
+		return fmt.Errorf("host: spawn %q: %w", s.ID, err)
 	}
 	return h.apply(engine.Command{Spawn: &engine.SpawnSpec{ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group, Fuel: s.Fuel}})
 }

@@ -163,8 +163,8 @@ func (t *Topology) check() error {
 	switch {
 	case t.Ticks < 0 || t.Ticks > MaxTicks:
 		return fmt.Errorf("%s: ticks is %d; give a number of ticks from 1 to %d (0: give --ticks)", t.source, t.Ticks, int64(MaxTicks))
-	case t.MaxMessageSize < 0 || t.MaxMessageSize > MaxMessageSizeLimit:
-		return fmt.Errorf("%s: max_message_size is %d; give 1..%d bytes (0: the default, %d)", t.source, t.MaxMessageSize, MaxMessageSizeLimit, engine.DefaultMaxMessageSize)
+	case checkMaxMessageSize(t.MaxMessageSize) != nil:
+		return fmt.Errorf("%s: %w", t.source, checkMaxMessageSize(t.MaxMessageSize))
 	case len(t.Agents) == 0:
 		return fmt.Errorf("%s: no agents; add at least one under agents:", t.source)
 	}
@@ -207,8 +207,8 @@ func (t *Topology) check() error {
 		if a.Group != "" && !slices.ContainsFunc(t.Groups, func(g Group) bool { return g.Name == a.Group }) {
 			return t.errorf(item, "agent %q is in group %q, which is not declared; add it under groups: (or leave group out: the root group)", a.ID, a.Group)
 		}
-		if a.Fuel > wasmagent.MaxFuel {
-			return t.errorf(item, "agent %q: fuel %d is over %d; give 1..%d per tick (0: its module's)", a.ID, a.Fuel, uint64(wasmagent.MaxFuel), uint64(wasmagent.MaxFuel))
+		if err := wasmagent.CheckFuel("fuel", a.Fuel, "its module's"); err != nil {
+			return t.errorf(item, "agent %q: %v", a.ID, err)
 		}
 		for _, ch := range a.Channels {
 			if err := agent.ValidateName("channel", ch); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
+	"github.com/lockstep-rt/lockstep/modelactor"
 	"github.com/lockstep-rt/lockstep/wasmagent"
 	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
@@ -398,6 +399,10 @@ func fileSHA256(p string) (string, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return "", fmt.Errorf("%q is not a regular file", p)
+	}
+	if st.Size() > modelactor.MaxModelFileSize {
+		// Larger than any module or model a host loads: not the one.
+		return "", fmt.Errorf("%q has %d bytes, more than any module or model may have", p, st.Size())
 	}
 	f, err := os.Open(p)
 	if err != nil {

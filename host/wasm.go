@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -86,13 +87,7 @@ func (c WASMConfig) runtimeConfig(pages uint32) wasmagent.Config {
 func (c WASMConfig) validate() error { return c.runtimeConfig(0).Validate() }
 
 func (m Module) validate() error {
-	switch {
-	case m.Fuel > wasmagent.MaxFuel:
-		return fmt.Errorf("fuel %d is over %d; give 1..%d per tick (0: wasm.fuel)", m.Fuel, uint64(wasmagent.MaxFuel), uint64(wasmagent.MaxFuel))
-	case m.MaxPages > wasmagent.MaxPagesLimit:
-		return fmt.Errorf("max_pages %d is over %d, the most a wasm32 memory can have; give 1..%d (0: wasm.max_pages)", m.MaxPages, wasmagent.MaxPagesLimit, wasmagent.MaxPagesLimit)
-	}
-	return nil
+	return errors.Join(wasmagent.CheckFuel("fuel", m.Fuel, "wasm.fuel"), wasmagent.CheckPages("max_pages", m.MaxPages, "wasm.max_pages"))
 }
 
 // loadModules compiles opts.Modules; each becomes a kind of its name. It

@@ -51,8 +51,8 @@ var _ agent.Metered = (*instance)(nil)
 // random seed for WASI (ignored by modules without WASI) and fuel per tick
 // (0: the module's Fuel; at most MaxFuel).
 func (m *Module) New(id string, seed, fuel uint64) (agent.Agent, error) {
-	if fuel > MaxFuel {
-		return nil, fmt.Errorf("wasmagent: agent %q: fuel %d is over %d", id, fuel, uint64(MaxFuel))
+	if err := CheckFuel("fuel", fuel, "its module's"); err != nil {
+		return nil, fmt.Errorf("wasmagent: agent %q: %w", id, err)
 	}
 	in, err := m.instantiate(context.Background(), wasiSeed(seed))
 	if err != nil {

@@ -129,19 +129,39 @@ type Config struct {
 
 // Validate checks every value is 0 (its default) or within its limit.
 func (c Config) Validate() error {
+	if err := errors.Join(
+		CheckPages("max_pages", c.MaxPages, fmt.Sprint("the default, ", DefaultMaxPages)),
+		CheckFuel("fuel", c.Fuel, fmt.Sprint("the default, ", DefaultFuel)),
+		CheckFuel("init_fuel", c.InitFuel, fmt.Sprint("the default, ", DefaultInitFuel)),
+	); err != nil {
+		return fmt.Errorf("wasmagent: %w", err)
+	}
 	switch {
-	case c.MaxPages > MaxPagesLimit:
-		return fmt.Errorf("wasmagent: max_pages %d is over %d, the most a wasm32 memory can have (4 GiB); give 1..%d (0: the default, %d)", c.MaxPages, MaxPagesLimit, MaxPagesLimit, DefaultMaxPages)
-	case c.Fuel > MaxFuel:
-		return fmt.Errorf("wasmagent: fuel %d is over %d; give 1..%d per tick (0: the default, %d)", c.Fuel, uint64(MaxFuel), uint64(MaxFuel), DefaultFuel)
-	case c.InitFuel > MaxFuel:
-		return fmt.Errorf("wasmagent: init_fuel %d is over %d; give 1..%d (0: the default, %d)", c.InitFuel, uint64(MaxFuel), uint64(MaxFuel), DefaultInitFuel)
 	case c.MaxModuleSize < 0 || c.MaxModuleSize > MaxModuleSizeLimit:
 		return fmt.Errorf("wasmagent: max module size %d is outside 0..%d bytes", c.MaxModuleSize, MaxModuleSizeLimit)
 	case c.Engine != "" && c.Engine != EngineCompiler && c.Engine != EngineInterpreter:
 		return fmt.Errorf("wasmagent: engine %q: use %q or %q (or nothing: wazero's choice)", c.Engine, EngineCompiler, EngineInterpreter)
 	case c.Watchdog < 0 || c.Watchdog > MaxWatchdog:
 		return fmt.Errorf("wasmagent: watchdog %v is outside 0..%v (0: off)", c.Watchdog, MaxWatchdog)
+	}
+	return nil
+}
+
+// CheckFuel checks the fuel budget named knob: 0 (which stands for zero,
+// say "the default") or 1..MaxFuel. Every fuel setting, from a topology,
+// Options, a spawn or a replay log, goes through it.
+func CheckFuel(knob string, fuel uint64, zero string) error {
+	if fuel > MaxFuel {
+		return fmt.Errorf("%s %d is over %d; give 1..%d per tick (0: %s)", knob, fuel, uint64(MaxFuel), uint64(MaxFuel), zero)
+	}
+	return nil
+}
+
+// CheckPages checks the memory limit named knob: 0 (which stands for zero)
+// or 1..MaxPagesLimit pages.
+func CheckPages(knob string, pages uint32, zero string) error {
+	if pages > MaxPagesLimit {
+		return fmt.Errorf("%s %d is over %d, the most a wasm32 memory can have (4 GiB); give 1..%d (0: %s)", knob, pages, MaxPagesLimit, MaxPagesLimit, zero)
 	}
 	return nil
 }

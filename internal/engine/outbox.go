@@ -192,19 +192,30 @@ func (o *Outbox) member(k ActionKind, channel string) error {
 	if err := agent.ValidateName("channel", channel); err != nil {
 		return err
 	}
+	if err := o.changeMembership(channel, k == ActJoin); err != nil {
+		return err
+	}
 	if err := o.spend(0, 0); err != nil {
 		return err
 	}
+	o.actions = append(o.actions, Action{Kind: k, Target: channel})
+	return nil
+}
+
+// changeMembership checks a join (or leave) of channel against the
+// channels quota and accounts for it.
+func (o *Outbox) changeMembership(channel string, join bool) error {
 	if o.q.Unenforced {
-		o.actions = append(o.actions, Action{Kind: k, Target: channel})
 		return nil
+	}
+	if o.violation != nil {
+		return o.violation
 	}
 	s := o.standingNow()
 	was, ok := s.member[channel]
 	if !ok {
 		was = o.rec.member[channel]
 	}
-	join := k == ActJoin
 	switch {
 	case join && !was:
 		if s.channels >= o.q.Channels {
@@ -215,7 +226,6 @@ func (o *Outbox) member(k ActionKind, channel string) error {
 		s.channels--
 	}
 	s.member[channel] = join
-	o.actions = append(o.actions, Action{Kind: k, Target: channel})
 	return nil
 }
 
