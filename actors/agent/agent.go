@@ -44,6 +44,21 @@ type Agent interface {
 	Shutdown(ctx Context) error
 }
 
+// Snapshotter is an agent whose state can be captured between ticks and
+// restored into a fresh instance of the same kind: what checkpoints,
+// pre-initialised images and state inspection need. WebAssembly agents
+// implement it (linear memory and mutable globals); a Go agent opts in.
+//
+// Snapshot is called between ticks, never during a call. Restore is called
+// on a fresh instance, made by the kind's factory with the same id and
+// config, instead of Init: after it the agent must behave exactly as the
+// one snapshotted would have (same deliveries, same outbox, same digests).
+// The bytes are the agent's own format; they should carry a version.
+type Snapshotter interface {
+	Snapshot() ([]byte, error)
+	Restore(snapshot []byte) error
+}
+
 // Context is an agent's window onto the run during one call. It must not be
 // kept past the call that received it.
 type Context interface {

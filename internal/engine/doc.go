@@ -22,4 +22,10 @@
 //
 // The result of a run depends only on the seed, the commands and the ticks at
 // which they were applied, and what agents do with what they are given.
+//
+// Between a Commit and the next Begin, Snapshot encodes the engine's whole
+// state, with the images of the agents' instances (agent.Snapshotter);
+// Restore, given the same Config, rebuilds an engine whose next plan lists
+// every live agent as spawned, and whose runners bring each agent back from
+// its image instead of Init: the run goes on as if it had never stopped.
 package engine

@@ -31,6 +31,63 @@ type Config struct {
 	Groups []GroupSpec
 	// Quotas bound every agent (zero fields: the defaults).
 	Quotas Quotas
+	// External names the run's outputs to the world outside it.
+	External External
+}
+
+// External declares the channels and addresses through which agents emit
+// messages to the outside world (a daemon's subscribers, say). Outputs are
+// returned in Ready.Outputs, in canonical order.
+type External struct {
+	// Channels are external channels: a publish on one is delivered to its
+	// members (if any) as usual and also copied to Ready.Outputs.
+	Channels []string
+	// Addresses are external addresses: a send to one goes to
+	// Ready.Outputs instead of being a dead letter. No agent may have an
+	// address as its id.
+	Addresses []string
+}
+
+// Output is a message an agent emitted to the outside world in a tick: a
+// publish on an external channel (Channel set) or a send to an external
+// address (To set). Its payload is shared: do not modify it.
+type Output struct {
+	From    string
+	Channel string
+	To      string
+	Payload []byte
+}
+
+// validate checks every name of x, and that none is declared twice.
+func (x External) validate() error {
+	for _, l := range []struct {
+		what  string
+		names []string
+	}{{"external channel", x.Channels}, {"external address", x.Addresses}} {
+		seen := map[string]bool{}
+		for _, n := range l.names {
+			if err := agent.ValidateName(l.what, n); err != nil {
+				return fmt.Errorf("%w: %w", ErrBadCommand, err)
+			}
+			if seen[n] {
+				return fmt.Errorf("%w: %s %q is declared twice; list it once", ErrBadCommand, l.what, n)
+			}
+			seen[n] = true
+		}
+	}
+	return nil
+}
+
+// set returns names as a set, or nil if there are none.
+func set(names []string) map[string]bool {
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 // Engine is the deterministic core of one run. It is not safe for
@@ -63,6 +120,17 @@ type Engine struct {
 
 	inferencer Inferencer
 	quotas     Quotas
+
+	// extChannels and extAddresses are Config.External as sets (nil when
+	// empty); read-only after New.
+	extChannels, extAddresses map[string]bool
+	// extPrint is the fingerprint of Config.External (for snapshots).
+	extPrint uint64
+	// restored are the live agents of a restored engine: the next Begin
+	// hands them out as spawned, so that the caller creates their runners.
+	restored []*Agent
+	// running is set from Begin to Commit.
+	running bool
 }
 
 // Agent is the engine's record of one agent.
@@ -92,6 +160,14 @@ type Agent struct {
 	stateBytes int
 	eng        *Engine
 	spawnAt    clock.Tick
+	// image is the instance snapshot a restored agent starts from instead
+	// of Init (nil: Init). Its runner consumes it; a restart or stop drops
+	// it.
+	image []byte
+	// fresh marks an incarnation that has not run yet (spawned or
+	// restarted since the last Begin): it has no instance, and starts with
+	// Init.
+	fresh bool
 }
 
 type channel struct {
@@ -104,12 +180,18 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.Quotas.Validate(); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	if err := cfg.External.validate(); err != nil {
+		return nil, err
+	}
 	e := &Engine{
-		quotas:   cfg.Quotas.WithDefaults(),
-		seed:     cfg.Seed,
-		agents:   map[string]*Agent{},
-		channels: map[string]*channel{},
-		nextRank: 1,
+		quotas:       cfg.Quotas.WithDefaults(),
+		seed:         cfg.Seed,
+		agents:       map[string]*Agent{},
+		channels:     map[string]*channel{},
+		nextRank:     1,
+		extChannels:  set(cfg.External.Channels),
+		extAddresses: set(cfg.External.Addresses),
+		extPrint:     externalPrint(cfg.External),
 	}
 	if err := e.buildGroups(cfg.Groups); err != nil {
 		return nil, err
@@ -133,6 +215,18 @@ func (e *Engine) ReadState(owner, name string) ([]byte, bool) {
 	}
 	v, ok := a.state[name]
 	return v, ok
+}
+
+// Live is the number of agents alive: spawned (or restored) and not
+// stopped, commands applied so far included.
+func (e *Engine) Live() int {
+	n := 0
+	for _, a := range e.live {
+		if a.alive {
+			n++
+		}
+	}
+	return n
 }
 
 // Lookup returns the agent with id, or nil.
@@ -184,6 +278,9 @@ func (e *Engine) Apply(cmd Command) error {
 		if old := e.agents[s.ID]; old != nil {
 			return fmt.Errorf("%w: %q (spawned at %s); pick another id", ErrDuplicateAgent, s.ID, old.spawnAt)
 		}
+		if e.extAddresses[s.ID] {
+			return fmt.Errorf("%w: spawn %q: the id is an external address (External.Addresses); pick another id", ErrBadCommand, s.ID)
+		}
 		g, err := e.group(s.Group)
 		if err != nil {
 			return fmt.Errorf("spawn %q: %w", s.ID, err)
@@ -191,7 +288,7 @@ func (e *Engine) Apply(cmd Command) error {
 		a := &Agent{
 			ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Fuel: s.Fuel,
 			Rank: e.nextRank, Seed: agentSeed(e.seed, s.ID),
-			group: g, alive: true, member: map[string]bool{}, spawnAt: e.tick, eng: e,
+			group: g, alive: true, member: map[string]bool{}, spawnAt: e.tick, eng: e, fresh: true,
 		}
 		e.nextRank++
 		e.agents[s.ID] = a
@@ -264,7 +361,10 @@ type Plan struct {
 	// records for this tick.
 	Commands []Command
 	// Spawned and Stopped are the agents the commands started and stopped;
-	// the caller creates and destroys their runners.
+	// the caller creates and destroys their runners. The first plan of an
+	// engine made by Restore also lists every live agent in Spawned (in
+	// spawn rank order), as if it had just been spawned: the caller creates
+	// their runners, which bring each back from its image.
 	Spawned, Stopped []*Agent
 	// Agents run this tick, in canonical order. The slice is shared with
 	// the plans of other ticks that run the same agents: do not modify it.
@@ -285,19 +385,43 @@ func (e *Engine) Begin() Plan {
 	}
 	n := len(e.snap)
 	msgs := make([][]agent.Message, 2*n) // one allocation for both
+	spawned := e.spawned
+	if e.restored != nil {
+		spawned = mergeByRank(e.restored, e.spawned)
+		e.restored = nil
+	}
 	p := Plan{
 		Tick:     e.tick,
-		Commands: e.pending, Spawned: e.spawned, Stopped: e.stopped,
+		Commands: e.pending, Spawned: spawned, Stopped: e.stopped,
 		Agents:     e.snap,
 		Inputs:     msgs[:n:n],
 		Deliveries: msgs[n:],
 	}
 	for i, a := range p.Agents {
+		a.fresh = false
 		p.Inputs[i], a.inputs = a.inputs, nil
 		p.Deliveries[i], a.inbox, a.spare = a.inbox, reuse(a.spare, len(a.inbox)), a.inbox
 	}
 	e.pending, e.spawned, e.stopped = nil, nil, nil
+	e.running = true
 	return p
+}
+
+// mergeByRank returns the agents of a and b (each in rank order), in rank
+// order, each once.
+func mergeByRank(a, b []*Agent) []*Agent {
+	out := make([]*Agent, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0].Rank < b[0].Rank:
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0].Rank < a[0].Rank:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return out
 }
 
 // reuse empties the storage of an agent's last deliveries for its next
@@ -512,6 +636,10 @@ type Ready struct {
 	DeadLetters uint64
 	Events      []Event
 	Logs        []LogLine
+	// Outputs are the messages agents emitted to the outside world this
+	// tick (Config.External), in canonical order: agents in canonical
+	// order, each agent's in emission order. A failed agent emits none.
+	Outputs []Output
 	// Inferences is the number of inference requests the tick made; their
 	// results, delivered at the next tick, enter Digest.
 	Inferences int
@@ -562,9 +690,12 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 					t = e.agents[act.Target]
 					last = t
 				}
-				if t != nil && t.alive {
+				switch {
+				case t != nil && t.alive:
 					t.inbox = append(t.inbox, msg)
-				} else {
+				case t == nil && e.extAddresses[act.Target]:
+					r.Outputs = append(r.Outputs, Output{From: a.ID, To: act.Target, Payload: act.Payload})
+				default:
 					dead.add(act.Target)
 				}
 			case ActPublish:
@@ -573,6 +704,9 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 					if t != a {
 						t.inbox = append(t.inbox, msg)
 					}
+				}
+				if e.extChannels[act.Target] {
+					r.Outputs = append(r.Outputs, Output{From: a.ID, Channel: act.Target, Payload: act.Payload})
 				}
 			case ActJoin, ActLeave:
 				changes = append(changes, membershipChange{a, act.Target, act.Kind == ActJoin})
@@ -616,6 +750,7 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	e.pendingDead = 0
 	e.chain(&r, p, inferDigest)
 	e.tick++
+	e.running = false
 	return r
 }
 
@@ -657,7 +792,7 @@ func (e *Engine) stop(a *Agent) uint64 {
 		e.setMember(a, ch, false)
 	}
 	n := uint64(len(a.inbox) + len(a.inputs))
-	a.inbox, a.inputs, a.spare, a.state, a.stateBytes = nil, nil, nil, nil, 0
+	a.inbox, a.inputs, a.spare, a.state, a.stateBytes, a.image = nil, nil, nil, nil, 0, nil
 	e.live = slices.DeleteFunc(e.live, func(x *Agent) bool { return x == a })
 	e.snap = nil
 	return n

@@ -130,8 +130,9 @@ func (o *Outbox) spend(n, d int) error {
 }
 
 // deliveriesOf is how many messages an action of kind k to target delivers:
-// one for a send (a dead letter counts too), one per member but the
-// sender for a publish. Membership is frozen during a tick (the barrier
+// one for a send (a dead letter or an external output counts too), one per
+// member but the sender for a publish, plus one for its copy to the outside
+// on an external channel. Membership is frozen during a tick (the barrier
 // changes it), so agents may read it concurrently.
 func (o *Outbox) deliveriesOf(k ActionKind, target string) int {
 	switch {
@@ -140,11 +141,15 @@ func (o *Outbox) deliveriesOf(k ActionKind, target string) int {
 	case k != ActPublish || o.eng == nil:
 		return 0
 	}
+	n := 0
+	if o.eng.extChannels[target] {
+		n++
+	}
 	c := o.eng.channels[target]
 	if c == nil {
-		return 0
+		return n
 	}
-	n := len(c.members)
+	n += len(c.members)
 	if o.rec.member[target] {
 		n--
 	}

@@ -16,7 +16,7 @@ type Factory func(a *Agent) (agent.Agent, error)
 type Failure struct {
 	Agent  string
 	Tick   clock.Tick
-	Phase  string // init, receive, step
+	Phase  string // init, restore, receive, step
 	Reason string
 }
 
@@ -88,22 +88,65 @@ func levelName(l agent.Level) string {
 
 // begin makes sure the agent exists and is initialised. A fresh
 // incarnation starts its outbox at tick t; Step moves it on afterwards.
+//
+// An agent of a restored engine that has an image (see Engine.Snapshot) is
+// brought back by its instance's agent.Snapshotter.Restore instead of
+// Init; the image is used once.
 func (r *Runner) begin(t clock.Tick) {
 	if r.impl != nil {
 		return
 	}
 	r.out.Reset(t)
-	r.call(t, "init", func() error {
+	image, phase := r.rec.image, "init"
+	if image != nil {
+		r.rec.image, phase = nil, "restore"
+	}
+	r.call(t, phase, func() error {
 		impl, err := r.factory(r.rec)
 		if err != nil {
 			return fmt.Errorf("creating agent of kind %q: %w", r.rec.Kind, err)
 		}
-		if err := impl.Init(r.out); err != nil {
+		if image == nil {
+			err = impl.Init(r.out)
+		} else if s, ok := impl.(agent.Snapshotter); !ok {
+			err = fmt.Errorf("agent kind %q cannot be restored from a snapshot: its instances do not implement agent.Snapshotter (Snapshot and Restore)", r.rec.Kind)
+		} else if err = s.Restore(image); err != nil {
+			err = fmt.Errorf("restoring agent of kind %q from its snapshot image (%d bytes): %w", r.rec.Kind, len(image), err)
+		}
+		if err != nil {
 			return err
 		}
 		r.impl = impl
 		return nil
 	})
+}
+
+// Snapshot returns the image of the agent's instance, for the image
+// function of Engine.Snapshot: nil when the runner has no instance (it has
+// not run yet), an error when the instance does not implement
+// agent.Snapshotter or its Snapshot fails (or panics). Call it between
+// ticks only.
+func (r *Runner) Snapshot() (image []byte, err error) {
+	if r.impl == nil {
+		return nil, nil
+	}
+	s, ok := r.impl.(agent.Snapshotter)
+	if !ok {
+		return nil, fmt.Errorf("agent %q of kind %q cannot be snapshotted: its instance does not implement agent.Snapshotter (Snapshot and Restore)", r.rec.ID, r.rec.Kind)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			image, err = nil, fmt.Errorf("agent %q of kind %q: snapshot: panic: %v", r.rec.ID, r.rec.Kind, p)
+		}
+	}()
+	image, err = s.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("agent %q of kind %q: snapshot: %w", r.rec.ID, r.rec.Kind, err)
+	}
+	if image == nil {
+		image = []byte{} // an empty image, not "no instance"
+	}
+	return image, nil
 }
 
 // Deliver hands msgs to the agent at tick t.
@@ -180,6 +223,17 @@ func (s *Reference) Step() (Plan, Ready) {
 		s.runners[a] = NewRunner(a, s.factory, s.maxSize)
 	}
 	return p, ready
+}
+
+// Snapshot snapshots the engine between ticks, with the images of the
+// agents' instances (Runner.Snapshot).
+func (s *Reference) Snapshot() ([]byte, error) {
+	return s.e.Snapshot(func(a *Agent) ([]byte, error) {
+		if r := s.runners[a]; r != nil {
+			return r.Snapshot()
+		}
+		return nil, nil
+	})
 }
 
 func (s *Reference) run(r *Runner, t clock.Tick, inputs, deliveries []agent.Message) (rep Report) {

@@ -171,6 +171,7 @@ func (e *Engine) supervise(r *Ready, failed []*Agent) {
 	r.Restart = collect(restart, EventRestarted)
 	for _, a := range r.Restart {
 		a.Incarnation++
+		a.image, a.fresh = nil, true // the fresh instance is Init-ed
 	}
 }
 

@@ -3,18 +3,22 @@
 //
 //   - script: obeys the messages it receives ("send b hi", "pub ch hi",
 //     "join ch", "leave ch", "log text", "state name value",
-//     "read owner name", "panic", "fail"), so a test script
-//     can make any agent do anything at any tick;
+//     "read owner name", "infer model input", "count", "panic", "fail"), so
+//     a test script can make any agent do anything at any tick;
 //   - chatter: a seeded random talker that sends, publishes, joins, leaves
 //     and now and then fails, folding everything it receives into a running
 //     hash that it publishes, so any change of delivery order shows in the
 //     digests;
 //   - idle: does nothing (tick overhead);
 //   - echo: sends every message back to its sender (routing throughput).
+//
+// Every kind implements agent.Snapshotter (JSON of its fields, with a
+// version), so that runs of them can be checkpointed and restored.
 package testkinds
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -36,14 +40,18 @@ func Kinds() map[string]Factory {
 	}
 }
 
-// Script obeys commands in the payloads it receives.
-type Script struct{}
+// Script obeys commands in the payloads it receives. It counts the
+// messages it received ("count" logs the count).
+type Script struct {
+	Received uint64 `json:"received"`
+}
 
 // Init implements agent.Agent.
 func (*Script) Init(agent.Context) error { return nil }
 
 // Receive runs the command in msg.
-func (*Script) Receive(ctx agent.Context, msg agent.Message) error {
+func (s *Script) Receive(ctx agent.Context, msg agent.Message) error {
+	s.Received++
 	verb, rest, _ := strings.Cut(string(msg.Payload), " ")
 	arg, text, _ := strings.Cut(rest, " ")
 	switch verb {
@@ -62,6 +70,11 @@ func (*Script) Receive(ctx agent.Context, msg agent.Message) error {
 	case "read":
 		v, ok := ctx.ReadState(arg, text)
 		ctx.Log(agent.LevelInfo, fmt.Sprintf("read %s/%s = %q %v", arg, text, v, ok))
+	case "infer":
+		_, err := ctx.Infer(arg, "", []byte(text))
+		return err
+	case "count":
+		ctx.Log(agent.LevelInfo, fmt.Sprintf("received %d", s.Received))
 	case "panic":
 		panic("told to panic")
 	case "fail":
@@ -75,6 +88,52 @@ func (*Script) Step(agent.Context) error { return nil }
 
 // Shutdown implements agent.Agent.
 func (*Script) Shutdown(agent.Context) error { return nil }
+
+// Snapshot implements agent.Snapshotter.
+func (s *Script) Snapshot() ([]byte, error) { return snapshot("script", s) }
+
+// Restore implements agent.Snapshotter.
+func (s *Script) Restore(b []byte) error { return restore("script", b, s) }
+
+// snapshotVersion is the version of the kinds' snapshots.
+const snapshotVersion = 1
+
+type image struct {
+	Kind    string          `json:"kind"`
+	Version int             `json:"v"`
+	State   json.RawMessage `json:"state,omitempty"`
+}
+
+// snapshot encodes state (nil: none) as kind's image.
+func snapshot(kind string, state any) ([]byte, error) {
+	img := image{Kind: kind, Version: snapshotVersion}
+	if state != nil {
+		b, err := json.Marshal(state)
+		if err != nil {
+			return nil, err
+		}
+		img.State = b
+	}
+	return json.Marshal(img)
+}
+
+// restore decodes kind's image b into state (nil: none).
+func restore(kind string, b []byte, state any) error {
+	var img image
+	if err := json.Unmarshal(b, &img); err != nil {
+		return fmt.Errorf("%s snapshot: %w", kind, err)
+	}
+	if img.Kind != kind || img.Version != snapshotVersion {
+		return fmt.Errorf("%s snapshot: got kind %q version %d, want %q version %d", kind, img.Kind, img.Version, kind, snapshotVersion)
+	}
+	if state == nil {
+		return nil
+	}
+	if err := json.Unmarshal(img.State, state); err != nil {
+		return fmt.Errorf("%s snapshot: %w", kind, err)
+	}
+	return nil
+}
 
 // Idle does nothing.
 type Idle struct{}
@@ -91,8 +150,20 @@ func (Idle) Step(agent.Context) error { return nil }
 // Shutdown implements agent.Agent.
 func (Idle) Shutdown(agent.Context) error { return nil }
 
+// Snapshot implements agent.Snapshotter.
+func (Idle) Snapshot() ([]byte, error) { return snapshot("idle", nil) }
+
+// Restore implements agent.Snapshotter.
+func (Idle) Restore(b []byte) error { return restore("idle", b, nil) }
+
 // Echo sends every message back to its sender.
 type Echo struct{ Idle }
+
+// Snapshot implements agent.Snapshotter.
+func (Echo) Snapshot() ([]byte, error) { return snapshot("echo", nil) }
+
+// Restore implements agent.Snapshotter.
+func (Echo) Restore(b []byte) error { return restore("echo", b, nil) }
 
 // Receive implements agent.Agent.
 func (Echo) Receive(ctx agent.Context, m agent.Message) error {
@@ -178,3 +249,28 @@ func (c *Chatter) Step(ctx agent.Context) error {
 
 // Shutdown implements agent.Agent.
 func (*Chatter) Shutdown(agent.Context) error { return nil }
+
+type chatterState struct {
+	Hash uint64 `json:"hash"`
+}
+
+// Snapshot implements agent.Snapshotter: the running hash (the config comes
+// from the factory again).
+func (c *Chatter) Snapshot() ([]byte, error) { return snapshot("chatter", chatterState{c.hash}) }
+
+// Restore implements agent.Snapshotter.
+func (c *Chatter) Restore(b []byte) error {
+	var s chatterState
+	if err := restore("chatter", b, &s); err != nil {
+		return err
+	}
+	c.hash = s.Hash
+	return nil
+}
+
+var (
+	_ agent.Snapshotter = (*Script)(nil)
+	_ agent.Snapshotter = (*Chatter)(nil)
+	_ agent.Snapshotter = Idle{}
+	_ agent.Snapshotter = Echo{}
+)
