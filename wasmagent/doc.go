@@ -15,6 +15,12 @@
 //     one.
 //  4. Runtime.Close when done.
 //
+// Instances implement agent.Snapshotter: Snapshot captures one between
+// ticks (linear memory, mutable globals, WASI clock and random state),
+// Restore brings a fresh instance of the same module to that state instead
+// of Init, and DecodeSnapshot reads one without a runtime (SnapshotVersion
+// documents the format).
+//
 // A trap, fuel exhaustion, a non-zero return code or a bad pointer is an
 // error from the agent's Init/Receive/Step: a failure of that agent alone,
 // handled by its supervisor. The same module, inputs and seed give the same

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -19,7 +19,11 @@ import (
 
 type instanceKey struct{}
 
-// instance is one agent's module instance; it implements agent.Agent.
+// instance is one agent's module instance; it implements agent.Agent,
+// agent.Metered and agent.Snapshotter. A snapshot (snapshot.go) holds
+// every field that outlives a call, except those a fresh instance of the
+// same module, id, seed and fuel has the same (receive is looked up again
+// when needed).
 type instance struct {
 	m    *Module
 	mod  api.Module
@@ -42,10 +46,16 @@ type instance struct {
 	// returned.
 	scratch, scratchLen uint32
 	stack               [1]uint64 // CallWithStack's: one argument or result
+	// random is WASI's random source (nil for Load's probe).
+	random *rand.ChaCha8
+	// started says Init, Receive, Step or Restore ran: Restore wants a
+	// fresh instance.
+	started bool
 }
 
 var _ agent.Agent = (*instance)(nil)
 var _ agent.Metered = (*instance)(nil)
+var _ agent.Snapshotter = (*instance)(nil)
 
 // New returns a fresh instance of the module as the agent id with the given
 // random seed for WASI (ignored by modules without WASI) and fuel per tick
@@ -71,8 +81,8 @@ const epoch = 1640995200 // 2022-01-01T00:00:00Z
 // TickDuration is how much WASI clock time one tick is.
 const TickDuration = time.Millisecond
 
-func (m *Module) instantiate(ctx context.Context, random io.Reader) (*instance, error) {
-	in := &instance{m: m, budget: m.Fuel, left: m.Fuel, initLeft: m.rt.cfg.InitFuel}
+func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8) (*instance, error) {
+	in := &instance{m: m, budget: m.Fuel, left: m.Fuel, initLeft: m.rt.cfg.InitFuel, random: random}
 	// WASI clocks follow the tick: the wall clock is constant within a
 	// tick, TickDuration apart between ticks. Sleeping is a no-op (wazero's
 	// default).
@@ -222,6 +232,7 @@ func (in *instance) callCode(fn api.Function, kind callKind, args ...uint64) err
 // Init runs _initialize (WASI reactors) and agent_init.
 func (in *instance) Init(ctx agent.Context) error {
 	in.actx = ctx
+	in.started = true
 	if in.m.init {
 		if _, err := in.call(in.mod.ExportedFunction("_initialize"), initCall); err != nil {
 			return err
@@ -253,6 +264,7 @@ func (in *instance) place(n int) (uint32, error) {
 // Receive copies msg into guest memory and calls agent_receive.
 func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
 	in.actx = ctx
+	in.started = true
 	n := 32 + len(msg.From) + len(msg.Channel) + len(msg.Payload)
 	p, err := in.place(n)
 	if err != nil {
@@ -283,6 +295,7 @@ func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
 // Step writes the context and calls agent_step.
 func (in *instance) Step(ctx agent.Context) error {
 	in.actx = ctx
+	in.started = true
 	id := ctx.Self()
 	n := 24 + len(id)
 	p, err := in.place(n)

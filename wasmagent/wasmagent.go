@@ -246,6 +246,11 @@ type Module struct {
 	compiled   wazero.CompiledModule
 	wasi       bool
 	init       bool // exports _initialize
+	// globals are the module's mutable globals, exported by the rewrite;
+	// snapErr says why its instances cannot be snapshotted, nil if they
+	// can.
+	globals []meter.Global
+	snapErr error
 }
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
@@ -295,9 +300,10 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	case len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmMagic):
 		return nil, r.invalid(name, "not a WebAssembly module (it does not start with \\0asm); build it for wasm32")
 	}
-	rewritten, err := meter.Rewrite(wasm, meter.Options{
+	rewritten, info, err := meter.RewriteInfo(wasm, meter.Options{
 		Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true, MaxCallDepth: MaxCallDepth,
-		ExportStart: true, // run by instantiate, on the instantiation budget
+		ExportStart:   true, // run by instantiate, on the instantiation budget
+		ExportGlobals: true, // for Snapshot and Restore
 	})
 	if err != nil {
 		return nil, r.invalid(name, "%v", err)
@@ -306,7 +312,9 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	if err != nil {
 		return nil, r.invalid(name, "does not compile: %v", err)
 	}
-	m := &Module{Name: name, Fuel: r.cfg.Fuel, Digest: sha256.Sum256(wasm), rt: r, compiled: compiled}
+	m := &Module{Name: name, Fuel: r.cfg.Fuel, Digest: sha256.Sum256(wasm), rt: r, compiled: compiled,
+		globals: info.MutableGlobals}
+	m.snapErr = m.snapshottable(info)
 	if err := m.checkABI(); err != nil {
 		compiled.Close(ctx)
 		return nil, err
@@ -393,12 +401,9 @@ func (m *Module) checkABI() error {
 	return nil
 }
 
-// seededReader is WASI's random source: the agent's seed, never the OS.
-type seededReader struct{ r *rand.ChaCha8 }
-
-func (s seededReader) Read(p []byte) (int, error) { return s.r.Read(p) }
-
-func wasiSeed(seed uint64) seededReader {
+// wasiSeed is WASI's random source of an agent with the given seed (never
+// the OS's); the instance keeps it, so that a snapshot holds its state.
+func wasiSeed(seed uint64) *rand.ChaCha8 {
 	var key [32]byte
 	for i := range 4 {
 		for j := range 8 {
@@ -406,5 +411,5 @@ func wasiSeed(seed uint64) seededReader {
 		}
 		seed = seed*6364136223846793005 + 1442695040888963407
 	}
-	return seededReader{rand.NewChaCha8(key)}
+	return rand.NewChaCha8(key)
 }

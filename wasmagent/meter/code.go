@@ -67,6 +67,8 @@ type rewriter struct {
 	// stack at another height than their type says: none in a module the
 	// runtime validates (a test checks the stack effects with it).
 	unbalanced int
+	// tableMutation and dataDrop are Info's.
+	tableMutation, dataDrop string
 }
 
 // rewrite assembles the output module.
@@ -131,8 +133,14 @@ func (w *rewriter) addsGlobals() bool { return w.opts.Fuel || w.opts.MaxCallDept
 // export.
 func (w *rewriter) exportsStart() bool { return w.opts.ExportStart && w.m.startSec >= 0 }
 
+// exportsGlobals reports whether the rewrite exports the module's mutable
+// globals.
+func (w *rewriter) exportsGlobals() bool { return w.opts.ExportGlobals && len(w.m.mutable) > 0 }
+
 // addsExports reports whether the rewrite appends exports.
-func (w *rewriter) addsExports() bool { return w.addsGlobals() || w.exportsStart() }
+func (w *rewriter) addsExports() bool {
+	return w.addsGlobals() || w.exportsStart() || w.exportsGlobals()
+}
 
 // entries returns the payload of s after its leading count.
 func (w *rewriter) entries(s *section) []byte {
@@ -171,11 +179,15 @@ func (w *rewriter) globalSection(out []byte, s *section) []byte {
 }
 
 // exportSection appends the export section s (nil: none) with the exports
-// of the added globals and, with ExportStart, of the start function.
+// of the added globals, with ExportStart of the start function, and with
+// ExportGlobals of the module's mutable globals.
 func (w *rewriter) exportSection(out []byte, s *section) []byte {
 	entries := w.entries(s)
 	p := make([]byte, 0, len(entries)+48)
 	n := w.m.exports
+	if w.exportsGlobals() {
+		n += uint32(len(w.m.mutable))
+	}
 	if w.opts.Fuel {
 		n++
 	}
@@ -201,6 +213,11 @@ func (w *rewriter) exportSection(out []byte, s *section) []byte {
 	}
 	if w.exportsStart() {
 		export(StartExport, 0, w.m.startFunc) // 0: function
+	}
+	if w.exportsGlobals() {
+		for _, g := range w.m.mutable {
+			export(g.Export, 3, g.Index)
+		}
 	}
 	return appendSection(out, secExport, p)
 }
@@ -365,18 +382,40 @@ func (w *rewriter) classify(r *reader, in *instr, b *body) {
 		in.flags = fSyncBefore | fReloadAfter | fBoundary
 	case opMemoryGrow:
 		in.flags = fChargePages
+	case opTableSet:
+		w.noteTableMutation(b, in, "table.set")
 	case opPrefixFC:
 		switch in.sub {
 		case fcMemoryInit, fcMemoryCopy, fcMemoryFill:
 			in.flags = fChargeBytes
 		case fcTableInit, fcTableCopy, fcTableGrow, fcTableFill:
 			in.flags = fChargeElems
+			w.noteTableMutation(b, in, fcNames[in.sub])
+		case fcElemDrop:
+			w.noteTableMutation(b, in, fcNames[in.sub])
+		case fcDataDrop:
+			if w.dataDrop == "" {
+				w.dataDrop = w.where(b, in, fcNames[in.sub])
+			}
 		}
 	case opPrefixFD:
 		in.flags = simdCanon[byte(in.sub)]
 	default:
 		in.flags = scalarCanon[in.code]
 	}
+}
+
+// noteTableMutation records the module's first instruction that changes a
+// table or an element segment (Info.TableMutation).
+func (w *rewriter) noteTableMutation(b *body, in *instr, name string) {
+	if w.tableMutation == "" {
+		w.tableMutation = w.where(b, in, name)
+	}
+}
+
+// where names instruction in of body b for Info.
+func (w *rewriter) where(b *body, in *instr, name string) string {
+	return fmt.Sprintf("%s in function %d (index %d) at offset %#x", name, b.index, w.m.importedFuncs+b.index, b.base+int(in.start))
 }
 
 // branch marks the block that label depth l targets and returns fSyncBefore

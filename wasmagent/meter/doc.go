@@ -39,6 +39,17 @@
 // Each instance has its own globals: a function reached through another
 // instance's table or import is charged, and counted, in its own instance.
 //
+// # Snapshots
+//
+// With Options.ExportGlobals the rewritten module also exports each mutable
+// global it defines, as GlobalExportPrefix and the global's index, and
+// RewriteInfo lists them (Info.MutableGlobals): an instance's state between
+// calls is then its memory and those globals, which a host can read and
+// write through wazero's API, unless the module's code changes a table or
+// drops a segment (Info.TableMutation, Info.DataDrop), or a global holds a
+// type wazero's api.Global cannot carry whole (v128, references). The fuel
+// and depth globals are left out: a host sets both before every call.
+//
 // # Cost model
 //
 // The fuel used is the number of instructions of the original module that

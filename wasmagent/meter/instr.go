@@ -25,6 +25,7 @@ const (
 	opLocalTee           = 0x22
 	opGlobalGet          = 0x23
 	opGlobalSet          = 0x24
+	opTableSet           = 0x26
 	opMemoryGrow         = 0x40
 	opI64Const           = 0x42
 	opF32Const           = 0x43
@@ -47,9 +48,11 @@ const (
 
 	// 0xFC sub-opcodes.
 	fcMemoryInit = 8
+	fcDataDrop   = 9
 	fcMemoryCopy = 10
 	fcMemoryFill = 11
 	fcTableInit  = 12
+	fcElemDrop   = 13
 	fcTableCopy  = 14
 	fcTableGrow  = 15
 	fcTableFill  = 17
@@ -63,6 +66,12 @@ const (
 	fdV128Bitselect = 0x52
 	fdV128AnyTrue   = 0x53
 )
+
+// fcNames names the 0xFC instructions Info reports.
+var fcNames = map[uint32]string{
+	fcDataDrop: "data.drop", fcTableInit: "table.init", fcElemDrop: "elem.drop",
+	fcTableCopy: "table.copy", fcTableGrow: "table.grow", fcTableFill: "table.fill",
+}
 
 // Value types.
 const (

@@ -30,6 +30,55 @@ type Options struct {
 	// and call depth set like any other call's, so that running out of
 	// either is told apart from a trap. StartFuel is then unused.
 	ExportStart bool
+	// ExportGlobals exports every mutable global the module defines as
+	// GlobalExportPrefix followed by its index in the module's global index
+	// space, in decimal ("lockstep.global.0"; Info.MutableGlobals lists
+	// them), so that a host can read and set them, through wazero's
+	// api.MutableGlobal, to snapshot an instance and restore it. Imported
+	// globals are not exported (they are another module's), nor the
+	// rewrite's own fuel and depth globals, which a host sets before every
+	// call anyway. A global the module exports already gets a second name.
+	// A module that already exports a name starting with GlobalExportPrefix
+	// is refused.
+	ExportGlobals bool
+}
+
+// GlobalExportPrefix starts the export names of the globals
+// Options.ExportGlobals exports.
+const GlobalExportPrefix = "lockstep.global."
+
+// Global is a mutable global a module defines.
+type Global struct {
+	// Index is its index in the module's global index space (imported
+	// globals first).
+	Index uint32
+	// Type is the first byte of its value type's encoding, which is
+	// wazero's api.ValueType for the types it knows: 0x7f i32, 0x7e i64,
+	// 0x7d f32, 0x7c f64, 0x6f externref; otherwise 0x7b v128, 0x70 funcref.
+	Type byte
+	// Export is the name Options.ExportGlobals exports it under.
+	Export string
+}
+
+// Info is what a rewrite learnt about the module it rewrote: what a host
+// needs to snapshot and restore its instances.
+type Info struct {
+	// MutableGlobals are the mutable globals the module defines, in index
+	// order; exported (under Global.Export) with Options.ExportGlobals.
+	MutableGlobals []Global
+	// TableMutation, when not "", says where the module's code can change
+	// a table or an element segment at run time (table.set, table.grow,
+	// table.fill, table.copy, table.init or elem.drop): "table.set in
+	// function 3 (index 5) at offset 0x1a2", the first in the module. Such
+	// a module's state is not all in its memory and globals. Tables of
+	// other modules are changed by their own code; a module that imports a
+	// table is not told apart.
+	TableMutation string
+	// DataDrop, when not "", says where the module's code drops a data
+	// segment (data.drop), likewise: whether a passive data segment is
+	// dropped is state outside memory and globals too, and only
+	// memory.init can observe it.
+	DataDrop string
 }
 
 // FuelExport is the export name of the injected mutable i64 global holding
@@ -126,28 +175,40 @@ const bulkShift = 3
 //
 // The output depends only on module and opts.
 func Rewrite(module []byte, opts Options) ([]byte, error) {
+	out, _, err := RewriteInfo(module, opts)
+	return out, err
+}
+
+// RewriteInfo is Rewrite, and also returns what it learnt about the
+// module (nil with an error).
+func RewriteInfo(module []byte, opts Options) ([]byte, *Info, error) {
 	if opts.MaxCallDepth > MaxCallDepthLimit {
-		return nil, fmt.Errorf("meter: Options.MaxCallDepth %d is over MaxCallDepthLimit (%d)", opts.MaxCallDepth, MaxCallDepthLimit)
+		return nil, nil, fmt.Errorf("meter: Options.MaxCallDepth %d is over MaxCallDepthLimit (%d)", opts.MaxCallDepth, MaxCallDepthLimit)
 	}
 	m, err := parse(module)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w := rewriter{m: m, opts: opts}
-	if !opts.Fuel && !opts.CanonicalizeNaN && opts.MaxCallDepth == 0 && !w.exportsStart() {
-		if err := w.checkCode(); err != nil {
-			return nil, err
+	var out []byte
+	switch {
+	case opts.Fuel && m.fuelExported:
+		err = malformed("export section", fmt.Errorf("the module already exports %q (already metered?)", FuelExport))
+	case opts.MaxCallDepth > 0 && m.depthExported:
+		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with MaxCallDepth?)", DepthExport))
+	case w.exportsStart() && m.startExported:
+		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with ExportStart?)", StartExport))
+	case opts.ExportGlobals && m.prefixExport != "":
+		err = malformed("export section", fmt.Errorf("the module already exports %q: names starting with %q are the rewrite's (already rewritten with ExportGlobals?)", m.prefixExport, GlobalExportPrefix))
+	case !opts.Fuel && !opts.CanonicalizeNaN && opts.MaxCallDepth == 0 && !w.exportsStart() && !w.exportsGlobals():
+		if err = w.checkCode(); err == nil {
+			out = bytes.Clone(module)
 		}
-		return bytes.Clone(module), nil
+	default:
+		out, err = w.rewrite()
 	}
-	if opts.Fuel && m.fuelExported {
-		return nil, malformed("export section", fmt.Errorf("the module already exports %q (already metered?)", FuelExport))
+	if err != nil {
+		return nil, nil, err
 	}
-	if opts.MaxCallDepth > 0 && m.depthExported {
-		return nil, malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with MaxCallDepth?)", DepthExport))
-	}
-	if w.exportsStart() && m.startExported {
-		return nil, malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with ExportStart?)", StartExport))
-	}
-	return w.rewrite()
+	return out, &Info{MutableGlobals: m.mutable, TableMutation: w.tableMutation, DataDrop: w.dataDrop}, nil
 }

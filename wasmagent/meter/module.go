@@ -3,6 +3,8 @@ package meter
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Section ids.
@@ -73,6 +75,11 @@ type module struct {
 	codeCount                     uint32
 	dataCount                     int64 // -1 without a data count section
 	dataSegments                  uint32
+	// prefixExport is the first export whose name starts with
+	// GlobalExportPrefix, "" if none.
+	prefixExport string
+	// mutable lists the mutable globals the module defines.
+	mutable []Global
 }
 
 // malformed wraps ErrMalformed with where and why decoding failed, or
@@ -246,20 +253,28 @@ func (m *module) section(r *reader, id byte, index int) {
 		m.globalSec = index
 		m.definedGlobals = r.count("global", 3)
 		for i := uint32(0); i < m.definedGlobals && r.ok(); i++ {
-			r.globalType()
+			t, mut := r.globalType()
+			if mut && r.ok() {
+				index := m.importedGlobals + i
+				m.mutable = append(m.mutable, Global{Index: index, Type: t, Export: GlobalExportPrefix + strconv.FormatUint(uint64(index), 10)})
+			}
 			r.skipConstExpr(m.globals())
 		}
 	case secExport:
 		m.exportSec = index
 		m.exports = r.count("export", 3)
 		for i := uint32(0); i < m.exports && r.ok(); i++ {
-			switch r.name("export name") {
+			switch name := r.name("export name"); name {
 			case FuelExport:
 				m.fuelExported = true
 			case DepthExport:
 				m.depthExported = true
 			case StartExport:
 				m.startExported = true
+			default:
+				if strings.HasPrefix(name, GlobalExportPrefix) && m.prefixExport == "" {
+					m.prefixExport = name
+				}
 			}
 			at := r.off
 			kind := r.byte()
@@ -331,12 +346,21 @@ func (r *reader) valTypes() uint32 {
 	return n
 }
 
-func (r *reader) globalType() {
+// globalType reads a global type: its value type's first byte (the
+// encoding's; a reference type's heap type follows it) and whether it is
+// mutable.
+func (r *reader) globalType() (byte, bool) {
+	var t byte
+	if r.ok() && r.off < len(r.b) {
+		t = r.b[r.off]
+	}
 	r.valType()
-	if mut := r.byte(); mut > 1 && r.ok() {
+	mut := r.byte()
+	if mut > 1 && r.ok() {
 		r.off--
 		r.fail("global mutability %#x is neither 0 nor 1", mut)
 	}
+	return t, mut == 1
 }
 
 // limits reads the limits of table or memory i (what says which). Two
