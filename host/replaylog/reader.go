@@ -249,3 +249,12 @@ func ReadFile(path string) (*Header, []*Record, error) {
 		recs = append(recs, rec)
 	}
 }
+
+// NewRecordReader reads records from r, which is positioned at offset off
+// of a log: at the end of its header or of an intact record (an Offset a
+// Reader reached before). It is how a reader follows a log that is still
+// being written: read to io.EOF, and later start again where it stopped.
+// Header returns nil; errors and offsets are those of the whole file.
+func NewRecordReader(r io.Reader, off int64) *Reader {
+	return &Reader{br: bufio.NewReader(r), off: off}
+}

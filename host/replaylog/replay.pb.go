@@ -86,7 +86,7 @@ func (x Event_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Event_Kind.Descriptor instead.
 func (Event_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{7, 0}
+	return file_replay_proto_rawDescGZIP(), []int{8, 0}
 }
 
 // Header is the first record of every replay log. It pins everything a replay
@@ -103,8 +103,11 @@ type Header struct {
 	CreatedBy       string                 `protobuf:"bytes,8,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`                                                                                       // e.g. "lockstep agenthost"
 	UnsignedAllowed bool                   `protobuf:"varint,9,opt,name=unsigned_allowed,json=unsignedAllowed,proto3" json:"unsigned_allowed,omitempty"`                                                                    // the run allowed unsigned modules (developer flag)
 	Workers         uint32                 `protobuf:"varint,10,opt,name=workers,proto3" json:"workers,omitempty"`                                                                                                          // informational only; never affects results
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// segment is set in the logs of agenthost serve, a run kept as a series
+	// of segment files: the run's records continue from the previous segment.
+	Segment       *Segment `protobuf:"bytes,11,opt,name=segment,proto3" json:"segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Header) Reset() {
@@ -207,6 +210,77 @@ func (x *Header) GetWorkers() uint32 {
 	return 0
 }
 
+func (x *Header) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+// Segment places a log file in a run kept as a series of segments (the
+// data directory of agenthost serve). Segment 1 starts at tick 0; every
+// other one where the one before it ends, at a tick boundary. Inference
+// output numbering (InferenceOutput.same_as) restarts in every segment.
+type Segment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`                               // 1, 2, 3...
+	StartTick     uint64                 `protobuf:"varint,2,opt,name=start_tick,json=startTick,proto3" json:"start_tick,omitempty"`      // the first tick whose records it holds
+	StartDigest   []byte                 `protobuf:"bytes,3,opt,name=start_digest,json=startDigest,proto3" json:"start_digest,omitempty"` // the chained digest before start_tick (32 bytes; empty at tick 0)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Segment) Reset() {
+	*x = Segment{}
+	mi := &file_replay_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Segment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Segment) ProtoMessage() {}
+
+func (x *Segment) ProtoReflect() protoreflect.Message {
+	mi := &file_replay_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Segment.ProtoReflect.Descriptor instead.
+func (*Segment) Descriptor() ([]byte, []int) {
+	return file_replay_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Segment) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Segment) GetStartTick() uint64 {
+	if x != nil {
+		return x.StartTick
+	}
+	return 0
+}
+
+func (x *Segment) GetStartDigest() []byte {
+	if x != nil {
+		return x.StartDigest
+	}
+	return nil
+}
+
 // Record is every record after the Header.
 type Record struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -216,6 +290,7 @@ type Record struct {
 	//	*Record_Tick
 	//	*Record_End
 	//	*Record_Inference
+	//	*Record_Output
 	Kind          isRecord_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -223,7 +298,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_replay_proto_msgTypes[1]
+	mi := &file_replay_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -235,7 +310,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[1]
+	mi := &file_replay_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -248,7 +323,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{1}
+	return file_replay_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Record) GetKind() isRecord_Kind {
@@ -294,6 +369,15 @@ func (x *Record) GetInference() *InferenceOutput {
 	return nil
 }
 
+func (x *Record) GetOutput() *Output {
+	if x != nil {
+		if x, ok := x.Kind.(*Record_Output); ok {
+			return x.Output
+		}
+	}
+	return nil
+}
+
 type isRecord_Kind interface {
 	isRecord_Kind()
 }
@@ -314,6 +398,10 @@ type Record_Inference struct {
 	Inference *InferenceOutput `protobuf:"bytes,4,opt,name=inference,proto3,oneof"` // recorded non-deterministic inference results
 }
 
+type Record_Output struct {
+	Output *Output `protobuf:"bytes,5,opt,name=output,proto3,oneof"` // a message for the outside world
+}
+
 func (*Record_Command) isRecord_Kind() {}
 
 func (*Record_Tick) isRecord_Kind() {}
@@ -321,6 +409,8 @@ func (*Record_Tick) isRecord_Kind() {}
 func (*Record_End) isRecord_Kind() {}
 
 func (*Record_Inference) isRecord_Kind() {}
+
+func (*Record_Output) isRecord_Kind() {}
 
 // Command is an external command applied before tick `tick` starts.
 type Command struct {
@@ -333,14 +423,17 @@ type Command struct {
 	//	*Command_Join
 	//	*Command_Leave
 	//	*Command_Input
-	Op            isCommand_Op `protobuf_oneof:"op"`
+	Op isCommand_Op `protobuf_oneof:"op"`
+	// key is the idempotency key an input was given through the daemon's
+	// API ("" when none): a retried input with the same key is applied once.
+	Key           string `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_replay_proto_msgTypes[2]
+	mi := &file_replay_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +445,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[2]
+	mi := &file_replay_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +458,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{2}
+	return file_replay_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Command) GetTick() uint64 {
@@ -427,6 +520,13 @@ func (x *Command) GetInput() *Input {
 	return nil
 }
 
+func (x *Command) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -477,7 +577,7 @@ type Spawn struct {
 
 func (x *Spawn) Reset() {
 	*x = Spawn{}
-	mi := &file_replay_proto_msgTypes[3]
+	mi := &file_replay_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +589,7 @@ func (x *Spawn) String() string {
 func (*Spawn) ProtoMessage() {}
 
 func (x *Spawn) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[3]
+	mi := &file_replay_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +602,7 @@ func (x *Spawn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spawn.ProtoReflect.Descriptor instead.
 func (*Spawn) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{3}
+	return file_replay_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Spawn) GetId() string {
@@ -557,7 +657,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_replay_proto_msgTypes[4]
+	mi := &file_replay_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +669,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[4]
+	mi := &file_replay_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +682,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{4}
+	return file_replay_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Stop) GetId() string {
@@ -603,7 +703,7 @@ type Membership struct {
 
 func (x *Membership) Reset() {
 	*x = Membership{}
-	mi := &file_replay_proto_msgTypes[5]
+	mi := &file_replay_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +715,7 @@ func (x *Membership) String() string {
 func (*Membership) ProtoMessage() {}
 
 func (x *Membership) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[5]
+	mi := &file_replay_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +728,7 @@ func (x *Membership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Membership.ProtoReflect.Descriptor instead.
 func (*Membership) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{5}
+	return file_replay_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Membership) GetAgent() string {
@@ -657,7 +757,7 @@ type Input struct {
 
 func (x *Input) Reset() {
 	*x = Input{}
-	mi := &file_replay_proto_msgTypes[6]
+	mi := &file_replay_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +769,7 @@ func (x *Input) String() string {
 func (*Input) ProtoMessage() {}
 
 func (x *Input) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[6]
+	mi := &file_replay_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +782,7 @@ func (x *Input) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Input.ProtoReflect.Descriptor instead.
 func (*Input) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{6}
+	return file_replay_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Input) GetTo() string {
@@ -718,7 +818,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_replay_proto_msgTypes[7]
+	mi := &file_replay_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +830,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[7]
+	mi := &file_replay_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +843,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{7}
+	return file_replay_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Event) GetKind() Event_Kind {
@@ -782,7 +882,7 @@ type TickDigest struct {
 
 func (x *TickDigest) Reset() {
 	*x = TickDigest{}
-	mi := &file_replay_proto_msgTypes[8]
+	mi := &file_replay_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +894,7 @@ func (x *TickDigest) String() string {
 func (*TickDigest) ProtoMessage() {}
 
 func (x *TickDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[8]
+	mi := &file_replay_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +907,7 @@ func (x *TickDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TickDigest.ProtoReflect.Descriptor instead.
 func (*TickDigest) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{8}
+	return file_replay_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TickDigest) GetTick() uint64 {
@@ -872,7 +972,7 @@ type InferenceOutput struct {
 
 func (x *InferenceOutput) Reset() {
 	*x = InferenceOutput{}
-	mi := &file_replay_proto_msgTypes[9]
+	mi := &file_replay_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +984,7 @@ func (x *InferenceOutput) String() string {
 func (*InferenceOutput) ProtoMessage() {}
 
 func (x *InferenceOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[9]
+	mi := &file_replay_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +997,7 @@ func (x *InferenceOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InferenceOutput.ProtoReflect.Descriptor instead.
 func (*InferenceOutput) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{9}
+	return file_replay_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InferenceOutput) GetTick() uint64 {
@@ -935,6 +1035,86 @@ func (x *InferenceOutput) GetSameAs() uint64 {
 	return 0
 }
 
+// Output is a message an agent published on an external channel or sent to
+// an external address during tick `tick`; a tick's outputs come before its
+// TickDigest, in canonical order. They are derived (a replay recomputes and
+// compares them) and kept so that subscribers can read them back.
+type Output struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tick          uint64                 `protobuf:"varint,1,opt,name=tick,proto3" json:"tick,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Channel       string                 `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"` // a publish on an external channel
+	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`           // a send to an external address
+	Payload       []byte                 `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Output) Reset() {
+	*x = Output{}
+	mi := &file_replay_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Output) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Output) ProtoMessage() {}
+
+func (x *Output) ProtoReflect() protoreflect.Message {
+	mi := &file_replay_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Output.ProtoReflect.Descriptor instead.
+func (*Output) Descriptor() ([]byte, []int) {
+	return file_replay_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Output) GetTick() uint64 {
+	if x != nil {
+		return x.Tick
+	}
+	return 0
+}
+
+func (x *Output) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Output) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *Output) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Output) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 // End is the last record of a log that was closed cleanly.
 type End struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -947,7 +1127,7 @@ type End struct {
 
 func (x *End) Reset() {
 	*x = End{}
-	mi := &file_replay_proto_msgTypes[10]
+	mi := &file_replay_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1139,7 @@ func (x *End) String() string {
 func (*End) ProtoMessage() {}
 
 func (x *End) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[10]
+	mi := &file_replay_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1152,7 @@ func (x *End) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use End.ProtoReflect.Descriptor instead.
 func (*End) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{10}
+	return file_replay_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *End) GetTicks() uint64 {
@@ -1000,7 +1180,7 @@ var File_replay_proto protoreflect.FileDescriptor
 
 const file_replay_proto_rawDesc = "" +
 	"\n" +
-	"\freplay.proto\x12\x12lockstep.replay.v1\"\xca\x03\n" +
+	"\freplay.proto\x12\x12lockstep.replay.v1\"\x81\x04\n" +
 	"\x06Header\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1f\n" +
 	"\vabi_version\x18\x02 \x01(\rR\n" +
@@ -1014,23 +1194,31 @@ const file_replay_proto_rawDesc = "" +
 	"created_by\x18\b \x01(\tR\tcreatedBy\x12)\n" +
 	"\x10unsigned_allowed\x18\t \x01(\bR\x0funsignedAllowed\x12\x18\n" +
 	"\aworkers\x18\n" +
-	" \x01(\rR\aworkers\x1a@\n" +
+	" \x01(\rR\aworkers\x125\n" +
+	"\asegment\x18\v \x01(\v2\x1b.lockstep.replay.v1.SegmentR\asegment\x1a@\n" +
 	"\x12ModuleDigestsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xf1\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"a\n" +
+	"\aSegment\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1d\n" +
+	"\n" +
+	"start_tick\x18\x02 \x01(\x04R\tstartTick\x12!\n" +
+	"\fstart_digest\x18\x03 \x01(\fR\vstartDigest\"\xa7\x02\n" +
 	"\x06Record\x127\n" +
 	"\acommand\x18\x01 \x01(\v2\x1b.lockstep.replay.v1.CommandH\x00R\acommand\x124\n" +
 	"\x04tick\x18\x02 \x01(\v2\x1e.lockstep.replay.v1.TickDigestH\x00R\x04tick\x12+\n" +
 	"\x03end\x18\x03 \x01(\v2\x17.lockstep.replay.v1.EndH\x00R\x03end\x12C\n" +
-	"\tinference\x18\x04 \x01(\v2#.lockstep.replay.v1.InferenceOutputH\x00R\tinferenceB\x06\n" +
-	"\x04kind\"\xa7\x02\n" +
+	"\tinference\x18\x04 \x01(\v2#.lockstep.replay.v1.InferenceOutputH\x00R\tinference\x124\n" +
+	"\x06output\x18\x05 \x01(\v2\x1a.lockstep.replay.v1.OutputH\x00R\x06outputB\x06\n" +
+	"\x04kind\"\xb9\x02\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\x04R\x04tick\x121\n" +
 	"\x05spawn\x18\x02 \x01(\v2\x19.lockstep.replay.v1.SpawnH\x00R\x05spawn\x12.\n" +
 	"\x04stop\x18\x03 \x01(\v2\x18.lockstep.replay.v1.StopH\x00R\x04stop\x124\n" +
 	"\x04join\x18\x04 \x01(\v2\x1e.lockstep.replay.v1.MembershipH\x00R\x04join\x126\n" +
 	"\x05leave\x18\x05 \x01(\v2\x1e.lockstep.replay.v1.MembershipH\x00R\x05leave\x121\n" +
-	"\x05input\x18\x06 \x01(\v2\x19.lockstep.replay.v1.InputH\x00R\x05inputB\x04\n" +
+	"\x05input\x18\x06 \x01(\v2\x19.lockstep.replay.v1.InputH\x00R\x05input\x12\x10\n" +
+	"\x03key\x18\a \x01(\tR\x03keyB\x04\n" +
 	"\x02op\"\x89\x01\n" +
 	"\x05Spawn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -1076,7 +1264,13 @@ const file_replay_proto_rawDesc = "" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x16\n" +
 	"\x06output\x18\x04 \x01(\fR\x06output\x12\x17\n" +
-	"\asame_as\x18\x05 \x01(\x04R\x06sameAs\"V\n" +
+	"\asame_as\x18\x05 \x01(\x04R\x06sameAs\"t\n" +
+	"\x06Output\x12\x12\n" +
+	"\x04tick\x18\x01 \x01(\x04R\x04tick\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12\x18\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\"V\n" +
 	"\x03End\x12\x14\n" +
 	"\x05ticks\x18\x01 \x01(\x04R\x05ticks\x12!\n" +
 	"\ffinal_digest\x18\x02 \x01(\fR\vfinalDigest\x12\x16\n" +
@@ -1095,40 +1289,44 @@ func file_replay_proto_rawDescGZIP() []byte {
 }
 
 var file_replay_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_replay_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_replay_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_replay_proto_goTypes = []any{
 	(Event_Kind)(0),         // 0: lockstep.replay.v1.Event.Kind
 	(*Header)(nil),          // 1: lockstep.replay.v1.Header
-	(*Record)(nil),          // 2: lockstep.replay.v1.Record
-	(*Command)(nil),         // 3: lockstep.replay.v1.Command
-	(*Spawn)(nil),           // 4: lockstep.replay.v1.Spawn
-	(*Stop)(nil),            // 5: lockstep.replay.v1.Stop
-	(*Membership)(nil),      // 6: lockstep.replay.v1.Membership
-	(*Input)(nil),           // 7: lockstep.replay.v1.Input
-	(*Event)(nil),           // 8: lockstep.replay.v1.Event
-	(*TickDigest)(nil),      // 9: lockstep.replay.v1.TickDigest
-	(*InferenceOutput)(nil), // 10: lockstep.replay.v1.InferenceOutput
-	(*End)(nil),             // 11: lockstep.replay.v1.End
-	nil,                     // 12: lockstep.replay.v1.Header.ModuleDigestsEntry
+	(*Segment)(nil),         // 2: lockstep.replay.v1.Segment
+	(*Record)(nil),          // 3: lockstep.replay.v1.Record
+	(*Command)(nil),         // 4: lockstep.replay.v1.Command
+	(*Spawn)(nil),           // 5: lockstep.replay.v1.Spawn
+	(*Stop)(nil),            // 6: lockstep.replay.v1.Stop
+	(*Membership)(nil),      // 7: lockstep.replay.v1.Membership
+	(*Input)(nil),           // 8: lockstep.replay.v1.Input
+	(*Event)(nil),           // 9: lockstep.replay.v1.Event
+	(*TickDigest)(nil),      // 10: lockstep.replay.v1.TickDigest
+	(*InferenceOutput)(nil), // 11: lockstep.replay.v1.InferenceOutput
+	(*Output)(nil),          // 12: lockstep.replay.v1.Output
+	(*End)(nil),             // 13: lockstep.replay.v1.End
+	nil,                     // 14: lockstep.replay.v1.Header.ModuleDigestsEntry
 }
 var file_replay_proto_depIdxs = []int32{
-	12, // 0: lockstep.replay.v1.Header.module_digests:type_name -> lockstep.replay.v1.Header.ModuleDigestsEntry
-	3,  // 1: lockstep.replay.v1.Record.command:type_name -> lockstep.replay.v1.Command
-	9,  // 2: lockstep.replay.v1.Record.tick:type_name -> lockstep.replay.v1.TickDigest
-	11, // 3: lockstep.replay.v1.Record.end:type_name -> lockstep.replay.v1.End
-	10, // 4: lockstep.replay.v1.Record.inference:type_name -> lockstep.replay.v1.InferenceOutput
-	4,  // 5: lockstep.replay.v1.Command.spawn:type_name -> lockstep.replay.v1.Spawn
-	5,  // 6: lockstep.replay.v1.Command.stop:type_name -> lockstep.replay.v1.Stop
-	6,  // 7: lockstep.replay.v1.Command.join:type_name -> lockstep.replay.v1.Membership
-	6,  // 8: lockstep.replay.v1.Command.leave:type_name -> lockstep.replay.v1.Membership
-	7,  // 9: lockstep.replay.v1.Command.input:type_name -> lockstep.replay.v1.Input
-	0,  // 10: lockstep.replay.v1.Event.kind:type_name -> lockstep.replay.v1.Event.Kind
-	8,  // 11: lockstep.replay.v1.TickDigest.events:type_name -> lockstep.replay.v1.Event
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	14, // 0: lockstep.replay.v1.Header.module_digests:type_name -> lockstep.replay.v1.Header.ModuleDigestsEntry
+	2,  // 1: lockstep.replay.v1.Header.segment:type_name -> lockstep.replay.v1.Segment
+	4,  // 2: lockstep.replay.v1.Record.command:type_name -> lockstep.replay.v1.Command
+	10, // 3: lockstep.replay.v1.Record.tick:type_name -> lockstep.replay.v1.TickDigest
+	13, // 4: lockstep.replay.v1.Record.end:type_name -> lockstep.replay.v1.End
+	11, // 5: lockstep.replay.v1.Record.inference:type_name -> lockstep.replay.v1.InferenceOutput
+	12, // 6: lockstep.replay.v1.Record.output:type_name -> lockstep.replay.v1.Output
+	5,  // 7: lockstep.replay.v1.Command.spawn:type_name -> lockstep.replay.v1.Spawn
+	6,  // 8: lockstep.replay.v1.Command.stop:type_name -> lockstep.replay.v1.Stop
+	7,  // 9: lockstep.replay.v1.Command.join:type_name -> lockstep.replay.v1.Membership
+	7,  // 10: lockstep.replay.v1.Command.leave:type_name -> lockstep.replay.v1.Membership
+	8,  // 11: lockstep.replay.v1.Command.input:type_name -> lockstep.replay.v1.Input
+	0,  // 12: lockstep.replay.v1.Event.kind:type_name -> lockstep.replay.v1.Event.Kind
+	9,  // 13: lockstep.replay.v1.TickDigest.events:type_name -> lockstep.replay.v1.Event
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_replay_proto_init() }
@@ -1136,13 +1334,14 @@ func file_replay_proto_init() {
 	if File_replay_proto != nil {
 		return
 	}
-	file_replay_proto_msgTypes[1].OneofWrappers = []any{
+	file_replay_proto_msgTypes[2].OneofWrappers = []any{
 		(*Record_Command)(nil),
 		(*Record_Tick)(nil),
 		(*Record_End)(nil),
 		(*Record_Inference)(nil),
+		(*Record_Output)(nil),
 	}
-	file_replay_proto_msgTypes[2].OneofWrappers = []any{
+	file_replay_proto_msgTypes[3].OneofWrappers = []any{
 		(*Command_Spawn)(nil),
 		(*Command_Stop)(nil),
 		(*Command_Join)(nil),
@@ -1155,7 +1354,7 @@ func file_replay_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replay_proto_rawDesc), len(file_replay_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

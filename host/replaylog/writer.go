@@ -154,3 +154,14 @@ func (w *Writer) Sync() error {
 // buffered: the offset at which the next record will start. After a sticky
 // write error it is the offset of the record that may be torn.
 func (w *Writer) Offset() int64 { return w.off }
+
+// ResumeWriter returns a Writer that appends records to a log whose first
+// off bytes (magic, header and whole records: the Offset a [Reader] reached
+// in it) are already in w, which is positioned at off. It is how a log cut
+// back to its last intact record goes on.
+func ResumeWriter(w io.Writer, off int64) (*Writer, error) {
+	if off < int64(len(Magic)) {
+		return nil, fmt.Errorf("replaylog: ResumeWriter: offset %d is inside the magic; start a new log with NewWriter", off)
+	}
+	return &Writer{dst: w, bw: bufio.NewWriterSize(w, writeBufferSize), off: off}, nil
+}
