@@ -3,13 +3,13 @@ package host
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 
@@ -88,6 +88,29 @@ type Options struct {
 	// Quotas bound what every agent may do per tick and in standing state
 	// (zero fields: the defaults; see Quotas).
 	Quotas Quotas
+	// External names the channels and addresses through which agents
+	// speak to the outside world: what they publish on an external channel
+	// or send to an external address is in TickResult.Outputs (and in the
+	// replay log), for the daemon's subscribers.
+	External External
+}
+
+// External names a run's doors to the outside world. A publish on an
+// external channel still reaches the channel's members, if any; a send to
+// an external address (which no agent may take as its id) reaches only the
+// outside.
+type External struct {
+	Channels  []string `json:"channels,omitempty" yaml:"channels"`
+	Addresses []string `json:"addresses,omitempty" yaml:"addresses"`
+}
+
+func (x External) empty() bool { return len(x.Channels) == 0 && len(x.Addresses) == 0 }
+
+// Output is a message for the outside world: published on an external
+// channel (Channel set) or sent to an external address (To set).
+type Output struct {
+	From, Channel, To string
+	Payload           []byte
 }
 
 // Quotas bound every agent of a run: actions, payload bytes and deliveries
@@ -153,6 +176,9 @@ type runConfig struct {
 	WASM           WASMConfig `json:"wasm"`
 	Models         []Model    `json:"models,omitempty"`
 	Quotas         Quotas     `json:"quotas"`
+	// External is omitted when empty, so that the config digests of runs
+	// without it are those of earlier versions.
+	External *External `json:"external,omitempty"`
 }
 
 // recordedConfig is the run's config as the replay log keeps it. Files are
@@ -162,6 +188,9 @@ type runConfig struct {
 func recordedConfig(opts Options, modules []Module) runConfig {
 	cfg := runConfig{Seed: opts.Seed, Groups: opts.Groups, MaxMessageSize: opts.MaxMessageSize,
 		Modules: slices.Clone(modules), WASM: opts.WASM, Models: slices.Clone(opts.Models), Quotas: opts.Quotas}
+	if !opts.External.empty() {
+		cfg.External = &opts.External
+	}
 	for i := range cfg.Modules {
 		cfg.Modules[i].Path = fileName(cfg.Modules[i].Path)
 	}
@@ -222,6 +251,9 @@ type TickResult struct {
 	// Inferences is the number of inference requests agents made; the
 	// results arrive at the next tick.
 	Inferences int
+	// Outputs are the messages agents emitted for the outside world
+	// (Options.External), in canonical order.
+	Outputs []Output
 }
 
 // DigestHex is the digest in hex.
@@ -256,10 +288,22 @@ type Host struct {
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
 	inf       *inferencer
+	// instances are the agents' current instances, for checkpoints.
+	instMu    sync.Mutex
+	instances map[string]instance
+}
+
+// instance is the instance the factory made for an agent's incarnation.
+type instance struct {
+	incarnation uint32
+	agent       agent.Agent
 }
 
 // New starts a host.
-func New(opts Options) (*Host, error) {
+func New(opts Options) (*Host, error) { return start(opts, nil) }
+
+// start starts a host, from a checkpoint's engine state when cp is set.
+func start(opts Options, cp *Checkpoint) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = logrus.StandardLogger()
 	}
@@ -270,25 +314,37 @@ func New(opts Options) (*Host, error) {
 	for i, g := range opts.Groups {
 		groups[i] = engine.GroupSpec{Name: g.Name, Parent: g.Parent, Strategy: g.Strategy, Directive: g.OnFailure, MaxRestarts: g.MaxRestarts, Window: clock.Tick(g.Window)}
 	}
-	eng, err := engine.New(engine.Config{Seed: opts.Seed, Groups: groups, Quotas: opts.Quotas})
+	ecfg := engine.Config{Seed: opts.Seed, Groups: groups, Quotas: opts.Quotas,
+		External: engine.External{Channels: opts.External.Channels, Addresses: opts.External.Addresses}}
+	var eng *engine.Engine
+	var err error
+	if cp != nil {
+		eng, err = engine.Restore(ecfg, cp.Engine)
+	} else {
+		eng, err = engine.New(ecfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	opts.Modules = slices.Clone(opts.Modules)
 	opts.Models = slices.Clone(opts.Models) // the model manager checks them
-	h := &Host{opts: opts, eng: eng}
+	h := &Host{opts: opts, eng: eng, instances: map[string]instance{}}
+	if cp != nil {
+		h.ticks, h.last.Digest = uint64(cp.Tick), cp.Digest
+		h.setChanged = true // the next tick's record names its agents
+	}
 	if err := h.loadModules(); err != nil {
 		h.closeWASM()
 		return nil, err
 	}
+	if cp != nil {
+		if got := h.configDigest(); got != cp.ConfigDigest {
+			h.closeWASM()
+			return nil, fmt.Errorf("host: the checkpoint of %s is of another run (config digest %x, this run's %x): resume it with the topology and modules it was taken with", cp.Tick, cp.ConfigDigest[:8], got[:8])
+		}
+	}
 	if opts.Record != nil {
-		cfg, _ := json.Marshal(recordedConfig(opts, h.opts.Modules))
-		digest := engineConfigDigest(cfg)
-		h.rec, err = replaylog.NewWriter(opts.Record, &replaylog.Header{
-			Seed: opts.Seed, ConfigDigest: digest[:], Topology: cfg, TopologyFormat: "json",
-			CreatedBy: opts.CreatedBy, Workers: uint32(max(opts.Workers, 1)),
-			ModuleDigests: h.moduleDigests(), AbiVersion: h.abiVersion(), UnsignedAllowed: opts.WASM.AllowUnsigned,
-		})
+		h.rec, err = replaylog.NewWriter(opts.Record, h.LogHeader())
 		if err != nil {
 			h.closeWASM()
 			return nil, fmt.Errorf("host: starting the replay log: %w", err)
@@ -317,7 +373,19 @@ func (h *Host) closeWASM() {
 	h.wasm = nil
 }
 
+// factory makes an agent's instance and keeps it for checkpoints. It runs
+// on the agent's worker; checkpoints read what it kept between ticks.
 func (h *Host) factory(a *engine.Agent) (agent.Agent, error) {
+	ag, err := h.newAgent(a)
+	if err == nil {
+		h.instMu.Lock()
+		h.instances[a.ID] = instance{a.Incarnation, ag}
+		h.instMu.Unlock()
+	}
+	return ag, err
+}
+
+func (h *Host) newAgent(a *engine.Agent) (agent.Agent, error) {
 	if m := h.modules[a.Kind]; m != nil {
 		return m.New(a.ID, a.Seed, a.Fuel) // WASI's random source: the agent's own seed
 	}
@@ -340,7 +408,11 @@ func (h *Host) knownKinds() string {
 	return strings.Join(names, ", ")
 }
 
-func (h *Host) apply(cmd engine.Command) error {
+// apply applies cmd to the next tick and records it (with key, an input's
+// idempotency key) in the replay log: a command is in the log, after the
+// last tick's records, as soon as it is applied, so that the daemon can
+// acknowledge it once the log is on disk, before its tick runs.
+func (h *Host) apply(cmd engine.Command, key string) error {
 	if h.closed {
 		return actors.ErrClosed
 	}
@@ -349,6 +421,16 @@ func (h *Host) apply(cmd engine.Command) error {
 	}
 	if err := h.sys.Apply(cmd); err != nil {
 		return fmt.Errorf("host: %w", err)
+	}
+	if h.rec != nil {
+		rc := encodeCommand(uint64(h.Tick()), cmd)
+		rc.Key = key
+		if err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_Command{Command: rc}}); err != nil {
+			// Applied but not recorded: no tick may run with it.
+			h.recordErr = fmt.Errorf("host: recording a command for %s: %w", h.Tick(), err)
+			h.halted = fmt.Errorf("%w: %w; the replay log ends before %s", ErrHalted, h.recordErr, h.Tick())
+			return h.halted
+		}
 	}
 	return nil
 }
@@ -361,40 +443,60 @@ func (h *Host) Spawn(s AgentSpec) error {
 	if err := wasmagent.CheckFuel("fuel", s.Fuel, "its module's"); err != nil {
 		return fmt.Errorf("host: spawn %q: %w", s.ID, err)
 	}
-	return h.apply(engine.Command{Spawn: &engine.SpawnSpec{ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group, Fuel: s.Fuel}})
+	return h.apply(engine.Command{Spawn: &engine.SpawnSpec{ID: s.ID, Kind: s.Kind, Config: s.Config, Priority: s.Priority, Group: s.Group, Fuel: s.Fuel}}, "")
 }
 
 // Stop stops an agent before the next tick. Messages still routed to it
 // become dead letters.
-func (h *Host) Stop(id string) error { return h.apply(engine.Command{Stop: id}) }
+func (h *Host) Stop(id string) error { return h.apply(engine.Command{Stop: id}, "") }
 
 // Join adds agent id to channel from the next tick on.
 func (h *Host) Join(id, channel string) error {
-	return h.apply(engine.Command{Join: &engine.Membership{Agent: id, Channel: channel}})
+	return h.apply(engine.Command{Join: &engine.Membership{Agent: id, Channel: channel}}, "")
 }
 
 // Leave removes agent id from channel from the next tick on.
 func (h *Host) Leave(id, channel string) error {
-	return h.apply(engine.Command{Leave: &engine.Membership{Agent: id, Channel: channel}})
+	return h.apply(engine.Command{Leave: &engine.Membership{Agent: id, Channel: channel}}, "")
 }
 
 // Send delivers payload to agent to at the next tick, as an external input.
 func (h *Host) Send(to string, payload []byte) error {
-	if err := h.checkSize(payload); err != nil {
-		return err
-	}
-	return h.apply(engine.Command{Input: &engine.Input{To: to, Payload: slices.Clone(payload)}})
+	return h.Input(Input{To: to, Payload: payload})
 }
 
 // Publish delivers payload to every member of channel at the next tick.
 func (h *Host) Publish(channel string, payload []byte) error {
-	if err := h.checkSize(payload); err != nil {
-		return err
-	}
-	return h.apply(engine.Command{Input: &engine.Input{Channel: channel, Payload: slices.Clone(payload)}})
+	return h.Input(Input{Channel: channel, Payload: payload})
 }
 
-func (h *Host) checkSize(p []byte) error {
+// Input is an external message: to one agent (To) or to every member of a
+// channel (Channel).
+type Input struct {
+	To, Channel string
+	Payload     []byte
+	// Key, if set, is recorded with the input in the replay log: the
+	// daemon's idempotency key.
+	Key string
+}
+
+// Input delivers in at the next tick. The payload is copied.
+func (h *Host) Input(in Input) error {
+	if err := h.CheckSize(in.Payload); err != nil {
+		return err
+	}
+	if in.Key != "" && len(in.Key) > MaxKeySize {
+		return fmt.Errorf("host: an idempotency key of %d bytes is over the %d-byte limit", len(in.Key), MaxKeySize)
+	}
+	return h.apply(engine.Command{Input: &engine.Input{To: in.To, Channel: in.Channel, Payload: slices.Clone(in.Payload)}}, in.Key)
+}
+
+// MaxKeySize bounds an input's idempotency key.
+const MaxKeySize = 256
+
+// CheckSize says whether an input's payload is within the run's
+// MaxMessageSize.
+func (h *Host) CheckSize(p []byte) error {
 	limit := h.opts.MaxMessageSize
 	if limit <= 0 {
 		limit = engine.DefaultMaxMessageSize
@@ -404,6 +506,17 @@ func (h *Host) checkSize(p []byte) error {
 	}
 	return nil
 }
+
+// Alive reports whether agent id is running (as of the last barrier, with
+// the commands applied since).
+func (h *Host) Alive(id string) bool {
+	a := h.eng.Lookup(id)
+	return a != nil && a.Alive()
+}
+
+// Live is the number of agents running (as of the last barrier, with the
+// commands applied since). Call it between ticks.
+func (h *Host) Live() int { return h.eng.Live() }
 
 // Members returns channel's members in canonical order. Call it between
 // ticks.
@@ -428,7 +541,7 @@ func (h *Host) Step() (TickResult, error) {
 		return TickResult{}, h.halted
 	}
 	for _, c := range h.scheduled[h.Tick()] {
-		if err := h.apply(c); err != nil {
+		if err := h.apply(c, ""); err != nil {
 			return TickResult{}, fmt.Errorf("host: scheduled input for %s: %w", h.Tick(), err)
 		}
 	}
@@ -438,6 +551,7 @@ func (h *Host) Step() (TickResult, error) {
 		return TickResult{}, err
 	}
 	res := result(out)
+	h.forget(out)
 	h.noteWatchdog(res)
 	h.last = res
 	h.ticks++
@@ -467,6 +581,9 @@ func result(out actors.Outcome) TickResult {
 	}
 	for _, e := range r.Events {
 		res.Events = append(res.Events, Event{Kind: e.Kind.String(), Agent: e.Agent, Detail: e.Detail})
+	}
+	for _, o := range r.Outputs {
+		res.Outputs = append(res.Outputs, Output{From: o.From, Channel: o.Channel, To: o.To, Payload: o.Payload})
 	}
 	return res
 }

@@ -209,6 +209,25 @@ func (x *inferencer) replayOutput(o *replaylog.InferenceOutput) error {
 	return nil
 }
 
+// restart starts the numbering of output records again: a new log
+// segment begins (replaylog.Segment).
+func (x *inferencer) restart() {
+	x.written, x.read = 0, 0
+	clear(x.recent)
+	clear(x.older)
+	clear(x.outputs)
+	clear(x.prior)
+	x.pending = x.pending[:0]
+}
+
+// continueAfterReplay numbers the records written after a replayed part of
+// the same log on from those read; none refers back to a replayed one.
+func (x *inferencer) continueAfterReplay() {
+	x.written = x.read
+	clear(x.recent)
+	clear(x.older)
+}
+
 // replayed ends a replayed tick: recorded answers it did not ask for are
 // dropped (a crafted log cannot pile them up).
 func (x *inferencer) replayed() { clear(x.replay) }

@@ -12,21 +12,22 @@ import (
 
 func engineConfigDigest(cfg []byte) [32]byte { return sha256.Sum256(cfg) }
 
-// record appends the tick's commands, recorded inference outputs and digest
-// to the replay log.
+// record appends the tick's recorded inference outputs, outputs and digest
+// to the replay log (its commands are recorded as they are applied).
 func (h *Host) record(out actors.Outcome, res TickResult) error {
 	t := uint64(out.Plan.Tick)
-	for _, c := range out.Plan.Commands {
-		if err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_Command{Command: encodeCommand(t, c)}}); err != nil {
-			return fmt.Errorf("host: recording %s: %w", out.Plan.Tick, err)
-		}
-	}
 	for _, o := range h.inf.pending {
 		if err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_Inference{Inference: o}}); err != nil {
 			return fmt.Errorf("host: recording %s: %w", out.Plan.Tick, err)
 		}
 	}
 	h.inf.pending = h.inf.pending[:0]
+	for _, o := range res.Outputs {
+		ro := &replaylog.Output{Tick: t, From: o.From, Channel: o.Channel, To: o.To, Payload: o.Payload}
+		if err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_Output{Output: ro}}); err != nil {
+			return fmt.Errorf("host: recording %s: %w", out.Plan.Tick, err)
+		}
+	}
 	td := &replaylog.TickDigest{Tick: t, Digest: res.Digest[:], AgentDigests: res.AgentDigests, DeadLetters: res.DeadLetters}
 	if h.agentsChanged(out) {
 		td.Agents = res.Agents

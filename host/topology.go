@@ -34,6 +34,9 @@ import (
 //	  - {id: clf, version: "1", path: clf.onnx, sha256: 3f2a...}
 //	inference:
 //	  budgets: {cpu: 268435456}
+//	external:             # the daemon's subscribers get what agents emit here
+//	  channels: [alerts]  # publishes on these channels
+//	  addresses: [out]    # sends to these addresses (no agent may use the id)
 type Topology struct {
 	Name           string          `yaml:"name"`
 	Seed           uint64          `yaml:"seed"`
@@ -45,6 +48,7 @@ type Topology struct {
 	Models         []Model         `yaml:"models"`
 	Inference      InferenceConfig `yaml:"inference"`
 	Quotas         Quotas          `yaml:"quotas"`
+	External       External        `yaml:"external"`
 	Agents         []TopologyAgent `yaml:"agents"`
 	Inputs         []TopologyInput `yaml:"inputs"`
 
@@ -285,12 +289,13 @@ func (a TopologyAgent) configBytes() ([]byte, error) {
 	}
 }
 
-// Start starts a host for the topology. opts supplies the kinds, logger,
-// workers and replay log; its Seed, Groups and MaxMessageSize are taken from
-// the topology. The agents are spawned and joined at tick 0; inputs are
-// applied before their ticks.
-func (t *Topology) Start(opts Options) (*Host, error) {
+// Options completes opts with what the topology says: its seed, groups,
+// message size, quotas, external doors, modules, models, WASM and
+// inference settings (opts keeps its kinds, logger, workers, replay log,
+// ONNX Runtime library and module cache).
+func (t *Topology) Options(opts Options) Options {
 	opts.Seed, opts.Groups, opts.MaxMessageSize, opts.Quotas = t.Seed, t.Groups, t.MaxMessageSize, t.Quotas
+	opts.External = t.External
 	opts.Modules = t.Modules
 	opts.Models = t.Models
 	lib := opts.Inference.Library
@@ -303,29 +308,91 @@ func (t *Topology) Start(opts Options) (*Host, error) {
 	if cache != "" {
 		opts.WASM.CacheDir = cache
 	}
-	h, err := New(opts)
+	return opts
+}
+
+// Start starts a host for the topology. opts supplies the kinds, logger,
+// workers and replay log; the rest comes from the topology (Options). The
+// agents are spawned and joined at tick 0; inputs are applied before their
+// ticks.
+func (t *Topology) Start(opts Options) (*Host, error) {
+	h, err := New(t.Options(opts))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.source, err)
 	}
-	fail := func(err error) (*Host, error) {
+	if err := t.SpawnAgents(h); err != nil {
 		h.Close()
 		return nil, err
 	}
+	t.Schedule(h, 0)
+	return h, nil
+}
+
+// SpawnAgents spawns the topology's agents and joins them to their
+// channels, from the host's next tick.
+func (t *Topology) SpawnAgents(h *Host) error {
 	for i, a := range t.Agents {
 		cfg, _ := a.configBytes()
 		if err := h.Spawn(AgentSpec{ID: a.ID, Kind: a.Kind, Config: cfg, Priority: a.Priority, Group: a.Group, Fuel: a.Fuel}); err != nil {
-			return fail(t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err))
+			return t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err)
 		}
 		for _, ch := range a.Channels {
 			if err := h.Join(a.ID, ch); err != nil {
-				return fail(t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err))
+				return t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err)
 			}
 		}
 	}
+	return nil
+}
+
+// Resume starts a host for the topology from a checkpoint of its run (cp
+// nil: from before tick 0, for a run whose log is replayed from its start,
+// or that records to a log given later: the log holds the spawns). Nothing
+// is spawned and no input scheduled: call SpawnAgents for a new run, and
+// Schedule once the run is where it goes on live.
+func (t *Topology) Resume(opts Options, cp *Checkpoint) (*Host, error) {
+	h, err := start(t.Options(opts), cp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.source, err)
+	}
+	return h, nil
+}
+
+// Schedule schedules the topology's inputs of ticks from `from` on.
+func (t *Topology) Schedule(h *Host, from clock.Tick) {
 	h.scheduled = map[clock.Tick][]engine.Command{}
 	for _, in := range t.Inputs {
+		if clock.Tick(in.Tick) < from {
+			continue
+		}
 		c := engine.Command{Input: &engine.Input{To: in.To, Channel: in.Channel, Payload: []byte(in.Payload)}}
 		h.scheduled[clock.Tick(in.Tick)] = append(h.scheduled[clock.Tick(in.Tick)], c)
 	}
-	return h, nil
+}
+
+// CheckSnapshots makes one agent of each Go kind the topology uses and
+// says which cannot be checkpointed: checkpoints need every agent to
+// implement agent.Snapshotter (WebAssembly agents always do).
+func (t *Topology) CheckSnapshots(kinds map[string]Factory) error {
+	modules := map[string]bool{}
+	for _, m := range t.Modules {
+		modules[m.Name] = true
+	}
+	seen := map[string]bool{}
+	for i, a := range t.Agents {
+		f := kinds[a.Kind]
+		if modules[a.Kind] || f == nil || seen[a.Kind] {
+			continue
+		}
+		seen[a.Kind] = true
+		cfg, _ := a.configBytes()
+		ag, err := f(a.ID, cfg)
+		if err != nil {
+			return t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err)
+		}
+		if _, ok := ag.(agent.Snapshotter); !ok {
+			return t.errorf(fmt.Sprintf("agents[%d]", i), "%v: kind %q is a Go agent that does not implement agent.Snapshotter (Snapshot and Restore); implement them, or turn checkpoints off", ErrNoSnapshot, a.Kind)
+		}
+	}
+	return nil
 }

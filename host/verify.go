@@ -155,7 +155,41 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	hdr := rd.Header()
+	rp, err := NewReplayer(rd.Header(), opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rp.Close()
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			rp.res.Corrupt = err
+			break
+		}
+		if !rp.Replay(rec) {
+			break
+		}
+	}
+	return rp.Result(), nil
+}
+
+// Replayer re-runs the records of a recorded run one by one: Verify over
+// one log file, and the daemon over the segments of its data directory,
+// from their start or from a checkpoint.
+type Replayer struct {
+	h   *Host
+	res *VerifyResult
+	// outputs are the recorded outputs of the tick being replayed.
+	outputs []*replaylog.Output
+}
+
+// NewReplayer builds the host that replays the run whose log header is
+// hdr, from its start or, when cp is set, from that checkpoint of it. Its
+// errors are those of Verify.
+func NewReplayer(hdr *replaylog.Header, opts ReplayOptions, cp *Checkpoint) (*Replayer, error) {
 	if sum := engineConfigDigest(hdr.Topology); !bytes.Equal(sum[:], hdr.ConfigDigest) {
 		return nil, headerCorrupt("the run's config does not match its config digest")
 	}
@@ -173,52 +207,149 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := New(Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger,
-		Modules: cfg.Modules, WASM: cfg.WASM, Models: cfg.Models, Inference: opts.Inference, Quotas: cfg.Quotas})
+	hopts := Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger,
+		Modules: cfg.Modules, WASM: cfg.WASM, Models: cfg.Models, Inference: opts.Inference, Quotas: cfg.Quotas}
+	if cfg.External != nil {
+		hopts.External = *cfg.External
+	}
+	h, err := start(hopts, cp)
 	if err != nil {
 		return nil, explainTrust(err, recorded, hdr.UnsignedAllowed, opts)
 	}
-	defer h.Close()
 	h.replayMaxFuel = maxFuel
 	res := &VerifyResult{}
+	if cp != nil {
+		res.Digest = cp.Digest
+	}
 	// Every answer is in the log; with every model file at hand, the
 	// deterministic ones are also computed here and compared.
 	h.inf.check = len(missing) == 0
 	if len(missing) > 0 && len(cfg.Models) > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s not found under the module directories: recorded answers are replayed without checking them on this machine", strings.Join(missing, ", ")))
 	}
-	defer func() { res.Warnings = append(res.Warnings, h.inf.warnings()...) }()
-	for res.Divergence == nil {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	return &Replayer{h: h, res: res}, nil
+}
+
+// Replay applies one record; it returns false once the replay cannot go
+// on (a divergence, or the End record).
+func (rp *Replayer) Replay(rec *replaylog.Record) bool {
+	if rp.res.Divergence != nil || rp.res.Complete {
+		return false
+	}
+	if e, ok := rec.Kind.(*replaylog.Record_End); ok {
+		rp.res.Complete = true
+		if !bytes.Equal(e.End.FinalDigest, rp.res.Digest[:]) || e.End.Ticks != uint64(rp.h.Tick()) {
+			rp.res.Divergence = &Divergence{Tick: rp.h.Tick(), What: fmt.Sprintf("the log ends after %d ticks with digest %x; the replay has %d ticks and %x", e.End.Ticks, e.End.FinalDigest, uint64(rp.h.Tick()), rp.res.Digest)}
 		}
-		if err != nil {
-			res.Corrupt = err
-			break
+		return false
+	}
+	ticked, d := rp.h.replayRecord(rec, &rp.outputs)
+	if d != nil {
+		rp.res.Divergence = d
+		return false
+	}
+	if ticked {
+		rp.res.Ticks++
+		rp.res.Digest = rp.h.last.Digest
+	}
+	return true
+}
+
+// StartSegment checks that a log segment continues the replay where it is
+// and restarts the output record numbering for it.
+func (rp *Replayer) StartSegment(seg *replaylog.Segment) bool {
+	if d := rp.h.segmentStarts(seg); d != nil {
+		rp.res.Divergence = d
+		return false
+	}
+	return true
+}
+
+// Result is the outcome so far, with the warnings of the replay.
+func (rp *Replayer) Result() *VerifyResult {
+	res := *rp.res
+	res.Warnings = append(slices.Clone(res.Warnings), rp.h.inf.warnings()...)
+	return &res
+}
+
+// Close stops the replay's host.
+func (rp *Replayer) Close() { rp.h.Close() }
+
+// Replay applies a record of the run's own log to a live host: how the
+// daemon brings a resumed run from its checkpoint to the end of its log.
+// It returns whether the record ran a tick, and what differed if the
+// replay diverged from the record. Call RecordTo afterwards to go on
+// recording.
+func (h *Host) Replay(rec *replaylog.Record, outputs *[]*replaylog.Output) (ticked bool, d *Divergence) {
+	if _, ok := rec.Kind.(*replaylog.Record_End); ok {
+		return false, nil
+	}
+	if h.replayMaxFuel == 0 {
+		h.replayMaxFuel = wasmagent.MaxFuel
+	}
+	return h.replayRecord(rec, outputs)
+}
+
+// replayRecord applies a command, inference output or tick record.
+func (h *Host) replayRecord(rec *replaylog.Record, outputs *[]*replaylog.Output) (ticked bool, d *Divergence) {
+	switch k := rec.Kind.(type) {
+	case *replaylog.Record_Command:
+		return false, h.replayCommand(k.Command)
+	case *replaylog.Record_Inference:
+		if err := h.inf.replayOutput(k.Inference); err != nil {
+			return false, &Divergence{Tick: h.Tick(), What: err.Error()}
 		}
-		switch k := rec.Kind.(type) {
-		case *replaylog.Record_Command:
-			res.Divergence = h.replayCommand(k.Command)
-		case *replaylog.Record_Inference:
-			if err := h.inf.replayOutput(k.Inference); err != nil {
-				res.Divergence = &Divergence{Tick: h.Tick(), What: err.Error()}
-			}
-		case *replaylog.Record_Tick:
-			res.Divergence = h.replayTick(k.Tick)
-			h.inf.replayed()
-			if res.Divergence == nil {
-				res.Ticks++
-				res.Digest = h.last.Digest
-			}
-		case *replaylog.Record_End:
-			res.Complete = true
-			if !bytes.Equal(k.End.FinalDigest, res.Digest[:]) || k.End.Ticks != res.Ticks {
-				res.Divergence = &Divergence{Tick: h.Tick(), What: fmt.Sprintf("the log ends after %d ticks with digest %x; the replay has %d ticks and %x", k.End.Ticks, k.End.FinalDigest, res.Ticks, res.Digest)}
-			}
+	case *replaylog.Record_Output:
+		if len(*outputs) >= maxOutputsPerTick {
+			return false, &Divergence{Tick: h.Tick(), What: fmt.Sprintf("the log has more than %d outputs for one tick", maxOutputsPerTick)}
+		}
+		*outputs = append(*outputs, k.Output)
+	case *replaylog.Record_Tick:
+		d := h.replayTick(k.Tick)
+		h.inf.replayed()
+		if d == nil {
+			d = compareOutputs(h.last, *outputs)
+		}
+		*outputs = (*outputs)[:0]
+		return d == nil, d
+	case nil:
+		return false, &Divergence{Tick: h.Tick(), What: "the log holds a record this build does not know (written by a newer Lockstep?)"}
+	}
+	return false, nil
+}
+
+// maxOutputsPerTick bounds the recorded outputs a replay holds for one
+// tick: no agent can emit more (one action each, per the quotas).
+const maxOutputsPerTick = 1 << 24
+
+// compareOutputs compares a replayed tick's outputs with the recorded ones.
+func compareOutputs(r TickResult, rec []*replaylog.Output) *Divergence {
+	if len(r.Outputs) != len(rec) {
+		return &Divergence{Tick: r.Tick, What: fmt.Sprintf("the log has %d outputs, the replay %d", len(rec), len(r.Outputs))}
+	}
+	for i, o := range r.Outputs {
+		g := rec[i]
+		if o.From != g.From || o.Channel != g.Channel || o.To != g.To || !bytes.Equal(o.Payload, g.Payload) || g.Tick != uint64(r.Tick) {
+			return &Divergence{Tick: r.Tick, Agent: o.From, What: fmt.Sprintf("output %d differs", i)}
 		}
 	}
-	return res, nil
+	return nil
+}
+
+// segmentStarts checks that seg continues the run at its current tick and
+// digest, and restarts output numbering.
+func (h *Host) segmentStarts(seg *replaylog.Segment) *Divergence {
+	if seg == nil {
+		return &Divergence{Tick: h.Tick(), What: "the next log file is not a segment of this run (its header has no segment)"}
+	}
+	if clock.Tick(seg.StartTick) != h.Tick() {
+		return &Divergence{Tick: h.Tick(), What: fmt.Sprintf("segment %d starts at %s, but the run is at %s (a segment is missing)", seg.Index, clock.Tick(seg.StartTick), h.Tick())}
+	}
+	if h.Tick() > 0 && !bytes.Equal(seg.StartDigest, h.last.Digest[:]) {
+		return &Divergence{Tick: h.Tick(), What: fmt.Sprintf("segment %d starts from digest %x, the run is at %x", seg.Index, seg.StartDigest, h.last.Digest)}
+	}
+	h.inf.restart()
+	return nil
 }
 
 func (h *Host) replayCommand(rc *replaylog.Command) *Divergence {
@@ -230,7 +361,7 @@ func (h *Host) replayCommand(rc *replaylog.Command) *Divergence {
 		err = fmt.Errorf("the log spawns %q with %d fuel per tick, over the %d this replay grants (raise it with --max-fuel, ReplayOptions.MaxFuel, if you trust the log)", cmd.Spawn.ID, cmd.Spawn.Fuel, h.replayMaxFuel)
 	}
 	if err == nil {
-		err = h.apply(cmd)
+		err = h.apply(cmd, "")
 	}
 	if err != nil {
 		return &Divergence{Tick: h.Tick(), What: fmt.Sprintf("a recorded command fails on replay: %v", err)}
