@@ -21,7 +21,7 @@ export LOCKSTEP_REQUIRE_GUESTS ?= 1
 setup:
 	@scripts/setup.sh
 
-## run: build the guest agents and agenthost, run the embedded default topology (WebAssembly agents), record a replay log and verify it; then the same for examples/classify (WebAssembly agents classifying through the model manager). verify trusts nothing in a log: it is told where the modules and models are (--module-dir) and that the unsigned example modules may run (--allow-unsigned)
+## run: build the guest agents and agenthost, run the embedded default topology (WebAssembly agents), record a replay log and verify it; then the same for examples/classify (WebAssembly agents classifying through the model manager); then agenthost serve on examples/serve, driven by input, step and subscribe, stopped, resumed and verified (scripts/serve-demo.sh). verify trusts nothing in a log: it is told where the modules and models are (--module-dir) and that the unsigned example modules may run (--allow-unsigned)
 run: setup
 	scripts/guests.sh bin/wasm
 	$(GO) build -o bin/agenthost ./cmd/agenthost
@@ -29,6 +29,7 @@ run: setup
 	bin/agenthost verify --module-dir bin/wasm --allow-unsigned bin/default.replay
 	bin/agenthost run --topology examples/classify/topology.yaml --record bin/classify.replay
 	bin/agenthost verify --module-dir bin/wasm --module-dir examples/classify --allow-unsigned bin/classify.replay
+	scripts/serve-demo.sh
 
 ## test: every check CI makes
 test: setup lint unit race fuzz xplat
@@ -60,6 +61,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVersionRequirement$$' -fuzztime $(FUZZTIME) ./wasmagent/plugin
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./wasmagent/meter
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./modelactor/tensor
+	$(GO) test -run '^$$' -fuzz '^FuzzEngineRestore$$' -fuzztime $(FUZZTIME) ./internal/engine
+	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./wasmagent
 
 ## xplat: the cross-platform determinism check (internal/xplat): builds agenthost for linux/amd64 (cgo), linux/arm64, linux/riscv64, windows/amd64 (CGO_ENABLED=0) and, build only, darwin/amd64 and darwin/arm64; runs the default topology, examples/xplat's and examples/classify natively on both wazero engines, under qemu-user and under wine; compares every tick's digest with the native compiler run's and verifies logs across platforms. Prints a platform x topology table; exits 1 on any disagreement. 7 to 9 minutes cold on the busy 2-core dev machine (empty Go build cache, new wine prefix: most of it is building agenthost for five more platforms), 2 warm; the output of every command is kept in bin/xplat/out
 xplat: setup
@@ -69,6 +72,6 @@ xplat: setup
 bench: setup
 	$(GO) run ./cmd/lockstep-bench
 
-## proto: regenerate the replay log's protobuf code
+## proto: regenerate the replay log's and the daemon API's protobuf code
 proto:
-	$(GO) generate ./host/replaylog
+	$(GO) generate ./host/replaylog ./host/daemon/api

@@ -45,6 +45,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,7 @@ import (
 	"github.com/lockstep-rt/lockstep/examples/pipeline"
 	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/host/daemon"
 	"github.com/lockstep-rt/lockstep/host/observe"
 	"github.com/lockstep-rt/lockstep/host/observe/server"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
@@ -126,7 +128,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().StringVar(&g.ortLib, "ort-lib", "", "ONNX Runtime shared library for topologies with models (default: $"+modelactor.LibraryEnv+", else where scripts/onnxruntime.sh puts it)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warning", "log level: panic, fatal, error, warning, info, debug, trace")
-	root.AddCommand(newRun(g, stdout, stderr), newVerify(g, stdout, stderr), newKeygen(stdout), newSign(stdout), newInspect(stdout))
+	root.AddCommand(newRun(g, stdout, stderr), newServe(g, stdout, stderr), newVerify(g, stdout, stderr), newKeygen(stdout), newSign(stdout), newInspect(stdout))
+	root.AddCommand(newClientCommands(stdout, stderr)...)
 	return root
 }
 
@@ -242,11 +245,7 @@ func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, 
 	if err != nil {
 		return err
 	}
-	topo.WASM.Trust = append(topo.WASM.Trust, rf.trust...)
-	topo.WASM.AllowUnsigned = topo.WASM.AllowUnsigned || rf.allowUnsigned
-	if rf.engine != "" {
-		topo.WASM.Engine = rf.engine
-	}
+	applyWASMFlags(topo, rf.trust, rf.allowUnsigned, rf.engine)
 	ticks := rf.ticks
 	if ticks == 0 {
 		ticks = topo.Ticks
@@ -424,6 +423,33 @@ func newBar(mode string, ticks int, w io.Writer) *progressbar.ProgressBar {
 		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionSetWidth(30))
 }
 
+// verifyPath verifies a replay log file or a daemon's data directory.
+func verifyPath(path, fromCP string, opts host.ReplayOptions) (*host.VerifyResult, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		if fromCP != "" {
+			return nil, errors.New("--from-checkpoint: only for a data directory of agenthost serve")
+		}
+		return host.VerifyFile(path, opts)
+	}
+	from := int64(daemon.FromStart)
+	switch fromCP {
+	case "":
+	case "latest":
+		from = daemon.Latest
+	default:
+		t, err := strconv.ParseUint(fromCP, 10, 62)
+		if err != nil {
+			return nil, fmt.Errorf("--from-checkpoint %q: give a checkpoint's tick or latest", fromCP)
+		}
+		from = int64(t)
+	}
+	return daemon.Verify(path, opts, from)
+}
+
 func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	var (
 		workers       int
@@ -433,9 +459,10 @@ func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 		versionReq    string
 		engine        string
 		maxFuel       uint64
+		fromCP        string
 	)
 	cmd := &cobra.Command{
-		Use:   "verify FILE",
+		Use:   "verify FILE|DATA_DIR",
 		Short: "Verify a replay log (re-run it; exit 1: diverged, 2: corrupt, 3: a module, model or key missing) or a signed module (--trust KEY)",
 		Long: `Verify a replay log: re-run it and compare every tick (exit 1: diverged or
 cannot be replayed, 2: corrupt log, 3: a module, model or key the log needs
@@ -446,7 +473,14 @@ the SHA-256 it recorded, and
 only the keys given with --trust (and unsigned modules only with
 --allow-unsigned) are trusted, whatever the log's header says.
 
+A data directory of agenthost serve is verified segment by segment, from
+the start of its log or, with --from-checkpoint, from a checkpoint: a
+weeks-long run is checked from its last checkpoint without replaying it all.
+
 Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
+		Example: `  agenthost verify --module-dir bin/wasm --allow-unsigned bin/default.replay
+  agenthost verify --module-dir bin/wasm --allow-unsigned --from-checkpoint latest /var/lib/lockstep/t
+  agenthost verify --trust author.pub agent.wasm`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if module, ok, err := isWasm(args[0]); err != nil {
@@ -467,7 +501,7 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 			opts := host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
 				Trust: trust, AllowUnsigned: allowUnsigned, ModuleDirs: moduleDirs}
 			opts.Engine, opts.MaxFuel = engine, maxFuel
-			res, err := host.VerifyFile(args[0], opts)
+			res, err := verifyPath(args[0], fromCP, opts)
 			switch {
 			case errors.Is(err, replaylog.ErrCorrupt):
 				return &exitError{2, err} // a damaged header: nothing can be replayed
@@ -502,6 +536,7 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 	f.BoolVar(&allowUnsigned, "allow-unsigned", false, "replay logs: run the log's unsigned modules (for runs recorded with allow_unsigned)")
 	f.StringVar(&versionReq, "version", "", "modules: version requirement, e.g. ^1.2")
 	f.StringVar(&engine, "engine", "", "replay logs: "+engineUsage)
+	f.StringVar(&fromCP, "from-checkpoint", "", "data directories: start from the checkpoint of this tick, or latest (default: from the start of the log)")
 	f.Uint64Var(&maxFuel, "max-fuel", host.DefaultReplayMaxFuel, "replay logs: the most fuel per tick (or for instantiation) the replay grants an agent; a log asking for more is refused (exit 3)")
 	return cmd
 }

@@ -17,6 +17,13 @@
 //     cost of one empty agent's step, fuel metering (work.c, and gowork in
 //     Go), ticks of 50 and 10 000 empty agents, spawn time and memory per
 //     idle agent.
+//   - the daemon (-daemon=false skips it): input acknowledgement latency
+//     through agenthost serve's gRPC API with a sync at every tick and with
+//     group commit, against appending to a file and syncing it; sustained
+//     inputs/s in batches, against the same calls to a gRPC server that
+//     acknowledges at once; checkpoint speed over the agents' linear memory,
+//     against dumping it raw; resuming 1 000 agents from a checkpoint,
+//     against starting them afresh.
 //   - models (-models=false skips them; needs cgo and the ONNX Runtime
 //     library): Manager.Infer against raw onnxruntime_go per request, one
 //     tick of 100 requests batched and unbatched, and the stability of the
@@ -85,6 +92,7 @@ func run(args []string, out io.Writer) error {
 	workersFlag := fs.String("workers", "1,2", "comma-separated `list` of worker counts to measure Lockstep with")
 	core := fs.Bool("core", true, "measure the Go-agent tick and routing tables (-core=false skips them)")
 	wasm := fs.Bool("wasm", true, "also measure WebAssembly agents (builds the guests with clang-14 and Go's wasip1 port; -wasm=false skips them)")
+	daemonRows := fs.Bool("daemon", true, "also measure agenthost serve: input acknowledgements, inputs/s, checkpoints and resume (-daemon=false skips them)")
 	models := fs.Bool("models", true, "also measure the model manager against raw ONNX Runtime (needs cgo and the library; -models=false skips it)")
 	spawnAgents := fs.Int("spawn-agents", benchkit.SpawnAgents, "spawn `n` agents per iteration in the WebAssembly spawn and memory rows")
 	if err := fs.Parse(args); err != nil {
@@ -124,6 +132,11 @@ func run(args []string, out io.Writer) error {
 	}
 	if *wasm {
 		if err := runWASM(out, *count, workers, *spawnAgents); err != nil {
+			return err
+		}
+	}
+	if *daemonRows {
+		if err := runDaemon(out, *count, *wasm); err != nil {
 			return err
 		}
 	}

@@ -68,7 +68,7 @@ func TestTable(t *testing.T) {
 		t.Skip("sets up 10 000 agents and actors")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false", "-models=false"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false", "-models=false", "-daemon=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -89,7 +89,7 @@ func TestWASMTable(t *testing.T) {
 		t.Skip("builds the guests and sets up 10 000 WebAssembly agents")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20", "-models=false"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20", "-models=false", "-daemon=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -108,5 +108,27 @@ func TestWASMTable(t *testing.T) {
 	// Five Go rows, then two metering and two tick rows.
 	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 9 {
 		t.Errorf("%d verdicts, want 9:\n%s", rows, text)
+	}
+}
+
+// TestDaemonTable runs the daemon rows once each and checks the table's
+// shape.
+func TestDaemonTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts daemons with 1 000 WebAssembly agents")
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-core=false", "-models=false"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"input ack, sync every tick, 1 client", "input ack, group commit 2ms, 1 client",
+		"sustained inputs, group commit 2ms, 4 clients × batches of 1000", "≥ 100 000 inputs/s",
+		"checkpoint, 100 empty agents", "checkpoint, 100 gowork agents", "resume 1000 empty agents + 1 tick",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("table lacks %q:\n%s", want, text)
+		}
 	}
 }

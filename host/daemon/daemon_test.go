@@ -1,0 +1,146 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/host/daemon"
+	"github.com/lockstep-rt/lockstep/host/daemon/api"
+	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/internal/testkinds"
+)
+
+func quiet() *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+// inProcess runs a daemon on dir in this process; stop ends it cleanly.
+func inProcess(t *testing.T, dir string, every uint64) (api.AgenthostClient, func()) {
+	t.Helper()
+	return inProcessLog(t, dir, every, quiet())
+}
+
+func serveTopology(t *testing.T) *host.Topology {
+	t.Helper()
+	mods, err := guests.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := host.LoadTopology("../../examples/serve/topology.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range topo.Modules {
+		topo.Modules[i].Path = filepath.Join(mods, filepath.Base(topo.Modules[i].Path))
+	}
+	topo.WASM.CacheDir = filepath.Join(os.TempDir(), "lockstep-test-wazero-cache")
+	return topo
+}
+
+func inProcessLog(t *testing.T, dir string, every uint64, log *logrus.Logger) (api.AgenthostClient, func()) {
+	t.Helper()
+	d, err := daemon.Open(daemon.Config{DataDir: dir, Topology: serveTopology(t), Clock: daemon.Manual, CheckpointEvery: every,
+		Options: host.Options{Kinds: testkinds.Kinds(), Logger: log}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Serve(ctx) }()
+	conn, err := api.Dial(api.DialOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.NewAgenthostClient(conn), func() {
+		conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestResumeAfterStop(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	c, stop := inProcess(t, dir, 5)
+	if _, err := c.Input(ctx, &api.InputRequest{To: "counter", Payload: []byte("hi"), IdempotencyKey: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Step(ctx, &api.StepRequest{Ticks: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	c, stop = inProcess(t, dir, 5)
+	defer stop()
+	st2, err := c.Status(ctx, &api.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.Tick != st.Tick || st2.Digest != st.Digest {
+		t.Fatalf("resumed at %d %s, stopped at %d %s", st2.Tick, st2.Digest, st.Tick, st.Digest)
+	}
+}
+
+// TestDamagedCheckpointFallsBack: the newest checkpoint damaged, the
+// daemon resumes from the one before it (and the log after it), says so,
+// and arrives at the same tick and digest.
+func TestDamagedCheckpointFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	c, stop := inProcess(t, dir, 4)
+	st, err := c.Step(ctx, &api.StepRequest{Ticks: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	newest := filepath.Join(dir, "checkpoints", "ckpt-t000000000008.lsc")
+	b, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(newest, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	log := quiet()
+	log.SetOutput(&logged)
+	c, stop = inProcessLog(t, dir, 4, log)
+	defer stop()
+	st2, err := c.Status(ctx, &api.StatusRequest{})
+	if err != nil || st2.Tick != st.Tick || st2.Digest != st.Digest {
+		t.Fatalf("resumed at %v %v, stopped at %v", st2, err, st)
+	}
+	if !strings.Contains(logged.String(), "ckpt-t000000000008.lsc is damaged; falling back") {
+		t.Fatalf("the fallback is not logged:\n%s", logged.String())
+	}
+}
+
+// TestAnotherTopology: a data directory is refused to another run's
+// topology, naming the file and the fix.
+func TestAnotherTopology(t *testing.T) {
+	dir := t.TempDir()
+	c, stop := inProcess(t, dir, 0)
+	if _, err := c.Step(context.Background(), &api.StepRequest{Ticks: 2}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	topo := serveTopology(t)
+	topo.Seed++
+	_, err := daemon.Open(daemon.Config{DataDir: dir, Topology: topo, Clock: daemon.Manual, Options: host.Options{Kinds: testkinds.Kinds(), Logger: quiet()}})
+	if err == nil || !strings.Contains(err.Error(), "written by another run") {
+		t.Fatalf("another seed on the data directory: %v", err)
+	}
+}

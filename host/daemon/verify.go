@@ -1,0 +1,156 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/host/replaylog"
+)
+
+// FromStart and Latest are the special values of Verify's from.
+const (
+	// FromStart replays the log from its first segment (which must start
+	// at tick 0: not pruned).
+	FromStart = -1
+	// Latest starts from the newest checkpoint.
+	Latest = -2
+)
+
+// Verify replays the run kept in a data directory, segment by segment,
+// and compares every tick with its log: from the start (from FromStart),
+// from the newest checkpoint (Latest) or from the checkpoint of tick
+// from. It needs no daemon and only reads the directory; a daemon may be
+// running on it. Errors are Verify's (host.ErrReplayInput for a missing
+// module; replaylog.ErrCorrupt for a damaged first header;
+// host.ErrBadCheckpoint for a damaged checkpoint); a divergence or a
+// damaged tail is in the result. With a checkpoint, Ticks counts the
+// ticks replayed after it.
+func Verify(dataDir string, opts host.ReplayOptions, from int64) (*host.VerifyResult, error) {
+	segs, err := listSegments(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("%s has no log segments (log/seg-*.replay): is it the data directory of agenthost serve?", dataDir)
+	}
+	var cp *host.Checkpoint
+	at := 0
+	switch {
+	case from == FromStart:
+		if segs[0].start != 0 {
+			return nil, fmt.Errorf("the log of %s starts at %s (older segments were pruned): verify from a checkpoint (--from-checkpoint latest), or keep the whole log with serve --keep-log", dataDir, segs[0].start)
+		}
+	default:
+		ticks, err := listCheckpoints(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		if len(ticks) == 0 {
+			return nil, fmt.Errorf("%s has no checkpoints", dataDir)
+		}
+		t := ticks[0]
+		if from != Latest {
+			t = clock.Tick(from)
+		}
+		if cp, err = readCheckpoint(dataDir, t); err != nil {
+			return nil, fmt.Errorf("checkpoint %s of %s: %w (the checkpoints there are of ticks %v)", checkpointName(t), dataDir, err, ticks)
+		}
+		at = -1
+		for i, s := range segs {
+			if s.start == t {
+				at = i
+			}
+		}
+		if at < 0 {
+			return nil, fmt.Errorf("no log segment of %s starts at the checkpoint's %s", dataDir, t)
+		}
+	}
+	var rp *host.Replayer
+	defer func() {
+		if rp != nil {
+			rp.Close()
+		}
+	}()
+	for i, s := range segs[at:] {
+		last := at+i == len(segs)-1
+		f, err := os.Open(s.path)
+		if err != nil {
+			return nil, err
+		}
+		rd, err := replaylog.NewReader(f)
+		if err != nil {
+			f.Close()
+			if rp != nil && last && errors.Is(err, replaylog.ErrCorrupt) {
+				res := rp.Result()
+				res.Corrupt = fmt.Errorf("%s: %w", s.path, err)
+				return res, nil
+			}
+			return nil, fmt.Errorf("%s: %w", s.path, err)
+		}
+		hdr := rd.Header()
+		if rp == nil {
+			if rp, err = host.NewReplayer(hdr, opts, cp); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", s.path, err)
+			}
+		} else if first := segs[at]; !bytes.Equal(hdr.ConfigDigest, firstDigest(first.path)) {
+			f.Close()
+			return nil, fmt.Errorf("%s is of another run than %s (config digests differ)", s.path, first.path)
+		}
+		if !rp.StartSegment(hdr.Segment) {
+			f.Close()
+			return rp.Result(), nil
+		}
+		ok, corrupt := replayAll(rp, rd)
+		f.Close()
+		if corrupt != nil {
+			res := rp.Result()
+			res.Corrupt = fmt.Errorf("%s: %w", s.path, corrupt)
+			if !last {
+				res.Corrupt = fmt.Errorf("%w (and the segments after it were not verified)", res.Corrupt)
+			}
+			return res, nil
+		}
+		if !ok {
+			break
+		}
+	}
+	return rp.Result(), nil
+}
+
+// replayAll replays a segment's records: false when the replay stopped
+// (a divergence or the End record), and the error of a damaged record.
+func replayAll(rp *host.Replayer, rd *replaylog.Reader) (bool, error) {
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !rp.Replay(rec) {
+			return false, nil
+		}
+	}
+}
+
+// firstDigest is the config digest in a segment's header (nil if it does
+// not read).
+func firstDigest(path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	rd, err := replaylog.NewReader(f)
+	if err != nil {
+		return nil
+	}
+	return rd.Header().ConfigDigest
+}
