@@ -3,14 +3,17 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/daemon"
 	"github.com/lockstep-rt/lockstep/host/daemon/api"
@@ -142,5 +145,90 @@ func TestAnotherTopology(t *testing.T) {
 	_, err := daemon.Open(daemon.Config{DataDir: dir, Topology: topo, Clock: daemon.Manual, Options: host.Options{Kinds: testkinds.Kinds(), Logger: quiet()}})
 	if err == nil || !strings.Contains(err.Error(), "written by another run") {
 		t.Fatalf("another seed on the data directory: %v", err)
+	}
+}
+
+// TestSegmentsAndPruning: small segments rotate by size at tick
+// boundaries and at every checkpoint; with three checkpoints kept, the
+// older checkpoints and the segments before the oldest kept are removed;
+// the directory verifies from each kept checkpoint.
+func TestSegmentsAndPruning(t *testing.T) {
+	dir := t.TempDir()
+	d, err := daemon.Open(daemon.Config{DataDir: dir, Topology: serveTopology(t), Clock: daemon.Manual, CheckpointEvery: 10,
+		SegmentBytes: 1024, Options: host.Options{Kinds: testkinds.Kinds(), Logger: quiet()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Serve(ctx) }()
+	conn, err := api.Dial(api.DialOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := api.NewAgenthostClient(conn).Step(ctx, &api.StepRequest{Ticks: 55})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cps, _ := filepath.Glob(filepath.Join(dir, "checkpoints", "*.lsc"))
+	segs, _ := filepath.Glob(filepath.Join(dir, "log", "*.replay"))
+	var names []string
+	for _, c := range cps {
+		names = append(names, filepath.Base(c))
+	}
+	if want := []string{"ckpt-t000000000030.lsc", "ckpt-t000000000040.lsc", "ckpt-t000000000050.lsc"}; !slices.Equal(names, want) {
+		t.Fatalf("checkpoints %v, want %v", names, want)
+	}
+	if len(segs) < 4 || !strings.Contains(filepath.Base(segs[0]), "-t000000000030") {
+		t.Fatalf("segments %v: want several, the first starting at the oldest kept checkpoint (t30)", segs)
+	}
+	mods, _ := guests.Dir()
+	opts := host.ReplayOptions{Kinds: testkinds.Kinds(), Logger: quiet(), AllowUnsigned: true, ModuleDirs: []string{mods}}
+	for _, from := range []int64{30, 40, daemon.Latest} {
+		res, err := daemon.Verify(dir, opts, from)
+		if err != nil || !res.Identical() || !res.Complete || fmt.Sprintf("%x", res.Digest) != st.Digest {
+			t.Fatalf("verify from %d: %+v %v (stopped at %s)", from, res, err, st.Digest)
+		}
+	}
+	if _, err := daemon.Verify(dir, opts, daemon.FromStart); err == nil || !strings.Contains(err.Error(), "pruned") {
+		t.Fatalf("verify from the start of a pruned log: %v", err)
+	}
+}
+
+// goOnly is a Go agent without agent.Snapshotter.
+type goOnly struct{}
+
+func (goOnly) Init(agent.Context) error                   { return nil }
+func (goOnly) Receive(agent.Context, agent.Message) error { return nil }
+func (goOnly) Step(agent.Context) error                   { return nil }
+func (goOnly) Shutdown(agent.Context) error               { return nil }
+
+// TestCheckpointsNeedSnapshotters: a topology with a Go kind that cannot
+// be snapshotted is refused at start when checkpoints are on, naming the
+// kind and the fix, and runs with them off.
+func TestCheckpointsNeedSnapshotters(t *testing.T) {
+	topo, err := host.ParseTopology("t", []byte("agents:\n  - {id: a, kind: plain}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]host.Factory{"plain": func(string, []byte) (agent.Agent, error) { return goOnly{}, nil }}
+	cfg := daemon.Config{DataDir: t.TempDir(), Topology: topo, Clock: daemon.Manual, CheckpointEvery: 10, Options: host.Options{Kinds: kinds, Logger: quiet()}}
+	if _, err := daemon.Open(cfg); err == nil || !strings.Contains(err.Error(), `kind "plain" is a Go agent that does not implement agent.Snapshotter`) {
+		t.Fatalf("open: %v", err)
+	}
+	cfg.CheckpointEvery = 0
+	d, err := daemon.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := d.Serve(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
