@@ -358,6 +358,17 @@ func (t *Topology) Resume(opts Options, cp *Checkpoint) (*Host, error) {
 	return h, nil
 }
 
+// InputsAt returns the topology's inputs of tick t, in order.
+func (t *Topology) InputsAt(tick clock.Tick) []TopologyInput {
+	var out []TopologyInput
+	for _, in := range t.Inputs {
+		if clock.Tick(in.Tick) == tick {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 // Schedule schedules the topology's inputs of ticks from `from` on.
 func (t *Topology) Schedule(h *Host, from clock.Tick) {
 	h.scheduled = map[clock.Tick][]engine.Command{}

@@ -148,9 +148,14 @@ func VerifyFile(path string, opts ReplayOptions) (*VerifyResult, error) {
 // Verify re-runs the run recorded in r and compares every tick's digest.
 // An error means the log could not be replayed at all: a damaged header
 // (an error matching replaylog.ErrCorrupt), a module, model or key that
-// opts does not provide, an unknown kind. A divergence or a corrupt tail is
-// reported in the result.
-func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
+// opts does not provide, an unknown kind (ErrReplayInput). A divergence or
+// a corrupt tail is reported in the result.
+func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) { return Walk(r, opts, nil) }
+
+// Walk is Verify calling visit after every record it replayed, with the
+// replayer (to trace its host, or look at its state), and once before the
+// first with a nil record: visit returns false to stop.
+func Walk(r io.Reader, opts ReplayOptions, visit func(*Replayer, *replaylog.Record) bool) (*VerifyResult, error) {
 	rd, err := replaylog.NewReader(r)
 	if err != nil {
 		return nil, err
@@ -160,20 +165,42 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 		return nil, err
 	}
 	defer rp.Close()
+	if visit != nil && !visit(rp, nil) {
+		return rp.Result(), nil
+	}
+	if err := rp.Records(rd, visit); err != nil {
+		if errors.Is(err, ErrReplayInput) {
+			return nil, err
+		}
+		rp.res.Corrupt = err
+	}
+	return rp.Result(), nil
+}
+
+// Records replays the records rd reads until its end, a divergence or
+// visit's false. Its error is a setup error (ErrReplayInput: the log
+// spawns a kind the replay does not know) or rd's (a damaged record).
+func (rp *Replayer) Records(rd *replaylog.Reader, visit func(*Replayer, *replaylog.Record) bool) error {
 	for {
 		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			rp.res.Corrupt = err
-			break
+			return err
 		}
-		if !rp.Replay(rec) {
-			break
+		ok := rp.Replay(rec)
+		if rp.err != nil {
+			return rp.err
+		}
+		if !ok {
+			return nil
+		}
+		if visit != nil && !visit(rp, rec) {
+			rp.stopped = true
+			return nil
 		}
 	}
-	return rp.Result(), nil
 }
 
 // Replayer re-runs the records of a recorded run one by one: Verify over
@@ -182,6 +209,10 @@ func Verify(r io.Reader, opts ReplayOptions) (*VerifyResult, error) {
 type Replayer struct {
 	h   *Host
 	res *VerifyResult
+	// err is a setup error met while replaying: not a divergence.
+	err error
+	// stopped: a visitor ended the replay.
+	stopped bool
 	// outputs are the recorded outputs of the tick being replayed.
 	outputs []*replaylog.Output
 }
@@ -243,6 +274,12 @@ func (rp *Replayer) Replay(rec *replaylog.Record) bool {
 		}
 		return false
 	}
+	if c, ok := rec.Kind.(*replaylog.Record_Command); ok {
+		if s := c.Command.GetSpawn(); s != nil && rp.h.opts.Kinds[s.Kind] == nil && rp.h.modules[s.Kind] == nil {
+			rp.err = replayInput{fmt.Errorf("host: the log spawns %q of kind %q at %s, which this replay does not know (known kinds: %s): it is a Go-native kind of the program that recorded it; verify with that program, or register the kind in ReplayOptions.Kinds", s.Id, s.Kind, clock.Tick(c.Command.Tick), rp.h.knownKinds())}
+			return false
+		}
+	}
 	ticked, d := rp.h.replayRecord(rec, &rp.outputs)
 	if d != nil {
 		rp.res.Divergence = d
@@ -274,6 +311,13 @@ func (rp *Replayer) Result() *VerifyResult {
 
 // Close stops the replay's host.
 func (rp *Replayer) Close() { rp.h.Close() }
+
+// Stopped reports whether a visitor of Records ended the replay.
+func (rp *Replayer) Stopped() bool { return rp.stopped }
+
+// Host is the host the replay runs on: to trace it (Trace) or look at its
+// state between records (Inspect, SnapshotAgent).
+func (rp *Replayer) Host() *Host { return rp.h }
 
 // Replay applies a record of the run's own log to a live host: how the
 // daemon brings a resumed run from its checkpoint to the end of its log.

@@ -131,6 +131,9 @@ type Daemon struct {
 	failed    error
 	inputs    uint64
 	lastCheck clock.Tick
+	// tail holds, while resuming, the commands replayed after the last
+	// whole tick.
+	tail []*replaylog.Command
 
 	mu      sync.Mutex
 	status  *api.StatusReply

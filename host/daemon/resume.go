@@ -82,7 +82,15 @@ func (d *Daemon) resume() error {
 			}
 		}
 	}
-	d.cfg.Topology.Schedule(h, h.Tick())
+	// The topology's inputs for the next tick are applied as it starts, and
+	// recorded then: if they are the last commands of the log, the crash
+	// came after that, and they are in the run already.
+	next := h.Tick()
+	if sched := d.cfg.Topology.InputsAt(next); len(sched) > 0 && len(d.tail) >= len(sched) && sameInputs(d.tail[len(d.tail)-len(sched):], sched) {
+		next++
+	}
+	d.cfg.Topology.Schedule(h, next)
+	d.tail = nil
 	d.log.WithFields(map[string]any{"tick": uint64(h.Tick()), "checkpoint": checkpointTick(cp)}).Info("daemon: resumed")
 	return nil
 }
@@ -187,12 +195,14 @@ func (d *Daemon) replaySegment(s segmentFile, config []byte, last bool) (int64, 
 		if div != nil {
 			return 0, fmt.Errorf("daemon: %s does not replay: %s (were the modules or Lockstep changed since the run started?)", s.path, div)
 		}
-		switch rec.Kind.(type) {
+		switch k := rec.Kind.(type) {
 		case *replaylog.Record_Command:
 			good = rd.Offset()
+			d.tail = append(d.tail, k.Command)
 		case *replaylog.Record_Tick:
 			if ticked {
 				good = rd.Offset()
+				d.tail = d.tail[:0]
 			}
 		}
 	}
@@ -334,4 +344,16 @@ func headerReads(path string) bool {
 	defer f.Close()
 	_, err = replaylog.NewReader(f)
 	return err == nil
+}
+
+// sameInputs reports whether recorded commands are the given inputs, in
+// order.
+func sameInputs(cmds []*replaylog.Command, ins []host.TopologyInput) bool {
+	for i, c := range cmds {
+		in := c.GetInput()
+		if in == nil || in.To != ins[i].To || in.Channel != ins[i].Channel || string(in.Payload) != ins[i].Payload {
+			return false
+		}
+	}
+	return true
 }

@@ -25,6 +25,9 @@ import (
 // TCP address, whose calls need the data directory's tokens.
 func (d *Daemon) listen() error {
 	sock := d.Socket()
+	if len(sock) > maxSocketPath {
+		return fmt.Errorf("daemon: the socket path %s is %d bytes, over the %d Unix sockets allow: give a shorter --data-dir", sock, len(sock), maxSocketPath)
+	}
 	os.Remove(sock) // a stale socket of a daemon that is gone: we hold the lock
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -53,6 +56,10 @@ func (d *Daemon) listen() error {
 	api.RegisterAgenthostServer(d.grpc, &service{d: d})
 	return nil
 }
+
+// maxSocketPath is the longest Unix socket path Linux takes (sun_path is
+// 108 bytes with its terminating zero; macOS allows 103).
+const maxSocketPath = 103
 
 // service implements the API by handing requests to the loop.
 type service struct {

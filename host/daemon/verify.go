@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/lockstep-rt/lockstep/clock"
@@ -31,6 +30,13 @@ const (
 // damaged tail is in the result. With a checkpoint, Ticks counts the
 // ticks replayed after it.
 func Verify(dataDir string, opts host.ReplayOptions, from int64) (*host.VerifyResult, error) {
+	return Walk(dataDir, opts, from, nil)
+}
+
+// Walk is Verify calling visit after every record it replayed, and once
+// before the first with a nil record (false stops it): to trace the run or
+// look at its state at some tick.
+func Walk(dataDir string, opts host.ReplayOptions, from int64, visit func(*host.Replayer, *replaylog.Record) bool) (*host.VerifyResult, error) {
 	segs, err := listSegments(dataDir)
 	if err != nil {
 		return nil, err
@@ -98,6 +104,10 @@ func Verify(dataDir string, opts host.ReplayOptions, from int64) (*host.VerifyRe
 				f.Close()
 				return nil, fmt.Errorf("%s: %w", s.path, err)
 			}
+			if visit != nil && !visit(rp, nil) {
+				f.Close()
+				return rp.Result(), nil
+			}
 		} else if first := segs[at]; !bytes.Equal(hdr.ConfigDigest, firstDigest(first.path)) {
 			f.Close()
 			return nil, fmt.Errorf("%s is of another run than %s (config digests differ)", s.path, first.path)
@@ -106,8 +116,11 @@ func Verify(dataDir string, opts host.ReplayOptions, from int64) (*host.VerifyRe
 			f.Close()
 			return rp.Result(), nil
 		}
-		ok, corrupt := replayAll(rp, rd)
+		corrupt := rp.Records(rd, visit)
 		f.Close()
+		if errors.Is(corrupt, host.ErrReplayInput) {
+			return nil, corrupt
+		}
 		if corrupt != nil {
 			res := rp.Result()
 			res.Corrupt = fmt.Errorf("%s: %w", s.path, corrupt)
@@ -116,28 +129,11 @@ func Verify(dataDir string, opts host.ReplayOptions, from int64) (*host.VerifyRe
 			}
 			return res, nil
 		}
-		if !ok {
+		if res := rp.Result(); res.Divergence != nil || res.Complete || rp.Stopped() {
 			break
 		}
 	}
 	return rp.Result(), nil
-}
-
-// replayAll replays a segment's records: false when the replay stopped
-// (a divergence or the End record), and the error of a damaged record.
-func replayAll(rp *host.Replayer, rd *replaylog.Reader) (bool, error) {
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if !rp.Replay(rec) {
-			return false, nil
-		}
-	}
 }
 
 // firstDigest is the config digest in a segment's header (nil if it does
@@ -153,4 +149,21 @@ func firstDigest(path string) []byte {
 		return nil
 	}
 	return rd.Header().ConfigDigest
+}
+
+// Checkpoints lists the ticks of a data directory's checkpoints, newest
+// first.
+func Checkpoints(dataDir string) ([]clock.Tick, error) { return listCheckpoints(dataDir) }
+
+// Segments lists a data directory's log segment files in order.
+func Segments(dataDir string) ([]string, error) {
+	segs, err := listSegments(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, len(segs))
+	for i, s := range segs {
+		paths[i] = s.path
+	}
+	return paths, nil
 }
