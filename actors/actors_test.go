@@ -72,7 +72,7 @@ func (r *actorRuntime) Close() { r.sys.Close() }
 
 // logCapture collects what the router logs: agents' log lines (with an
 // "agent" field) and the runtime's own complaints ("actors: ..."), which no
-// script expects.
+// script expects; not the lines of supervision events (an "event" field).
 type logCapture struct {
 	mu    sync.Mutex
 	lines []string
@@ -81,6 +81,9 @@ type logCapture struct {
 func (c *logCapture) Levels() []logrus.Level { return logrus.AllLevels }
 
 func (c *logCapture) Fire(e *logrus.Entry) error {
+	if _, ok := e.Data["event"]; ok {
+		return nil // the barrier's lines of supervision events (TestEventLog)
+	}
 	id, isAgent := e.Data["agent"].(string)
 	if !isAgent && !strings.HasPrefix(e.Message, "actors:") {
 		return nil // protoactor's own chatter

@@ -114,6 +114,7 @@ type router struct {
 	round   round
 	reply   chan<- Outcome
 	queued  []*applyMsg
+	events  *eventLog
 }
 
 func (r *router) Receive(ctx actor.Context) {
@@ -217,9 +218,9 @@ func (r *router) HandleFailure(_ *actor.ActorSystem, _ actor.Supervisor, child *
 	default:
 		t = r.plan.Tick
 	}
-	text := fmt.Sprint(reason)
+	text, trace := fmt.Sprint(reason), ""
 	if f, ok := reason.(*engine.Failure); ok {
-		text = f.Error()
+		text, trace = f.Error(), f.Trace
 	}
 	slot, ok := r.slots[m.a]
 	if !ok {
@@ -229,7 +230,7 @@ func (r *router) HandleFailure(_ *actor.ActorSystem, _ actor.Supervisor, child *
 		strayReport(r.cfg.Logger, t, slot)
 		return
 	}
-	ok, last := r.round.report(t, slot, engine.Report{Failed: true, Reason: text})
+	ok, last := r.round.report(t, slot, engine.Report{Failed: true, Reason: text, Trace: trace})
 	if !ok {
 		strayReport(r.cfg.Logger, t, slot)
 	}
@@ -254,6 +255,7 @@ func (r *router) barrier() {
 	for _, l := range ready.Logs {
 		r.cfg.Logger.WithFields(logrus.Fields{"agent": l.Agent, "tick": uint64(ready.Tick)}).Log(logrus.Level(l.Level), l.Text)
 	}
+	r.events.tick(&ready)
 	out := Outcome{Plan: r.plan, Ready: ready}
 	r.running = false
 	r.reply <- out

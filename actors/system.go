@@ -7,7 +7,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
-	logrusslog "github.com/sirupsen/logrus/hooks/slog"
 
 	"github.com/lockstep-rt/lockstep/internal/engine"
 	"github.com/lockstep-rt/lockstep/mailbox"
@@ -27,8 +26,9 @@ type Config struct {
 	Workers int
 	// MaxMessageSize limits payloads (default engine.DefaultMaxMessageSize).
 	MaxMessageSize int
-	// Logger receives agent logs and protoactor's own (default
-	// logrus.StandardLogger()).
+	// Logger receives agent logs, a line per supervision event (failures
+	// as warnings, rate limited; see eventLog) and protoactor's own lines
+	// at debug level (default logrus.StandardLogger()).
 	Logger *logrus.Logger
 }
 
@@ -64,10 +64,11 @@ func Start(cfg Config) (*System, error) {
 	}
 	log := cfg.Logger
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(logrusslog.NewHandler(log, nil))
+		return protoactorLogger(log)
 	}))
 	s := &System{sys: sys, pool: mailbox.NewPool(cfg.Workers, 0), routerPool: mailbox.NewPool(1, 0)}
-	r := &router{cfg: cfg, pool: s.pool, members: map[*engine.Agent]*member{}, byPID: map[string]*member{}, slots: map[*engine.Agent]int{}}
+	r := &router{cfg: cfg, pool: s.pool, members: map[*engine.Agent]*member{}, byPID: map[string]*member{}, slots: map[*engine.Agent]int{},
+		events: newEventLog(log)}
 	props := actor.PropsFromProducer(func() actor.Actor { return r }, actor.WithDispatcher(s.routerPool))
 	pid, err := sys.Root.SpawnNamed(props, "router")
 	if err != nil {

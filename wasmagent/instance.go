@@ -103,7 +103,7 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8) (*instan
 	}
 	mod, err := m.rt.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
-		return nil, trapReason(err)
+		return nil, m.trapReason(err)
 	}
 	in.mod, in.mem = mod, mod.Memory()
 	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
@@ -174,23 +174,23 @@ func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32
 	copy(stack, args)
 	err := fn.CallWithStack(ctx, stack)
 	if err != nil && ctx.Err() != nil {
-		return 0, fmt.Errorf("%w: %s ran past %v of wall-clock time", ErrWatchdog, exportName(fn), in.m.rt.cfg.Watchdog)
+		return 0, in.m.withTrace(fmt.Errorf("%w: %s ran past %v of wall-clock time", ErrWatchdog, exportName(fn), in.m.rt.cfg.Watchdog), err)
 	}
 	if in.fuel != nil {
 		left := int64(in.fuel.Get())
 		if left < 0 {
 			in.used += budget
 			*pool = 0
-			return 0, in.exhausted(fn, kind)
+			return 0, in.m.withTrace(in.exhausted(fn, kind), err)
 		}
 		in.used += budget - uint64(left)
 		*pool = uint64(left)
 	}
 	if err != nil && in.depth != nil && uint32(in.depth.Get()) > MaxCallDepth {
-		return 0, fmt.Errorf("%w: %s nested calls deeper than %d levels (unbounded recursion?)", ErrCallDepth, exportName(fn), MaxCallDepth)
+		return 0, in.m.withTrace(fmt.Errorf("%w: %s nested calls deeper than %d levels (unbounded recursion?)", ErrCallDepth, exportName(fn), MaxCallDepth), err)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", exportName(fn), trapReason(err))
+		return 0, fmt.Errorf("%s: %w", exportName(fn), in.m.trapReason(err))
 	}
 	return uint32(stack[0]), nil // 0 for _initialize, which has no result
 }
@@ -211,11 +211,13 @@ func exportName(fn api.Function) string {
 	return fn.Definition().Name()
 }
 
-// trapReason keeps the first line of a wazero error: the trap itself, not
-// the stack trace, whose text is engine-specific.
-func trapReason(err error) error {
+// trapReason keeps the first line of a wazero error: the trap itself, the
+// same on every engine. The wasm stack trace wazero appends, whose text is
+// engine-specific, goes with it as its StackTrace (agent.StackTracer): it
+// is logged and shown, never part of a failure's reason or a digest.
+func (m *Module) trapReason(err error) error {
 	msg, _, _ := strings.Cut(err.Error(), "\n")
-	return errors.New(msg)
+	return m.withTrace(errors.New(msg), err)
 }
 
 func (in *instance) callCode(fn api.Function, kind callKind, args ...uint64) error {

@@ -202,8 +202,11 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	case EngineInterpreter:
 		rc = wazero.NewRuntimeConfigInterpreter()
 	}
+	// No DWARF: the rewrite moves code, so a module's DWARF line tables
+	// would put trap stack traces at the wrong lines. Traces name functions
+	// from the name section, which the rewrite keeps.
 	rc = rc.WithMemoryLimitPages(cfg.MaxPages).WithCoreFeatures(api.CoreFeaturesV2).
-		WithCloseOnContextDone(cfg.Watchdog > 0)
+		WithCloseOnContextDone(cfg.Watchdog > 0).WithDebugInfoEnabled(false)
 	r := &Runtime{cfg: cfg}
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -251,6 +254,9 @@ type Module struct {
 	// can.
 	globals []meter.Global
 	snapErr error
+	// exportNames names exported functions by index, for stack traces of
+	// modules without a name section.
+	exportNames map[uint32]string
 }
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
@@ -315,6 +321,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	m := &Module{Name: name, Fuel: r.cfg.Fuel, Digest: sha256.Sum256(wasm), rt: r, compiled: compiled,
 		globals: info.MutableGlobals}
 	m.snapErr = m.snapshottable(info)
+	m.exportNames = exportIndex(compiled.ExportedFunctions())
 	if err := m.checkABI(); err != nil {
 		compiled.Close(ctx)
 		return nil, err

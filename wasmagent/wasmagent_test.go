@@ -12,7 +12,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/internal/engine"
 	"github.com/lockstep-rt/lockstep/internal/guests"
 	"github.com/lockstep-rt/lockstep/internal/testkinds"
 	"github.com/lockstep-rt/lockstep/wasmagent"
@@ -208,5 +210,42 @@ func TestWatchdogIsABackstop(t *testing.T) {
 	}
 	if h.Reproducible() {
 		t.Fatal("the host still claims the run is reproducible")
+	}
+}
+
+// TestTrapStackTraces: a trap's error is the trap alone, the same on both
+// engines; its wasm stack trace (agent.StackTrace) names the functions from
+// the module's name section, which the rewrite keeps.
+func TestTrapStackTraces(t *testing.T) {
+	ctx := context.Background()
+	want := map[string][2]string{
+		"t": {"agent_receive: wasm error: unreachable", "agent_receive(i32) i32"},
+		"l": {"wasmagent: fuel exhausted: agent_receive used the last", "agent_receive(i32) i32"},
+		"s": {"wasmagent: call depth limit exceeded: agent_receive nested calls deeper than 1000 levels", "deep(i32) i32 (30 times)\n... maybe followed by omitted frames"},
+	}
+	for _, eng := range []string{wasmagent.EngineCompiler, wasmagent.EngineInterpreter} {
+		rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{Engine: eng, Fuel: 1_000_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Close(ctx)
+		m, err := rt.Load(ctx, "faults", mod(t, "faults"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for fault, w := range want {
+			a, err := m.New("f", 1, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := engine.NewOutbox(&engine.Agent{ID: "f"}, 0)
+			if err := a.Init(out); err != nil {
+				t.Fatal(err)
+			}
+			err = a.Receive(out, agent.Message{Payload: []byte(fault)})
+			if err == nil || !strings.HasPrefix(err.Error(), w[0]) || strings.Contains(err.Error(), "\n") || agent.StackTrace(err) != w[1] {
+				t.Errorf("%s, fault %q: %v\nstack trace:\n%s\nwant %q and stack trace\n%s", eng, fault, err, agent.StackTrace(err), w[0], w[1])
+			}
+		}
 	}
 }

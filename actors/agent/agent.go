@@ -186,3 +186,25 @@ func ValidateName(kind, name string) error {
 	}
 	return nil
 }
+
+// StackTracer is implemented by errors that know where in the agent's code
+// they happened: a WebAssembly trap carries its wasm stack trace (function
+// names from the module's name section). The trace is for people (logs,
+// the UI), never for digests: it may differ between engines and runtime
+// versions, so the host keeps it out of failure reasons, digests and the
+// replay log's events.
+type StackTracer interface {
+	error
+	// StackTrace returns the frames, innermost first, one per line.
+	StackTrace() string
+}
+
+// StackTrace returns the stack trace of the first error in err's chain that
+// has one (a StackTracer), or "".
+func StackTrace(err error) string {
+	var st StackTracer
+	if errors.As(err, &st) {
+		return st.StackTrace()
+	}
+	return ""
+}

@@ -466,6 +466,10 @@ type Report struct {
 	// are ignored.
 	Failed bool
 	Reason string
+	// Trace is a failed report's stack trace (Failure.Trace), if any. It
+	// enters neither digests nor the events' details: Commit hands it on
+	// in the failed event's Trace.
+	Trace string
 	// Digest is ActionsDigest(Actions), with Fuel mixed in for metered
 	// agents, computed by the runner (in parallel).
 	Digest uint64
@@ -565,6 +569,10 @@ type Event struct {
 	Kind   EventKind
 	Agent  string // agent id, or group name for escalations
 	Detail string
+	// Trace is a failed event's stack trace (Report.Trace), for logs and
+	// people: it is not part of the digest, and replay logs do not record
+	// it.
+	Trace string
 }
 
 // MaxEventDetail is the most bytes of an event's Detail: longer texts (a
@@ -647,8 +655,12 @@ type Ready struct {
 	// (fresh instance, Init again) and to stop, in canonical order.
 	Restart, Stop []*Agent
 	// Halted is non-nil when a failure escalated past the root group: the
-	// run cannot go on.
+	// run cannot go on. It is a *HaltError, whose text names the failure
+	// that caused the halt (the halted event's detail is shorter).
 	Halted error
+	// Reports are the reports Commit was given, Plan.Agents[i]'s at i: for
+	// tracers. The caller's slice, valid until it reuses it (the next tick).
+	Reports []Report
 }
 
 type membershipChange struct {
@@ -662,7 +674,7 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 	if len(reports) != len(p.Agents) {
 		panic(fmt.Sprintf("engine: Commit got %d reports for %d agents", len(reports), len(p.Agents)))
 	}
-	r := Ready{Tick: p.Tick, AgentDigests: make([]uint64, len(reports)), AgentFuel: make([]uint64, len(reports))}
+	r := Ready{Tick: p.Tick, AgentDigests: make([]uint64, len(reports)), AgentFuel: make([]uint64, len(reports)), Reports: reports}
 	var changes []membershipChange
 	var failed []*Agent
 	var calls []InferCall
@@ -672,7 +684,7 @@ func (e *Engine) Commit(p Plan, reports []Report) Ready {
 		if rep.Failed {
 			reason := Clip(rep.Reason)
 			r.AgentDigests[i] = failureDigest(reason)
-			r.Events = append(r.Events, Event{Kind: EventFailed, Agent: a.ID, Detail: reason})
+			r.Events = append(r.Events, Event{Kind: EventFailed, Agent: a.ID, Detail: reason, Trace: rep.Trace})
 			failed = append(failed, a)
 			continue
 		}

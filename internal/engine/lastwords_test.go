@@ -50,3 +50,41 @@ func TestFailureKeepsLastWords(t *testing.T) {
 		}
 	}
 }
+
+// traced fails its step with an error that has a stack trace.
+type traced struct{ trace string }
+
+func (traced) Init(agent.Context) error                   { return nil }
+func (traced) Receive(agent.Context, agent.Message) error { return nil }
+func (a traced) Step(agent.Context) error                 { return tracedErr{a.trace} }
+func (traced) Shutdown(agent.Context) error               { return nil }
+
+type tracedErr struct{ trace string }
+
+func (tracedErr) Error() string        { return "wasm error: unreachable" }
+func (e tracedErr) StackTrace() string { return e.trace }
+
+// TestTraceIsNotDigested: a failure's stack trace (which may differ between
+// wazero's engines) is handed on in the failed event's Trace, and enters
+// neither the event's detail nor the digest.
+func TestTraceIsNotDigested(t *testing.T) {
+	var digests [][32]byte
+	var details []string
+	for _, trace := range []string{"crash(i32)\nagent_step(i32) i32", "$7()\nagent_step(i32) i32"} {
+		e, err := engine.New(engine.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustApply(t, e, engine.Command{Spawn: &engine.SpawnSpec{ID: "a"}})
+		ref := engine.NewReference(e, func(*engine.Agent) (agent.Agent, error) { return traced{trace}, nil }, 0)
+		_, ready := ref.Step()
+		if len(ready.Events) == 0 || ready.Events[0].Kind != engine.EventFailed || ready.Events[0].Trace != trace {
+			t.Fatalf("events %+v, want a failure with trace %q", ready.Events, trace)
+		}
+		digests = append(digests, ready.Digest)
+		details = append(details, ready.Events[0].Detail)
+	}
+	if digests[0] != digests[1] || details[0] != details[1] || details[0] != `agent "a" failed at t0 in step: wasm error: unreachable` {
+		t.Fatalf("the trace changed the digest or the detail: %x %x %q", digests[0], digests[1], details)
+	}
+}

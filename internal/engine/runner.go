@@ -18,9 +18,16 @@ type Failure struct {
 	Tick   clock.Tick
 	Phase  string // init, restore, receive, step
 	Reason string
+	// Trace is where in the agent's code it failed, if the agent's error
+	// said (agent.StackTracer: a WebAssembly trap's wasm stack trace). It
+	// is for logs and people only: it is not part of Error, so it never
+	// enters a digest or an event's detail (traces may differ between
+	// wazero's engines and versions).
+	Trace string
 }
 
-// Error describes the failure; it is also the reason recorded in digests.
+// Error describes the failure; it is also the reason recorded in digests
+// (without Trace).
 func (f *Failure) Error() string {
 	return fmt.Sprintf("agent %q failed at %s in %s: %s", f.Agent, f.Tick, f.Phase, f.Reason)
 }
@@ -50,13 +57,14 @@ func (r *Runner) call(t clock.Tick, phase string, f func() error) {
 		}
 	}()
 	err := f()
+	trace := agent.StackTrace(err)
 	if v := r.out.violation; v != nil {
 		// A quota is the host's limit, not the agent's error to handle: the
 		// agent fails whatever it returned.
 		err = v
 	}
 	if err != nil {
-		panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: r.lastWords(err.Error())})
+		panic(&Failure{Agent: r.rec.ID, Tick: t, Phase: phase, Reason: r.lastWords(err.Error()), Trace: trace})
 	}
 }
 
@@ -243,7 +251,7 @@ func (s *Reference) run(r *Runner, t clock.Tick, inputs, deliveries []agent.Mess
 			if !ok {
 				panic(p)
 			}
-			rep = Report{Failed: true, Reason: f.Error()}
+			rep = Report{Failed: true, Reason: f.Error(), Trace: f.Trace}
 		}
 	}()
 	r.Deliver(t, inputs)

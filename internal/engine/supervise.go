@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/lockstep-rt/lockstep/clock"
 )
@@ -151,7 +152,11 @@ func (e *Engine) supervise(r *Ready, failed []*Agent) {
 		if r.Halted != nil {
 			break
 		}
-		e.decide(r, a.group, []*Agent{a}, a.ID, restart, stop)
+		var path []string
+		e.decide(r, a.group, []*Agent{a}, a.ID, restart, stop, &path)
+		if r.Halted != nil {
+			r.Halted = &HaltError{Tick: r.Tick, Agent: a.ID, Failure: failureDetail(r.Events, a.ID), Path: path, event: r.Halted}
+		}
 	}
 	for a := range stop {
 		delete(restart, a)
@@ -177,13 +182,18 @@ func (e *Engine) supervise(r *Ready, failed []*Agent) {
 
 // decide applies group g's directive to unit, the agents of a failed child
 // (one agent, or a whole subgroup that escalated). who names the child.
-func (e *Engine) decide(r *Ready, g *group, unit []*Agent, who string, restart, stop map[*Agent]bool) {
+//
+// path collects, for a halt's error, why the failure went up each group.
+func (e *Engine) decide(r *Ready, g *group, unit []*Agent, who string, restart, stop map[*Agent]bool, path *[]string) {
 	d := g.spec.Directive
 	again := g.spec.Strategy == AllForOne && len(g.restarts) > 0 && g.restarts[len(g.restarts)-1] == r.Tick
 	if d == Restart && !again && !g.allowRestart(r.Tick) {
 		r.Events = append(r.Events, Event{Kind: EventEscalated, Agent: g.spec.Name,
 			Detail: fmt.Sprintf("more than %d restarts within %d ticks", g.spec.MaxRestarts, g.spec.Window)})
+		*path = append(*path, fmt.Sprintf("group %q: more than %d restarts within %d ticks", g.spec.Name, g.spec.MaxRestarts, g.spec.Window))
 		d = Escalate
+	} else if d == Escalate {
+		*path = append(*path, fmt.Sprintf("group %q: on_failure is escalate", g.spec.Name))
 	}
 	targets := unit
 	if g.spec.Strategy == AllForOne && d != Escalate {
@@ -207,8 +217,43 @@ func (e *Engine) decide(r *Ready, g *group, unit []*Agent, who string, restart, 
 		if g.spec.Directive == Escalate {
 			r.Events = append(r.Events, Event{Kind: EventEscalated, Agent: g.spec.Name, Detail: "failure of " + who})
 		}
-		e.decide(r, g.parent, g.subtree(nil), "group "+g.spec.Name, restart, stop)
+		e.decide(r, g.parent, g.subtree(nil), "group "+g.spec.Name, restart, stop, path)
 	}
+}
+
+// HaltError is Ready.Halted: a failure escalated past the root group, and
+// the run cannot go on. Its text names the agent whose failure it was, the
+// tick, the failure's reason and how it escalated. (The halted event's
+// detail, which enters the digest, keeps its own shorter text.)
+type HaltError struct {
+	Tick clock.Tick
+	// Agent failed, and its failure escalated past the root group.
+	Agent string
+	// Failure is the failure's text, as in its failed event: "agent "a"
+	// failed at t13 in step: …".
+	Failure string
+	// Path says why the failure went up each group, from the agent's own
+	// group to the root.
+	Path []string
+	// event is the error whose text the halted event holds.
+	event error
+}
+
+func (h *HaltError) Error() string {
+	return fmt.Sprintf("engine: the run halted at %s: %s; the failure escalated past the root group (%s); the run cannot go on (put the agent in a group whose on_failure is stop, or with a larger max_restarts)", h.Tick, h.Failure, strings.Join(h.Path, "; then "))
+}
+
+// Unwrap returns the error whose text is the halted event's detail.
+func (h *HaltError) Unwrap() error { return h.event }
+
+// failureDetail is the detail of id's failed event among events.
+func failureDetail(events []Event, id string) string {
+	for i := len(events) - 1; i >= 0; i-- {
+		if e := events[i]; e.Kind == EventFailed && e.Agent == id {
+			return e.Detail
+		}
+	}
+	return fmt.Sprintf("agent %q failed", id)
 }
 
 // allowRestart records a restart at t and reports whether it stays within

@@ -2,6 +2,7 @@ package assemblyscript_test
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"os"
 	"os/exec"
@@ -237,8 +238,11 @@ func TestAssemblyScriptAgent(t *testing.T) {
 
 // TestAssemblyScriptAbort: an AssemblyScript abort (here an out-of-range
 // index) goes to the SDK's handler, which traps; the agent fails at that
-// tick and is restarted. The default handler imports nothing (the module
-// loads with no grants); lockstepAbortLog imports lockstep.log.
+// tick and is restarted. The default handler, lockstepAbortLog, imports
+// lockstep.log, and the failure's reason quotes AssemblyScript's message;
+// lockstepAbort imports nothing (the module loads with no grants). At the default log
+// level (warning) the log has one line for the failure, with its reason and
+// its wasm stack trace.
 func TestAssemblyScriptAbort(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	entry := filepath.Join(filepath.Dir(file), "testdata", "aborter.ts")
@@ -246,11 +250,25 @@ func TestAssemblyScriptAbort(t *testing.T) {
 		handler string
 		grants  []string
 		says    string // in the failure's reason
-	}{{"lockstepAbort", nil, "unreachable"}, {"lockstepAbortLog", []string{"log"}, `its last error log line: "abort: `}} {
-		t.Run(c.handler, func(t *testing.T) {
-			dir := build(t, []string{"LOCKSTEP_AS_ABORT=" + c.handler}, entry)
+		stack   string // in the log line's wasm_stack
+	}{
+		// lockstepAbort, one instruction, is inlined.
+		{"lockstepAbort", nil, "unreachable", `wasm_stack="sdk/assemblyscript/lockstep/agent_step(i32) i32"`},
+		{"", []string{"log"}, `its last error log line: "abort: Index out of range at ~lib/array.ts:`, // lockstepAbortLog
+			`wasm_stack="sdk/assemblyscript/lockstep/lockstepAbortLog(i32,i32,i32,i32) <- sdk/assemblyscript/lockstep/agent_step(i32) i32"`},
+	} {
+		t.Run(cmp.Or(c.handler, "default"), func(t *testing.T) {
+			var env []string
+			if c.handler != "" {
+				env = []string{"LOCKSTEP_AS_ABORT=" + c.handler}
+			}
+			dir := build(t, env, entry)
+			var out bytes.Buffer
+			warnings := logrus.New()
+			warnings.SetOutput(&out)
+			warnings.SetLevel(logrus.WarnLevel)
 			h, err := host.New(host.Options{
-				Logger:  logger(nil),
+				Logger:  warnings,
 				Modules: []host.Module{{Name: "aborter", Path: filepath.Join(dir, "aborter.wasm"), Grants: c.grants}},
 				WASM:    host.WASMConfig{AllowUnsigned: true},
 			})
@@ -276,6 +294,17 @@ func TestAssemblyScriptAbort(t *testing.T) {
 			}
 			if events["failed"] != 1 || events["restarted"] != 1 {
 				t.Fatalf("events: %v", events)
+			}
+			t.Logf("log:\n%s", out.String())
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("%d log lines at warning level, want 1:\n%s", len(lines), out.String())
+			}
+			for _, s := range []string{"level=warning", `msg="agent \"ab\" failed at t5 in step: agent_step: wasm error: unreachable`,
+				strings.ReplaceAll(c.says, `"`, `\"`), "agent=ab", "tick=5", c.stack} {
+				if !strings.Contains(lines[0], s) {
+					t.Errorf("log line lacks %s:\n%s", s, lines[0])
+				}
 			}
 		})
 	}

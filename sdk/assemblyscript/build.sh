@@ -17,8 +17,9 @@
 #
 # Environment: LOCKSTEP_AS_PREFIX (install prefix), LOCKSTEP_AS_RUNTIME
 # (minimal, the default; incremental; stub — see lockstep.ts), LOCKSTEP_AS_ABORT
-# (lockstepAbort, the default: traps, imports nothing; lockstepAbortLog: logs
-# the message first, imports lockstep.log, needs the log grant).
+# (lockstepAbortLog, the default: logs the message first, imports
+# lockstep.log, needs the log grant; lockstepAbort: only traps, imports
+# nothing).
 set -euo pipefail
 
 ASC_VERSION=0.28.20
@@ -41,7 +42,7 @@ cd "$root"
 
 prefix=${LOCKSTEP_AS_PREFIX:-${HOME:?HOME is not set}/.cache/lockstep/assemblyscript}
 runtime=${LOCKSTEP_AS_RUNTIME:-minimal}
-abort=${LOCKSTEP_AS_ABORT:-lockstepAbort}
+abort=${LOCKSTEP_AS_ABORT:-lockstepAbortLog}
 fix="install Node.js and npm (Debian: apt-get install nodejs npm; scripts/setup.sh)"
 
 missing() {
@@ -79,7 +80,9 @@ asc=$prefix/node_modules/.bin/asc
 ! $install_only || exit 0
 
 mkdir -p "$out"
-# -O3 --noAssert: release build, no debug info, no source map.
+# -O3 --noAssert: release build, no source map.
+# --debug: keeps the name section (function names for the stack traces of
+#   failures; some 1 KB), and nothing else: the code is the same as without.
 # --runtime: see lockstep.ts ("Runtime").
 # --exportStart _initialize: the top level (register()) runs from the ABI's
 #   optional _initialize export instead of the start section.
@@ -87,7 +90,7 @@ mkdir -p "$out"
 #   host refuses; the SDK's handler traps instead. The path is the
 #   SDK's internal path, relative to the repository root asc runs in.
 # No --exportRuntime: the host needs none of __new, __pin, __collect.
-flags=(-O3 --noAssert --runtime "$runtime" --exportStart _initialize
+flags=(-O3 --noAssert --debug --runtime "$runtime" --exportStart _initialize
 	--use "abort=sdk/assemblyscript/lockstep/$abort" --noColors)
 
 built=()

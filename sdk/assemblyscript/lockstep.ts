@@ -16,15 +16,16 @@
 //
 // Build (sdk/assemblyscript/build.sh does this, from the repository root):
 //
-//   asc agent.ts -o agent.wasm -O3 --noAssert --runtime minimal \
-//     --exportStart _initialize --use abort=sdk/assemblyscript/lockstep/lockstepAbort
+//   asc agent.ts -o agent.wasm -O3 --noAssert --debug --runtime minimal \
+//     --exportStart _initialize --use abort=sdk/assemblyscript/lockstep/lockstepAbortLog
 //
-// * `--use abort=…/lockstepAbort` is required: AssemblyScript otherwise
+// * `--use abort=…/lockstepAbortLog` is required: AssemblyScript otherwise
 //   imports `env.abort`, and the host refuses every import outside module
 //   "lockstep". The path is the SDK's internal path as asc sees it (relative
 //   to the directory asc runs in, without ".ts") followed by the function.
-//   lockstepAbort traps and imports nothing; lockstepAbortLog logs the
-//   message first, and the host shows it in the failure's reason.
+//   lockstepAbortLog (build.sh's default) logs the message first (import
+//   lockstep.log: grant `log`), and the host shows it in the failure's
+//   reason; lockstepAbort only traps and imports nothing.
 // * Do not call Math.random, Date.now, trace or console: they import from
 //   "env" (the load fails naming the import). Use random() and tick().
 // * `--exportStart _initialize` runs the top level (register()) from the
@@ -106,7 +107,7 @@ const RESULT_MAGIC: u32 = 0x5249534c; // "LSIR"
 // ------------------------------------------------------- raw imports -----
 // Exactly sdk/ABI.md's imports: (ptr, len) pairs of UTF-8 bytes. asc emits
 // an import only if it is called, so a module needs only the grants of what
-// it uses (plus `log` with lockstepAbortLog).
+// it uses (plus `log` with lockstepAbortLog, the default abort handler).
 
 // @ts-ignore: decorator
 @external("lockstep", "send")
@@ -602,8 +603,9 @@ export function agent_shutdown(): i32 {
 // error: unreachable") and its supervisor restarts or stops it.
 
 /**
- * The default: traps, imports nothing. The failure detail does not carry
- * AssemblyScript's message.
+ * Traps, imports nothing (LOCKSTEP_AS_ABORT=lockstepAbort): for modules
+ * without the `log` grant. The failure detail does not carry
+ * AssemblyScript's message; the log shows the failure's stack trace.
  */
 export function lockstepAbort(message: string | null, fileName: string | null, lineNumber: u32, columnNumber: u32): void {
   unreachable();
@@ -638,7 +640,8 @@ function abortNum(v: u32): void {
 }
 
 /**
- * Logs "abort: MESSAGE at FILE:LINE:COL" at error level, then traps (the
+ * The default (build.sh's). Logs "abort: MESSAGE at FILE:LINE:COL" at
+ * error level, then traps (the
  * module imports lockstep.log: grant log). The host drops a failed tick's
  * actions, but keeps its last error or warning log line in the failure's
  * reason: this message is what the supervisor's "failed" event shows.

@@ -276,6 +276,21 @@ static inline void ls_warn(const char *s) { ls_log(LS_LOG_WARN, s); }
 static inline void ls_info(const char *s) { ls_log(LS_LOG_INFO, s); }
 static inline void ls_debug(const char *s) { ls_log(LS_LOG_DEBUG, s); }
 
+/* Logs msg at error level and traps (wasm `unreachable`): the agent fails at
+ * this tick, its supervisor restarts or stops it, and the failure's reason
+ * quotes msg (the tick's last error log line, its first 256 bytes). The log
+ * shows the failure with its wasm stack trace. Capability `log`. */
+__attribute__((noreturn)) static inline void ls_abort(const char *msg) {
+	ls_error(msg);
+	__builtin_trap();
+}
+/* LS_ASSERT(cond): ls_abort("assertion failed: cond (file.c:LINE)") unless
+ * cond holds. */
+#define LS__STR2(x) #x
+#define LS__STR(x) LS__STR2(x)
+#define LS_ASSERT(cond) \
+	((cond) ? (void)0 : ls_abort("assertion failed: " #cond " (" __FILE__ ":" LS__STR(__LINE__) ")"))
+
 static inline uint64_t ls_tick(void) { return (uint64_t)lockstep_tick(); }
 static inline uint64_t ls_random(void) { return (uint64_t)lockstep_random(); }
 

@@ -42,11 +42,17 @@
 //! needs `random`, `join`/`leave` need `channels`, and so on
 //! (`wasmagent/plugin/capability.go`); `tick` needs none.
 //!
-//! Panics: the SDK's panic handler traps (`unreachable`), which the host
-//! treats as a failure of the agent at that tick, like any trap. Build with
-//! `-C panic=abort`. An agent that uses `std` instead of `#![no_std]` must
-//! build this SDK with `--cfg lockstep_std`, which leaves the panic handler
-//! to std.
+//! Panics: the SDK's panic handler logs the panic at error level (its
+//! message and location, "panicked at 'index out of bounds: …',
+//! agent.rs:12:9", at most 256 bytes) and traps (`unreachable`), which the
+//! host treats as a failure of the agent at that tick, like any trap; the
+//! failure's reason quotes the line (the tick's last error log line). The
+//! module then imports `lockstep.log`: grant it `log`. Build with
+//! `-C panic=abort`. `--cfg lockstep_quiet_panic` makes the handler only trap
+//! (no message, no `log` import, no `core::fmt` code). An agent that uses
+//! `std` instead of `#![no_std]` must build this SDK with `--cfg
+//! lockstep_std`, which leaves the panic handler to std and installs a panic
+//! hook (`std::panic::set_hook`, at `agent_init`) that logs the same line.
 //!
 //! Memory: [`lockstep_agent!`]'s `agent_alloc` is one grow-only scratch
 //! buffer on pages it takes with `memory.grow` (never from the data or the
@@ -54,6 +60,9 @@
 //! pages, such as std's dlmalloc. Nothing here needs an allocator.
 #![no_std]
 #![warn(missing_docs)]
+
+#[cfg(lockstep_std)]
+extern crate std;
 
 use core::fmt;
 
@@ -880,6 +889,24 @@ pub trait Agent {
 /// Support for [`lockstep_agent!`]; not part of the API.
 #[doc(hidden)]
 pub mod __rt {
+    /// Runs at the start of `agent_init`: with `--cfg lockstep_std`, it
+    /// installs (once) a panic hook that logs the panic as the no_std panic
+    /// handler does; std then aborts, which traps.
+    #[inline]
+    pub fn init() {
+        #[cfg(all(lockstep_std, not(lockstep_quiet_panic)))]
+        {
+            static mut HOOKED: bool = false;
+            // Safety: wasm agents are single-threaded.
+            unsafe {
+                if !HOOKED {
+                    HOOKED = true;
+                    std::panic::set_hook(std::boxed::Box::new(|info| super::log_panic(info)));
+                }
+            }
+        }
+    }
+
     use core::arch::wasm32;
 
     static mut SCRATCH_BASE: usize = 0;
@@ -968,6 +995,7 @@ macro_rules! lockstep_agent {
 
         #[export_name = "agent_init"]
         pub extern "C" fn __lockstep_agent_init() -> i32 {
+            $crate::__rt::init();
             unsafe { __LOCKSTEP_AGENT = ::core::option::Option::Some($make) };
             __lockstep_hook(|a| $crate::Agent::init(a))
         }
@@ -989,10 +1017,33 @@ macro_rules! lockstep_agent {
     };
 }
 
-/// Traps: the host reports a failure of the agent at this tick ("wasm
-/// error: unreachable"). Left out with `--cfg lockstep_std`.
+/// Logs a panic at error level: "panicked at 'MESSAGE', FILE:LINE:COL" (as
+/// `PanicInfo` displays it), cut to 256 bytes. A panic while formatting the
+/// message (a `Display` that panics) logs nothing more.
+#[cfg(not(lockstep_quiet_panic))]
+fn log_panic(info: &core::panic::PanicInfo<'_>) {
+    static mut LOGGING: bool = false;
+    // Safety: wasm agents are single-threaded.
+    unsafe {
+        if LOGGING {
+            return;
+        }
+        LOGGING = true;
+    }
+    let mut b = Buf::<256>::new();
+    let _ = fmt::Write::write_fmt(&mut b, format_args!("{}", info));
+    b.log(Level::Error);
+    unsafe { LOGGING = false };
+}
+
+/// Logs the panic (unless built with `--cfg lockstep_quiet_panic`), then
+/// traps: the host reports a failure of the agent at this tick ("wasm
+/// error: unreachable"), whose reason quotes the logged line. Left out with
+/// `--cfg lockstep_std` (see `__rt::init`).
 #[cfg(not(lockstep_std))]
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    #[cfg(not(lockstep_quiet_panic))]
+    log_panic(_info);
     core::arch::wasm32::unreachable()
 }

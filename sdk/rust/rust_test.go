@@ -216,3 +216,90 @@ func TestRustAgentImports(t *testing.T) {
 		t.Fatalf("want a load error naming lockstep.random, got %v", err)
 	}
 }
+
+// buildTestdata builds sdk/rust/testdata/NAME.rs with build.sh (extra:
+// RUSTFLAGS_EXTRA) and returns NAME.wasm's path.
+func buildTestdata(t *testing.T, name, extra string) string {
+	t.Helper()
+	build(t) // skips without rustc
+	_, file, _, _ := runtime.Caller(0)
+	dir := t.TempDir()
+	cmd := exec.Command("bash", filepath.Join(filepath.Dir(file), "build.sh"), dir, filepath.Join(filepath.Dir(file), "testdata", name+".rs"))
+	cmd.Env = append(os.Environ(), "RUSTFLAGS_EXTRA="+extra)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build.sh %s: %v\n%s", name, err, out)
+	}
+	return filepath.Join(dir, name+".wasm")
+}
+
+// TestRustPanic: a panic in a Rust agent (testdata/panicker.rs indexes out
+// of bounds at t5) goes to the SDK's panic handler, which logs the message
+// and its location at error level and traps. The failure's reason quotes
+// the message, and at the default log level (warning) the log shows the
+// failure with its wasm stack trace, Rust names demangled. Built with
+// --cfg lockstep_quiet_panic the handler only traps and the module imports
+// nothing.
+func TestRustPanic(t *testing.T) {
+	for _, c := range []struct {
+		name, src, cfg string
+		grants         []string
+		says           string // in the failure's reason
+		frame          string // in the stack trace
+	}{
+		{"logged", "panicker", "", []string{"log"},
+			`(its last error log line: "panicked at 'index out of bounds: the len is 4 but the index is 9', sdk/rust/testdata/panicker.rs:19:9")`, "panicker::Panicker::pick("},
+		{"quiet", "panicker", "--cfg lockstep_quiet_panic", nil, "agent_step: wasm error: unreachable", "panicker::Panicker::pick("},
+		{"std", "stdpanicker", "--cfg lockstep_std", []string{"log"},
+			`(its last error log line: "panicked at 'gave up after 6 steps', sdk/rust/testdata/stdpanicker.rs:18:13")`, "std::panicking::rust_panic_with_hook("},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := buildTestdata(t, c.src, c.cfg)
+			var logs bytes.Buffer
+			l := logger(&logs)
+			l.SetLevel(logrus.WarnLevel)
+			h, err := host.New(host.Options{
+				Logger:  l,
+				Modules: []host.Module{{Name: "panicker", Path: path, Grants: c.grants}},
+				WASM:    host.WASMConfig{AllowUnsigned: true},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			if err := h.Spawn(host.AgentSpec{ID: "p", Kind: "panicker"}); err != nil {
+				t.Fatal(err)
+			}
+			var failures []string
+			for range 8 {
+				res, err := h.Step()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range res.Events {
+					if e.Kind == "failed" {
+						failures = append(failures, fmt.Sprintf("%s %s", res.Tick, e.Detail))
+					}
+				}
+			}
+			if len(failures) != 1 || !strings.HasPrefix(failures[0], `t5 agent "p" failed at t5 in step: agent_step: wasm error: unreachable`) || !strings.Contains(failures[0], c.says) {
+				t.Fatalf("failures %q, want one at t5 saying %q", failures, c.says)
+			}
+			out := logs.String()
+			t.Logf("log:\n%s", out)
+			for _, want := range []string{
+				`level=warning msg="agent \"p\" failed at t5 in step: agent_step: wasm error: unreachable`,
+				c.says,
+				c.frame,
+				"<- agent_step(i32) i32",
+				"agent=p", "tick=5",
+			} {
+				if !strings.Contains(out, strings.ReplaceAll(want, `"`, `\"`)) && !strings.Contains(out, want) {
+					t.Errorf("log lacks %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "Recovering") || strings.Contains(out, "level=info") {
+				t.Errorf("log at warning level has info lines:\n%s", out)
+			}
+		})
+	}
+}

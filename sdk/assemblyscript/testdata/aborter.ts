@@ -1,7 +1,7 @@
 // aborter: a test agent for the SDK's abort routing. At tick 5 it reads
-// element 9 of a 4-element array: AssemblyScript aborts (RangeError),
-// lockstepAbort logs the message and traps, and the supervisor restarts the
-// agent.
+// element 9 of a 4-element array: AssemblyScript aborts (RangeError), the
+// SDK's abort handler logs the message and traps, and the supervisor
+// restarts the agent.
 import { Agent, Context, OK, register } from "../lockstep";
 export {
   lockstep_abi_version, agent_alloc, agent_init, agent_receive, agent_step, agent_shutdown,
