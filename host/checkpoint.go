@@ -109,6 +109,29 @@ func (h *Host) SnapshotAgent(id string) ([]byte, error) {
 	return h.snapshotAgent(a)
 }
 
+// CanCheckpoint says whether an agent spawned as spec could be
+// checkpointed: WebAssembly agents can (their modules were checked at
+// start), a Go agent if its kind implements agent.Snapshotter.
+func (h *Host) CanCheckpoint(spec AgentSpec) error {
+	if f := h.opts.Kinds[spec.Kind]; f != nil && h.modules[spec.Kind] == nil {
+		return goSnapshotter(spec.Kind, f, spec.ID, spec.Config)
+	}
+	return nil
+}
+
+// goSnapshotter makes an agent of a Go kind and says whether it
+// implements agent.Snapshotter.
+func goSnapshotter(kind string, f Factory, id string, config []byte) error {
+	a, err := f(id, config)
+	if err != nil {
+		return fmt.Errorf("host: kind %q: %w", kind, err)
+	}
+	if _, ok := a.(agent.Snapshotter); !ok {
+		return fmt.Errorf("%w: kind %q is a Go agent that does not implement agent.Snapshotter (Snapshot and Restore); implement them, or turn checkpoints off", ErrNoSnapshot, kind)
+	}
+	return nil
+}
+
 // CheckSnapshottable says which of the run's WebAssembly modules cannot be
 // checkpointed (one that changes tables or drops segments at run time:
 // state a snapshot does not hold).

@@ -90,7 +90,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		topo.Schedule(r, r.Tick())
+		topo.Schedule(r, r.Tick(), 0)
 		for i := k; i < ticks; i++ {
 			res, err := r.Step()
 			if err != nil {

@@ -234,6 +234,9 @@ type Event struct {
 	Kind   string
 	Agent  string
 	Detail string
+	// Trace is a failure's WebAssembly stack trace, for people: it is in no
+	// digest and not in the replay log.
+	Trace string
 }
 
 // TickResult is the outcome of one tick.
@@ -288,6 +291,8 @@ type Host struct {
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
 	inf       *inferencer
+	// tracer, if set, sees every tick's trace.
+	tracer func(*TickTrace)
 	// instances are the agents' current instances, for checkpoints.
 	instMu    sync.Mutex
 	instances map[string]instance
@@ -412,7 +417,11 @@ func (h *Host) knownKinds() string {
 // idempotency key) in the replay log: a command is in the log, after the
 // last tick's records, as soon as it is applied, so that the daemon can
 // acknowledge it once the log is on disk, before its tick runs.
-func (h *Host) apply(cmd engine.Command, key string) error {
+func (h *Host) apply(cmd engine.Command, key string) error { return h.applyRecorded(cmd, key, false) }
+
+// applyRecorded is apply, marking a topology's scheduled input as such in
+// the log.
+func (h *Host) applyRecorded(cmd engine.Command, key string, scheduled bool) error {
 	if h.closed {
 		return actors.ErrClosed
 	}
@@ -424,7 +433,7 @@ func (h *Host) apply(cmd engine.Command, key string) error {
 	}
 	if h.rec != nil {
 		rc := encodeCommand(uint64(h.Tick()), cmd)
-		rc.Key = key
+		rc.Key, rc.Scheduled = key, scheduled
 		if err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_Command{Command: rc}}); err != nil {
 			// Applied but not recorded: no tick may run with it.
 			h.recordErr = fmt.Errorf("host: recording a command for %s: %w", h.Tick(), err)
@@ -507,6 +516,10 @@ func (h *Host) CheckSize(p []byte) error {
 	return nil
 }
 
+// RecordError is why the replay log could not take a record, if it could
+// not (the run halted there); nil otherwise.
+func (h *Host) RecordError() error { return h.recordErr }
+
 // Alive reports whether agent id is running (as of the last barrier, with
 // the commands applied since).
 func (h *Host) Alive(id string) bool {
@@ -541,7 +554,7 @@ func (h *Host) Step() (TickResult, error) {
 		return TickResult{}, h.halted
 	}
 	for _, c := range h.scheduled[h.Tick()] {
-		if err := h.apply(c, ""); err != nil {
+		if err := h.applyRecorded(c, "", true); err != nil {
 			return TickResult{}, fmt.Errorf("host: scheduled input for %s: %w", h.Tick(), err)
 		}
 	}
@@ -551,6 +564,9 @@ func (h *Host) Step() (TickResult, error) {
 		return TickResult{}, err
 	}
 	res := result(out)
+	if h.tracer != nil {
+		h.trace(out, res)
+	}
 	h.forget(out)
 	h.noteWatchdog(res)
 	h.last = res
@@ -580,7 +596,7 @@ func result(out actors.Outcome) TickResult {
 		res.Agents[i] = a.ID
 	}
 	for _, e := range r.Events {
-		res.Events = append(res.Events, Event{Kind: e.Kind.String(), Agent: e.Agent, Detail: e.Detail})
+		res.Events = append(res.Events, Event{Kind: e.Kind.String(), Agent: e.Agent, Detail: e.Detail, Trace: e.Trace})
 	}
 	for _, o := range r.Outputs {
 		res.Outputs = append(res.Outputs, Output{From: o.From, Channel: o.Channel, To: o.To, Payload: o.Payload})

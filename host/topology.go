@@ -324,7 +324,7 @@ func (t *Topology) Start(opts Options) (*Host, error) {
 		h.Close()
 		return nil, err
 	}
-	t.Schedule(h, 0)
+	t.Schedule(h, 0, 0)
 	return h, nil
 }
 
@@ -358,22 +358,16 @@ func (t *Topology) Resume(opts Options, cp *Checkpoint) (*Host, error) {
 	return h, nil
 }
 
-// InputsAt returns the topology's inputs of tick t, in order.
-func (t *Topology) InputsAt(tick clock.Tick) []TopologyInput {
-	var out []TopologyInput
-	for _, in := range t.Inputs {
-		if clock.Tick(in.Tick) == tick {
-			out = append(out, in)
-		}
-	}
-	return out
-}
-
-// Schedule schedules the topology's inputs of ticks from `from` on.
-func (t *Topology) Schedule(h *Host, from clock.Tick) {
+// Schedule schedules the topology's inputs of ticks from `from` on, but
+// the first skip of tick from's (a resumed run that recorded them already).
+func (t *Topology) Schedule(h *Host, from clock.Tick, skip int) {
 	h.scheduled = map[clock.Tick][]engine.Command{}
 	for _, in := range t.Inputs {
 		if clock.Tick(in.Tick) < from {
+			continue
+		}
+		if clock.Tick(in.Tick) == from && skip > 0 {
+			skip--
 			continue
 		}
 		c := engine.Command{Input: &engine.Input{To: in.To, Channel: in.Channel, Payload: []byte(in.Payload)}}
@@ -397,12 +391,8 @@ func (t *Topology) CheckSnapshots(kinds map[string]Factory) error {
 		}
 		seen[a.Kind] = true
 		cfg, _ := a.configBytes()
-		ag, err := f(a.ID, cfg)
-		if err != nil {
+		if err := goSnapshotter(a.Kind, f, a.ID, cfg); err != nil {
 			return t.errorf(fmt.Sprintf("agents[%d]", i), "%v", err)
-		}
-		if _, ok := ag.(agent.Snapshotter); !ok {
-			return t.errorf(fmt.Sprintf("agents[%d]", i), "%v: kind %q is a Go agent that does not implement agent.Snapshotter (Snapshot and Restore); implement them, or turn checkpoints off", ErrNoSnapshot, a.Kind)
 		}
 	}
 	return nil

@@ -53,6 +53,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/lockstep-rt/lockstep/clock"
@@ -130,6 +131,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warning", "log level: panic, fatal, error, warning, info, debug, trace")
 	root.AddCommand(newRun(g, stdout, stderr), newServe(g, stdout, stderr), newVerify(g, stdout, stderr), newKeygen(stdout), newSign(stdout), newInspect(stdout))
 	root.AddCommand(newClientCommands(stdout, stderr)...)
+	root.AddCommand(newLogCommand(stdout))
+	root.AddCommand(newTrace(g, stdout, stderr), newState(g, stdout, stderr), newDiff(g, stdout, stderr))
 	return root
 }
 
@@ -452,14 +455,9 @@ func verifyPath(path, fromCP string, opts host.ReplayOptions) (*host.VerifyResul
 
 func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	var (
-		workers       int
-		trust         []string
-		moduleDirs    []string
-		allowUnsigned bool
-		versionReq    string
-		engine        string
-		maxFuel       uint64
-		fromCP        string
+		rf         replayFlags
+		versionReq string
+		fromCP     string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE|DATA_DIR",
@@ -486,34 +484,20 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 			if module, ok, err := isWasm(args[0]); err != nil {
 				return err
 			} else if ok {
-				return verifyModule(stdout, args[0], module, trust, versionReq)
+				return verifyModule(stdout, args[0], module, rf.trust, versionReq)
 			}
-			if err := checkWorkers(workers); err != nil {
-				return err
-			}
-			if err := checkEngine(engine); err != nil {
-				return err
-			}
-			log, err := g.logger(stderr)
+			opts, err := rf.options(g, stderr)
 			if err != nil {
 				return err
 			}
-			opts := host.ReplayOptions{Kinds: kinds(), Workers: workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
-				Trust: trust, AllowUnsigned: allowUnsigned, ModuleDirs: moduleDirs}
-			opts.Engine, opts.MaxFuel = engine, maxFuel
 			res, err := verifyPath(args[0], fromCP, opts)
-			switch {
-			case errors.Is(err, replaylog.ErrCorrupt):
-				return &exitError{2, err} // a damaged header: nothing can be replayed
-			case errors.Is(err, host.ErrReplayInput):
-				return &exitError{3, err} // a module, model or key the verifier did not give
-			}
-			if err != nil {
+			if err := replayExit(err); err != nil {
 				return err
 			}
 			switch {
 			case res.Divergence != nil:
 				fmt.Fprintf(stdout, "verified %d ticks identical, then %s\n", res.Ticks, res.Divergence)
+				fmt.Fprintf(stdout, "what the agents did at that tick: agenthost trace %s --from %d --to %d%s\n", args[0], uint64(res.Divergence.Tick), uint64(res.Divergence.Tick), agentFlag(res.Divergence.Agent))
 				return &exitError{1, errors.New("replay diverged")}
 			case res.Corrupt != nil:
 				fmt.Fprintf(stdout, "verified %d ticks identical (digest %x); the rest of the log is unreadable:\n  %v\n", res.Ticks, res.Digest, res.Corrupt)
@@ -530,13 +514,64 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&workers, "workers", 2, "replay logs: worker goroutines, 1 to 1024 (never changes results)")
-	f.StringSliceVar(&trust, "trust", nil, "trusted public key files or directories (repeat): a module's signature must verify under one; a replay's signed modules must be signed by one")
-	f.StringArrayVar(&moduleDirs, "module-dir", nil, "replay logs: where the run's modules and models are, looked up by file name (repeat; default: the log's directory)")
-	f.BoolVar(&allowUnsigned, "allow-unsigned", false, "replay logs: run the log's unsigned modules (for runs recorded with allow_unsigned)")
+	rf.register(f)
 	f.StringVar(&versionReq, "version", "", "modules: version requirement, e.g. ^1.2")
-	f.StringVar(&engine, "engine", "", "replay logs: "+engineUsage)
 	f.StringVar(&fromCP, "from-checkpoint", "", "data directories: start from the checkpoint of this tick, or latest (default: from the start of the log)")
-	f.Uint64Var(&maxFuel, "max-fuel", host.DefaultReplayMaxFuel, "replay logs: the most fuel per tick (or for instantiation) the replay grants an agent; a log asking for more is refused (exit 3)")
 	return cmd
+}
+
+// replayFlags are the flags of the commands that replay a log: verify,
+// trace, state, diff.
+type replayFlags struct {
+	workers       int
+	trust         []string
+	moduleDirs    []string
+	allowUnsigned bool
+	engine        string
+	maxFuel       uint64
+}
+
+func (rf *replayFlags) register(f *pflag.FlagSet) {
+	f.IntVar(&rf.workers, "workers", 2, "replay logs: worker goroutines, 1 to 1024 (never changes results)")
+	f.StringSliceVar(&rf.trust, "trust", nil, "trusted public key files or directories (repeat): a module's signature must verify under one; a replay's signed modules must be signed by one")
+	f.StringArrayVar(&rf.moduleDirs, "module-dir", nil, "replay logs: where the run's modules and models are, looked up by file name (repeat; default: the log's directory)")
+	f.BoolVar(&rf.allowUnsigned, "allow-unsigned", false, "replay logs: run the log's unsigned modules (for runs recorded with allow_unsigned)")
+	f.StringVar(&rf.engine, "engine", "", "replay logs: "+engineUsage)
+	f.Uint64Var(&rf.maxFuel, "max-fuel", host.DefaultReplayMaxFuel, "replay logs: the most fuel per tick (or for instantiation) the replay grants an agent; a log asking for more is refused (exit 3)")
+}
+
+// options checks the flags and makes the replay options.
+func (rf *replayFlags) options(g *globalFlags, stderr io.Writer) (host.ReplayOptions, error) {
+	if err := checkWorkers(rf.workers); err != nil {
+		return host.ReplayOptions{}, err
+	}
+	if err := checkEngine(rf.engine); err != nil {
+		return host.ReplayOptions{}, err
+	}
+	log, err := g.logger(stderr)
+	if err != nil {
+		return host.ReplayOptions{}, err
+	}
+	return host.ReplayOptions{Kinds: kinds(), Workers: rf.workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
+		Trust: rf.trust, AllowUnsigned: rf.allowUnsigned, ModuleDirs: rf.moduleDirs, Engine: rf.engine, MaxFuel: rf.maxFuel}, nil
+}
+
+// replayExit gives a replay's setup errors their exit codes: 2 for a
+// damaged log header, 3 for what the replay lacks (a module, model, key
+// or kind).
+func replayExit(err error) error {
+	switch {
+	case errors.Is(err, replaylog.ErrCorrupt):
+		return &exitError{2, err} // a damaged header: nothing can be replayed
+	case errors.Is(err, host.ErrReplayInput):
+		return &exitError{3, err} // a module, model, key or kind the verifier did not give
+	}
+	return err
+}
+
+func agentFlag(a string) string {
+	if a == "" {
+		return ""
+	}
+	return " --agent " + a
 }

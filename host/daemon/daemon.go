@@ -131,6 +131,8 @@ type Daemon struct {
 	failed    error
 	inputs    uint64
 	lastCheck clock.Tick
+	// pendingInputs counts the inputs applied for the next tick.
+	pendingInputs int
 	// tail holds, while resuming, the commands replayed after the last
 	// whole tick.
 	tail []*replaylog.Command
@@ -239,6 +241,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		go d.grpc.Serve(ln)
 	}
 	err := d.loop(ctx)
+	d.stepsLeft = 0
+	d.finishSteps() // the ticks that ran are on disk
 	close(d.done)
 	stopped := make(chan struct{})
 	go func() { d.grpc.GracefulStop(); close(stopped) }()
@@ -302,6 +306,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			case r := <-d.reqs:
 				d.handle(r)
 				d.drain()
+				d.publishStatus()
 			case <-syncTimer.C:
 				timerSet = false
 				d.syncNow()
@@ -325,23 +330,31 @@ func (d *Daemon) loop(ctx context.Context) error {
 	}
 }
 
-// drain handles every request waiting, without blocking.
+// drain handles the requests waiting when it starts, without blocking:
+// those that arrive meanwhile wait for the next boundary, so clients cannot
+// hold the clock.
 func (d *Daemon) drain() {
-	for {
-		select {
-		case r := <-d.reqs:
-			d.handle(r)
-		default:
-			d.syncIfDue()
-			return
-		}
+	n := len(d.reqs)
+	for range n {
+		d.handle(<-d.reqs)
+	}
+	d.syncIfDue()
+	if n > 0 {
+		d.publishStatus()
 	}
 }
 
 // tick runs one tick, then syncs, checkpoints and rotates as due.
 func (d *Daemon) tick() {
 	res, err := d.h.Step()
+	d.pendingInputs = 0
 	if err != nil {
+		d.unsynced = true
+		if d.h.RecordError() == nil {
+			// The run halted, and its log holds everything: what waited
+			// for it is acknowledged.
+			d.syncNow()
+		}
 		d.fail(fmt.Errorf("the run stopped at %s: %w", res.Tick, err))
 		return
 	}
@@ -358,8 +371,9 @@ func (d *Daemon) tick() {
 	}
 	if due {
 		if err := d.checkpoint(); err != nil {
-			d.fail(err)
-			return
+			// The log is whole: the run goes on, resumable from an older
+			// checkpoint and the log.
+			d.log.WithError(err).Error("daemon: no checkpoint at this tick")
 		}
 	}
 	d.syncIfDue()
@@ -384,11 +398,11 @@ func (d *Daemon) syncNow() {
 		return
 	}
 	if err := d.seg.w.Flush(); err != nil {
-		d.fail(fmt.Errorf("writing the log segment %s: %w", d.seg.path, err))
+		d.fail(fmt.Errorf("%w %s: %w", errWrite, d.seg.path, err))
 		return
 	}
 	if err := d.seg.f.Sync(); err != nil {
-		d.fail(fmt.Errorf("syncing the log segment %s: %w", d.seg.path, err))
+		d.fail(fmt.Errorf("%w %s (sync): %w", errWrite, d.seg.path, err))
 		return
 	}
 	d.unsynced = false
@@ -400,6 +414,9 @@ func (d *Daemon) syncNow() {
 	d.acks = d.acks[:0]
 	d.setDurable(position{seg: d.seg.index, off: d.seg.w.Offset(), tick: d.h.Tick()})
 }
+
+// errWrite marks the errors of writing the log.
+var errWrite = errors.New("writing the log segment")
 
 // setDurable moves the durable position and wakes subscribers.
 func (d *Daemon) setDurable(p position) {
@@ -434,7 +451,11 @@ func (d *Daemon) fail(err error) {
 	if d.failed != nil {
 		return
 	}
-	d.failed = fmt.Errorf("daemon: %w; inputs not acknowledged were not applied: fix the cause and restart agenthost serve on %s (it resumes from its log)", err, d.cfg.DataDir)
+	if d.h.RecordError() != nil || errors.Is(err, errWrite) {
+		d.failed = fmt.Errorf("daemon: %w; what was not acknowledged may or may not be in the log: once the cause is fixed (room on the disk), restart agenthost serve on %s (it resumes from its log) and send again with the same idempotency keys", err, d.cfg.DataDir)
+	} else {
+		d.failed = fmt.Errorf("daemon: %w; the log holds the run up to here (agenthost verify, trace and state read it): resuming it would stop the same way, so start the topology, fixed, in a new data directory", err)
+	}
 	d.log.WithError(err).Error("daemon: not accepting input any more")
 	refused := status.Error(codes.FailedPrecondition, d.failed.Error())
 	for _, r := range d.acks {

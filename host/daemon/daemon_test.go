@@ -12,11 +12,14 @@ import (
 	"testing"
 
 	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/daemon"
 	"github.com/lockstep-rt/lockstep/host/daemon/api"
+	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/guests"
 	"github.com/lockstep-rt/lockstep/internal/testkinds"
 )
@@ -229,6 +232,109 @@ func TestCheckpointsNeedSnapshotters(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := d.Serve(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamageIsNotCutAway: a flipped byte inside the last segment (not a
+// tail a crash cut short) makes the daemon refuse to start, naming the
+// file, and changes nothing; a torn tail is cut and the run goes on.
+func TestDamageIsNotCutAway(t *testing.T) {
+	dir := t.TempDir()
+	c, stop := inProcess(t, dir, 0)
+	st, err := c.Step(context.Background(), &api.StepRequest{Ticks: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	segs, _ := filepath.Glob(filepath.Join(dir, "log", "*.replay"))
+	seg := segs[len(segs)-1]
+	good, _ := os.ReadFile(seg)
+	bad := bytes.Clone(good)
+	bad[len(bad)/3] ^= 0x10
+	os.WriteFile(seg, bad, 0o600)
+	_, err = daemon.Open(daemon.Config{DataDir: dir, Topology: serveTopology(t), Clock: daemon.Manual, Options: host.Options{Kinds: testkinds.Kinds(), Logger: quiet()}})
+	if err == nil || !strings.Contains(err.Error(), "restore the file from a backup; nothing was changed") {
+		t.Fatalf("open with a damaged segment: %v", err)
+	}
+	if after, _ := os.ReadFile(seg); !bytes.Equal(after, bad) {
+		t.Fatal("the damaged segment was changed")
+	}
+	// Cut inside its last tick's record, as a crash would: resumed to the
+	// tick before.
+	rd, err := replaylog.NewReader(bytes.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastTick int64
+	for off := rd.Offset(); ; off = rd.Offset() {
+		rec, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if rec.GetTick() != nil {
+			lastTick = off
+		}
+	}
+	os.WriteFile(seg, good[:lastTick+3], 0o600)
+	c, stop = inProcess(t, dir, 0)
+	defer stop()
+	st2, err := c.Status(context.Background(), &api.StatusRequest{})
+	if err != nil || st2.Tick != st.Tick-1 {
+		t.Fatalf("resumed after a torn tail at %v %v, stopped at %d", st2, err, st.Tick)
+	}
+}
+
+// TestBatchKeys: a key repeated within one batch is applied once; the
+// repeat answers as a duplicate with the first one's tick.
+func TestBatchKeys(t *testing.T) {
+	c, stop := inProcess(t, t.TempDir(), 0)
+	defer stop()
+	in := func(key string) *api.InputRequest {
+		return &api.InputRequest{To: "counter", Payload: []byte(key), IdempotencyKey: key}
+	}
+	r, err := c.InputBatch(context.Background(), &api.InputBatchRequest{Inputs: []*api.InputRequest{in("k1"), in("k2"), in("k1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := []bool{r.Replies[0].Duplicate, r.Replies[1].Duplicate, r.Replies[2].Duplicate}; !slices.Equal(d, []bool{false, false, true}) {
+		t.Fatalf("duplicates %v", d)
+	}
+	st, err := c.Status(context.Background(), &api.StatusRequest{})
+	if err != nil || st.Inputs != 2 {
+		t.Fatalf("inputs applied: %v %v, want 2", st, err)
+	}
+	if _, err := c.InputBatch(context.Background(), &api.InputBatchRequest{Inputs: []*api.InputRequest{in("k3"), {To: "nobody"}}}); status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "none of the batch was applied") {
+		t.Fatalf("a batch with a bad input: %v", err)
+	}
+}
+
+// TestSpawnNeedsSnapshotter: with checkpoints on, a spawn of a Go kind
+// that cannot be checkpointed is refused (the daemon would stop at the
+// next checkpoint).
+func TestSpawnNeedsSnapshotter(t *testing.T) {
+	topo := serveTopology(t)
+	kinds := testkinds.Kinds()
+	kinds["plain"] = func(string, []byte) (agent.Agent, error) { return goOnly{}, nil }
+	dir := t.TempDir()
+	d, err := daemon.Open(daemon.Config{DataDir: dir, Topology: topo, Clock: daemon.Manual, CheckpointEvery: 5, Options: host.Options{Kinds: kinds, Logger: quiet()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Serve(ctx) }()
+	conn, err := api.Dial(api.DialOptions{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = api.NewAgenthostClient(conn).Spawn(ctx, &api.SpawnRequest{Id: "p", Kind: "plain"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "agent.Snapshotter") {
+		t.Fatalf("spawn: %v", err)
+	}
+	conn.Close()
+	cancel()
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 }

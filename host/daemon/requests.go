@@ -10,6 +10,7 @@ import (
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/internal/engine"
 )
 
 type reqKind uint8
@@ -58,6 +59,8 @@ func (d *Daemon) handle(r *request) {
 	switch r.kind {
 	case reqPause:
 		d.paused = true
+		d.stepsLeft = 0 // a Step in progress ends after this tick
+		d.finishSteps()
 		d.publishStatus()
 		r.reply <- reply{tick: d.h.Tick()}
 	case reqResume:
@@ -100,10 +103,21 @@ func (d *Daemon) apply(r *request) error {
 		// Check them all, then apply them all: a batch lands whole.
 		r.ticks = make([]clock.Tick, len(r.batch))
 		r.dups = make([]bool, len(r.batch))
+		if d.pendingInputs+len(r.batch) > MaxPendingInputs {
+			return status.Errorf(codes.ResourceExhausted, "%d inputs already wait for tick %d, the most one tick takes is %d: send again once it has run", d.pendingInputs, uint64(h.Tick()), MaxPendingInputs)
+		}
+		first := map[string]int{} // keys of this batch: a repeat is a duplicate of the first
 		for i, in := range r.batch {
 			if t, ok := d.keys.get(in.Key); ok && in.Key != "" {
 				r.ticks[i], r.dups[i] = t, true
 				continue
+			}
+			if j, ok := first[in.Key]; ok && in.Key != "" {
+				r.dups[i], first[in.Key] = true, j
+				continue
+			}
+			if in.Key != "" {
+				first[in.Key] = i
 			}
 			if err := d.checkInput(in); err != nil {
 				if len(r.batch) > 1 {
@@ -114,6 +128,9 @@ func (d *Daemon) apply(r *request) error {
 		}
 		for i, in := range r.batch {
 			if r.dups[i] {
+				if t, ok := d.keys.get(in.Key); ok {
+					r.ticks[i] = t
+				}
 				continue
 			}
 			if err := h.Input(in); err != nil {
@@ -124,9 +141,15 @@ func (d *Daemon) apply(r *request) error {
 				d.keys.put(in.Key, h.Tick())
 			}
 			d.inputs++
+			d.pendingInputs++
 		}
 		r.tick, r.duplicate = r.ticks[0], r.dups[0]
 	case reqSpawn:
+		if d.cfg.CheckpointEvery > 0 {
+			if err := h.CanCheckpoint(r.spawn); err != nil {
+				return status.Errorf(codes.FailedPrecondition, "%v (this daemon takes checkpoints: --checkpoint-every)", err)
+			}
+		}
 		for _, ch := range r.channels {
 			if err := agent.ValidateName("channel", ch); err != nil {
 				return status.Error(codes.InvalidArgument, err.Error())
@@ -158,8 +181,14 @@ func (d *Daemon) hostError(err error) error {
 		d.fail(err)
 		return status.Error(codes.FailedPrecondition, d.failed.Error())
 	}
+	if errors.Is(err, engine.ErrDuplicateAgent) {
+		return status.Error(codes.AlreadyExists, err.Error())
+	}
 	return status.Error(codes.InvalidArgument, err.Error())
 }
+
+// MaxPendingInputs bounds the inputs that wait for one tick.
+const MaxPendingInputs = 1 << 20
 
 // checkInput refuses an input that would reach nobody or is malformed.
 func (d *Daemon) checkInput(in host.Input) error {

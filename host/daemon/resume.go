@@ -7,6 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host"
@@ -19,37 +23,13 @@ import (
 // disk. The last segment is cut back after its last whole tick (or the
 // commands applied after it, which were acknowledged) and written on.
 func (d *Daemon) resume() error {
+	removeTemporaries(d.cfg.DataDir, d.log)
 	segs, err := listSegments(d.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	if len(segs) == 1 && segs[0].index == 1 && !headerReads(segs[0].path) {
-		// A crash while the first header was written: nothing was
-		// acknowledged yet.
-		d.log.Warnf("daemon: %s has no complete header (a crash as the run started); starting the run afresh", segs[0].path)
-		if err := os.Remove(segs[0].path); err != nil {
-			return fmt.Errorf("daemon: %w", err)
-		}
-		segs = nil
-	}
 	if len(segs) == 0 {
-		// A new run: the log exists before the spawns, which it records.
-		h, err := d.cfg.Topology.Resume(d.cfg.Options, nil)
-		if err != nil {
-			return err
-		}
-		d.h = h
-		if err := d.startSegment(1); err != nil {
-			h.Close()
-			return err
-		}
-		if err := d.cfg.Topology.SpawnAgents(h); err != nil {
-			h.Close()
-			return err
-		}
-		d.unsynced = true
-		d.cfg.Topology.Schedule(h, 0)
-		return nil
+		return d.start()
 	}
 	cp, from, err := d.pickCheckpoint(segs)
 	if err != nil {
@@ -82,17 +62,99 @@ func (d *Daemon) resume() error {
 			}
 		}
 	}
-	// The topology's inputs for the next tick are applied as it starts, and
-	// recorded then: if they are the last commands of the log, the crash
-	// came after that, and they are in the run already.
-	next := h.Tick()
-	if sched := d.cfg.Topology.InputsAt(next); len(sched) > 0 && len(d.tail) >= len(sched) && sameInputs(d.tail[len(d.tail)-len(sched):], sched) {
-		next++
+	// The topology's inputs of the next tick are applied as it starts, and
+	// recorded then, marked: those the log holds are not scheduled again.
+	skip := 0
+	for _, c := range d.tail {
+		if c.Scheduled {
+			skip++
+		}
 	}
-	d.cfg.Topology.Schedule(h, next)
+	d.cfg.Topology.Schedule(h, h.Tick(), skip)
 	d.tail = nil
 	d.log.WithFields(map[string]any{"tick": uint64(h.Tick()), "checkpoint": checkpointTick(cp)}).Info("daemon: resumed")
 	return nil
+}
+
+// start starts a new run. Its first segment, with the spawns and joins of
+// the topology's agents, is written under a temporary name, synced and
+// renamed: a crash leaves either no run or one with all its agents.
+func (d *Daemon) start() error {
+	h, err := d.cfg.Topology.Resume(d.cfg.Options, nil)
+	if err != nil {
+		return err
+	}
+	d.h = h
+	if err := d.startSegment(1, ".tmp"); err != nil {
+		h.Close()
+		return err
+	}
+	final := strings.TrimSuffix(d.seg.path, ".tmp")
+	if err := d.cfg.Topology.SpawnAgents(h); err != nil {
+		return d.abandon(err)
+	}
+	if err := d.seg.w.Flush(); err != nil {
+		return d.abandon(err)
+	}
+	if err := d.seg.f.Sync(); err != nil {
+		return d.abandon(err)
+	}
+	if err := os.Rename(d.seg.path, final); err != nil {
+		return d.abandon(err)
+	}
+	d.seg.path = final
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return d.abandon(err)
+	}
+	d.setDurable(position{seg: 1, off: d.seg.w.Offset(), tick: 0})
+	d.cfg.Topology.Schedule(h, 0, 0)
+	return nil
+}
+
+// abandon gives up a new run: its first segment is removed.
+func (d *Daemon) abandon(err error) error {
+	d.h.RecordTo(nil, false) // no End record into a run that never was
+	d.h.Close()
+	d.seg.f.Close()
+	os.Remove(d.seg.path)
+	return err
+}
+
+// removeTemporaries removes what a crash left of files being written
+// (checkpoints, a first segment).
+func removeTemporaries(dir string, log *logrus.Logger) {
+	for _, sub := range []string{logDir, checkpointDir} {
+		names, _ := readDirNames(filepath.Join(dir, sub))
+		for _, n := range names {
+			if strings.HasSuffix(n, ".tmp") {
+				p := filepath.Join(dir, sub, n)
+				log.Warnf("daemon: removing %s, left by a crash while it was written", p)
+				os.Remove(p)
+			}
+		}
+	}
+}
+
+// tornTail reports whether err, met reading the file at path, is the end
+// of a file a crash cut short: a record (or header) the file ends inside,
+// or zero bytes to its end (blocks allocated but never written). Anything
+// else (a flipped bit, an I/O error, a newer format) is damage that is not
+// cut away, so that nothing acknowledged is lost by resuming.
+func tornTail(path string, err error) bool {
+	var ce *replaylog.CorruptError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	if ce.Torn {
+		return true
+	}
+	f, ferr := os.Open(path)
+	if ferr != nil {
+		return false
+	}
+	defer f.Close()
+	rest, ferr := io.ReadAll(io.NewSectionReader(f, ce.Offset, 1<<62))
+	return ferr == nil && len(rest) > 0 && !slices.ContainsFunc(rest, func(b byte) bool { return b != 0 })
 }
 
 func checkpointTick(cp *host.Checkpoint) any {
@@ -148,12 +210,12 @@ func (d *Daemon) replaySegment(s segmentFile, config []byte, last bool) (int64, 
 	defer f.Close()
 	rd, err := replaylog.NewReader(f)
 	if err != nil {
-		if last && errors.Is(err, replaylog.ErrCorrupt) && s.index > 1 {
+		if last && s.index > 1 && tornTail(s.path, err) {
 			// A crash while the segment's header was written: it holds
 			// nothing yet.
 			return -1, nil
 		}
-		return 0, fmt.Errorf("daemon: %s: %w", s.path, err)
+		return 0, fmt.Errorf("daemon: %s: %w (the log is damaged, not cut short by a crash: restore the file from a backup; nothing was changed)", s.path, err)
 	}
 	hdr := rd.Header()
 	if !bytes.Equal(hdr.ConfigDigest, config) {
@@ -177,11 +239,11 @@ func (d *Daemon) replaySegment(s segmentFile, config []byte, last bool) (int64, 
 			return good, nil
 		}
 		if err != nil {
-			if last {
-				d.log.WithError(err).Warnf("daemon: the log ends in a damaged record (a crash while it was written); cutting %s back to byte %d", s.path, good)
+			if last && tornTail(s.path, err) {
+				d.log.WithError(err).Warnf("daemon: the log ends in a record a crash cut short; cutting %s back to byte %d", s.path, good)
 				return good, nil
 			}
-			return 0, fmt.Errorf("daemon: %s: %w (a damaged segment before the last: restore it from a backup)", s.path, err)
+			return 0, fmt.Errorf("daemon: %s: %w (the log is damaged, not cut short by a crash: restore the file from a backup; nothing was changed)", s.path, err)
 		}
 		switch k := rec.Kind.(type) {
 		case *replaylog.Record_End:
@@ -213,7 +275,7 @@ func (d *Daemon) replaySegment(s segmentFile, config []byte, last bool) (int64, 
 func (d *Daemon) reopen(s segmentFile, end int64) error {
 	if end < 0 {
 		os.Remove(s.path)
-		return d.startSegment(s.index)
+		return d.startSegment(s.index, "")
 	}
 	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 	if err != nil {
@@ -240,10 +302,11 @@ func (d *Daemon) reopen(s segmentFile, end int64) error {
 	return nil
 }
 
-// startSegment starts segment index at the host's tick.
-func (d *Daemon) startSegment(index uint64) error {
+// startSegment starts segment index at the host's tick, in its file (with
+// suffix: under a temporary name).
+func (d *Daemon) startSegment(index uint64, suffix string) error {
 	t := d.h.Tick()
-	s := segmentFile{index: index, start: t, path: filepath.Join(d.cfg.DataDir, logDir, segmentName(index, t))}
+	s := segmentFile{index: index, start: t, path: filepath.Join(d.cfg.DataDir, logDir, segmentName(index, t)) + suffix}
 	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("daemon: new log segment: %w", err)
@@ -284,7 +347,7 @@ func (d *Daemon) rotate() error {
 		return d.failed
 	}
 	old := d.seg
-	if err := d.startSegment(old.index + 1); err != nil {
+	if err := d.startSegment(old.index+1, ""); err != nil {
 		return err
 	}
 	old.f.Close()
@@ -333,27 +396,4 @@ func (d *Daemon) prune() {
 			d.log.WithError(err).Warn("daemon: pruning a log segment")
 		}
 	}
-}
-
-// headerReads reports whether a log file's magic and header read.
-func headerReads(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	_, err = replaylog.NewReader(f)
-	return err == nil
-}
-
-// sameInputs reports whether recorded commands are the given inputs, in
-// order.
-func sameInputs(cmds []*replaylog.Command, ins []host.TopologyInput) bool {
-	for i, c := range cmds {
-		in := c.GetInput()
-		if in == nil || in.To != ins[i].To || in.Channel != ins[i].Channel || string(in.Payload) != ins[i].Payload {
-			return false
-		}
-	}
-	return true
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -51,7 +52,7 @@ func (d *Daemon) listen() error {
 		}
 		d.listeners = append(d.listeners, tl)
 	}
-	opts := append(api.ServerAuth(full, read), grpc.MaxRecvMsgSize(host.MaxMessageSizeLimit+4096))
+	opts := append(api.ServerAuth(full, read), grpc.MaxRecvMsgSize(host.MaxMessageSizeLimit+4096), grpc.MaxConcurrentStreams(maxStreams))
 	d.grpc = grpc.NewServer(opts...)
 	api.RegisterAgenthostServer(d.grpc, &service{d: d})
 	return nil
@@ -61,10 +62,18 @@ func (d *Daemon) listen() error {
 // 108 bytes with its terminating zero; macOS allows 103).
 const maxSocketPath = 103
 
+// maxStreams bounds the calls in flight on one connection, maxSubscribers
+// the subscribers of a daemon: each holds an open file and a goroutine.
+const (
+	maxStreams     = 64
+	maxSubscribers = 256
+)
+
 // service implements the API by handing requests to the loop.
 type service struct {
 	api.UnimplementedAgenthostServer
-	d *Daemon
+	d           *Daemon
+	subscribers atomic.Int32
 }
 
 // call hands r to the loop and waits for its reply.
@@ -209,6 +218,11 @@ func (s *service) Subscribe(in *api.SubscribeRequest, stream api.Agenthost_Subsc
 			return status.Errorf(codes.NotFound, "address %q is not external: the topology's external.addresses are %q", a, ext.Addresses)
 		}
 	}
+	if s.subscribers.Add(1) > maxSubscribers {
+		s.subscribers.Add(-1)
+		return status.Errorf(codes.ResourceExhausted, "the daemon has %d subscribers, the most it serves: close one", maxSubscribers)
+	}
+	defer s.subscribers.Add(-1)
 	want := func(o *replaylog.Output) bool {
 		if len(in.Channels) == 0 && len(in.Addresses) == 0 {
 			return true
@@ -225,14 +239,14 @@ func (s *service) Subscribe(in *api.SubscribeRequest, stream api.Agenthost_Subsc
 	defer t.close()
 	ctx := stream.Context()
 	var index uint32
-	lastTick := clock.Tick(0)
+	lastTick, started := clock.Tick(0), false
 	for {
 		o, err := t.next(ctx)
 		if err != nil {
 			return err
 		}
-		if clock.Tick(o.Tick) != lastTick {
-			lastTick, index = clock.Tick(o.Tick), 0
+		if !started || clock.Tick(o.Tick) != lastTick {
+			lastTick, index, started = clock.Tick(o.Tick), 0, true
 		} else {
 			index++
 		}
@@ -346,9 +360,12 @@ func (t *tailer) open() error {
 		}
 		return status.Errorf(codes.OutOfRange, "outputs before %s were pruned with their log segments (the oldest kept starts at %s): subscribe from a later tick, or run the daemon with --keep-log", oldest, oldest)
 	}
+	t.d.mu.Lock()
+	durable := t.d.durable.seg
+	t.d.mu.Unlock()
 	at := segs[0]
 	for _, s := range segs {
-		if s.start <= t.from {
+		if s.start <= t.from && s.index <= durable { // not one whose header is being written
 			at = s
 		}
 	}

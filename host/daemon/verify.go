@@ -121,6 +121,13 @@ func Walk(dataDir string, opts host.ReplayOptions, from int64, visit func(*host.
 		if errors.Is(corrupt, host.ErrReplayInput) {
 			return nil, corrupt
 		}
+		if corrupt != nil && last && tornTail(s.path, corrupt) {
+			// A daemon is writing it, or a crash cut it short: a resumed
+			// daemon cuts it there too.
+			res := rp.Result()
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s ends in a record being written (by a running daemon) or cut short by a crash, at byte %d: every tick before it verified", s.path, corruptOffset(corrupt)))
+			return res, nil
+		}
 		if corrupt != nil {
 			res := rp.Result()
 			res.Corrupt = fmt.Errorf("%s: %w", s.path, corrupt)
@@ -166,4 +173,12 @@ func Segments(dataDir string) ([]string, error) {
 		paths[i] = s.path
 	}
 	return paths, nil
+}
+
+func corruptOffset(err error) int64 {
+	var ce *replaylog.CorruptError
+	if errors.As(err, &ce) {
+		return ce.Offset
+	}
+	return -1
 }

@@ -426,7 +426,10 @@ type Command struct {
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// key is the idempotency key an input was given through the daemon's
 	// API ("" when none): a retried input with the same key is applied once.
-	Key           string `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`
+	Key string `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`
+	// scheduled marks an input the topology scheduled (inputs: in its file),
+	// applied as its tick starts: a resumed daemon does not schedule it again.
+	Scheduled     bool `protobuf:"varint,8,opt,name=scheduled,proto3" json:"scheduled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -525,6 +528,13 @@ func (x *Command) GetKey() string {
 		return x.Key
 	}
 	return ""
+}
+
+func (x *Command) GetScheduled() bool {
+	if x != nil {
+		return x.Scheduled
+	}
+	return false
 }
 
 type isCommand_Op interface {
@@ -1210,7 +1220,7 @@ const file_replay_proto_rawDesc = "" +
 	"\x03end\x18\x03 \x01(\v2\x17.lockstep.replay.v1.EndH\x00R\x03end\x12C\n" +
 	"\tinference\x18\x04 \x01(\v2#.lockstep.replay.v1.InferenceOutputH\x00R\tinference\x124\n" +
 	"\x06output\x18\x05 \x01(\v2\x1a.lockstep.replay.v1.OutputH\x00R\x06outputB\x06\n" +
-	"\x04kind\"\xb9\x02\n" +
+	"\x04kind\"\xd7\x02\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\x04R\x04tick\x121\n" +
 	"\x05spawn\x18\x02 \x01(\v2\x19.lockstep.replay.v1.SpawnH\x00R\x05spawn\x12.\n" +
@@ -1218,7 +1228,8 @@ const file_replay_proto_rawDesc = "" +
 	"\x04join\x18\x04 \x01(\v2\x1e.lockstep.replay.v1.MembershipH\x00R\x04join\x126\n" +
 	"\x05leave\x18\x05 \x01(\v2\x1e.lockstep.replay.v1.MembershipH\x00R\x05leave\x121\n" +
 	"\x05input\x18\x06 \x01(\v2\x19.lockstep.replay.v1.InputH\x00R\x05input\x12\x10\n" +
-	"\x03key\x18\a \x01(\tR\x03keyB\x04\n" +
+	"\x03key\x18\a \x01(\tR\x03key\x12\x1c\n" +
+	"\tscheduled\x18\b \x01(\bR\tscheduledB\x04\n" +
 	"\x02op\"\x89\x01\n" +
 	"\x05Spawn\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
