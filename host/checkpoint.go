@@ -183,6 +183,7 @@ func (h *Host) LogHeader() *replaylog.Header {
 		Seed: h.opts.Seed, ConfigDigest: digest[:], Topology: cfg, TopologyFormat: "json",
 		CreatedBy: h.opts.CreatedBy, Workers: uint32(max(h.opts.Workers, 1)),
 		ModuleDigests: h.moduleDigests(), AbiVersion: h.abiVersion(), UnsignedAllowed: h.opts.WASM.AllowUnsigned,
+		Actions: h.opts.RecordActions,
 	}
 }
 

@@ -88,6 +88,10 @@ type Options struct {
 	// Quotas bound what every agent may do per tick and in standing state
 	// (zero fields: the defaults; see Quotas).
 	Quotas Quotas
+	// RecordActions also records every agent's actions of every tick in
+	// the replay log (a bigger log): a divergence found by verify is then
+	// shown action by action. It is not part of the run's config.
+	RecordActions bool
 	// External names the channels and addresses through which agents
 	// speak to the outside world: what they publish on an external channel
 	// or send to an external address is in TickResult.Outputs (and in the
@@ -291,8 +295,13 @@ type Host struct {
 	// scheduled inputs from a topology, applied before their tick.
 	scheduled map[clock.Tick][]engine.Command
 	inf       *inferencer
-	// tracer, if set, sees every tick's trace.
-	tracer func(*TickTrace)
+	// tracer, if set, sees every tick's trace; with captureTrace (a replay
+	// of a log with actions) the last one is kept in lastTrace, and
+	// replayActions are the recorded actions of the tick being replayed.
+	tracer        func(*TickTrace)
+	captureTrace  bool
+	lastTrace     *TickTrace
+	replayActions []*replaylog.AgentActions
 	// instances are the agents' current instances, for checkpoints.
 	instMu    sync.Mutex
 	instances map[string]instance
@@ -564,7 +573,7 @@ func (h *Host) Step() (TickResult, error) {
 		return TickResult{}, err
 	}
 	res := result(out)
-	if h.tracer != nil {
+	if h.tracer != nil || h.captureTrace {
 		h.trace(out, res)
 	}
 	h.forget(out)

@@ -28,6 +28,11 @@ func (h *Host) record(out actors.Outcome, res TickResult) error {
 			return fmt.Errorf("host: recording %s: %w", out.Plan.Tick, err)
 		}
 	}
+	if h.opts.RecordActions {
+		if err := h.recordActions(out); err != nil {
+			return fmt.Errorf("host: recording %s: %w", out.Plan.Tick, err)
+		}
+	}
 	td := &replaylog.TickDigest{Tick: t, Digest: res.Digest[:], AgentDigests: res.AgentDigests, DeadLetters: res.DeadLetters}
 	if h.agentsChanged(out) {
 		td.Agents = res.Agents

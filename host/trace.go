@@ -1,9 +1,13 @@
 package host
 
 import (
+	"fmt"
+	"unicode/utf8"
+
 	"github.com/lockstep-rt/lockstep/actors"
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/engine"
 )
 
@@ -64,11 +68,23 @@ var levelNames = map[agent.Level]string{agent.LevelError: "error", agent.LevelWa
 // digest and no record.
 func (h *Host) Trace(fn func(*TickTrace)) { h.tracer = fn }
 
-// trace builds the trace of a tick and hands it to the tracer.
+// trace builds the trace of a tick, hands it to the tracer, and keeps it
+// when a replay compares it with recorded actions.
 func (h *Host) trace(out actors.Outcome, res TickResult) {
-	p, r := out.Plan, out.Ready
 	t := &TickTrace{Tick: res.Tick, Digest: res.Digest, Events: res.Events, Outputs: res.Outputs, DeadLetters: res.DeadLetters,
-		Agents: make([]AgentTrace, len(p.Agents))}
+		Agents: agentTraces(out)}
+	if h.captureTrace {
+		h.lastTrace = t
+	}
+	if h.tracer != nil {
+		h.tracer(t)
+	}
+}
+
+// agentTraces are the tick's agent by agent.
+func agentTraces(out actors.Outcome) []AgentTrace {
+	p, r := out.Plan, out.Ready
+	traces := make([]AgentTrace, len(p.Agents))
 	for i, a := range p.Agents {
 		at := AgentTrace{ID: a.ID}
 		if i < len(p.Inputs) {
@@ -94,9 +110,89 @@ func (h *Host) trace(out actors.Outcome, res TickResult) {
 				at.Actions = append(at.Actions, x)
 			}
 		}
-		t.Agents[i] = at
+		traces[i] = at
 	}
-	h.tracer(t)
+	return traces
+}
+
+// recordActions appends the tick's AgentActions records.
+func (h *Host) recordActions(out actors.Outcome) error {
+	for _, at := range agentTraces(out) {
+		if len(at.Actions) == 0 && at.Failed == "" {
+			continue
+		}
+		rec := &replaylog.AgentActions{Tick: uint64(out.Plan.Tick), Agent: at.ID, Failed: at.Failed}
+		for _, a := range at.Actions {
+			rec.Actions = append(rec.Actions, &replaylog.Action{Kind: a.Kind, Target: a.Target, Payload: a.Payload, Level: a.Level, Version: a.Version})
+		}
+		if err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_Actions{Actions: rec}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// explainActions compares agent id's recorded actions of the tick just
+// replayed with the replay's, and says where they first differ ("" when
+// the log holds none of its actions).
+func (h *Host) explainActions(id string) string {
+	if h.lastTrace == nil {
+		return ""
+	}
+	var rec *replaylog.AgentActions
+	for _, a := range h.replayActions {
+		if a.Agent == id {
+			rec = a
+		}
+	}
+	var got *AgentTrace
+	for i := range h.lastTrace.Agents {
+		if h.lastTrace.Agents[i].ID == id {
+			got = &h.lastTrace.Agents[i]
+		}
+	}
+	if got == nil {
+		return ""
+	}
+	logged, replayed := []string{}, []string{}
+	if rec != nil {
+		for _, a := range rec.Actions {
+			logged = append(logged, describe(a.Kind, a.Target, a.Payload))
+		}
+		if rec.Failed != "" {
+			logged = append(logged, "failed: "+rec.Failed)
+		}
+	}
+	for _, a := range got.Actions {
+		replayed = append(replayed, describe(a.Kind, a.Target, a.Payload))
+	}
+	if got.Failed != "" {
+		replayed = append(replayed, "failed: "+got.Failed)
+	}
+	k := 0
+	for k < len(logged) && k < len(replayed) && logged[k] == replayed[k] {
+		k++
+	}
+	at := func(l []string) string {
+		if k < len(l) {
+			return l[k]
+		}
+		return "(nothing)"
+	}
+	if k == len(logged) && k == len(replayed) {
+		return fmt.Sprintf("; the same %d actions on both sides: the fuel differs", k)
+	}
+	return fmt.Sprintf("; its action %d differs: log %s, replay %s", k+1, at(logged), at(replayed))
+}
+
+// describe is one action in a line: kind, target and a payload preview.
+func describe(kind, target string, payload []byte) string {
+	const show = 32
+	p := fmt.Sprintf("%q", payload)
+	if !utf8.Valid(payload) || len(payload) > show {
+		p = fmt.Sprintf("%d bytes %x", len(payload), payload[:min(len(payload), show/2)])
+	}
+	return fmt.Sprintf("%s %s %s", kind, target, p)
 }
 
 // AgentState is an agent as of the last barrier, for inspection.

@@ -248,6 +248,7 @@ func NewReplayer(hdr *replaylog.Header, opts ReplayOptions, cp *Checkpoint) (*Re
 		return nil, explainTrust(err, recorded, hdr.UnsignedAllowed, opts)
 	}
 	h.replayMaxFuel = maxFuel
+	h.captureTrace = hdr.Actions // to show a divergence action by action
 	res := &VerifyResult{}
 	if cp != nil {
 		res.Digest = cp.Digest
@@ -348,13 +349,23 @@ func (h *Host) replayRecord(rec *replaylog.Record, outputs *[]*replaylog.Output)
 			return false, &Divergence{Tick: h.Tick(), What: fmt.Sprintf("the log has more than %d outputs for one tick", maxOutputsPerTick)}
 		}
 		*outputs = append(*outputs, k.Output)
+	case *replaylog.Record_Actions:
+		if len(h.replayActions) >= maxOutputsPerTick {
+			return false, &Divergence{Tick: h.Tick(), What: fmt.Sprintf("the log has more than %d action records for one tick", maxOutputsPerTick)}
+		}
+		h.replayActions = append(h.replayActions, k.Actions)
+		h.captureTrace = true
 	case *replaylog.Record_Tick:
 		d := h.replayTick(k.Tick)
 		h.inf.replayed()
 		if d == nil {
 			d = compareOutputs(h.last, *outputs)
+		} else if d.Agent != "" {
+			d.What += h.explainActions(d.Agent)
 		}
 		*outputs = (*outputs)[:0]
+		clear(h.replayActions)
+		h.replayActions, h.lastTrace = h.replayActions[:0], nil
 		return d == nil, d
 	case nil:
 		return false, &Divergence{Tick: h.Tick(), What: "the log holds a record this build does not know (written by a newer Lockstep?)"}

@@ -367,6 +367,12 @@ func (s *logShower) record(rec *replaylog.Record) {
 			return
 		}
 		s.printOutput(o)
+	case *replaylog.Record_Actions:
+		a := k.Actions
+		if s.past(a.Tick) || !s.f.in(a.Tick) || (s.f.agent != "" && a.Agent != s.f.agent) {
+			return
+		}
+		s.printActions(a)
 	case *replaylog.Record_Tick:
 		td := k.Tick
 		// Inference results refer back to this tick or the one before.
@@ -697,6 +703,42 @@ type lsOutput struct {
 	To      string `json:"to"`
 	Payload string `json:"payload"`
 	Size    int    `json:"size"`
+}
+
+// lsAction is an action in JSON.
+type lsAction struct {
+	Kind    string `json:"kind"`
+	Target  string `json:"target"`
+	Level   string `json:"level"`
+	Version string `json:"version"`
+	Payload string `json:"payload"`
+	Size    int    `json:"size"`
+}
+
+// printActions prints an agent's recorded actions of a tick (logs
+// recorded with --record-actions).
+func (s *logShower) printActions(a *replaylog.AgentActions) {
+	if s.json {
+		acts := make([]lsAction, len(a.Actions))
+		for i, x := range a.Actions {
+			acts[i] = lsAction{x.Kind, x.Target, x.Level, x.Version, lsBase64(x.Payload), len(x.Payload)}
+		}
+		s.emit(struct {
+			Type    string     `json:"type"`
+			Tick    uint64     `json:"tick"`
+			Agent   string     `json:"agent"`
+			Failed  string     `json:"failed"`
+			Actions []lsAction `json:"actions"`
+		}{"actions", a.Tick, a.Agent, a.Failed, acts})
+		return
+	}
+	s.printf("tick %d actions of %s:\n", a.Tick, a.Agent)
+	for _, x := range a.Actions {
+		s.printf("  %s %s %s\n", x.Kind, x.Target, lsPreview(x.Payload))
+	}
+	if a.Failed != "" {
+		s.printf("  failed: %s\n", a.Failed)
+	}
 }
 
 func (s *logShower) printOutput(o *replaylog.Output) {

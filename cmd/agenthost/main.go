@@ -149,6 +149,7 @@ const (
 // runFlags are the flags of agenthost run.
 type runFlags struct {
 	topoPath, record, progress string
+	recordActions              bool
 	moduleDir, cacheDir        string
 	observeAddr                string
 	engine                     string
@@ -222,6 +223,7 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&rf.ticks, "ticks", 0, "ticks to run, 1 to 2^40 (default: the topology's ticks)")
 	f.IntVar(&rf.workers, "workers", 2, "worker goroutines for agents, 1 to 1024 (never changes results)")
 	f.StringVar(&rf.record, "record", "", "write a replay log to this file")
+	f.BoolVar(&rf.recordActions, "record-actions", false, "also record every agent's actions in the replay log (bigger; verify then shows a divergence action by action)")
 	f.Float64Var(&rf.pace, "pace", 0, "at most this many ticks per second, 1e-9 to 1e9 (0: as fast as possible)")
 	f.StringVar(&rf.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	f.StringVar(&rf.engine, "engine", "", engineUsage)
@@ -256,7 +258,7 @@ func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, 
 	if ticks <= 0 { // a topology's ticks are checked when it is parsed
 		return fmt.Errorf("--ticks: give a positive number of ticks (the topology sets none)")
 	}
-	opts := host.Options{Kinds: kinds(), Workers: rf.workers, Logger: log, CreatedBy: "agenthost run", WASM: host.WASMConfig{CacheDir: rf.cacheDir},
+	opts := host.Options{Kinds: kinds(), Workers: rf.workers, Logger: log, CreatedBy: "agenthost run", WASM: host.WASMConfig{CacheDir: rf.cacheDir}, RecordActions: rf.recordActions,
 		Inference: host.InferenceConfig{Library: g.ortLib}}
 	var recFile *os.File
 	if rf.record != "" {

@@ -105,7 +105,12 @@ type Header struct {
 	Workers         uint32                 `protobuf:"varint,10,opt,name=workers,proto3" json:"workers,omitempty"`                                                                                                          // informational only; never affects results
 	// segment is set in the logs of agenthost serve, a run kept as a series
 	// of segment files: the run's records continue from the previous segment.
-	Segment       *Segment `protobuf:"bytes,11,opt,name=segment,proto3" json:"segment,omitempty"`
+	Segment *Segment `protobuf:"bytes,11,opt,name=segment,proto3" json:"segment,omitempty"`
+	// actions is set when the log also holds every agent's actions
+	// (AgentActions records: agenthost run --record-actions), so that a
+	// divergence can be shown action by action without re-running the
+	// recording.
+	Actions       bool `protobuf:"varint,12,opt,name=actions,proto3" json:"actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -217,6 +222,13 @@ func (x *Header) GetSegment() *Segment {
 	return nil
 }
 
+func (x *Header) GetActions() bool {
+	if x != nil {
+		return x.Actions
+	}
+	return false
+}
+
 // Segment places a log file in a run kept as a series of segments (the
 // data directory of agenthost serve). Segment 1 starts at tick 0; every
 // other one where the one before it ends, at a tick boundary. Inference
@@ -291,6 +303,7 @@ type Record struct {
 	//	*Record_End
 	//	*Record_Inference
 	//	*Record_Output
+	//	*Record_Actions
 	Kind          isRecord_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -378,6 +391,15 @@ func (x *Record) GetOutput() *Output {
 	return nil
 }
 
+func (x *Record) GetActions() *AgentActions {
+	if x != nil {
+		if x, ok := x.Kind.(*Record_Actions); ok {
+			return x.Actions
+		}
+	}
+	return nil
+}
+
 type isRecord_Kind interface {
 	isRecord_Kind()
 }
@@ -402,6 +424,10 @@ type Record_Output struct {
 	Output *Output `protobuf:"bytes,5,opt,name=output,proto3,oneof"` // a message for the outside world
 }
 
+type Record_Actions struct {
+	Actions *AgentActions `protobuf:"bytes,6,opt,name=actions,proto3,oneof"` // what an agent did (logs recorded with actions only)
+}
+
 func (*Record_Command) isRecord_Kind() {}
 
 func (*Record_Tick) isRecord_Kind() {}
@@ -411,6 +437,8 @@ func (*Record_End) isRecord_Kind() {}
 func (*Record_Inference) isRecord_Kind() {}
 
 func (*Record_Output) isRecord_Kind() {}
+
+func (*Record_Actions) isRecord_Kind() {}
 
 // Command is an external command applied before tick `tick` starts.
 type Command struct {
@@ -1125,6 +1153,154 @@ func (x *Output) GetPayload() []byte {
 	return nil
 }
 
+// AgentActions is what one agent did in tick `tick`: every action it
+// asked for, in order, or why it failed. A tick's come before its
+// TickDigest, agents in canonical order; agents that did nothing have none.
+type AgentActions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tick          uint64                 `protobuf:"varint,1,opt,name=tick,proto3" json:"tick,omitempty"`
+	Agent         string                 `protobuf:"bytes,2,opt,name=agent,proto3" json:"agent,omitempty"`
+	Actions       []*Action              `protobuf:"bytes,3,rep,name=actions,proto3" json:"actions,omitempty"`
+	Failed        string                 `protobuf:"bytes,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentActions) Reset() {
+	*x = AgentActions{}
+	mi := &file_replay_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentActions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentActions) ProtoMessage() {}
+
+func (x *AgentActions) ProtoReflect() protoreflect.Message {
+	mi := &file_replay_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentActions.ProtoReflect.Descriptor instead.
+func (*AgentActions) Descriptor() ([]byte, []int) {
+	return file_replay_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AgentActions) GetTick() uint64 {
+	if x != nil {
+		return x.Tick
+	}
+	return 0
+}
+
+func (x *AgentActions) GetAgent() string {
+	if x != nil {
+		return x.Agent
+	}
+	return ""
+}
+
+func (x *AgentActions) GetActions() []*Action {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *AgentActions) GetFailed() string {
+	if x != nil {
+		return x.Failed
+	}
+	return ""
+}
+
+// Action is one action of an agent.
+type Action struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`     // send, publish, join, leave, log, state, infer
+	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"` // agent, channel, state region or model
+	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Level         string                 `protobuf:"bytes,4,opt,name=level,proto3" json:"level,omitempty"`     // a log line's
+	Version       string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"` // an inference's model version
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Action) Reset() {
+	*x = Action{}
+	mi := &file_replay_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Action) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Action) ProtoMessage() {}
+
+func (x *Action) ProtoReflect() protoreflect.Message {
+	mi := &file_replay_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Action.ProtoReflect.Descriptor instead.
+func (*Action) Descriptor() ([]byte, []int) {
+	return file_replay_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Action) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Action) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Action) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Action) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *Action) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 // End is the last record of a log that was closed cleanly.
 type End struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1137,7 +1313,7 @@ type End struct {
 
 func (x *End) Reset() {
 	*x = End{}
-	mi := &file_replay_proto_msgTypes[12]
+	mi := &file_replay_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1325,7 @@ func (x *End) String() string {
 func (*End) ProtoMessage() {}
 
 func (x *End) ProtoReflect() protoreflect.Message {
-	mi := &file_replay_proto_msgTypes[12]
+	mi := &file_replay_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1338,7 @@ func (x *End) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use End.ProtoReflect.Descriptor instead.
 func (*End) Descriptor() ([]byte, []int) {
-	return file_replay_proto_rawDescGZIP(), []int{12}
+	return file_replay_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *End) GetTicks() uint64 {
@@ -1190,7 +1366,7 @@ var File_replay_proto protoreflect.FileDescriptor
 
 const file_replay_proto_rawDesc = "" +
 	"\n" +
-	"\freplay.proto\x12\x12lockstep.replay.v1\"\x81\x04\n" +
+	"\freplay.proto\x12\x12lockstep.replay.v1\"\x9b\x04\n" +
 	"\x06Header\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1f\n" +
 	"\vabi_version\x18\x02 \x01(\rR\n" +
@@ -1205,7 +1381,8 @@ const file_replay_proto_rawDesc = "" +
 	"\x10unsigned_allowed\x18\t \x01(\bR\x0funsignedAllowed\x12\x18\n" +
 	"\aworkers\x18\n" +
 	" \x01(\rR\aworkers\x125\n" +
-	"\asegment\x18\v \x01(\v2\x1b.lockstep.replay.v1.SegmentR\asegment\x1a@\n" +
+	"\asegment\x18\v \x01(\v2\x1b.lockstep.replay.v1.SegmentR\asegment\x12\x18\n" +
+	"\aactions\x18\f \x01(\bR\aactions\x1a@\n" +
 	"\x12ModuleDigestsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"a\n" +
@@ -1213,13 +1390,14 @@ const file_replay_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1d\n" +
 	"\n" +
 	"start_tick\x18\x02 \x01(\x04R\tstartTick\x12!\n" +
-	"\fstart_digest\x18\x03 \x01(\fR\vstartDigest\"\xa7\x02\n" +
+	"\fstart_digest\x18\x03 \x01(\fR\vstartDigest\"\xe5\x02\n" +
 	"\x06Record\x127\n" +
 	"\acommand\x18\x01 \x01(\v2\x1b.lockstep.replay.v1.CommandH\x00R\acommand\x124\n" +
 	"\x04tick\x18\x02 \x01(\v2\x1e.lockstep.replay.v1.TickDigestH\x00R\x04tick\x12+\n" +
 	"\x03end\x18\x03 \x01(\v2\x17.lockstep.replay.v1.EndH\x00R\x03end\x12C\n" +
 	"\tinference\x18\x04 \x01(\v2#.lockstep.replay.v1.InferenceOutputH\x00R\tinference\x124\n" +
-	"\x06output\x18\x05 \x01(\v2\x1a.lockstep.replay.v1.OutputH\x00R\x06outputB\x06\n" +
+	"\x06output\x18\x05 \x01(\v2\x1a.lockstep.replay.v1.OutputH\x00R\x06output\x12<\n" +
+	"\aactions\x18\x06 \x01(\v2 .lockstep.replay.v1.AgentActionsH\x00R\aactionsB\x06\n" +
 	"\x04kind\"\xd7\x02\n" +
 	"\aCommand\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\x04R\x04tick\x121\n" +
@@ -1281,7 +1459,18 @@ const file_replay_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x18\n" +
 	"\achannel\x18\x03 \x01(\tR\achannel\x12\x0e\n" +
 	"\x02to\x18\x04 \x01(\tR\x02to\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"V\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\"\x86\x01\n" +
+	"\fAgentActions\x12\x12\n" +
+	"\x04tick\x18\x01 \x01(\x04R\x04tick\x12\x14\n" +
+	"\x05agent\x18\x02 \x01(\tR\x05agent\x124\n" +
+	"\aactions\x18\x03 \x03(\v2\x1a.lockstep.replay.v1.ActionR\aactions\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\tR\x06failed\"~\n" +
+	"\x06Action\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x14\n" +
+	"\x05level\x18\x04 \x01(\tR\x05level\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\"V\n" +
 	"\x03End\x12\x14\n" +
 	"\x05ticks\x18\x01 \x01(\x04R\x05ticks\x12!\n" +
 	"\ffinal_digest\x18\x02 \x01(\fR\vfinalDigest\x12\x16\n" +
@@ -1300,7 +1489,7 @@ func file_replay_proto_rawDescGZIP() []byte {
 }
 
 var file_replay_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_replay_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_replay_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_replay_proto_goTypes = []any{
 	(Event_Kind)(0),         // 0: lockstep.replay.v1.Event.Kind
 	(*Header)(nil),          // 1: lockstep.replay.v1.Header
@@ -1315,29 +1504,33 @@ var file_replay_proto_goTypes = []any{
 	(*TickDigest)(nil),      // 10: lockstep.replay.v1.TickDigest
 	(*InferenceOutput)(nil), // 11: lockstep.replay.v1.InferenceOutput
 	(*Output)(nil),          // 12: lockstep.replay.v1.Output
-	(*End)(nil),             // 13: lockstep.replay.v1.End
-	nil,                     // 14: lockstep.replay.v1.Header.ModuleDigestsEntry
+	(*AgentActions)(nil),    // 13: lockstep.replay.v1.AgentActions
+	(*Action)(nil),          // 14: lockstep.replay.v1.Action
+	(*End)(nil),             // 15: lockstep.replay.v1.End
+	nil,                     // 16: lockstep.replay.v1.Header.ModuleDigestsEntry
 }
 var file_replay_proto_depIdxs = []int32{
-	14, // 0: lockstep.replay.v1.Header.module_digests:type_name -> lockstep.replay.v1.Header.ModuleDigestsEntry
+	16, // 0: lockstep.replay.v1.Header.module_digests:type_name -> lockstep.replay.v1.Header.ModuleDigestsEntry
 	2,  // 1: lockstep.replay.v1.Header.segment:type_name -> lockstep.replay.v1.Segment
 	4,  // 2: lockstep.replay.v1.Record.command:type_name -> lockstep.replay.v1.Command
 	10, // 3: lockstep.replay.v1.Record.tick:type_name -> lockstep.replay.v1.TickDigest
-	13, // 4: lockstep.replay.v1.Record.end:type_name -> lockstep.replay.v1.End
+	15, // 4: lockstep.replay.v1.Record.end:type_name -> lockstep.replay.v1.End
 	11, // 5: lockstep.replay.v1.Record.inference:type_name -> lockstep.replay.v1.InferenceOutput
 	12, // 6: lockstep.replay.v1.Record.output:type_name -> lockstep.replay.v1.Output
-	5,  // 7: lockstep.replay.v1.Command.spawn:type_name -> lockstep.replay.v1.Spawn
-	6,  // 8: lockstep.replay.v1.Command.stop:type_name -> lockstep.replay.v1.Stop
-	7,  // 9: lockstep.replay.v1.Command.join:type_name -> lockstep.replay.v1.Membership
-	7,  // 10: lockstep.replay.v1.Command.leave:type_name -> lockstep.replay.v1.Membership
-	8,  // 11: lockstep.replay.v1.Command.input:type_name -> lockstep.replay.v1.Input
-	0,  // 12: lockstep.replay.v1.Event.kind:type_name -> lockstep.replay.v1.Event.Kind
-	9,  // 13: lockstep.replay.v1.TickDigest.events:type_name -> lockstep.replay.v1.Event
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	13, // 7: lockstep.replay.v1.Record.actions:type_name -> lockstep.replay.v1.AgentActions
+	5,  // 8: lockstep.replay.v1.Command.spawn:type_name -> lockstep.replay.v1.Spawn
+	6,  // 9: lockstep.replay.v1.Command.stop:type_name -> lockstep.replay.v1.Stop
+	7,  // 10: lockstep.replay.v1.Command.join:type_name -> lockstep.replay.v1.Membership
+	7,  // 11: lockstep.replay.v1.Command.leave:type_name -> lockstep.replay.v1.Membership
+	8,  // 12: lockstep.replay.v1.Command.input:type_name -> lockstep.replay.v1.Input
+	0,  // 13: lockstep.replay.v1.Event.kind:type_name -> lockstep.replay.v1.Event.Kind
+	9,  // 14: lockstep.replay.v1.TickDigest.events:type_name -> lockstep.replay.v1.Event
+	14, // 15: lockstep.replay.v1.AgentActions.actions:type_name -> lockstep.replay.v1.Action
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_replay_proto_init() }
@@ -1351,6 +1544,7 @@ func file_replay_proto_init() {
 		(*Record_End)(nil),
 		(*Record_Inference)(nil),
 		(*Record_Output)(nil),
+		(*Record_Actions)(nil),
 	}
 	file_replay_proto_msgTypes[3].OneofWrappers = []any{
 		(*Command_Spawn)(nil),
@@ -1365,7 +1559,7 @@ func file_replay_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replay_proto_rawDesc), len(file_replay_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
