@@ -5,14 +5,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
-	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/internal/guests"
 	"github.com/lockstep-rt/lockstep/internal/testkinds"
@@ -48,17 +45,8 @@ type wasmRun struct {
 // runWASMDemo runs the default WebAssembly topology plus a recorder.
 func runWASMDemo(t *testing.T, workers int, unmetered bool, record *bytes.Buffer) *wasmRun {
 	t.Helper()
-	mods, err := guests.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := host.ParseTopology("wasm demo", wasmtopo.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo.ResolveModules(mods)
+	topo := demoTopology(t)
 	topo.WASM.Unmetered = unmetered
-	topo.WASM.CacheDir = filepath.Join(os.TempDir(), "lockstep-test-wazero-cache") // compile the Go guest once
 	if testing.Short() {
 		topo.Ticks = 60 // still past faulty's first traps at t6 and t13
 	}

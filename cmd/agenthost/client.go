@@ -470,58 +470,47 @@ whether it accepts changes (and if not, why).` + clientHelp,
 }
 
 func newPause(stdout io.Writer) *cobra.Command {
-	var (
-		c   clientFlags
-		out outputFormat
-	)
-	cmd := &cobra.Command{
-		Use:   "pause",
-		Short: "Stop the clock of a running daemon after the tick in progress",
-		Long: `Stop the clock of a running daemon after the tick in progress, and print the
+	return newClockVerb(stdout, "pause", "Stop the clock of a running daemon after the tick in progress",
+		`Stop the clock of a running daemon after the tick in progress, and print the
 next tick (-o json: the whole status). step runs ticks while paused; resume
-starts the clock again.` + clientHelp,
-		Example: `  agenthost pause --data-dir /var/lib/lockstep`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			return c.call(cmd, func(ctx context.Context, cl api.AgenthostClient) error {
-				r, err := cl.Pause(ctx, &api.PauseRequest{})
-				if err != nil {
-					return err
-				}
-				return printStatus(stdout, out, r, fmt.Sprintf("paused before tick %d", r.Tick))
-			})
-		},
-	}
-	addOutput(cmd, &out)
-	c.add(cmd)
-	return cmd
+starts the clock again.`, `  agenthost pause --data-dir /var/lib/lockstep`,
+		func(ctx context.Context, cl api.AgenthostClient) (*api.StatusReply, error) {
+			return cl.Pause(ctx, &api.PauseRequest{})
+		}, "paused before tick %d")
 }
 
 func newResume(stdout io.Writer) *cobra.Command {
+	return newClockVerb(stdout, "resume", "Start the clock of a paused daemon again",
+		`Start the clock of a paused daemon again, free-running or paced as it was
+started, and print the next tick (-o json: the whole status).`, `  agenthost resume --data-dir /var/lib/lockstep`,
+		func(ctx context.Context, cl api.AgenthostClient) (*api.StatusReply, error) {
+			return cl.Resume(ctx, &api.ResumeRequest{})
+		}, "running from tick %d")
+}
+
+// newClockVerb is pause or resume: a call that answers the status, printed
+// as text (a format of the next tick) or -o json.
+func newClockVerb(stdout io.Writer, use, short, long, example string, call func(context.Context, api.AgenthostClient) (*api.StatusReply, error), text string) *cobra.Command {
 	var (
 		c   clientFlags
 		out outputFormat
 	)
 	cmd := &cobra.Command{
-		Use:   "resume",
-		Short: "Start the clock of a paused daemon again",
-		Long: `Start the clock of a paused daemon again, free-running or paced as it was
-started, and print the next tick (-o json: the whole status).` + clientHelp,
-		Example: `  agenthost resume --data-dir /var/lib/lockstep`,
+		Use:     use,
+		Short:   short,
+		Long:    long + clientHelp,
+		Example: example,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.check(); err != nil {
 				return err
 			}
 			return c.call(cmd, func(ctx context.Context, cl api.AgenthostClient) error {
-				r, err := cl.Resume(ctx, &api.ResumeRequest{})
+				r, err := call(ctx, cl)
 				if err != nil {
 					return err
 				}
-				return printStatus(stdout, out, r, fmt.Sprintf("running from tick %d", r.Tick))
+				return printStatus(stdout, out, r, fmt.Sprintf(text, r.Tick))
 			})
 		},
 	}

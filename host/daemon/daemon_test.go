@@ -55,15 +55,22 @@ func serveTopology(t *testing.T) *host.Topology {
 
 func inProcessLog(t *testing.T, dir string, every uint64, log *logrus.Logger) (api.AgenthostClient, func()) {
 	t.Helper()
-	d, err := daemon.Open(daemon.Config{DataDir: dir, Topology: serveTopology(t), Clock: daemon.Manual, CheckpointEvery: every,
+	return serveConfig(t, daemon.Config{DataDir: dir, Topology: serveTopology(t), Clock: daemon.Manual, CheckpointEvery: every,
 		Options: host.Options{Kinds: testkinds.Kinds(), Logger: log}})
+}
+
+// serveConfig opens a daemon, serves it, and dials it; stop ends it
+// cleanly.
+func serveConfig(t *testing.T, cfg daemon.Config) (c api.AgenthostClient, stop func()) {
+	t.Helper()
+	d, err := daemon.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Serve(ctx) }()
-	conn, err := api.Dial(api.DialOptions{DataDir: dir})
+	conn, err := api.Dial(api.DialOptions{DataDir: cfg.DataDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,27 +164,13 @@ func TestAnotherTopology(t *testing.T) {
 // the directory verifies from each kept checkpoint.
 func TestSegmentsAndPruning(t *testing.T) {
 	dir := t.TempDir()
-	d, err := daemon.Open(daemon.Config{DataDir: dir, Topology: serveTopology(t), Clock: daemon.Manual, CheckpointEvery: 10,
+	c, stop := serveConfig(t, daemon.Config{DataDir: dir, Topology: serveTopology(t), Clock: daemon.Manual, CheckpointEvery: 10,
 		SegmentBytes: 1024, Options: host.Options{Kinds: testkinds.Kinds(), Logger: quiet()}})
+	st, err := c.Step(context.Background(), &api.StepRequest{Ticks: 55})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Serve(ctx) }()
-	conn, err := api.Dial(api.DialOptions{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := api.NewAgenthostClient(conn).Step(ctx, &api.StepRequest{Ticks: 55})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	cps, _ := filepath.Glob(filepath.Join(dir, "checkpoints", "*.lsc"))
 	segs, _ := filepath.Glob(filepath.Join(dir, "log", "*.replay"))
 	var names []string
@@ -316,25 +309,10 @@ func TestSpawnNeedsSnapshotter(t *testing.T) {
 	topo := serveTopology(t)
 	kinds := testkinds.Kinds()
 	kinds["plain"] = func(string, []byte) (agent.Agent, error) { return goOnly{}, nil }
-	dir := t.TempDir()
-	d, err := daemon.Open(daemon.Config{DataDir: dir, Topology: topo, Clock: daemon.Manual, CheckpointEvery: 5, Options: host.Options{Kinds: kinds, Logger: quiet()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Serve(ctx) }()
-	conn, err := api.Dial(api.DialOptions{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = api.NewAgenthostClient(conn).Spawn(ctx, &api.SpawnRequest{Id: "p", Kind: "plain"})
+	c, stop := serveConfig(t, daemon.Config{DataDir: t.TempDir(), Topology: topo, Clock: daemon.Manual, CheckpointEvery: 5, Options: host.Options{Kinds: kinds, Logger: quiet()}})
+	defer stop()
+	_, err := c.Spawn(context.Background(), &api.SpawnRequest{Id: "p", Kind: "plain"})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "agent.Snapshotter") {
 		t.Fatalf("spawn: %v", err)
-	}
-	conn.Close()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
 	}
 }
