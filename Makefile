@@ -3,7 +3,7 @@
 # idempotent).
 
 GO      ?= go
-RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/... ./wasmagent ./modelactor
+RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/... ./wasmagent ./modelactor ./sdk/agenttest/...
 # Fuzz budgets are counts, not durations: with a duration, Go 1.26's fuzz
 # coordinator can report a spurious "context deadline exceeded" when the time
 # runs out (golang/go#75804, fixed in Go 1.27). 200000 inputs take 4-13 s per

@@ -401,7 +401,7 @@ func (h *Host) factory(a *engine.Agent) (agent.Agent, error) {
 
 func (h *Host) newAgent(a *engine.Agent) (agent.Agent, error) {
 	if m := h.modules[a.Kind]; m != nil {
-		return m.New(a.ID, a.Seed, a.Fuel) // WASI's random source: the agent's own seed
+		return m.New(a.ID, a.Seed, a.Fuel, a.Config) // WASI's random source: the agent's own seed
 	}
 	f := h.opts.Kinds[a.Kind]
 	if f == nil {

@@ -13,33 +13,33 @@ import (
 )
 
 // TestTopologyLimits: every number of a topology is checked when it is
-// parsed, and the error names the file, the line and the fix.
+// parsed, and the error names the file, the line and column, and the fix.
 func TestTopologyLimits(t *testing.T) {
 	const agents = "agents:\n  - {id: a, kind: idle}\n"
 	cases := []struct{ name, doc, want string }{
-		{"max_pages", "wasm: {max_pages: 65537}\n" + agents, "max_pages 65537 is over 65536"},
+		{"max_pages", "wasm: {max_pages: 65537}\n" + agents, "t.yaml:1:19: wasm: wasmagent: max_pages 65537 is over 65536"},
 		{"fuel wraps", "wasm: {fuel: 9223372036854775808}\n" + agents, "fuel 9223372036854775808 is over 4611686018427387904"},
 		{"fuel max", "wasm: {fuel: 18446744073709551615}\n" + agents, "is over 4611686018427387904"},
 		{"init_fuel", "wasm: {init_fuel: 18446744073709551615}\n" + agents, "init_fuel"},
 		{"watchdog", "wasm: {watchdog: -1s}\n" + agents, "watchdog -1s is outside"},
 		{"engine", "wasm: {engine: jit}\n" + agents, `engine "jit": use "compiler" or "interpreter"`},
-		{"module max_pages", "modules:\n  - {name: m, path: m.wasm, max_pages: 100000}\n" + agents, "t.yaml:2: modules[0]: module \"m\": max_pages 100000 is over 65536"},
-		{"module fuel", "modules:\n  - {name: m, path: m.wasm, fuel: 9223372036854775807}\n" + agents, "t.yaml:2: modules[0]: module \"m\": fuel"},
-		{"agent fuel", "agents:\n  - {id: a, kind: idle, fuel: 9223372036854775807}\n", "t.yaml:2: agents[0]: agent \"a\": fuel"},
-		{"negative size", "max_message_size: -1\n" + agents, "max_message_size is -1"},
+		{"module max_pages", "modules:\n  - {name: m, path: m.wasm, max_pages: 100000}\n" + agents, "t.yaml:2:40: modules[0]: module \"m\": max_pages 100000 is over 65536"},
+		{"module fuel", "modules:\n  - {name: m, path: m.wasm, fuel: 9223372036854775807}\n" + agents, "t.yaml:2:35: modules[0]: module \"m\": fuel"},
+		{"agent fuel", "agents:\n  - {id: a, kind: idle, fuel: 9223372036854775807}\n", "t.yaml:2:31: agents[0]: agent \"a\": fuel"},
+		{"negative size", "max_message_size: -1\n" + agents, "t.yaml:1:19: max_message_size is -1"},
 		{"huge size", "max_message_size: 1000000000\n" + agents, "max_message_size is 1000000000"},
-		{"ticks", "ticks: 2000000000000\n" + agents, "ticks is 2000000000000"},
-		{"quota", "quotas: {actions_per_tick: -5}\n" + agents, "quotas.actions_per_tick is -5"},
+		{"ticks", "ticks: 2000000000000\n" + agents, "t.yaml:1:8: ticks is 2000000000000"},
+		{"quota", "quotas: {actions_per_tick: -5}\n" + agents, "t.yaml:1:28: quotas.actions_per_tick is -5"},
 		{"quota huge", "quotas: {bytes_per_tick: 4294967296}\n" + agents, "quotas.bytes_per_tick is 4294967296"},
-		{"restarts", "groups:\n  - {name: g, max_restarts: -1}\n" + agents, "t.yaml:2: groups[0]: max_restarts is -1"},
-		{"group cycle", "groups:\n  - {name: g, parent: h}\n  - {name: h, parent: g}\n" + agents, `t.yaml:2: groups[0]: group "g" is its own ancestor`},
+		{"restarts", "groups:\n  - {name: g, max_restarts: -1}\n" + agents, "t.yaml:2:29: groups[0]: max_restarts is -1"},
+		{"group cycle", "groups:\n  - {name: g, parent: h}\n  - {name: h, parent: g}\n" + agents, `t.yaml:2:23: groups[0]: group "g" is its own ancestor`},
 		{"group self", "groups:\n  - {name: g, parent: g}\n" + agents, `group "g" is its own ancestor`},
 		{"group parent", "groups:\n  - {name: g, parent: nope}\n" + agents, `parent "nope", which is not declared`},
-		{"group duplicate", "groups:\n  - {name: g}\n  - {name: g}\n" + agents, `t.yaml:3: groups[1]: duplicate group "g"`},
+		{"group duplicate", "groups:\n  - {name: g}\n  - {name: g}\n" + agents, `t.yaml:3:12: groups[1]: duplicate group "g"`},
 		{"group name", "groups:\n  - {name: \"\"}\n" + agents, "empty group name"},
-		{"agent group", "agents:\n  - {id: a, kind: idle, group: nope}\n", `t.yaml:2: agents[0]: agent "a" is in group "nope", which is not declared`},
-		{"input channel", agents + "inputs:\n  - {tick: 1, channel: \"bad channel!\", payload: x}\n", "t.yaml:4: inputs[0]: agent: invalid name: channel"},
-		{"input tick", agents + "inputs:\n  - {tick: 2000000000000, to: a, payload: x}\n", "t.yaml:4: inputs[0]: tick 2000000000000 is over"},
+		{"agent group", "agents:\n  - {id: a, kind: idle, group: nope}\n", `t.yaml:2:32: agents[0]: agent "a" is in group "nope", which is not declared`},
+		{"input channel", agents + "inputs:\n  - {tick: 1, channel: \"bad channel!\", payload: x}\n", "t.yaml:4:24: inputs[0]: agent: invalid name: channel"},
+		{"input tick", agents + "inputs:\n  - {tick: 2000000000000, to: a, payload: x}\n", "t.yaml:4:12: inputs[0]: tick 2000000000000 is over"},
 		{"input size", "max_message_size: 2\n" + agents + "inputs:\n  - {tick: 1, to: a, payload: xyz}\n", "payload of 3 bytes is over max_message_size (2)"},
 	}
 	for _, c := range cases {

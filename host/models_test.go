@@ -18,6 +18,7 @@ import (
 	"github.com/lockstep-rt/lockstep/modelactor"
 	"github.com/lockstep-rt/lockstep/modelactor/onnx"
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
+	"github.com/lockstep-rt/lockstep/sdk/agenttest"
 )
 
 // asker is a Go agent that asks its model (config: "model@version") about a
@@ -69,9 +70,7 @@ func askRun(t *testing.T, models []host.Model, spec string, workers, ticks int, 
 			t.Fatal(err)
 		}
 	}
-	var res []host.TickResult
-	hosttest.Steps(t, h, ticks, true, func(r host.TickResult) { res = append(res, r) })
-	return h, res
+	return h, agenttest.Steps(t, h, ticks)
 }
 
 func mlpModel(t *testing.T, mode string) host.Model {
@@ -248,7 +247,7 @@ func TestModelDeclarationErrors(t *testing.T) {
 	}
 	doc := "agents:\n  - {id: a, kind: asker}\nmodels:\n  - {id: m, version: \"1\", path: m.onnx, sha256: xyz}\n"
 	_, err = host.ParseTopology("t.yaml", []byte(doc))
-	if err == nil || !strings.Contains(err.Error(), "t.yaml:4: models[0]") {
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4:49: models[0]") {
 		t.Errorf("topology: %v", err)
 	}
 	doc = "agents:\n  - {id: a, kind: asker}\nmodels:\n  - {id: m, version: \"1\", path: m.onnx, sha256: " + strings.Repeat("a", 64) + ", gpu: true}\n"
@@ -339,7 +338,7 @@ func rewriteLog(t *testing.T, log []byte, edit func(*replaylog.Record)) []byte {
 // path: one run from two directories under two HOMEs gives the same
 // digests.
 func TestDigestsArePathFree(t *testing.T) {
-	run := func(home string) [][32]byte {
+	run := func(home string) []host.TickResult {
 		t.Setenv("HOME", home)
 		mlp := modeltest.Write(t, home, "mlp", onnx.MLP(4, 8, 3, 9))
 		gone := mlp
@@ -355,7 +354,7 @@ func TestDigestsArePathFree(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return hosttest.Steps(t, h, 3, true, nil)
+		return agenttest.Steps(t, h, 3)
 	}
 	other := filepath.Join(t.TempDir(), "elsewhere", "deeper")
 	if err := os.MkdirAll(other, 0o755); err != nil {
@@ -363,7 +362,7 @@ func TestDigestsArePathFree(t *testing.T) {
 	}
 	a, b := run(t.TempDir()), run(other)
 	for i := range a {
-		if a[i] != b[i] {
+		if a[i].Digest != b[i].Digest {
 			t.Fatalf("t%d: the digest depends on the directory", i)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/lockstep-rt/lockstep/internal/engine"
 	"github.com/lockstep-rt/lockstep/internal/fsutil"
 	"github.com/lockstep-rt/lockstep/wasmagent"
+	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
 
 // Topology is a run described in a file: what agentHost runs.
@@ -53,7 +55,7 @@ type Topology struct {
 	Inputs         []TopologyInput `yaml:"inputs"`
 
 	source string
-	lines  map[string]int // "agents[3]" -> line
+	pos    map[string]position // "agents[3]", "agents[3].group", "ticks" -> where it is
 }
 
 // TopologyAgent is one agent of a topology.
@@ -126,27 +128,33 @@ func (t *Topology) ResolveModules(dir string) {
 }
 
 // ParseTopology parses a topology document; name is used in errors.
-// Unknown fields are errors.
+// Unknown fields are errors. Every error starts with name and, where the
+// document says it, name:LINE:COLUMN (a YAML syntax error: name:LINE),
+// then the item ("agents[3]"): an unknown field names the fields it could
+// have meant.
 func ParseTopology(name string, data []byte) (*Topology, error) {
-	t := &Topology{source: name, lines: map[string]int{}}
+	t := &Topology{source: name, pos: map[string]position{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(t); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: the topology is empty; see the README for the format", name)
-		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+	decErr := dec.Decode(t)
+	if errors.Is(decErr, io.EOF) {
+		return nil, fmt.Errorf("%s: the topology is empty; see the README (or agenthost schema) for the format", name)
 	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err == nil && len(root.Content) == 1 {
-		m := root.Content[0]
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if seq := m.Content[i+1]; seq.Kind == yaml.SequenceNode {
-				for j, item := range seq.Content {
-					t.lines[fmt.Sprintf("%s[%d]", m.Content[i].Value, j)] = item.Line
-				}
-			}
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, t.yamlError(err) // a syntax error: the decoder's too
+	}
+	// Walk the document beside the types: where each item and field is,
+	// and, when the decoder refused the document, where and why.
+	w := &topologyWalker{t: t, seen: map[walkKey]bool{}}
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		w.walk(root.Content[0], reflect.TypeFor[Topology](), "")
+	}
+	if decErr != nil {
+		if err := w.err(); err != nil {
+			return nil, err
 		}
+		return nil, t.yamlError(decErr)
 	}
 	if err := t.check(); err != nil {
 		return nil, err
@@ -154,29 +162,21 @@ func ParseTopology(name string, data []byte) (*Topology, error) {
 	return t, nil
 }
 
-func (t *Topology) errorf(item string, format string, args ...any) error {
-	where := t.source + ": " + item
-	if l := t.lines[item]; l > 0 {
-		where = fmt.Sprintf("%s:%d: %s", t.source, l, item)
-	}
-	return fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...))
-}
-
 // check validates what can be checked without a host.
 func (t *Topology) check() error {
 	switch {
 	case t.Ticks < 0 || t.Ticks > MaxTicks:
-		return fmt.Errorf("%s: ticks is %d; give a number of ticks from 1 to %d (0: give --ticks)", t.source, t.Ticks, int64(MaxTicks))
+		return t.errorAt("ticks", "", "ticks is %d; give a number of ticks from 1 to %d (0: give --ticks)", t.Ticks, int64(MaxTicks))
 	case checkMaxMessageSize(t.MaxMessageSize) != nil:
-		return fmt.Errorf("%s: %w", t.source, checkMaxMessageSize(t.MaxMessageSize))
+		return t.errorAt("max_message_size", "", "%w", checkMaxMessageSize(t.MaxMessageSize))
 	case len(t.Agents) == 0:
-		return fmt.Errorf("%s: no agents; add at least one under agents:", t.source)
+		return t.errorAt("agents", "", "no agents; add at least one under agents:")
 	}
 	if err := t.Quotas.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", t.source, err)
+		return t.errorAt(fieldPos("quotas", reflect.TypeFor[Quotas](), err.Error()), "", "%w", err)
 	}
 	if err := t.WASM.validate(); err != nil {
-		return fmt.Errorf("%s: wasm: %w", t.source, err)
+		return t.errorAt(fieldPos("wasm", reflect.TypeFor[WASMConfig](), err.Error()), "wasm", "%w", err)
 	}
 	if err := t.checkGroups(); err != nil {
 		return err
@@ -187,40 +187,49 @@ func (t *Topology) check() error {
 			return t.errorf(item, "a module needs a name (the kind agents use) and a path to its .wasm file")
 		}
 		if err := m.validate(); err != nil {
-			return t.errorf(item, "module %q: %v", m.Name, err)
+			return t.errorAt(fieldPos(item, reflect.TypeFor[Module](), err.Error()), item, "module %q: %v", m.Name, err)
+		}
+		for j, g := range m.Grants {
+			if err := plugin.CheckCapability(g); err != nil {
+				return t.errorAt(fmt.Sprintf("%s.grants[%d]", item, j), item, "module %q: grant %v", m.Name, err)
+			}
+		}
+		if err := (plugin.Policy{Version: m.Version}).Validate(); err != nil {
+			return t.errorAt(item+".version", item, "module %q: version: %v", m.Name, strings.TrimPrefix(err.Error(), "plugin: policy: "))
 		}
 	}
 	for i, m := range t.Models {
 		if err := m.Validate(); err != nil {
-			return t.errorf(fmt.Sprintf("models[%d]", i), "%v", err)
+			item := fmt.Sprintf("models[%d]", i)
+			return t.errorAt(fieldPos(item, reflect.TypeFor[Model](), err.Error()), item, "%v", err)
 		}
 	}
 	ids := map[string]int{}
 	for i, a := range t.Agents {
 		item := fmt.Sprintf("agents[%d]", i)
 		if err := agent.ValidateName("agent id", a.ID); err != nil {
-			return t.errorf(item, "%v", err)
+			return t.errorAt(item+".id", item, "%v", err)
 		}
 		if j, dup := ids[a.ID]; dup {
-			return t.errorf(item, "duplicate agent id %q (also agents[%d]); give each agent its own id", a.ID, j)
+			return t.errorAt(item+".id", item, "duplicate agent id %q (also agents[%d]); give each agent its own id", a.ID, j)
 		}
 		ids[a.ID] = i
 		if a.Kind == "" {
 			return t.errorf(item, "agent %q has no kind", a.ID)
 		}
 		if a.Group != "" && !slices.ContainsFunc(t.Groups, func(g Group) bool { return g.Name == a.Group }) {
-			return t.errorf(item, "agent %q is in group %q, which is not declared; add it under groups: (or leave group out: the root group)", a.ID, a.Group)
+			return t.errorAt(item+".group", item, "agent %q is in group %q, which is not declared; add it under groups: (or leave group out: the root group)", a.ID, a.Group)
 		}
 		if err := wasmagent.CheckFuel("fuel", a.Fuel, "its module's"); err != nil {
-			return t.errorf(item, "agent %q: %v", a.ID, err)
+			return t.errorAt(item+".fuel", item, "agent %q: %v", a.ID, err)
 		}
-		for _, ch := range a.Channels {
+		for j, ch := range a.Channels {
 			if err := agent.ValidateName("channel", ch); err != nil {
-				return t.errorf(item, "agent %q: %v", a.ID, err)
+				return t.errorAt(fmt.Sprintf("%s.channels[%d]", item, j), item, "agent %q: %v", a.ID, err)
 			}
 		}
 		if _, err := a.configBytes(); err != nil {
-			return t.errorf(item, "agent %q: config: %v", a.ID, err)
+			return t.errorAt(item+".config", item, "agent %q: config: %v", a.ID, err)
 		}
 	}
 	for i, in := range t.Inputs {
@@ -230,17 +239,17 @@ func (t *Topology) check() error {
 		}
 		if in.Channel != "" {
 			if err := agent.ValidateName("channel", in.Channel); err != nil {
-				return t.errorf(item, "%v", err)
+				return t.errorAt(item+".channel", item, "%v", err)
 			}
 		}
 		if in.Tick > MaxTicks {
-			return t.errorf(item, "tick %d is over %d", in.Tick, int64(MaxTicks))
+			return t.errorAt(item+".tick", item, "tick %d is over %d", in.Tick, int64(MaxTicks))
 		}
 		if limit := cmp.Or(t.MaxMessageSize, engine.DefaultMaxMessageSize); len(in.Payload) > limit {
-			return t.errorf(item, "payload of %d bytes is over max_message_size (%d)", len(in.Payload), limit)
+			return t.errorAt(item+".payload", item, "payload of %d bytes is over max_message_size (%d)", len(in.Payload), limit)
 		}
 		if _, ok := ids[in.To]; in.To != "" && !ok {
-			return t.errorf(item, "input to unknown agent %q; declare it under agents:", in.To)
+			return t.errorAt(item+".to", item, "input to unknown agent %q; declare it under agents:", in.To)
 		}
 	}
 	return nil
@@ -253,24 +262,25 @@ func (t *Topology) checkGroups() error {
 	for i, g := range t.Groups {
 		item := fmt.Sprintf("groups[%d]", i)
 		if err := agent.ValidateName("group name", g.Name); err != nil {
-			return t.errorf(item, "%v", err)
+			return t.errorAt(item+".name", item, "%v", err)
 		}
 		if j, dup := index[g.Name]; dup {
-			return t.errorf(item, "duplicate group %q (also groups[%d]); give each group its own name", g.Name, j)
+			return t.errorAt(item+".name", item, "duplicate group %q (also groups[%d]); give each group its own name", g.Name, j)
 		}
 		index[g.Name] = i
 		if g.MaxRestarts < 0 {
-			return t.errorf(item, "max_restarts is %d; give 0 or more", g.MaxRestarts)
+			return t.errorAt(item+".max_restarts", item, "max_restarts is %d; give 0 or more", g.MaxRestarts)
 		}
 	}
 	for i, g := range t.Groups {
 		seen := map[string]bool{g.Name: true}
 		for p := g.Parent; p != ""; p = t.Groups[index[p]].Parent {
+			item := fmt.Sprintf("groups[%d]", i)
 			if _, ok := index[p]; !ok {
-				return t.errorf(fmt.Sprintf("groups[%d]", i), "group %q has parent %q, which is not declared; declare it, or leave parent out (the root group)", g.Name, p)
+				return t.errorAt(item+".parent", item, "group %q has parent %q, which is not declared; declare it, or leave parent out (the root group)", g.Name, p)
 			}
 			if seen[p] {
-				return t.errorf(fmt.Sprintf("groups[%d]", i), "group %q is its own ancestor (through %q); parents must form a tree", g.Name, p)
+				return t.errorAt(item+".parent", item, "group %q is its own ancestor (through %q); parents must form a tree", g.Name, p)
 			}
 			seen[p] = true
 		}

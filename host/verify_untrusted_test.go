@@ -15,7 +15,7 @@ import (
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/guests"
-	"github.com/lockstep-rt/lockstep/internal/hosttest"
+	"github.com/lockstep-rt/lockstep/sdk/agenttest"
 	"github.com/lockstep-rt/lockstep/wasmagent"
 	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
@@ -56,7 +56,7 @@ func recordCounter(t *testing.T, path string, wasm host.WASMConfig, models ...ho
 			t.Fatal(err)
 		}
 	}
-	hosttest.Steps(t, h, 5, true, nil)
+	agenttest.Steps(t, h, 5)
 	if err := h.Close(); err != nil {
 		t.Fatal(err)
 	}

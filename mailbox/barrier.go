@@ -222,7 +222,7 @@ func (b *barrier) run() {
 		b.mu.Unlock()
 		batch := b.take(all, unsorted, tick)
 		for i := range batch {
-			current = batch[i].msg
+			current = unkeyed(batch[i].msg)
 			b.invoker.InvokeUserMessage(current)
 			yield()
 		}
@@ -231,6 +231,29 @@ func (b *barrier) run() {
 		current = msg
 		b.invoker.InvokeUserMessage(msg)
 	}
+}
+
+// unkeyed returns what the held message msg delivers: msg itself, or a
+// Keyed's Message, in an envelope like the one the Keyed came in.
+func unkeyed(msg any) any {
+	env, _ := msg.(*actor.MessageEnvelope)
+	inner := msg
+	if env != nil {
+		inner = env.Message
+	}
+	var m any
+	switch k := inner.(type) {
+	case Keyed:
+		m = k.Message
+	case *Keyed:
+		m = k.Message
+	default:
+		return msg
+	}
+	if env == nil {
+		return m
+	}
+	return &actor.MessageEnvelope{Header: env.Header, Message: m, Sender: env.Sender}
 }
 
 // releaseTick calls r.ReleaseTick, turning a panic into a value so that

@@ -36,6 +36,12 @@ func describe(m any) string {
 		return m.name
 	case testSystem:
 		return m.name
+	case Keyed:
+		return fmt.Sprintf("keyed(%s@%s)", describe(m.Message), m.Key)
+	case *Keyed:
+		return fmt.Sprintf("*keyed(%s@%s)", describe(m.Message), m.Key)
+	case EndOfTick:
+		return fmt.Sprintf("end-of-tick(%d)", m.Tick)
 	case nil:
 		return "<nil>"
 	default:
@@ -49,7 +55,7 @@ func baseName(m any) string {
 	switch m := actor.UnwrapEnvelopeMessage(m).(type) {
 	case testHeld:
 		return m.name
-	case testRelease:
+	case testRelease, EndOfTick:
 		return "release"
 	case testPlain:
 		return m.name
@@ -107,7 +113,10 @@ func (r *recorder) EscalateFailure(reason, m any) {
 //
 //	post-held name=a tick=1 [rank=0] [seq=0] [envelope]  post a Held message
 //	post name=b [envelope]                               post a plain user message
+//	post-keyed name=c tick=1 [rank=0] [seq=0] [pointer] [envelope]
+//	                                                     post a Keyed (or *Keyed) plain message
 //	release tick=1 [envelope]                            post a Release message
+//	end-of-tick tick=1                                   post an EndOfTick
 //	system name=x                                        post a system message
 //	suspend | resume                                     post SuspendMailbox / ResumeMailbox
 //	panic-on name=a                                      the invoker panics on a (or "release")
@@ -134,10 +143,21 @@ func TestBarrierDataDriven(t *testing.T) {
 				var name string
 				d.ScanArgs(t, "name", &name)
 				r.mb.PostUserMessage(wrap(d, testPlain{name}))
+			case "post-keyed":
+				h := scanHeld(t, d, "name")
+				var k any = Keyed{Key: h.key, Message: testPlain{h.name}}
+				if d.HasArg("pointer") {
+					k = &Keyed{Key: h.key, Message: testPlain{h.name}}
+				}
+				r.mb.PostUserMessage(wrap(d, k))
 			case "release":
 				var tick uint64
 				d.ScanArgs(t, "tick", &tick)
 				r.mb.PostUserMessage(wrap(d, testRelease{tick}))
+			case "end-of-tick":
+				var tick uint64
+				d.ScanArgs(t, "tick", &tick)
+				r.mb.PostUserMessage(EndOfTick{tick})
 			case "system":
 				var name string
 				d.ScanArgs(t, "name", &name)

@@ -23,7 +23,10 @@
 //     and then the Release message itself. Held messages for later ticks stay
 //     held. A release is delivered as one unit: system messages posted while
 //     it runs are delivered after its Release message.
-//  4. Held messages are delivered exactly as posted, envelope included.
+//  4. Held messages are delivered exactly as posted, envelope included,
+//     except a Keyed (or *Keyed): it is delivered as its Message, in an
+//     envelope with the same header and sender if it came in one. Keyed
+//     holds messages of any type; EndOfTick is a ready-made Release.
 //  5. A panic while delivering a message is recovered and reported with
 //     invoker.EscalateFailure(reason, message), naming the message that
 //     panicked. If it was part of a release for tick T, the rest of that
@@ -40,6 +43,9 @@
 //
 // The barrier mailbox does not unpack actor.MessageBatch and ignores mailbox
 // middlewares.
+//
+// Tests drive actors with barrier mailboxes without goroutines or sleeps
+// on the deterministic dispatcher of package sdk/agenttest.
 //
 // A Pool runs scheduled functions on a fixed number of worker goroutines
 // taken from an unbounded FIFO queue:

@@ -55,3 +55,27 @@ type Release interface {
 	// not post to the mailbox.
 	ReleaseTick() uint64
 }
+
+// Keyed is a held message for messages that do not implement Held
+// themselves: the barrier mailbox holds it with Key and, at the release,
+// delivers Message in its place (in an *actor.MessageEnvelope with the
+// same header and sender, if the Keyed came in one). A *Keyed works the
+// same way.
+//
+//	ctx.Send(pid, mailbox.Keyed{Key: mailbox.Key{Tick: 3}, Message: "hello"})
+type Keyed struct {
+	Key     Key
+	Message any
+}
+
+// BarrierKey implements Held.
+func (k Keyed) BarrierKey() Key { return k.Key }
+
+// EndOfTick is a Release for actors whose messages need no other release
+// type: posted as a plain user message, it delivers every held message
+// with Key.Tick <= Tick and is then delivered itself, so that the actor
+// sees the end of its tick (the moment to act on the tick's messages).
+type EndOfTick struct{ Tick uint64 }
+
+// ReleaseTick implements Release.
+func (e EndOfTick) ReleaseTick() uint64 { return e.Tick }

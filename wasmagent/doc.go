@@ -10,9 +10,10 @@
 //     for fuel metering and NaN canonicalisation (package meter), compiles it
 //     once, checks its imports and exports against ABI v1 and its ABI
 //     version. Every rejection names the module, the reason and the fix.
-//  3. Module.New(id): a fresh instance implementing agent.Agent, for the
-//     host's Factory. Each agent gets its own instance; a restart gets a new
-//     one.
+//  3. Module.New(id, seed, fuel, config): a fresh instance implementing
+//     agent.Agent, for the host's Factory; the agent reads config with the
+//     host function config. Each agent gets its own instance; a restart gets
+//     a new one.
 //  4. Runtime.Close when done.
 //
 // Instances implement agent.Snapshotter: Snapshot captures one between

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"unsafe"
@@ -82,6 +83,7 @@ var hostFuncs = map[string]hostFunc{
 	}},
 	"state_read": {sig(6, i32), func(in *instance, s []uint64) { s[0] = in.stateRead(s) }},
 	"infer":      {sig(6, i32), func(in *instance, s []uint64) { s[0] = in.infer(s) }},
+	"config":     {sig(2, i32), func(in *instance, s []uint64) { s[0] = in.readConfig(s) }},
 }
 
 // hostSignatures is what checkABI compares imports with.
@@ -261,4 +263,30 @@ func (in *instance) infer(s []uint64) uint64 {
 		return errCode(err)
 	}
 	return uint64(n)
+}
+
+// readConfig handles config(buf_ptr, cap): it copies the first cap bytes of
+// the agent's config to buf_ptr and returns the config's full length, so
+// that a call with cap 0 (whose pointer is not looked at) learns the size.
+// It needs no agent.Context: the config is the instance's, readable from
+// the start function on.
+func (in *instance) readConfig(s []uint64) uint64 {
+	c := in.config
+	if len(c) > math.MaxInt32 {
+		in.charge(0)
+		return code(codeTooLarge) // cannot be returned as an i32 length
+	}
+	capacity := uint32(s[1])
+	var buf []byte
+	if capacity != 0 {
+		var ok bool
+		if buf, ok = in.mem.Read(uint32(s[0]), capacity); !ok {
+			in.charge(0)
+			return code(codeOutOfBounds)
+		}
+	}
+	n := min(len(c), len(buf))
+	in.charge(n)
+	copy(buf, c[:n])
+	return uint64(uint32(len(c)))
 }

@@ -43,7 +43,7 @@ func TestInitFuelOfGuests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := m.New("a", 1, 0)
+		a, err := m.New("a", 1, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

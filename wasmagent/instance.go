@@ -1,6 +1,7 @@
 package wasmagent
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -22,8 +23,8 @@ type instanceKey struct{}
 // instance is one agent's module instance; it implements agent.Agent,
 // agent.Metered and agent.Snapshotter. A snapshot (snapshot.go) holds
 // every field that outlives a call, except those a fresh instance of the
-// same module, id, seed and fuel has the same (receive is looked up again
-// when needed).
+// same module, id, seed, fuel and config has the same (receive is looked up
+// again when needed).
 type instance struct {
 	m    *Module
 	mod  api.Module
@@ -48,6 +49,9 @@ type instance struct {
 	stack               [1]uint64 // CallWithStack's: one argument or result
 	// random is WASI's random source (nil for Load's probe).
 	random *rand.ChaCha8
+	// config is the agent's config (its spawn's), which the config host
+	// function copies out; the instance never changes it.
+	config []byte
 	// started says Init, Receive, Step or Restore ran: Restore wants a
 	// fresh instance.
 	started bool
@@ -58,13 +62,15 @@ var _ agent.Metered = (*instance)(nil)
 var _ agent.Snapshotter = (*instance)(nil)
 
 // New returns a fresh instance of the module as the agent id with the given
-// random seed for WASI (ignored by modules without WASI) and fuel per tick
-// (0: the module's Fuel; at most MaxFuel).
-func (m *Module) New(id string, seed, fuel uint64) (agent.Agent, error) {
+// random seed for WASI (ignored by modules without WASI), fuel per tick
+// (0: the module's Fuel; at most MaxFuel) and config: the bytes of its
+// spawn's config (a topology agent's config:), which the agent reads with
+// the host function config, from its start function on. New keeps a copy.
+func (m *Module) New(id string, seed, fuel uint64, config []byte) (agent.Agent, error) {
 	if err := CheckFuel("fuel", fuel, "its module's"); err != nil {
 		return nil, fmt.Errorf("wasmagent: agent %q: %w", id, err)
 	}
-	in, err := m.instantiate(context.Background(), wasiSeed(seed))
+	in, err := m.instantiate(context.Background(), wasiSeed(seed), bytes.Clone(config))
 	if err != nil {
 		return nil, fmt.Errorf("wasmagent: instantiating %q for agent %q: %w", m.Name, id, err)
 	}
@@ -81,8 +87,8 @@ const epoch = 1640995200 // 2022-01-01T00:00:00Z
 // TickDuration is how much WASI clock time one tick is.
 const TickDuration = time.Millisecond
 
-func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8) (*instance, error) {
-	in := &instance{m: m, budget: m.Fuel, left: m.Fuel, initLeft: m.rt.cfg.InitFuel, random: random}
+func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config []byte) (*instance, error) {
+	in := &instance{m: m, budget: m.Fuel, left: m.Fuel, initLeft: m.rt.cfg.InitFuel, random: random, config: config}
 	// WASI clocks follow the tick: the wall clock is constant within a
 	// tick, TickDuration apart between ticks. Sleeping is a no-op (wazero's
 	// default).

@@ -456,8 +456,8 @@ func (in *instance) exportedGlobals() ([]api.MutableGlobal, error) {
 }
 
 // Restore implements agent.Snapshotter: it makes a fresh instance (from
-// Module.New with the snapshotted agent's id, seed and fuel, Init not
-// called) the instance the snapshot was taken of. It checks everything
+// Module.New with the snapshotted agent's id, seed, fuel and config, Init
+// not called) the instance the snapshot was taken of. It checks everything
 // before it changes anything: a snapshot of another module, of another
 // format version, damaged or truncated, is an error that says so, and the
 // instance stays fresh. After it, Receive and Step behave as they would

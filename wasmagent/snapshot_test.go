@@ -155,7 +155,7 @@ func snapshot(tb testing.TB, a agent.Agent) []byte {
 // restored returns a fresh instance of m restored from snap.
 func restored(tb testing.TB, m *wasmagent.Module, seed uint64, snap []byte) agent.Agent {
 	tb.Helper()
-	a, err := m.New("a", seed, 0)
+	a, err := m.New("a", seed, 0, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestSnapshotRestoreGuests(t *testing.T) {
 		for _, name := range snapGuests {
 			t.Run(eng+"/"+name, func(t *testing.T) {
 				m := loadGuest(t, rt, name)
-				a, err := m.New("a", seed, 0)
+				a, err := m.New("a", seed, 0, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -227,7 +227,7 @@ func TestSnapshotRestoreGuests(t *testing.T) {
 				}
 				// A snapshot of a fresh instance (before Init) restores too:
 				// Init then runs as on the original.
-				fresh, _ := m.New("a", seed, 0)
+				fresh, _ := m.New("a", seed, 0, nil)
 				c := restored(t, m, seed, snapshot(t, fresh))
 				d1, d2 := newDriver(fresh, seed), newDriver(c, seed)
 				d1.init(t)
@@ -247,23 +247,23 @@ func TestSnapshotRestoreGuests(t *testing.T) {
 func TestRestoreRefusals(t *testing.T) {
 	rt := newRuntime(t, wasmagent.Config{})
 	good, faults := loadTestMod(t, rt, "good"), loadTestMod(t, rt, "faults")
-	a, _ := good.New("a", 1, 0)
+	a, _ := good.New("a", 1, 0, nil)
 	newDriver(a, 1).init(t)
 	snap := snapshot(t, a)
 
-	b, _ := faults.New("a", 1, 0)
+	b, _ := faults.New("a", 1, 0, nil)
 	err := b.(agent.Snapshotter).Restore(snap)
 	if err == nil || !strings.Contains(err.Error(), `module "faults"`) || !strings.Contains(err.Error(), "another module") {
 		t.Errorf("restoring good's snapshot into faults: %v", err)
 	}
 	// The refused instance is still fresh: it can be restored from its own
 	// module's snapshot.
-	other, _ := faults.New("b", 1, 0)
+	other, _ := faults.New("b", 1, 0, nil)
 	if err := b.(agent.Snapshotter).Restore(snapshot(t, other)); err != nil {
 		t.Errorf("after a refusal: %v", err)
 	}
 
-	c, _ := good.New("a", 1, 0)
+	c, _ := good.New("a", 1, 0, nil)
 	newDriver(c, 1).init(t)
 	if err := c.(agent.Snapshotter).Restore(snap); err == nil || !strings.Contains(err.Error(), "not fresh") {
 		t.Errorf("restoring into an initialised instance: %v", err)
@@ -279,7 +279,7 @@ func TestRestoreRefusals(t *testing.T) {
 	binary.LittleEndian.PutUint32(bigger[pagesAt:], info.Pages+1)
 	bigger = reseal(bigger)
 	small := newRuntime(t, wasmagent.Config{MaxPages: info.Pages})
-	h, _ := loadTestMod(t, small, "good").New("a", 1, 0)
+	h, _ := loadTestMod(t, small, "good").New("a", 1, 0, nil)
 	if err := h.(agent.Snapshotter).Restore(bigger); err == nil || !strings.Contains(err.Error(), "cannot grow memory") {
 		t.Errorf("restoring %d pages under a limit of %d: %v", info.Pages+1, info.Pages, err)
 	}
@@ -304,14 +304,14 @@ func reseal(b []byte) []byte {
 func TestRestoreDamaged(t *testing.T) {
 	rt := newRuntime(t, wasmagent.Config{})
 	m := loadTestMod(t, rt, "good")
-	a, _ := m.New("a", 5, 0)
+	a, _ := m.New("a", 5, 0, nil)
 	d := newDriver(a, 5)
 	d.init(t)
 	for tick := clock.Tick(1); tick <= 5; tick++ {
 		d.tick(tick)
 	}
 	snap := snapshot(t, a)
-	b, _ := m.New("a", 5, 0)
+	b, _ := m.New("a", 5, 0, nil)
 	s := b.(agent.Snapshotter)
 	try := func(what string, data []byte, want string) {
 		t.Helper()
@@ -355,7 +355,7 @@ func TestRestoreDamaged(t *testing.T) {
 		err := s.Restore(reseal(bad))
 		if err == nil {
 			// Restored: the instance is no longer fresh.
-			b, _ = m.New("a", 5, 0)
+			b, _ = m.New("a", 5, 0, nil)
 			s = b.(agent.Snapshotter)
 		}
 	}
@@ -371,7 +371,7 @@ func TestRestoreDamaged(t *testing.T) {
 func FuzzRestore(f *testing.F) {
 	rt := newRuntime(f, wasmagent.Config{})
 	m := loadTestMod(f, rt, "good")
-	a, _ := m.New("a", 5, 0)
+	a, _ := m.New("a", 5, 0, nil)
 	d := newDriver(a, 5)
 	d.init(f)
 	f.Add(snapshot(f, a))
@@ -387,7 +387,7 @@ func FuzzRestore(f *testing.F) {
 			data = reseal(bytes.Clone(data))
 		}
 		_, decodeErr := wasmagent.DecodeSnapshot(data)
-		b, err := m.New("a", 5, 0)
+		b, err := m.New("a", 5, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -399,7 +399,7 @@ func FuzzRestore(f *testing.F) {
 			b.Shutdown(engine.NewOutbox(&engine.Agent{ID: "a"}, 0))
 			return
 		}
-		c, _ := m.New("a", 5, 0)
+		c, _ := m.New("a", 5, 0, nil)
 		if err := c.(agent.Snapshotter).Restore(data); err != nil {
 			t.Fatal(err)
 		}
@@ -416,7 +416,7 @@ func FuzzRestore(f *testing.F) {
 func TestSnapshotContents(t *testing.T) {
 	rt := newRuntime(t, wasmagent.Config{})
 	m := loadTestMod(t, rt, "good")
-	a, _ := m.New("a", 5, 0)
+	a, _ := m.New("a", 5, 0, nil)
 	d := newDriver(a, 5)
 	d.init(t)
 	for tick := clock.Tick(1); tick <= 4; tick++ {
@@ -454,7 +454,7 @@ func TestSnapshotRefusesTableMutation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := m.New("a", 1, 0)
+	a, err := m.New("a", 1, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +467,7 @@ func TestSnapshotRefusesTableMutation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `module "tables" cannot be snapshotted`) || !strings.Contains(err.Error(), "table.set in function") || !strings.Contains(err.Error(), "rebuild it") {
 		t.Fatalf("Snapshot = %v", err)
 	}
-	b, _ := m.New("a", 1, 0)
+	b, _ := m.New("a", 1, 0, nil)
 	if err := b.(agent.Snapshotter).Restore([]byte("LSWS")); err == nil || !strings.Contains(err.Error(), "table.set") {
 		t.Fatalf("Restore = %v", err)
 	}
@@ -509,7 +509,7 @@ func BenchmarkRestore(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
-				c, err := m.New("a", 7, 0)
+				c, err := m.New("a", 7, 0, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -530,7 +530,7 @@ func BenchmarkRestore(b *testing.B) {
 func benchAgent(b *testing.B, name string) (*wasmagent.Module, agent.Agent, int) {
 	rt := newRuntime(b, wasmagent.Config{})
 	m := loadGuest(b, rt, name)
-	a, err := m.New("a", 7, 0)
+	a, err := m.New("a", 7, 0, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -553,7 +553,7 @@ func benchAgent(b *testing.B, name string) (*wasmagent.Module, agent.Agent, int)
 func TestRestoreZeroes(t *testing.T) {
 	rt := newRuntime(t, wasmagent.Config{})
 	m := loadTestMod(t, rt, "good")
-	a, _ := m.New("a", 1, 0)
+	a, _ := m.New("a", 1, 0, nil)
 	snap := snapshot(t, a)
 	s, err := wasmagent.DecodeSnapshot(snap)
 	if err != nil {

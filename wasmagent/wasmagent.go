@@ -333,7 +333,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 		r.wasi = true
 	}
 	// Instantiate once to ask the module its ABI version.
-	probe, err := m.instantiate(ctx, nil)
+	probe, err := m.instantiate(ctx, nil, nil)
 	if err != nil {
 		compiled.Close(ctx)
 		return nil, r.invalid(name, "cannot be instantiated: %v", err)

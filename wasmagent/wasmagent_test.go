@@ -234,7 +234,7 @@ func TestTrapStackTraces(t *testing.T) {
 			t.Fatal(err)
 		}
 		for fault, w := range want {
-			a, err := m.New("f", 1, 0)
+			a, err := m.New("f", 1, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

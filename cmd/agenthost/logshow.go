@@ -76,9 +76,11 @@ func newLogCommand(stdout io.Writer) *cobra.Command {
 	group := &cobra.Command{
 		Use:   "log",
 		Short: "Read replay logs: log show",
-		Args:  cobra.NoArgs,
+		Example: `  agenthost log show bin/default.replay
+  agenthost log show -o json /var/lib/lockstep/t`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return errors.New("give a subcommand: agenthost log show FILE|DATA_DIR")
+			return usageError(errors.New("give a subcommand: agenthost log show FILE|DATA_DIR"))
 		},
 	}
 	group.AddCommand(newLogShow(stdout))

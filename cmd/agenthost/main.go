@@ -7,6 +7,14 @@
 //	agenthost sign --key author.key --name NAME --version X.Y.Z --cap CAP... MODULE.wasm
 //	agenthost verify --trust author.pub MODULE.wasm
 //	agenthost inspect MODULE.wasm
+//	agenthost check [--trust KEY]... [--allow-unsigned] TOPOLOGY
+//	agenthost schema
+//	agenthost version   (or agenthost --version)
+//
+// run, verify, inspect, check and version print JSON with -o json; every
+// command's help has examples; the root command's help lists the exit
+// statuses (0 ok, 1 failed or diverged, 2 damaged input, 3 something the
+// replay or run needs is missing, 64 usage error).
 //
 // With no --topology, run uses the embedded default topology of WebAssembly
 // agents (examples/wasm/topology), whose modules it loads from --module-dir
@@ -26,8 +34,8 @@
 // the log names only from --module-dir (default: the log's directory), by
 // file name and recorded SHA-256, and trusts only --trust keys and, with
 // --allow-unsigned, unsigned modules. Exit status: 1 when the replay
-// diverges or cannot run (a module, model or key missing), 2 when the log
-// is corrupt, header included.
+// diverges, 2 when the log is corrupt, header included, 3 when it cannot
+// run (a module, model, key or kind missing).
 //
 // --engine compiler|interpreter chooses wazero's engine (default: wazero's
 // choice, the compiler on amd64 and arm64, the interpreter elsewhere). It
@@ -119,11 +127,27 @@ func (g *globalFlags) logger(stderr io.Writer) (*logrus.Logger, error) {
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	g := &globalFlags{}
 	root := &cobra.Command{
-		Use:           "agenthost",
-		Short:         "Run Lockstep agent topologies deterministically, record and verify replay logs",
+		Use:   "agenthost",
+		Short: "Run Lockstep agent topologies deterministically, record and verify replay logs",
+		Long: `agenthost runs Lockstep agent topologies deterministically, records replay
+logs and verifies them, runs a topology as a daemon (serve) and talks to it,
+and signs and inspects agent modules.
+
+Conventions: --version prints the version; run, verify, inspect, check,
+version, status and the other commands that print a result take -o json;
+check validates a topology without running it; schema prints the topology
+format as a JSON Schema for editors.
+
+` + exitCodesHelp,
+		Example: `  agenthost run --topology my.yaml --record run.replay
+  agenthost verify --module-dir bin/wasm --allow-unsigned run.replay
+  agenthost check --allow-unsigned my.yaml
+  agenthost --version`,
+		Version:       readBuildInfo().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("agenthost {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
@@ -132,7 +156,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRun(g, stdout, stderr), newServe(g, stdout, stderr), newVerify(g, stdout, stderr), newKeygen(stdout), newSign(stdout), newInspect(stdout))
 	root.AddCommand(newClientCommands(stdout, stderr)...)
 	root.AddCommand(newLogCommand(stdout))
+	root.AddCommand(newNew(stdout))
 	root.AddCommand(newTrace(g, stdout, stderr), newState(g, stdout, stderr), newDiff(g, stdout, stderr))
+	root.AddCommand(newCheck(stdout, stderr), newSchema(stdout), newVersion(stdout))
+	markUsageErrors(root)
 	return root
 }
 
@@ -157,6 +184,7 @@ type runFlags struct {
 	allowUnsigned              bool
 	ticks, workers             int
 	pace                       float64
+	output                     outputFormat
 }
 
 // validate checks the flags that need no file: each error names the flag
@@ -175,6 +203,9 @@ func (f *runFlags) validate() error {
 	case "auto", "always", "never":
 	default:
 		return fmt.Errorf("--progress %q: use auto (a bar when stderr is a terminal), always or never", f.progress)
+	}
+	if err := f.output.check(); err != nil {
+		return err
 	}
 	return checkEngine(f.engine)
 }
@@ -202,7 +233,25 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a topology (the embedded default without --topology) and print its final digest",
-		Args:  cobra.NoArgs,
+		Long: `Run a topology (the embedded default of WebAssembly agents without
+--topology, its modules from --module-dir) for --ticks ticks or the
+topology's, and print a summary: the topology, ticks run, failures,
+restarts, dead letters, inferences and models, the final digest and the
+replay log written (--record). SIGINT or SIGTERM ends the run after the
+tick in progress, closing the replay log cleanly.
+
+-o json prints the summary as one object:
+  {"topology","agents","ticks","failures","restarts","dead_letters",
+   "inferences","models":[{"id","version","device","requests","batched",
+   "errors","runs","mean_run_ns","loads","fallback"}],"digest",
+   "replay_log" ("" without --record),"error" (only when the run failed)}
+A topology or module that cannot be loaded prints no object, only the
+error on stderr.`,
+		Example: `  agenthost run --module-dir bin/wasm
+  agenthost run --topology my.yaml --ticks 1000 --workers 4 --record run.replay
+  agenthost run --topology my.yaml --pace 20 --observe 127.0.0.1:7070
+  agenthost run --topology my.yaml --allow-unsigned -o json | jq -r .digest`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := rf.validate(); err != nil {
 				return err
@@ -216,7 +265,7 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&rf.topoPath, "topology", "", "topology file (YAML); default: the embedded WebAssembly demo")
-	f.StringVar(&rf.moduleDir, "module-dir", "bin/wasm", "where the default topology's modules are (built by scripts/guests.sh)")
+	f.StringVar(&rf.moduleDir, "module-dir", "bin/wasm", "where the default topology's modules are (built by scripts/guests.sh; when bin/wasm is not here: wasm/ beside this executable)")
 	f.StringSliceVar(&rf.trust, "trust", nil, "trusted public key files or directories for signed modules (repeat)")
 	f.BoolVar(&rf.allowUnsigned, "allow-unsigned", false, "developer flag: run unsigned modules (recorded in the replay log)")
 	f.StringVar(&rf.cacheDir, "wasm-cache", defaultCache(), "directory for compiled WebAssembly code (\"\": no cache)")
@@ -228,6 +277,7 @@ func newRun(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&rf.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	f.StringVar(&rf.engine, "engine", "", engineUsage)
 	f.StringVar(&rf.observeAddr, "observe", "", "serve a read-only view of the run (/snapshot, /metrics, /healthz) on this address, e.g. 127.0.0.1:7070 (port 0 picks one)")
+	f.StringVarP((*string)(&rf.output), "output", "o", "text", "output format of the summary: text or json")
 	return cmd
 }
 
@@ -258,7 +308,7 @@ func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, 
 	if ticks <= 0 { // a topology's ticks are checked when it is parsed
 		return fmt.Errorf("--ticks: give a positive number of ticks (the topology sets none)")
 	}
-	opts := host.Options{Kinds: kinds(), Workers: rf.workers, Logger: log, CreatedBy: "agenthost run", WASM: host.WASMConfig{CacheDir: rf.cacheDir}, RecordActions: rf.recordActions,
+	opts := host.Options{Kinds: kinds(), Workers: rf.workers, Logger: log, CreatedBy: createdBy("run"), WASM: host.WASMConfig{CacheDir: rf.cacheDir}, RecordActions: rf.recordActions,
 		Inference: host.InferenceConfig{Library: g.ortLib}}
 	var recFile *os.File
 	if rf.record != "" {
@@ -319,8 +369,27 @@ func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, 
 		}
 	}
 	models := modelSummary(h)
+	metrics := modelMetrics(h)
 	closeErr := h.Close()
 	last := h.Last()
+	if rf.output == "json" {
+		j := runJSON{Topology: topo.Name, Agents: len(topo.Agents), Ticks: uint64(h.Tick()), Failures: sum.failures, Restarts: sum.restarts,
+			DeadLetters: sum.dead, Inferences: sum.inferences, Models: metrics, Digest: last.DigestHex()}
+		if rf.record != "" && closeErr == nil {
+			j.ReplayLog = rf.record
+		}
+		err := closeErr
+		if runErr != nil && !errors.Is(runErr, context.Canceled) {
+			err = runErr
+		}
+		if err != nil {
+			j.Error = err.Error()
+		}
+		if werr := writeJSON(stdout, j); werr != nil && err == nil {
+			return werr
+		}
+		return err
+	}
 	fmt.Fprintf(stdout, "topology: %s (%d agents)\n", topo.Name, len(topo.Agents))
 	fmt.Fprintf(stdout, "ticks: %d\n", uint64(h.Tick()))
 	fmt.Fprintf(stdout, "failures: %d, restarts: %d, dead letters: %d\n", sum.failures, sum.restarts, sum.dead)
@@ -335,6 +404,52 @@ func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, 
 		return runErr
 	}
 	return closeErr
+}
+
+// runJSON is the summary of run -o json.
+type runJSON struct {
+	Topology    string      `json:"topology"`
+	Agents      int         `json:"agents"`
+	Ticks       uint64      `json:"ticks"`
+	Failures    uint64      `json:"failures"`
+	Restarts    uint64      `json:"restarts"`
+	DeadLetters uint64      `json:"dead_letters"`
+	Inferences  uint64      `json:"inferences"`
+	Models      []modelJSON `json:"models"`
+	Digest      string      `json:"digest"`
+	ReplayLog   string      `json:"replay_log"`
+	Error       string      `json:"error,omitempty"`
+}
+
+// modelJSON is one model of a run's summary.
+type modelJSON struct {
+	ID        string `json:"id"`
+	Version   string `json:"version"`
+	Device    string `json:"device"`
+	Requests  uint64 `json:"requests"`
+	Batched   uint64 `json:"batched"`
+	Errors    uint64 `json:"errors"`
+	Runs      uint64 `json:"runs"`
+	MeanRunNS int64  `json:"mean_run_ns"`
+	Loads     uint64 `json:"loads"`
+	Fallback  string `json:"fallback"`
+}
+
+// modelMetrics is modelSummary for -o json.
+func modelMetrics(h *host.Host) []modelJSON {
+	out := []modelJSON{}
+	if h.Models() == nil {
+		return out
+	}
+	for _, m := range h.Models().Metrics() {
+		j := modelJSON{ID: m.ID, Version: m.Version, Device: m.Device, Requests: m.Requests, Batched: m.Batched,
+			Errors: m.Errors, Runs: m.Runs, Loads: m.Loads, Fallback: m.Fallback}
+		if m.Runs > 0 {
+			j.MeanRunNS = int64(m.RunTime / time.Duration(m.Runs))
+		}
+		out = append(out, j)
+	}
+	return out
 }
 
 // runSummary counts what the summary of a run prints.
@@ -401,8 +516,30 @@ func loadTopology(path, moduleDir string) (*host.Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.ResolveModules(moduleDir)
+	t.ResolveModules(defaultModuleDir(moduleDir))
 	return t, nil
+}
+
+// defaultModuleDir is where the default topology's modules are: dir, or,
+// when dir is the default (bin/wasm, relative to a checkout) and not here,
+// wasm/ beside the agenthost executable (make run builds bin/agenthost and
+// bin/wasm side by side), so that bin/agenthost run works from anywhere.
+func defaultModuleDir(dir string) string {
+	if dir != "bin/wasm" {
+		return dir
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return dir
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return dir
+	}
+	beside := filepath.Join(filepath.Dir(exe), "wasm")
+	if _, err := os.Stat(beside); err == nil {
+		return beside
+	}
+	return dir
 }
 
 // defaultCache is the compilation cache under the user's cache directory.
@@ -460,6 +597,7 @@ func newVerify(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 		rf         replayFlags
 		versionReq string
 		fromCP     string
+		out        outputFormat
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE|DATA_DIR",
@@ -477,16 +615,30 @@ A data directory of agenthost serve is verified segment by segment, from
 the start of its log or, with --from-checkpoint, from a checkpoint: a
 weeks-long run is checked from its last checkpoint without replaying it all.
 
-Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
+Or verify a signed module's signature: verify --trust KEY MODULE.wasm.
+
+-o json prints the outcome as one object; of a replay log:
+  {"file","ticks","digest","identical","complete",
+   "divergence":{"tick","agent","what"} or null,"corrupt":"..." or null,
+   "warnings":[...]}
+(ticks and digest: those verified identical; the exit status is the
+same as in text), of a module:
+  {"module","verified","name","version","key_id","capabilities","error"}
+An error before anything is replayed (exit 2 for a damaged header, 3 for
+what the replay lacks) prints no object, only the error on stderr.`,
 		Example: `  agenthost verify --module-dir bin/wasm --allow-unsigned bin/default.replay
   agenthost verify --module-dir bin/wasm --allow-unsigned --from-checkpoint latest /var/lib/lockstep/t
+  agenthost verify --module-dir bin/wasm --allow-unsigned -o json run.replay | jq .divergence
   agenthost verify --trust author.pub agent.wasm`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			if module, ok, err := isWasm(args[0]); err != nil {
 				return err
 			} else if ok {
-				return verifyModule(stdout, args[0], module, rf.trust, versionReq)
+				return verifyModule(stdout, out, args[0], module, rf.trust, versionReq)
 			}
 			opts, err := rf.options(g, stderr)
 			if err != nil {
@@ -495,6 +647,9 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 			res, err := verifyPath(args[0], fromCP, opts)
 			if err := replayExit(err); err != nil {
 				return err
+			}
+			if out == "json" {
+				return printVerifyJSON(stdout, args[0], res)
 			}
 			switch {
 			case res.Divergence != nil:
@@ -519,7 +674,46 @@ Or verify a signed module's signature: verify --trust KEY MODULE.wasm.`,
 	rf.register(f)
 	f.StringVar(&versionReq, "version", "", "modules: version requirement, e.g. ^1.2")
 	f.StringVar(&fromCP, "from-checkpoint", "", "data directories: start from the checkpoint of this tick, or latest (default: from the start of the log)")
+	f.StringVarP((*string)(&out), "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// verifyJSON is the outcome of verify -o json for a replay log.
+type verifyJSON struct {
+	File       string          `json:"file"`
+	Ticks      uint64          `json:"ticks"`
+	Digest     string          `json:"digest"`
+	Identical  bool            `json:"identical"`
+	Complete   bool            `json:"complete"`
+	Divergence *divergenceJSON `json:"divergence"`
+	Corrupt    *string         `json:"corrupt"`
+	Warnings   []string        `json:"warnings"`
+}
+
+type divergenceJSON struct {
+	Tick  uint64 `json:"tick"`
+	Agent string `json:"agent"`
+	What  string `json:"what"`
+}
+
+// printVerifyJSON prints res and returns the exit status verify gives it
+// in text.
+func printVerifyJSON(stdout io.Writer, path string, res *host.VerifyResult) error {
+	j := verifyJSON{File: path, Ticks: res.Ticks, Digest: fmt.Sprintf("%x", res.Digest), Identical: res.Identical(), Complete: res.Complete,
+		Warnings: append([]string{}, res.Warnings...)}
+	var exit error
+	if d := res.Divergence; d != nil {
+		j.Divergence = &divergenceJSON{Tick: uint64(d.Tick), Agent: d.Agent, What: d.What}
+		exit = &exitError{exitFailed, errors.New("replay diverged")}
+	} else if res.Corrupt != nil {
+		msg := res.Corrupt.Error()
+		j.Corrupt = &msg
+		exit = &exitError{exitCorrupt, errors.New("replay log is corrupt")}
+	}
+	if err := writeJSON(stdout, j); err != nil {
+		return err
+	}
+	return exit
 }
 
 // replayFlags are the flags of the commands that replay a log: verify,

@@ -146,10 +146,10 @@ func badConfig(t *testing.T, log []byte) []byte {
 func TestRunRejectsBadTopology(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string]string{
-		"seed: 1\nagents:\n  - {id: a, kind: sensor}\n  - {id: a, kind: sensor}\n": `:4: agents[1]: duplicate agent id "a"`,
+		"seed: 1\nagents:\n  - {id: a, kind: sensor}\n  - {id: a, kind: sensor}\n": `t.yaml:4:10: agents[1]: duplicate agent id "a"`,
 		"seed: 1\nticks: 5\nagents:\n  - {id: a, kind: warp-drive}\n":              `unknown kind "warp-drive"`,
-		"seed: 1\nagentz: []\n": "field agentz not found",
-		"ticks: 5\nagents:\n  - {id: a, kind: sensor, group: nope}\n": `:3: agents[0]: agent "a" is in group "nope", which is not declared`,
+		"seed: 1\nagentz: []\n": `t.yaml:2:1: unknown field "agentz" (did you mean "agents"?)`,
+		"ticks: 5\nagents:\n  - {id: a, kind: sensor, group: nope}\n": `t.yaml:3:34: agents[0]: agent "a" is in group "nope", which is not declared`,
 	}
 	for doc, want := range cases {
 		path := filepath.Join(dir, "t.yaml")

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/wasmagent"
+	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
 )
 
 // TestSignRunTamper builds a module from source, signs it, runs it under a
@@ -67,9 +70,31 @@ func TestSignRunTamper(t *testing.T) {
 		t.Fatalf("a version requirement not met: %v", err)
 	}
 
-	// Declaring less than the imports need is refused.
-	if out, err := run("sign", "--key", key, "--name", "counter", "--version", "1.2.0", "--cap", "log", counter); err != nil {
-		t.Fatalf("re-sign: %v\n%s", err, out)
+	// Declaring less than the imports need is refused: by sign, naming the
+	// import and the capability to declare, and by a host, of a module
+	// signed without agenthost sign's check.
+	before, _ := os.ReadFile(counter)
+	if out, err := run("sign", "--key", key, "--name", "counter", "--version", "1.2.0", "--cap", "log", counter); err == nil ||
+		!strings.Contains(err.Error(), "not signed") || !strings.Contains(err.Error(), "lockstep.publish") || !strings.Contains(err.Error(), "--cap messaging.publish") {
+		t.Fatalf("sign declaring less than the imports need: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadFile(counter); !bytes.Equal(before, after) {
+		t.Fatal("a refused sign changed the module")
+	}
+	keyData, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := plugin.ParsePrivateKey(keyData, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	under, err := plugin.Sign(src, plugin.Manifest{Name: "counter", Version: "1.2.0", ABIVersion: wasmagent.ABIVersion, Capabilities: []string{"log"}}, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(counter, under, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := runTopo("log, messaging.publish, state.write", ""); err == nil || !strings.Contains(err.Error(), "lockstep.publish") {
 		t.Fatalf("an undeclared import: %v", err)

@@ -69,7 +69,7 @@ clients of its API.`,
 	f := cmd.Flags()
 	f.StringVar(&sf.topoPath, "topology", "", "topology file (YAML); default: the embedded WebAssembly demo")
 	f.StringVar(&sf.dataDir, "data-dir", os.Getenv(api.DataDirEnv), "data directory: log, checkpoints, socket, tokens (default $"+api.DataDirEnv+")")
-	f.StringVar(&sf.moduleDir, "module-dir", "bin/wasm", "where the default topology's modules are (built by scripts/guests.sh)")
+	f.StringVar(&sf.moduleDir, "module-dir", "bin/wasm", "where the default topology's modules are (built by scripts/guests.sh; when bin/wasm is not here: wasm/ beside this executable)")
 	f.StringSliceVar(&sf.trust, "trust", nil, "trusted public key files or directories for signed modules (repeat)")
 	f.BoolVar(&sf.allowUnsigned, "allow-unsigned", false, "developer flag: run unsigned modules (recorded in the log)")
 	f.StringVar(&sf.cacheDir, "wasm-cache", defaultCache(), "directory for compiled WebAssembly code (\"\": no cache)")
@@ -125,7 +125,7 @@ func serve(ctx context.Context, g *globalFlags, sf *serveFlags, log *logrus.Logg
 		DataDir: sf.dataDir, Topology: topo, Clock: clk, Pace: sf.pace, GroupCommit: group,
 		CheckpointEvery: sf.checkpointEvery, KeepCheckpoints: sf.keepCheckpoints, SegmentBytes: sf.segmentBytes,
 		KeepLog: sf.keepLog, Listen: sf.listen, Ticks: sf.ticks,
-		Options: host.Options{Kinds: kinds(), Workers: sf.workers, Logger: log, CreatedBy: "agenthost serve",
+		Options: host.Options{Kinds: kinds(), Workers: sf.workers, Logger: log, CreatedBy: createdBy("serve"),
 			WASM: host.WASMConfig{CacheDir: sf.cacheDir}, Inference: host.InferenceConfig{Library: g.ortLib}},
 	})
 	if err != nil {

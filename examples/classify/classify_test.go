@@ -16,8 +16,8 @@ import (
 	"github.com/lockstep-rt/lockstep/examples/classify"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/internal/guests"
-	"github.com/lockstep-rt/lockstep/internal/hosttest"
 	"github.com/lockstep-rt/lockstep/internal/modeltest"
+	"github.com/lockstep-rt/lockstep/sdk/agenttest"
 )
 
 var update = flag.Bool("update", false, "rewrite flowers.onnx from classify.Model()")
@@ -78,12 +78,19 @@ func quiet() *logrus.Logger {
 // run runs the topology and returns every tick's digest and the tally.
 func run(t *testing.T, topo *host.Topology, workers int, record *bytes.Buffer) ([][32]byte, [3]uint32) {
 	t.Helper()
-	h, err := topo.Start(host.Options{Workers: workers, Logger: quiet(), Record: hosttest.Record(record)})
+	opts := host.Options{Workers: workers, Logger: quiet()}
+	if record != nil {
+		opts.Record = record
+	}
+	h, err := topo.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	digests := hosttest.Steps(t, h, topo.Ticks, true, nil)
+	var digests [][32]byte
+	for _, r := range agenttest.Steps(t, h, topo.Ticks) {
+		digests = append(digests, r.Digest)
+	}
 	var tally [3]uint32
 	b, ok := h.ReadState("tally", "tally")
 	if !ok || len(b) != 12 {

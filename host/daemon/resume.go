@@ -312,7 +312,9 @@ func (d *Daemon) startSegment(index uint64, suffix string) error {
 		return fmt.Errorf("daemon: new log segment: %w", err)
 	}
 	hdr := d.h.LogHeader()
-	hdr.CreatedBy = "agenthost serve"
+	if hdr.CreatedBy == "" {
+		hdr.CreatedBy = "agenthost serve"
+	}
 	seg := &replaylog.Segment{Index: index, StartTick: uint64(t)}
 	if t > 0 {
 		dg := d.h.Last().Digest

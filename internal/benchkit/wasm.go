@@ -196,7 +196,7 @@ func WASMCall(b *testing.B, guest string, unmetered bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := m.New("a0", 1, 0)
+	a, err := m.New("a0", 1, 0, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
-// Package hosttest holds what tests that run whole hosts share: stepping a
-// host through ticks while collecting digests, optional replay logs, and
-// fetching from the HTTP endpoints that observe them.
+// Package hosttest holds what tests that run whole hosts share besides the
+// public test kit (package sdk/agenttest, whose Steps runs a host through
+// ticks): optional replay logs, and fetching from the HTTP endpoints that
+// observe hosts.
 package hosttest
 
 import (
@@ -8,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"testing"
-
-	"github.com/lockstep-rt/lockstep/host"
 )
 
 // Record returns the io.Writer for host.Options.Record: buf, or nil (no
@@ -20,28 +19,6 @@ func Record(buf *bytes.Buffer) io.Writer {
 		return nil
 	}
 	return buf
-}
-
-// Steps runs n ticks of h and returns their digests. An error fails t; so
-// does any supervision or routing event when quiet is true. each, if not
-// nil, sees every result.
-func Steps(t testing.TB, h *host.Host, n int, quiet bool, each func(host.TickResult)) [][32]byte {
-	t.Helper()
-	digests := make([][32]byte, 0, n)
-	for range n {
-		r, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if quiet && len(r.Events) > 0 {
-			t.Fatalf("%s: unexpected events %+v", r.Tick, r.Events)
-		}
-		if each != nil {
-			each(r)
-		}
-		digests = append(digests, r.Digest)
-	}
-	return digests
 }
 
 // Get fetches url and returns the status code and body, failing t when the

@@ -90,16 +90,28 @@ mkdir -p "$out"
 #   host refuses; the SDK's handler traps instead. The path is the
 #   SDK's internal path, relative to the repository root asc runs in.
 # No --exportRuntime: the host needs none of __new, __pin, __collect.
-flags=(-O3 --noAssert --debug --runtime "$runtime" --exportStart _initialize
-	--use "abort=sdk/assemblyscript/lockstep/$abort" --noColors)
+flags=(-O3 --noAssert --debug --runtime "$runtime" --exportStart _initialize --noColors)
 
 built=()
 for entry in "${entries[@]}"; do
 	base=$(basename "$entry" .ts)
 	case $base in agent | index) name=$(basename "$(dirname "$entry")") ;; *) name=$base ;; esac
 	rel=${entry#"$root"/}
-	echo "+ asc $rel -o $out/$name.wasm ${flags[*]}"
-	"$asc" "$rel" -o "$out/$name.wasm" "${flags[@]}"
+	# asc names a file by its path as imported from the entry: the SDK is
+	# sdk/assemblyscript/lockstep for entries in this repository, and
+	# DIR/lockstep (DIR relative to the repository) for an entry outside
+	# it, which imports its own copy
+	# beside it (./lockstep.ts: agenthost new puts one there).
+	use=(--use "abort=sdk/assemblyscript/lockstep/$abort")
+	if [ "$rel" = "$entry" ]; then
+		[ -f "$(dirname "$entry")/lockstep.ts" ] || {
+			echo "assemblyscript: $entry is outside $root: it must import the SDK from a copy beside it (cp $root/sdk/assemblyscript/lockstep.ts $(dirname "$entry")/; import from \"./lockstep\")" >&2
+			exit 1
+		}
+		use=(--use "abort=$(realpath -m --relative-to="$root" "$(dirname "$entry")")/lockstep/$abort")
+	fi
+	echo "+ asc $rel -o $out/$name.wasm ${flags[*]} ${use[*]}"
+	"$asc" "$rel" -o "$out/$name.wasm" "${flags[@]}" "${use[@]}"
 	# The host accepts imports from module "lockstep" only (and WASI when
 	# granted): catch an "env" import here rather than at load.
 	if command -v wasm-objdump >/dev/null 2>&1; then

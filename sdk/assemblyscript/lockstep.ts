@@ -47,8 +47,9 @@
 //
 // Wrappers take AssemblyScript strings (UTF-16) and encode them to UTF-8
 // into an SDK scratch buffer; payloads are Uint8Array. Every function that
-// returns i32 returns an ABI code (OK, ERR_*), stateRead a length >= 0 or a
-// code, infer a request number >= 0 or a code.
+// returns i32 returns an ABI code (OK, ERR_*), stateRead and configInto a
+// length >= 0 or a code, infer a request number >= 0 or a code. An agent
+// reads its topology config: with configString() or config().
 
 // ------------------------------------------------------------- codes -----
 
@@ -139,6 +140,9 @@ export declare function lockstep_state_read(owner: usize, ownerLen: usize, name:
 // @ts-ignore: decorator
 @external("lockstep", "infer")
 export declare function lockstep_infer(model: usize, modelLen: usize, version: usize, versionLen: usize, input: usize, inputLen: usize): i32;
+// @ts-ignore: decorator
+@external("lockstep", "config")
+export declare function lockstep_config(buf: usize, cap: usize): i32;
 
 // ------------------------------------------------- UTF-8 scratch ---------
 // Strings handed to the host are encoded into one grow-only unmanaged
@@ -353,6 +357,25 @@ export function stateReadAll(owner: string, name: string): Uint8Array | null {
   if (n < 0 || n > buf.length) return null;
   return buf.subarray(0, n);
 }
+
+/**
+ * Copies the agent's config (sdk/ABI.md, "Config": its topology `config:`,
+ * a string as is, anything else as JSON with sorted keys) into buf, its
+ * first buf.length bytes if it is longer; returns its full length (>
+ * buf.length: cut) or an ERR_* code (needs no grant).
+ */
+export function configInto(buf: Uint8Array): i32 {
+  return lockstep_config(buf.dataStart, buf.byteLength);
+}
+/** The agent's config as a new ArrayBuffer (empty without one; needs no grant). */
+export function config(): ArrayBuffer {
+  let n = lockstep_config(0, 0);
+  let b = new ArrayBuffer(max<i32>(n, 0));
+  if (n > 0) lockstep_config(changetype<usize>(b), <usize>n);
+  return b;
+}
+/** The agent's config decoded as UTF-8 (needs no grant). */
+export function configString(): string { return String.UTF8.decode(config()); }
 
 // ---------------------------------------------------------- inference ----
 

@@ -47,7 +47,13 @@
  * Strings passed to the ls_* wrappers are NUL-terminated C strings (their
  * lengths of literals fold at compile time); the lockstep_* raw imports take
  * (pointer, length) pairs exactly as in ABI.md. Every function returning
- * int32_t returns an LS_* code (state_read: a length >= 0 or a code).
+ * int32_t returns an LS_* code (state_read, config: a length >= 0 or a code).
+ *
+ * An agent reads its config (its topology agent's `config:`, a string as is,
+ * anything else as JSON with sorted keys) with ls_config or ls_config_str:
+ *
+ *   char cfg[256];
+ *   LS_AGENT_INIT { return ls_config_str(cfg, sizeof cfg) < 0 ? 1 : LS_OK; }
  */
 #ifndef LOCKSTEP_H
 #define LOCKSTEP_H
@@ -138,6 +144,8 @@ int32_t lockstep_state_read(const void *owner, uint32_t owner_len, const void *n
 LS__IMPORT("infer")
 int32_t lockstep_infer(const void *model, uint32_t model_len, const void *version, uint32_t version_len,
                        const void *input, uint32_t input_len);
+LS__IMPORT("config")
+int32_t lockstep_config(void *buf, uint32_t cap);
 
 /* ------------------------------------------------ context and message ---- */
 
@@ -302,6 +310,23 @@ static inline int32_t ls_state_write(const char *name, const void *data, uint32_
 static inline int32_t ls_state_read(const char *owner, const char *name, void *buf, uint32_t cap) {
 	return lockstep_state_read(owner, ls_strlen(owner), name, ls_strlen(name), buf, cap);
 }
+/* Copies the agent's config (sdk/ABI.md, "Config": its topology `config:`)
+ * into buf, its first cap bytes if it is longer, and returns its full length
+ * (> cap: truncated) or an LS_ERR_* code. ls_config(NULL, 0) returns the
+ * length only. No capability needed; works in every hook. */
+static inline int32_t ls_config(void *buf, uint32_t cap) { return lockstep_config(buf, cap); }
+
+/* The config as a NUL-terminated string in buf (cap bytes, the NUL
+ * included): returns its length, or LS_ERR_TOO_LARGE (buf then holds "")
+ * when it needs more than cap - 1 bytes, or another LS_ERR_* code. */
+static inline int32_t ls_config_str(char *buf, uint32_t cap) {
+	if (cap == 0) return LS_ERR_TOO_LARGE;
+	int32_t n = lockstep_config(buf, cap - 1);
+	if (n >= 0 && (uint32_t)n > cap - 1) n = LS_ERR_TOO_LARGE;
+	buf[n < 0 ? 0 : n] = 0;
+	return n;
+}
+
 /* ---------------------------------------------------------- inference --- */
 
 /* Requests an inference of model (version "" or NULL: its default version) on

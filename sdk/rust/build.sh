@@ -3,7 +3,7 @@
 # examples/wasm/NAME/agent.rs -> OUT_DIR/NAME.wasm (default bin/wasm),
 # overwriting what is there: run it as often as you like.
 #
-#   sdk/rust/build.sh [OUT_DIR [AGENT.rs ...]]
+#   sdk/rust/build.sh [OUT_DIR [AGENT.rs ...]]     (from any directory)
 #
 # With entries it builds those instead: NAME/agent.rs gives NAME.wasm, any
 # other NAME.rs gives NAME.wasm. RUSTFLAGS_EXTRA adds flags to every rustc
@@ -17,11 +17,12 @@
 set -euo pipefail
 
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-out=${1:-bin/wasm}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=$(abspath "${1:-$root/bin/wasm}") # OUT_DIR is relative to where you are
 [ $# -eq 0 ] || shift
 entries=()
 for e in "$@"; do entries+=("$(abspath "$e")"); done
-cd "$(dirname "$0")/../.." # OUT_DIR is relative to the repository root
+cd "$root"
 RUSTC=${RUSTC:-/usr/bin/rustc}
 target=wasm32-unknown-unknown
 fix="install as root: apt-get install rustc libstd-rust-dev-wasm32 lld-14 (scripts/setup.sh)"

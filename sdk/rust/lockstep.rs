@@ -33,14 +33,19 @@
 //! ```
 //!
 //! Host calls are free functions ([`send`], [`publish`], [`join`], [`leave`],
-//! [`log`], [`tick`], [`random`], [`state_write`], [`state_read`], [`infer`]),
+//! [`log`], [`tick`], [`random`], [`state_write`], [`state_read`], [`infer`],
+//! [`config`]),
 //! usable from any hook, like the C SDK's `ls_*` functions (`sdk/c/lockstep.h`).
 //! They return [`Result`]: `Err(Error)` carries the host's negative code.
 //! A module imports from module `lockstep` only the host functions it calls
 //! (the wrappers are `#[inline]`, and the linker drops unused imports), so its
 //! grants need to cover only those: `log` needs capability `log`, `random`
 //! needs `random`, `join`/`leave` need `channels`, and so on
-//! (`wasmagent/plugin/capability.go`); `tick` needs none.
+//! (`wasmagent/plugin/capability.go`); `tick` and `config` need none.
+//!
+//! Config: an agent reads its topology `config:` with [`config_str`] (or
+//! [`config`] and [`config_len`]) into a buffer of its own; with
+//! `--cfg lockstep_std`, `config_vec` returns it as a `Vec<u8>`.
 //!
 //! Panics: the SDK's panic handler logs the panic at error level (its
 //! message and location, "panicked at 'index out of bounds: …',
@@ -57,7 +62,8 @@
 //! Memory: [`lockstep_agent!`]'s `agent_alloc` is one grow-only scratch
 //! buffer on pages it takes with `memory.grow` (never from the data or the
 //! stack), so it coexists with any allocator that also grows memory for its
-//! pages, such as std's dlmalloc. Nothing here needs an allocator.
+//! pages, such as std's dlmalloc. Nothing here needs an allocator (but
+//! `config_vec`, built only with `--cfg lockstep_std`).
 #![no_std]
 #![warn(missing_docs)]
 
@@ -247,6 +253,8 @@ pub mod raw {
             input: *const u8,
             input_len: usize,
         ) -> i32;
+        /// `config(buf_ptr, cap) -> i32`
+        pub fn config(buf: *mut u8, cap: usize) -> i32;
     }
 }
 
@@ -394,6 +402,52 @@ pub fn infer(model: &str, version: &str, input: &[u8]) -> Result<u32> {
     } else {
         Ok(rc as u32)
     }
+}
+
+/// The length of this agent's config (`sdk/ABI.md`, "Config": its topology
+/// agent's `config:`, a string as is, anything else as JSON with sorted
+/// keys; 0 without one). No capability.
+#[inline]
+pub fn config_len() -> usize {
+    // A config longer than an i32 fails the call; it cannot be held anyway.
+    unsafe { raw::config(core::ptr::null_mut(), 0) }.max(0) as usize
+}
+
+/// Copies this agent's config into `buf`, its first `buf.len()` bytes if it
+/// is longer, and returns its full length: a length over `buf.len()` means
+/// it was cut (see [`config_len`]). No capability; works in every hook.
+#[inline]
+pub fn config(buf: &mut [u8]) -> Result<usize> {
+    let rc = unsafe { raw::config(buf.as_mut_ptr(), buf.len()) };
+    if rc < 0 {
+        Err(Error(rc))
+    } else {
+        Ok(rc as usize)
+    }
+}
+
+/// This agent's config as text, read into `buf`: TOO_LARGE if it does not
+/// fit, BAD_INPUT if it is not UTF-8. No capability.
+///
+/// ```ignore
+/// let mut buf = [0u8; 256];
+/// let cfg = lockstep::config_str(&mut buf)?; // {"name":"x","rate":3}
+/// ```
+pub fn config_str(buf: &mut [u8]) -> Result<&str> {
+    let n = config(buf)?;
+    if n > buf.len() {
+        return Err(Error::TOO_LARGE);
+    }
+    core::str::from_utf8(&buf[..n]).map_err(|_| Error::BAD_INPUT)
+}
+
+/// This agent's config (with `--cfg lockstep_std`, which has an allocator).
+#[cfg(lockstep_std)]
+pub fn config_vec() -> std::vec::Vec<u8> {
+    let mut v = std::vec![0u8; config_len()];
+    let n = config(&mut v).unwrap_or(0);
+    v.truncate(n);
+    v
 }
 
 // ------------------------------------------------ context and message ---

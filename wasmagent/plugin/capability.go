@@ -9,7 +9,7 @@ import (
 // Capability names. A module declares the capabilities it needs in its
 // manifest; the host grants capabilities per agent. Each host import needs
 // one capability (see [ImportCapability] and the table in the package
-// documentation); lockstep.tick needs none.
+// documentation); lockstep.tick and lockstep.config need none.
 const (
 	// CapMessagingSend allows lockstep.send: direct messages to agents.
 	CapMessagingSend = "messaging.send"
@@ -72,6 +72,9 @@ var hostImports = map[string]string{
 	"log":         CapLog,
 	"random":      CapRandom,
 	"tick":        "",
+	// config reads the agent's own config (its topology config:), which
+	// the host's operator wrote for it: nothing to withhold.
+	"config": "",
 }
 
 // Capabilities returns every capability name, sorted. "inference:MODEL"
@@ -96,8 +99,8 @@ func CapabilityDoc(c string) string {
 
 // ImportCapability returns the capability an import needs. ok is false for
 // an import no capability covers: an unknown module, or a function ABI v1's
-// lockstep module does not have. lockstep.tick needs no capability: it
-// returns "", true.
+// lockstep module does not have. lockstep.tick and lockstep.config need no
+// capability: they return "", true.
 func ImportCapability(module, name string) (capability string, ok bool) {
 	switch module {
 	case HostModule:

@@ -42,7 +42,7 @@
 //	log                lockstep.log
 //	random             lockstep.random
 //	wasi               every wasi_snapshot_preview1 import
-//	(none)             lockstep.tick
+//	(none)             lockstep.tick, lockstep.config
 //
 // Every import must be covered by a declared capability, and every declared
 // capability must be granted ("inference" grants every inference:MODEL). A

@@ -44,13 +44,14 @@ func Example() {
 }
 
 func ExampleImportCapability() {
-	for _, imp := range [][2]string{{"lockstep", "publish"}, {"lockstep", "tick"}, {"wasi_snapshot_preview1", "fd_write"}, {"env", "abort"}} {
+	for _, imp := range [][2]string{{"lockstep", "publish"}, {"lockstep", "tick"}, {"lockstep", "config"}, {"wasi_snapshot_preview1", "fd_write"}, {"env", "abort"}} {
 		c, ok := plugin.ImportCapability(imp[0], imp[1])
 		fmt.Printf("%s.%s: %q %v\n", imp[0], imp[1], c, ok)
 	}
 	// Output:
 	// lockstep.publish: "messaging.publish" true
 	// lockstep.tick: "" true
+	// lockstep.config: "" true
 	// wasi_snapshot_preview1.fd_write: "wasi" true
 	// env.abort: "" false
 }

@@ -50,6 +50,7 @@ var importTypes = map[string]funcType{
 	"lockstep.random":      {nil, []byte{0x7e}},
 	"lockstep.state_read":  {i32s(6), i32s(1)},
 	"lockstep.infer":       {i32s(6), i32s(1)},
+	"lockstep.config":      {i32s(2), i32s(1)},
 }
 
 func uleb(v int) []byte {

@@ -22,8 +22,8 @@ import (
 // The result is still a valid WebAssembly module: runtimes skip unknown
 // custom sections. m must have a valid Name, a semantic Version, a non-zero
 // ABIVersion and known Capabilities; Sign does not check that they cover
-// the module's imports (use [Inspect] for that). Errors match ErrMalformed.
-// module is not modified.
+// the module's imports: [CheckImports] does, as [Verify] will. Errors
+// match ErrMalformed. module is not modified.
 func Sign(module []byte, m Manifest, key *PrivateKey) ([]byte, error) {
 	if key == nil || len(key.Key) != ed25519.PrivateKeySize {
 		return nil, errors.New("plugin: sign: no ed25519 private key given (read one with ParsePrivateKey)")

@@ -162,16 +162,8 @@ func Verify(module []byte, p Policy) (*Manifest, error) {
 			return nil, reject(m, ErrVersion, "version %s does not meet the requirement %q; deploy a version that does, or change the requirement", m.Version, p.Version)
 		}
 	}
-	for _, imp := range sortedImports(pm.imports) {
-		need, ok := ImportCapability(imp.module, imp.name)
-		if !ok {
-			return nil, unknownImport(m, imp)
-		}
-		if need != "" && !covers(m.Capabilities, need) {
-			e := reject(m, ErrUndeclaredImport, "imports %s.%s, which needs capability %s, but the manifest declares %s; add %s to the manifest's capabilities and re-sign it", imp.module, imp.name, need, listOrNone(m.Capabilities), need)
-			e.Import, e.Capability = imp.module+"."+imp.name, need
-			return nil, e
-		}
+	if e := checkImports(m, pm.imports); e != nil {
+		return nil, e
 	}
 	for _, c := range m.Capabilities {
 		if !Allows(p.Grants, c) {
@@ -181,6 +173,41 @@ func Verify(module []byte, p Policy) (*Manifest, error) {
 		}
 	}
 	return m.clone(), nil
+}
+
+// CheckImports returns nil if the capabilities caps cover every import of
+// module: the check [Verify] applies to a signed module's manifest (step
+// 9), for a signer to run before [Sign]. Its errors are [*Error]s matching
+// [ErrUndeclaredImport] (with Import and Capability set: the first import,
+// by module and name, that caps do not cover, or one no capability covers)
+// or [ErrMalformed] (the module does not parse). m names the module in
+// errors; its Capabilities are what is checked.
+func CheckImports(module []byte, m Manifest) error {
+	pm, err := parseModule(module)
+	if err != nil {
+		return reject(nil, ErrMalformed, "%v", err)
+	}
+	if e := checkImports(&m, pm.imports); e != nil {
+		return e
+	}
+	return nil
+}
+
+// checkImports returns the refusal of the first import (in sortedImports
+// order) that m's capabilities do not cover, or nil.
+func checkImports(m *Manifest, imports []wasmImport) *Error {
+	for _, imp := range sortedImports(imports) {
+		need, ok := ImportCapability(imp.module, imp.name)
+		if !ok {
+			return unknownImport(m, imp)
+		}
+		if need != "" && !covers(m.Capabilities, need) {
+			e := reject(m, ErrUndeclaredImport, "imports %s.%s, which needs capability %s, but the manifest declares %s; add %s to the manifest's capabilities and re-sign it", imp.module, imp.name, need, listOrNone(m.Capabilities), need)
+			e.Import, e.Capability = imp.module+"."+imp.name, need
+			return e
+		}
+	}
+	return nil
 }
 
 // allowUnsignedNote ends the refusal of a module that carries a manifest.

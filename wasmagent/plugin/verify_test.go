@@ -256,6 +256,7 @@ func TestVerifyUnsignedAllowed(t *testing.T) {
 	}{
 		{[]string{"lockstep.send", "lockstep.log"}, allCaps, []string{"log", "messaging.send"}},
 		{[]string{"lockstep.tick"}, nil, nil},
+		{[]string{"lockstep.config", "lockstep.tick"}, nil, nil},
 		{[]string{"lockstep.infer", "lockstep.tick"}, []string{"inference:a", "inference:b", "log"}, []string{"inference:a", "inference:b"}},
 		{[]string{"wasi_snapshot_preview1.fd_write", "wasi_snapshot_preview1.random_get"}, []string{"wasi"}, []string{"wasi"}},
 	}

@@ -37,6 +37,9 @@ func hostStateRead(owner, name string, buf unsafe.Pointer, capacity uint32) int3
 //go:wasmimport lockstep infer
 func hostInfer(model, version string, p unsafe.Pointer, n uint32) int32
 
+//go:wasmimport lockstep config
+func hostConfig(buf unsafe.Pointer, capacity uint32) int32
+
 func bytesPtr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
 
 // Exports.

@@ -30,6 +30,10 @@
 // calls. A Go module also imports wasi_snapshot_preview1, so its manifest must
 // grant WASI.
 //
+// Config: [Config] returns the agent's topology config: (a string as is,
+// anything else as JSON with sorted keys), for example to unmarshal into a
+// struct in Init. It needs no capability.
+//
 // Inference: [Context.Infer] asks the host's model manager to run a model on
 // tensors ([Tensor], built with tensor.FromFloat32 from package
 // modelactor/tensor); the answer arrives at the next tick as a message for

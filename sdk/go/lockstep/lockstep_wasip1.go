@@ -208,6 +208,22 @@ func (c *Context) InferEncoded(model, version string, input []byte) (uint32, err
 	return uint32(rc), nil
 }
 
+// Config returns a copy of the agent's config (sdk/ABI.md, "Config"): its
+// topology agent's config:, a string as is, anything else as JSON with
+// sorted keys; nil without one. It needs no capability and works from init
+// functions on.
+func Config() []byte {
+	n := hostConfig(nil, 0)
+	if n <= 0 {
+		return nil
+	}
+	buf := make([]byte, n)
+	if m := hostConfig(bytesPtr(buf), uint32(n)); m != n {
+		return nil // cannot happen: an agent's config never changes
+	}
+	return buf
+}
+
 // Tensor is a dense tensor (sdk/ABI.md, "Tensors"); build float32 ones with
 // [tensor.FromFloat32] and read them with Tensor.Float32s.
 type Tensor = tensor.Tensor
