@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/internal/guests"
 )
 
 // configTopology is a topology of configured agents of a module at path
@@ -34,34 +35,11 @@ agents:
 	return topo
 }
 
-// wantConfigs are the bytes each agent of configTopology must see.
-var wantConfigs = map[string]string{"json": `{"name":"x","rate":3}`, "text": "hello, config: 3", "none": ""}
-
 // TestConfig: an agent reads its topology config: with ls_config_str (and
 // its length with ls_config(NULL, 0)) and writes it to its state region
 // "config": each sees exactly its own bytes.
 func TestConfig(t *testing.T) {
-	h, err := configTopology(t, filepath.Join(modDir, "configured.wasm")).Start(host.Options{Logger: warnings(&strings.Builder{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	for range 3 {
-		res, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range res.Events {
-			if e.Kind == "failed" {
-				t.Fatalf("%s: %s", res.Tick, e.Detail)
-			}
-		}
-	}
-	for id, want := range wantConfigs {
-		if got, ok := h.ReadState(id, "config"); !ok || string(got) != want {
-			t.Errorf("%s saw config %q (%v), want %q", id, got, ok, want)
-		}
-	}
+	guests.CheckConfig(t, filepath.Join(modDir, "configured.wasm"), "state.write")
 }
 
 // TestConfigBadPointer: asking for the config into a buffer outside memory
@@ -92,7 +70,7 @@ func TestConfigBadPointer(t *testing.T) {
 	if len(failures) != 1 || failures[0] != want {
 		t.Fatalf("failures %q, want one: %q", failures, want)
 	}
-	for id, want := range wantConfigs {
+	for id, want := range guests.ConfigWant {
 		if got, ok := h.ReadState(id, "config"); !ok || string(got) != want {
 			t.Errorf("%s saw config %q (%v), want %q", id, got, ok, want)
 		}

@@ -3,16 +3,12 @@
 package lockstep_test
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
-	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/internal/guests"
 )
 
 // TestConfig builds testdata/configured (GOOS=wasip1, c-shared), which
@@ -26,40 +22,5 @@ func TestConfig(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building testdata/configured: %v\n%s", err, out)
 	}
-	topo, err := host.ParseTopology("config.yaml", []byte(fmt.Sprintf(`
-seed: 5
-wasm: {allow_unsigned: true}
-modules:
-  - {name: cfg, path: %q, grants: [state.write, log, wasi]}
-agents:
-  - {id: json, kind: cfg, config: {rate: 3, name: "x"}}
-  - {id: text, kind: cfg, config: "hello, config: 3"}
-  - {id: none, kind: cfg}
-`, path)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := logrus.New()
-	l.SetOutput(new(bytes.Buffer))
-	h, err := topo.Start(host.Options{Logger: l})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	for range 3 {
-		res, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range res.Events {
-			if e.Kind == "failed" {
-				t.Fatalf("%s: %s", res.Tick, e.Detail)
-			}
-		}
-	}
-	for id, want := range map[string]string{"json": `{"name":"x","rate":3}`, "text": "hello, config: 3", "none": ""} {
-		if got, ok := h.ReadState(id, "config"); !ok || string(got) != want {
-			t.Errorf("%s saw config %q (%v), want %q", id, got, ok, want)
-		}
-	}
+	guests.CheckConfig(t, path, "state.write", "log", "wasi")
 }

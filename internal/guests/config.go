@@ -1,0 +1,61 @@
+package guests
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/lockstep-rt/lockstep/host"
+)
+
+// ConfigWant are the configs CheckConfig's agents are given (as topology
+// YAML) and what each should see: a map as JSON with sorted keys, a string
+// as is, none as nothing.
+var ConfigWant = map[string]string{"json": `{"name":"x","rate":3}`, "text": "hello, config: 3", "none": ""}
+
+// CheckConfig runs the module at path (an SDK's test agent that writes the
+// config it reads into its state region "config") as three agents with the
+// configs of ConfigWant, granted grants, for three ticks, and checks what
+// each saw.
+func CheckConfig(t testing.TB, path string, grants ...string) {
+	t.Helper()
+	topo, err := host.ParseTopology("config.yaml", []byte(fmt.Sprintf(`
+seed: 5
+wasm: {allow_unsigned: true}
+modules:
+  - {name: cfg, path: %q, grants: [%s]}
+agents:
+  - {id: json, kind: cfg, config: {rate: 3, name: "x"}}
+  - {id: text, kind: cfg, config: "hello, config: 3"}
+  - {id: none, kind: cfg}
+`, path, strings.Join(grants, ", "))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := logrus.New()
+	quiet.SetOutput(io.Discard)
+	h, err := topo.Start(host.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for range 3 {
+		res, err := h.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range res.Events {
+			if e.Kind == "failed" {
+				t.Fatalf("%s: %s", res.Tick, e.Detail)
+			}
+		}
+	}
+	for id, want := range ConfigWant {
+		if got, ok := h.ReadState(id, "config"); !ok || string(got) != want {
+			t.Errorf("%s saw config %q (%v), want %q", id, got, ok, want)
+		}
+	}
+}
