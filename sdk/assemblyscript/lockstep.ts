@@ -5,7 +5,7 @@
 // level; the entry file must also re-export the six ABI functions (asc only
 // exports what the entry file exports):
 //
-//   import { Agent, Context, Message, register, publish, OK } from "../../../sdk/assemblyscript/lockstep";
+//   import { Agent, Context, Message, register, publishString, OK } from "../../../sdk/assemblyscript/lockstep";
 //   export { lockstep_abi_version, agent_alloc, agent_init, agent_receive, agent_step, agent_shutdown }
 //     from "../../../sdk/assemblyscript/lockstep";
 //

@@ -238,7 +238,7 @@ func (p *parsedModule) salvaged() *Manifest {
 // imports need only granted capabilities.
 func verifyUnsigned(pm *parsedModule, p Policy) (*Manifest, error) {
 	if !p.AllowUnsigned {
-		return nil, reject(nil, ErrUnsigned, "it has no %s section; sign it with its author's key (plugin.Sign), or allow unsigned modules (a developer flag, never for production)", SectionName)
+		return nil, reject(nil, ErrUnsigned, "it has no %s section; sign it with its author's key (agenthost sign --key KEY --name NAME --version V --cap auto MODULE.wasm; from Go, plugin.Sign), or allow unsigned modules (a developer flag, never for production)", SectionName)
 	}
 	var caps []string
 	for _, imp := range sortedImports(pm.imports) {
