@@ -76,6 +76,7 @@ func askRun(t *testing.T, models []host.Model, spec string, workers, ticks int, 
 func mlpModel(t *testing.T, mode string) host.Model {
 	m := modeltest.Write(t, t.TempDir(), "mlp", onnx.MLP(4, 8, 3, 9))
 	m.Mode = mode
+	m.MaxBatch = 8 // batching is opt-in; the tests rely on it
 	return m
 }
 

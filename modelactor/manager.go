@@ -8,8 +8,11 @@
 // Eager), kept under a memory budget per device with least-recently-used
 // eviction, and can be unloaded at any time: a later request loads it again.
 // The requests of one tick arrive together (Run), in canonical order;
-// requests for a model whose inputs and outputs have a symbolic leading
-// (batch) dimension are run as one batch and split back.
+// requests for a model declared batchable (Model.MaxBatch) whose inputs and
+// outputs have a symbolic leading (batch) dimension, and whose answers the
+// load-time probe found unchanged by batching, are run as one batch and
+// split back. Every input reaches ONNX Runtime from a 64-byte-aligned
+// buffer (Alignment).
 //
 // Deterministic mode (the default) runs each model on the CPU with one
 // thread, sequentially: outputs are bit-identical run to run and enter the
@@ -105,6 +108,12 @@ type Metrics struct {
 	Errors   uint64 `json:"errors"`  // requests answered with an error
 	Runs     uint64 `json:"runs"`    // ONNX Runtime runs (a batch is one run)
 	Batched  uint64 `json:"batched"` // requests served by a batched run
+	// MaxBatch is the most requests one run serves once the model has
+	// loaded: Model.MaxBatch, or 0 when batching is off. BatchOff says why
+	// a model declared batchable runs its requests alone (the load-time
+	// probe found answers that differ in a batch).
+	MaxBatch int    `json:"max_batch,omitempty"`
+	BatchOff string `json:"batch_off,omitempty"`
 	// RunTime is the wall time spent in runs (never visible to agents).
 	RunTime time.Duration `json:"run_time_ns"`
 }
@@ -268,6 +277,14 @@ type entry struct {
 	metrics  Metrics
 	// logged is the last machine-specific failure logged for this model.
 	logged string
+	// probed: batching was decided at the first load; batch is the most
+	// requests one run serves (0: each runs alone), batchOff why batching
+	// is off for a model declared batchable.
+	probed   bool
+	batch    int
+	batchOff string
+	// joinBufs are the aligned buffers batched inputs are joined in.
+	joinBufs [][]byte
 }
 
 // machineFailure is the failure of a request for e that the machine, not
@@ -387,6 +404,10 @@ func (a *manager) load(e *entry) *failure {
 	e.sess, e.device, e.bytes = sess, device, size
 	a.used[device] += size
 	e.metrics.Loads++
+	if !e.probed {
+		e.probed = true
+		a.decideBatching(e)
+	}
 	a.cfg.Logger.WithFields(logrus.Fields{"model": m.Key(), "device": device, "bytes": size}).Debug("modelactor: loaded")
 	return nil
 }
@@ -443,6 +464,7 @@ func (a *manager) metrics() []Metrics {
 			if m.Device == "" {
 				m.Device = e.model.Device
 			}
+			m.MaxBatch, m.BatchOff = e.batch, e.batchOff
 			m.Loaded = e.sess != nil
 			if m.Loaded {
 				m.Bytes = e.bytes

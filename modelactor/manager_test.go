@@ -131,13 +131,14 @@ func TestInferMatchesReference(t *testing.T) {
 
 // TestBatching: requests for a model with a batch dimension share one run,
 // in order, and each gets its own rows back; a request with another inner
-// shape or a model marked no_batch runs alone.
+// shape, or for a model not declared batchable (no max_batch), runs alone.
 func TestBatching(t *testing.T) {
 	dir := t.TempDir()
 	p := onnx.NewMLP(4, 8, 3, 2)
 	batched := modeltest.Write(t, dir, "mlp", p.Model().Encode())
 	single := batched
-	single.ID, single.NoBatch = "mlp-single", true
+	single.ID, single.NoBatch = "mlp-single", true // deprecated: as no max_batch
+	batched.MaxBatch = 16
 	m, _ := start(t, modelactor.Config{Models: []modelactor.Model{batched, single}})
 
 	var reqs []modelactor.Request
@@ -375,6 +376,8 @@ func TestStartErrors(t *testing.T) {
 		{bad(func(m *modelactor.Model) { m.Device = "tpu" }), `device "tpu"`},
 		{bad(func(m *modelactor.Model) { m.Mode = "quick" }), `mode "quick"`},
 		{bad(func(m *modelactor.Model) { m.Path = "" }), "no path"},
+		{bad(func(m *modelactor.Model) { m.MaxBatch = -1 }), "max_batch -1"},
+		{bad(func(m *modelactor.Model) { m.MaxBatch, m.NoBatch = 4, true }), "no_batch (deprecated"},
 		{append(bad(func(*modelactor.Model) {}), good), "declared twice"},
 		{bad(func(m *modelactor.Model) { m.Eager, m.SHA256 = true, strings.Repeat("1", 64) }), "loading eager model mlp@1"},
 	}

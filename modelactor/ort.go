@@ -115,6 +115,9 @@ type ortSession struct {
 	ins, outs  []TensorInfo
 	inV, outV  []ort.Value
 	outTensors []tensor.Tensor
+	// inBufs are the aligned buffers inputs not at an aligned address are
+	// copied to (align.go), one per input, kept from run to run.
+	inBufs [][]byte
 	// noPrealloc: a run with preallocated outputs failed where one letting
 	// ONNX Runtime allocate worked; it allocates this model's outputs.
 	noPrealloc bool
@@ -142,8 +145,12 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 			}
 		}
 	}()
-	for _, t := range inputs {
-		v, err := ort.NewCustomDataTensor(ort.Shape(t.Shape), t.Data, ort.TensorElementDataType(t.DType))
+	for len(s.inBufs) < len(inputs) {
+		s.inBufs = append(s.inBufs, nil)
+	}
+	for i, t := range inputs {
+		data := alignedCopy(&s.inBufs[i], t.Data)
+		v, err := ort.NewCustomDataTensor(ort.Shape(t.Shape), data, ort.TensorElementDataType(t.DType))
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +214,8 @@ func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bo
 			return false, fmt.Errorf("%w: output %d (%s) of shape %s would take the outputs to %d bytes, the limit is %d", ErrOutputTooLarge, i, info.Name, tensor.ShapeString(shape), total, s.maxOut)
 		}
 		preallocated = true
-		t.Data = make([]byte, size)
+		var buf []byte
+		t.Data = alignedBuf(&buf, int(size))
 		v, err := ort.NewCustomDataTensor(ort.Shape(shape), t.Data, ort.TensorElementDataType(info.DType))
 		if err != nil {
 			return preallocated, err

@@ -44,9 +44,23 @@ type Model struct {
 	Device string `json:"device,omitempty" yaml:"device"`
 	// Mode is deterministic (default) or fast.
 	Mode string `json:"mode,omitempty" yaml:"mode"`
-	// NoBatch turns off batching of several agents' requests into one run.
+	// MaxBatch lets up to MaxBatch requests of one tick for this model (of
+	// the same inner shape) share one run, their rows concatenated along
+	// the leading dimension. 0 (the default) or 1: each request runs
+	// alone. Batching is opt-in because it can change answers: a model
+	// whose rows interact (one that subtracts the batch mean), or whose
+	// kernels are not row-independent, answers a request differently in a
+	// batch. At load a batchable model is probed (seeded requests alone and
+	// batched, at several positions); if any bits differ, batching is
+	// turned off for it, logged and shown in Metrics.BatchOff.
+	MaxBatch int `json:"max_batch,omitempty" yaml:"max_batch"`
+	// NoBatch is deprecated: batching is off unless MaxBatch is set. It is
+	// accepted, and changes nothing, unless MaxBatch is set too.
 	NoBatch bool `json:"no_batch,omitempty" yaml:"no_batch"`
 }
+
+// MaxBatchLimit is the largest Model.MaxBatch.
+const MaxBatchLimit = 1 << 16
 
 // Key is "id@version".
 func (m Model) Key() string { return m.ID + "@" + m.Version }
@@ -78,6 +92,12 @@ func (m *Model) Validate() error {
 	case DeviceCPU, DeviceCUDA:
 	default:
 		return fmt.Errorf("model %s: device %q is not cpu or cuda", m.Key(), m.Device)
+	}
+	if m.MaxBatch < 0 || m.MaxBatch > MaxBatchLimit {
+		return fmt.Errorf("model %s: max_batch %d is not between 0 (no batching) and %d", m.Key(), m.MaxBatch, MaxBatchLimit)
+	}
+	if m.NoBatch && m.MaxBatch > 0 {
+		return fmt.Errorf("model %s: no_batch (deprecated: batching is off by default) contradicts max_batch %d; remove no_batch", m.Key(), m.MaxBatch)
 	}
 	switch m.Mode {
 	case "":

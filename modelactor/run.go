@@ -79,8 +79,8 @@ func (a *manager) serve(g *group, reqs []Request, res []tensor.Result) {
 		// The longest run of requests, from the first left, that can share
 		// one batch; a request alone runs by itself.
 		take := 1
-		if batchable(e) {
-			for take < len(ok) && sameInner(ins[0], ins[take]) {
+		if e.batch > 1 {
+			for take < len(ok) && take < e.batch && sameInner(ins[0], ins[take]) {
 				take++
 			}
 		}
@@ -136,22 +136,16 @@ func (a *manager) batch(e *entry, reqs []Request, idx []int, ins [][]tensor.Tens
 		rows[k] = ts[0].Shape[0]
 		total += rows[k]
 	}
-	joined := make([]tensor.Tensor, len(ins[0]))
-	for j := range joined {
-		t := tensor.Tensor{DType: ins[0][j].DType, Shape: slices.Clone(ins[0][j].Shape)}
-		t.Shape[0] = total
-		for _, ts := range ins {
-			t.Data = append(t.Data, ts[j].Data...)
-		}
-		joined[j] = t
+	for len(e.joinBufs) < len(ins[0]) {
+		e.joinBufs = append(e.joinBufs, nil)
 	}
-	out, f := a.timedRun(e, joined)
+	out, f := a.timedRun(e, join(ins, total, e.joinBufs))
 	if f != nil {
 		return f
 	}
 	for _, o := range out {
 		if len(o.Shape) == 0 || o.Shape[0] != total {
-			return &failure{tensor.RunFailed, fmt.Sprintf("model %s: a batch of %d rows gave an output of shape %s; declare it no_batch", e.model.Key(), total, tensor.ShapeString(o.Shape))}
+			return &failure{tensor.RunFailed, fmt.Sprintf("model %s: a batch of %d rows gave an output of shape %s; declare it without max_batch", e.model.Key(), total, tensor.ShapeString(o.Shape))}
 		}
 	}
 	var start int64
@@ -172,13 +166,31 @@ func (a *manager) batch(e *entry, reqs []Request, idx []int, ins [][]tensor.Tens
 	return nil
 }
 
-// batchable reports whether e's requests may share a run: every input and
-// output has a symbolic leading dimension.
-func batchable(e *entry) bool {
-	if e.model.NoBatch {
-		return false
+// join concatenates requests' inputs (ins, total rows) along the leading
+// dimension, each input in an aligned buffer from bufs (one per input, at
+// least len(ins[0])).
+func join(ins [][]tensor.Tensor, total int64, bufs [][]byte) []tensor.Tensor {
+	joined := make([]tensor.Tensor, len(ins[0]))
+	for j := range joined {
+		t := tensor.Tensor{DType: ins[0][j].DType, Shape: slices.Clone(ins[0][j].Shape)}
+		t.Shape[0] = total
+		n := 0
+		for _, ts := range ins {
+			n += len(ts[j].Data)
+		}
+		t.Data = alignedBuf(&bufs[j], n)[:0]
+		for _, ts := range ins {
+			t.Data = append(t.Data, ts[j].Data...)
+		}
+		joined[j] = t
 	}
-	for _, ts := range [][]TensorInfo{e.sess.Inputs(), e.sess.Outputs()} {
+	return joined
+}
+
+// batchable reports whether sess's requests can share a run at all: every
+// input and output has a symbolic leading dimension.
+func batchable(sess Session) bool {
+	for _, ts := range [][]TensorInfo{sess.Inputs(), sess.Outputs()} {
 		for _, t := range ts {
 			if len(t.Shape) == 0 || t.Shape[0] >= 0 {
 				return false

@@ -57,7 +57,7 @@ func runModels(out io.Writer, count int) error {
 
 	fmt.Fprintf(out, "\nOne tick of %d requests for one model (one per agent, batch 1 each) through Manager.Run\n\n", benchkit.TickRequests)
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tbatched\tunbatched (no_batch)\tspeedup")
+	fmt.Fprintln(tw, "scenario\tbatched (max_batch)\tunbatched\tspeedup")
 	for _, s := range benchkit.ModelSizes {
 		med, _, err := rounds(count,
 			func(b *testing.B) { benchkit.ModelTick(b, s, benchkit.TickRequests, false) },

@@ -33,6 +33,7 @@ func (asker) Step(ctx agent.Context) error {
 
 func TestModelMetrics(t *testing.T) {
 	model := modeltest.Write(t, t.TempDir(), "mlp", onnx.MLP(4, 8, 3, 9))
+	model.MaxBatch = 3 // batching is opt-in; this test counts batched runs
 	h, err := host.New(host.Options{
 		Seed: 1, Logger: quiet(), Models: []host.Model{model},
 		Kinds:     map[string]host.Factory{"asker": func(string, []byte) (agent.Agent, error) { return asker{}, nil }},

@@ -81,12 +81,15 @@ func checkOutput(b testingB, s MLPSize, x, y []float32) {
 }
 
 // startModel writes s's model into a temporary directory and starts a
-// manager with it loaded; noBatch sets Model.NoBatch. The manager is closed
+// manager with it loaded; without noBatch it declares Model.MaxBatch. The manager is closed
 // when b's benchmark ends.
 func startModel(b *testing.B, s MLPSize, noBatch bool) (*modelactor.Manager, modelactor.Model) {
 	lib := modeltest.Library(b)
 	m := modeltest.Write(b, b.TempDir(), s.String(), onnx.MLP(s.In, s.Hidden, s.Out, modelSeed))
-	m.Eager, m.NoBatch = true, noBatch
+	m.Eager = true
+	if !noBatch { // batching is opt-in (Model.MaxBatch)
+		m.MaxBatch = modelactor.MaxBatchLimit
+	}
 	sys := quietSystem()
 	mgr, err := modelactor.Start(sys, modelactor.Config{Models: []modelactor.Model{m}, Library: lib, Logger: quiet()})
 	if err != nil {
