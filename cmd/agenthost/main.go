@@ -660,7 +660,11 @@ what the replay lacks) prints no object, only the error on stderr.`,
 				fmt.Fprintf(stdout, "verified %d ticks identical (digest %x); the rest of the log is unreadable:\n  %v\n", res.Ticks, res.Digest, res.Corrupt)
 				return &exitError{2, errors.New("replay log is corrupt")}
 			}
-			fmt.Fprintf(stdout, "identical: %d ticks, digest %x\n", res.Ticks, res.Digest)
+			if fromCP != "" {
+				fmt.Fprintf(stdout, "identical from the checkpoint (%s): %d ticks after it, digest %x\n", fromCP, res.Ticks, res.Digest)
+			} else {
+				fmt.Fprintf(stdout, "identical: %d ticks, digest %x\n", res.Ticks, res.Digest)
+			}
 			for _, w := range res.Warnings {
 				fmt.Fprintf(stdout, "warning: %s\n", w)
 			}
