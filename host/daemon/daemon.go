@@ -407,12 +407,17 @@ func (d *Daemon) syncNow() {
 	}
 	d.unsynced = false
 	d.lastSync = time.Now()
+	// Status and subscribers see what is on disk before any client hears
+	// of it.
+	d.setDurable(position{seg: d.seg.index, off: d.seg.w.Offset(), tick: d.h.Tick()})
+	if len(d.acks) > 0 {
+		d.publishStatus()
+	}
 	for _, r := range d.acks {
 		r.reply <- reply{tick: r.tick, duplicate: r.duplicate}
 	}
 	clear(d.acks)
 	d.acks = d.acks[:0]
-	d.setDurable(position{seg: d.seg.index, off: d.seg.w.Offset(), tick: d.h.Tick()})
 }
 
 // errWrite marks the errors of writing the log.
