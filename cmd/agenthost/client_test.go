@@ -288,16 +288,25 @@ func TestClientErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a command running in another goroutine.
+// syncBuffer is a bytes.Buffer for a command running in another
+// goroutine; wrote, if set, is signalled after every write.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	if s.wrote != nil {
+		select {
+		case s.wrote <- struct{}{}:
+		default: // one pending signal is enough: the reader rereads the buffer
+		}
+	}
+	return n, err
 }
 
 func (s *syncBuffer) String() string {
@@ -335,13 +344,18 @@ func TestSubscribe(t *testing.T) {
 	f.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	stdout, stderr := syncBuffer{wrote: make(chan struct{}, 1)}, syncBuffer{}
 	root := newRoot(&stdout, &stderr)
 	root.SetArgs([]string{"subscribe", "--data-dir", dir, "-o", "json"})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
-	for deadline := time.Now().Add(10 * time.Second); strings.Count(stdout.String(), "\n") < 3; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
+	timeout := time.After(10 * time.Second)
+	for strings.Count(stdout.String(), "\n") < 3 {
+		select {
+		case <-stdout.wrote:
+		case err := <-done:
+			t.Fatalf("subscribe ended before its outputs: %v: %q %q", err, stdout.String(), stderr.String())
+		case <-timeout:
 			t.Fatalf("no outputs after 10s: %q %q", stdout.String(), stderr.String())
 		}
 	}
