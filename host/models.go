@@ -31,6 +31,35 @@ type InferenceConfig struct {
 	// least recently used models are unloaded past it. It never changes
 	// results.
 	Budgets map[string]int64 `json:"-" yaml:"budgets"`
+	// MaxOutputBytes bounds the outputs of one request (default
+	// modelactor.DefaultMaxOutputBytes); a request over it is answered
+	// with an error. Such answers are recorded like any other.
+	MaxOutputBytes int64 `json:"-" yaml:"max_output_bytes"`
+	// Workers is how many models may run at the same time (default: one
+	// per CPU core). It never changes results.
+	Workers int `json:"-" yaml:"workers"`
+	// NoWarmUp skips the warm-up run eager models get at start (seeded
+	// inputs, outside the metrics and every digest).
+	NoWarmUp bool `json:"-" yaml:"no_warm_up"`
+}
+
+// Validate reports what is wrong with the configuration, or nil.
+func (c InferenceConfig) Validate() error {
+	if c.MaxOutputBytes < 0 {
+		return fmt.Errorf("max_output_bytes %d is negative; give a limit in bytes, or leave it out for %d", c.MaxOutputBytes, modelactor.DefaultMaxOutputBytes)
+	}
+	if c.Workers < 0 || c.Workers > modelactor.MaxWorkers {
+		return fmt.Errorf("workers %d is not between 0 (one per CPU core) and %d", c.Workers, modelactor.MaxWorkers)
+	}
+	for _, d := range slices.Sorted(maps.Keys(c.Budgets)) {
+		if d != modelactor.DeviceCPU && d != modelactor.DeviceCUDA {
+			return fmt.Errorf("budgets: device %q is not cpu or cuda", d)
+		}
+		if c.Budgets[d] < 0 {
+			return fmt.Errorf("budgets: %s budget %d is negative; give bytes, or 0 for no limit", d, c.Budgets[d])
+		}
+	}
+	return nil
 }
 
 // inferKey names one request of a run.
@@ -265,8 +294,13 @@ func (h *Host) startModels() error {
 	if len(h.opts.Models) == 0 {
 		return nil
 	}
+	inf := h.opts.Inference
+	if err := inf.Validate(); err != nil {
+		return fmt.Errorf("host: Options.Inference: %w", err)
+	}
 	m, err := modelactor.Start(h.sys.ActorSystem(), modelactor.Config{
-		Models: h.opts.Models, Library: h.opts.Inference.Library, Budgets: h.opts.Inference.Budgets, Logger: h.opts.Logger,
+		Models: h.opts.Models, Library: inf.Library, Budgets: inf.Budgets, Logger: h.opts.Logger,
+		MaxOutputBytes: inf.MaxOutputBytes, Workers: inf.Workers, NoWarmUp: inf.NoWarmUp,
 	})
 	if err != nil {
 		return fmt.Errorf("host: %w", err)

@@ -33,9 +33,11 @@ import (
 //	inputs:
 //	  - {tick: 10, to: s1, payload: "calibrate"}
 //	models:               # ONNX models agents infer with (paths relative to the file)
-//	  - {id: clf, version: "1", path: clf.onnx, sha256: 3f2a...}
+//	  - {id: clf, version: "1", path: clf.onnx, sha256: 3f2a..., eager: true}
 //	inference:
 //	  budgets: {cpu: 268435456}
+//	  max_output_bytes: 1048576  # per request
+//	  workers: 4                 # models running at once
 //	external:             # the daemon's subscribers get what agents emit here
 //	  channels: [alerts]  # publishes on these channels
 //	  addresses: [out]    # sends to these addresses (no agent may use the id)
@@ -203,6 +205,9 @@ func (t *Topology) check() error {
 			item := fmt.Sprintf("models[%d]", i)
 			return t.errorAt(fieldPos(item, reflect.TypeFor[Model](), err.Error()), item, "%v", err)
 		}
+	}
+	if err := t.Inference.Validate(); err != nil {
+		return t.errorAt(fieldPos("inference", reflect.TypeFor[InferenceConfig](), err.Error()), "inference", "%v", err)
 	}
 	ids := map[string]int{}
 	for i, a := range t.Agents {

@@ -12,6 +12,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -54,8 +55,17 @@ type ReplayOptions struct {
 	// the first file with the recorded SHA-256 is used. Empty: VerifyFile
 	// looks in the log file's directory; Verify has no default and refuses
 	// a run with modules or deterministic models (a model whose answers are
-	// recorded, on CUDA or in fast mode, needs no file).
+	// recorded, on CUDA or in fast mode, needs no file and is never read).
 	ModuleDirs []string
+	// UncheckedModels lets a replay go on without the file of a
+	// deterministic model (not found under ModuleDirs, or not the one the
+	// run used): its recorded answers are replayed without computing them
+	// again to check them, and a warning names the model. Without it such
+	// a log is refused before anything is replayed (ErrReplayInput), like
+	// one whose module is missing. Where this process cannot run models
+	// (no ONNX Runtime library, a build without cgo) no answer can be
+	// checked: model files are not looked for, and a warning says so.
+	UncheckedModels bool
 	// Engine is wazero's engine for the replay: "compiler", "interpreter"
 	// or "" (wazero's choice). It never changes results: replaying on the
 	// other engine is a check that it does not.
@@ -116,8 +126,9 @@ type VerifyResult struct {
 	Complete bool
 	// Warnings say what the replay could not check, or found different
 	// without it changing the run: a deterministic model giving other bits
-	// on this machine (its recorded answers were used), a model file not
-	// found.
+	// on this machine (its recorded answers were used), a deterministic
+	// model's file not found with ReplayOptions.UncheckedModels, no ONNX
+	// Runtime to check any.
 	Warnings []string
 }
 
@@ -234,7 +245,7 @@ func NewReplayer(hdr *replaylog.Header, opts ReplayOptions, cp *Checkpoint) (*Re
 	if err := checkReplayBounds(&cfg, maxFuel); err != nil {
 		return nil, err
 	}
-	missing, err := replayFiles(&cfg, hdr.UnsignedAllowed, opts)
+	unchecked, err := replayFiles(&cfg, hdr.UnsignedAllowed, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -253,12 +264,10 @@ func NewReplayer(hdr *replaylog.Header, opts ReplayOptions, cp *Checkpoint) (*Re
 	if cp != nil {
 		res.Digest = cp.Digest
 	}
-	// Every answer is in the log; with every model file at hand, the
-	// deterministic ones are also computed here and compared.
-	h.inf.check = len(missing) == 0
-	if len(missing) > 0 && len(cfg.Models) > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s not found under the module directories: recorded answers are replayed without checking them on this machine", strings.Join(missing, ", ")))
-	}
+	// Every answer is in the log; with every deterministic model's file at
+	// hand, their answers are also computed here and compared.
+	h.inf.check = len(unchecked) == 0
+	res.Warnings = append(res.Warnings, unchecked...)
 	return &Replayer{h: h, res: res}, nil
 }
 
@@ -494,9 +503,11 @@ func checkReplayBounds(cfg *runConfig, maxFuel uint64) error {
 
 // replayFiles replaces what the log's config says about trust and files
 // with what opts allow: the trust settings become opts', and each module
-// and model path becomes the file found under opts.ModuleDirs. See
+// and deterministic model path becomes the file found under
+// opts.ModuleDirs. A missing or changed deterministic model is a setup
+// error, or with opts.UncheckedModels one of the unchecked warnings. See
 // ReplayOptions.
-func replayFiles(cfg *runConfig, unsignedAllowed bool, opts ReplayOptions) (missing []string, err error) {
+func replayFiles(cfg *runConfig, unsignedAllowed bool, opts ReplayOptions) (unchecked []string, err error) {
 	if cfg.WASM.Unmetered && len(cfg.Modules) > 0 {
 		return nil, errors.New("host: the run was recorded without fuel metering (wasm.unmetered, for benchmarks only): its agents' calls would be unbounded on replay, so it is not replayed; record a metered run")
 	}
@@ -512,50 +523,114 @@ func replayFiles(cfg *runConfig, unsignedAllowed bool, opts ReplayOptions) (miss
 		if !isSHA256(m.Digest) {
 			return nil, fmt.Errorf("host: %s: the log records no SHA-256 for it (%q), so no file can be checked against it; re-record the run", what, m.Digest)
 		}
-		p, err := findFile(what, "", m.Path, m.Digest, opts.ModuleDirs)
+		l, err := findFile(what, m.Path, m.Digest, opts.ModuleDirs)
 		if err != nil {
 			return nil, err
 		}
-		m.Path = p
+		if l.found == "" {
+			fix := "pass the directory that holds it with --module-dir (ReplayOptions.ModuleDirs)"
+			if len(l.others) > 0 {
+				fix = "replay needs the same module file; pass the directory of the one the run used with --module-dir (ReplayOptions.ModuleDirs)"
+			}
+			return nil, replayInput{fmt.Errorf("host: %s: %s: %s", what, l.problem(), fix)}
+		}
+		m.Path = l.found
 	}
+	return replayModels(cfg, opts)
+}
+
+// replayModels makes each model of cfg one the replay can use: never
+// loaded eagerly, a recorded model never looked for, a deterministic one
+// found under opts.ModuleDirs to check its answers. A deterministic model
+// not found is a setup error, or with opts.UncheckedModels a warning.
+// Where this process cannot run models at all, no deterministic model is
+// looked for either, and one warning says so.
+func replayModels(cfg *runConfig, opts ReplayOptions) (unchecked []string, err error) {
+	if len(cfg.Models) == 0 {
+		return nil, nil
+	}
+	noORT := onnxRuntimeMissing(opts.Inference.Library)
+	var cannotCheck []string
 	for i := range cfg.Models {
 		m := &cfg.Models[i]
 		what := fmt.Sprintf("model %q", m.Key())
 		if !isSHA256(m.SHA256) {
 			return nil, fmt.Errorf("host: %s: the log records no valid sha256 for it (%q); re-record the run", what, m.SHA256)
 		}
-		// Every answer is in the log: the model is loaded, if at all, only
-		// to check the answers, when asked (never eagerly, which fails
-		// where there is no ONNX Runtime).
+		// Every answer is in the log and fed back: a model is loaded on
+		// replay, if at all, only to check a deterministic model's answers
+		// by computing them at its first request, never eagerly. A recorded
+		// model's answers (CUDA, fast mode) depend on the machine and are
+		// not checked, so its file is not even looked for: a request whose
+		// answer a crafted log left out loads the empty file, fails its
+		// sha256 and diverges. See RATIONALE.md: "Why does verify need a
+		// deterministic model's file, and never a recorded one's?".
 		m.Eager = false
-		p, err := findFile(what, "", m.Path, m.SHA256, opts.ModuleDirs)
-		if err != nil {
-			// Its answers are in the log and fed back without the model:
-			// nothing is read. A request whose answer is missing would
-			// load the empty file, fail its SHA-256 and diverge.
-			m.Path, m.Eager = os.DevNull, false
-			missing = append(missing, what)
+		if m.Recorded() {
+			m.Path = os.DevNull
 			continue
 		}
-		m.Path = p
+		if noORT != nil {
+			m.Path = os.DevNull
+			cannotCheck = append(cannotCheck, what)
+			continue
+		}
+		l, err := findFile(what, m.Path, m.SHA256, opts.ModuleDirs)
+		if err != nil {
+			return nil, err
+		}
+		if l.found != "" {
+			m.Path = l.found
+			continue
+		}
+		if !opts.UncheckedModels {
+			return nil, replayInput{fmt.Errorf("host: %s (deterministic: verify computes its answers to check the recorded ones): %s: restore the file the run used, or pass the directory that holds it with --module-dir (ReplayOptions.ModuleDirs); or replay its recorded answers without checking them with --unchecked-models (ReplayOptions.UncheckedModels)", what, l.problem())}
+		}
+		m.Path = os.DevNull
+		unchecked = append(unchecked, fmt.Sprintf("%s: %s: its recorded answers were replayed without checking them on this machine", what, l.problem()))
 	}
-	return missing, nil
+	if len(cannotCheck) > 0 {
+		unchecked = append(unchecked, fmt.Sprintf("%v: the recorded answers of the deterministic %s were replayed without checking them", noORT, strings.Join(cannotCheck, ", ")))
+	}
+	return unchecked, nil
+}
+
+// onnxRuntimeMissing says why this process cannot run models, as far as
+// that is known before loading one: a binary built without cgo, or no
+// ONNX Runtime library at lib. nil when it may.
+func onnxRuntimeMissing(lib string) error {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "CGO_ENABLED" && s.Value == "0" {
+				return fmt.Errorf("%w: this binary was built without cgo (CGO_ENABLED=0)", modelactor.ErrUnavailable)
+			}
+		}
+	}
+	_, err := modelactor.FindLibrary(lib)
+	return err
+}
+
+// lookup is where a replay looked for a file its log names, and what it
+// found there.
+type lookup struct {
+	name, recorded, sum string // the base name, the recorded path and SHA-256
+	dirs                []string
+	// found is the first file with the recorded SHA-256; others say what
+	// the files of that name found before it were instead.
+	found  string
+	others []string
 }
 
 // findFile looks for the file recorded as recorded, with SHA-256 sum, by
-// its base name in dirs, and returns the first that matches. why, if not
-// empty, says why the file is needed. Names from the log are quoted: they
-// may hold anything.
-func findFile(what, why, recorded, sum string, dirs []string) (string, error) {
+// its base name in dirs, in order. Its error is for a recorded path that
+// names no file; a file not found is the lookup's problem. Names from the
+// log are quoted: they may hold anything.
+func findFile(what, recorded, sum string, dirs []string) (*lookup, error) {
 	name := fileName(recorded)
 	if name == "." || name == ".." || name == string(filepath.Separator) || strings.ContainsRune(name, 0) {
-		return "", fmt.Errorf("host: %s: its recorded path %q names no file; re-record the run", what, recorded)
+		return nil, fmt.Errorf("host: %s: its recorded path %q names no file; re-record the run", what, recorded)
 	}
-	const fix = "pass the directory that holds it with --module-dir (ReplayOptions.ModuleDirs)"
-	if len(dirs) == 0 {
-		return "", replayInput{fmt.Errorf("host: %s (%q): no module directory to look in%s: %s", what, name, why, fix)}
-	}
-	var seen []string
+	l := &lookup{name: name, recorded: recorded, sum: strings.ToLower(sum), dirs: dirs}
 	for _, dir := range dirs {
 		p := filepath.Join(dir, name)
 		got, err := fileSHA256(p)
@@ -563,17 +638,27 @@ func findFile(what, why, recorded, sum string, dirs []string) (string, error) {
 		case errors.Is(err, os.ErrNotExist):
 			continue
 		case err != nil:
-			seen = append(seen, err.Error())
-		case strings.EqualFold(got, sum):
-			return p, nil
+			l.others = append(l.others, err.Error())
+		case got == l.sum:
+			l.found = p
+			return l, nil
 		default:
-			seen = append(seen, fmt.Sprintf("%q has SHA-256 %s", p, got))
+			l.others = append(l.others, fmt.Sprintf("%q has SHA-256 %s", p, got))
 		}
 	}
-	if len(seen) > 0 {
-		return "", replayInput{fmt.Errorf("host: %s: the run was recorded with SHA-256 %s, but %s: replay needs the same module or model file%s; pass the directory of the one the run used with --module-dir (ReplayOptions.ModuleDirs)", what, sum, strings.Join(seen, "; "), why)}
+	return l, nil
+}
+
+// problem says why no file was found: what was looked for, where, and
+// what was there instead.
+func (l *lookup) problem() string {
+	switch {
+	case len(l.dirs) == 0:
+		return fmt.Sprintf("%q (SHA-256 %s): no module directory to look in", l.name, l.sum)
+	case len(l.others) > 0:
+		return fmt.Sprintf("the run was recorded with SHA-256 %s, but %s", l.sum, strings.Join(l.others, "; "))
 	}
-	return "", replayInput{fmt.Errorf("host: %s: %q is not in %s (looked up by the name of its recorded path %q)%s: %s", what, name, strings.Join(dirs, ", "), recorded, why, fix)}
+	return fmt.Sprintf("%q is not in %s (looked up by the name of its recorded path %q; the run's file has SHA-256 %s)", l.name, strings.Join(l.dirs, ", "), l.recorded, l.sum)
 }
 
 // fileSHA256 hashes the regular file at p; anything else (a directory, a

@@ -15,6 +15,7 @@ import (
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/internal/modeltest"
 	"github.com/lockstep-rt/lockstep/sdk/agenttest"
 	"github.com/lockstep-rt/lockstep/wasmagent"
 	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
@@ -284,10 +285,10 @@ func TestVerifyCraftedHeader(t *testing.T) {
 	}
 }
 
-// TestVerifyFindsModels: every answer is in the log, so a run replays
-// without its model files; a model file is used (to check deterministic
-// answers) only when it is found with its sha256, and its absence is a
-// warning.
+// TestVerifyFindsModels: every answer is in the log; a deterministic
+// model's file is needed to check its answers, so its absence refuses the
+// log (ErrReplayInput) unless UncheckedModels makes it a warning; a
+// recorded model's file is never looked for.
 func TestVerifyFindsModels(t *testing.T) {
 	dir := t.TempDir()
 	data := []byte("not really onnx: never loaded, no agent infers")
@@ -302,15 +303,26 @@ func TestVerifyFindsModels(t *testing.T) {
 
 	res, err := verify(log, host.ReplayOptions{ModuleDirs: []string{dir}})
 	wantIdentical(t, "models found", res, err, 5)
+	// Where ONNX Runtime is missing nothing can be checked, and no file is
+	// needed (TestReplayNeedsDeterministicModels).
+	lib := host.InferenceConfig{Library: modeltest.Library(t)}
 	empty := t.TempDir()
-	res, err = verify(log, host.ReplayOptions{ModuleDirs: []string{empty}})
-	wantIdentical(t, "deterministic model missing", res, err, 5)
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], `model "m@1", model "f@1" not found`) {
-		t.Fatalf("warnings %q, want one naming both missing models", res.Warnings)
+	_, err = verify(log, host.ReplayOptions{ModuleDirs: []string{empty}, Inference: lib})
+	if !errors.Is(err, host.ErrReplayInput) {
+		t.Fatalf("deterministic model missing: %v, want host.ErrReplayInput", err)
+	}
+	wantErr(t, "deterministic model missing", err, `model "m@1"`, `"m.onnx" is not in `+empty, "--unchecked-models")
+	res, err = verify(log, host.ReplayOptions{ModuleDirs: []string{empty}, UncheckedModels: true, Inference: lib})
+	wantIdentical(t, "deterministic model missing, unchecked", res, err, 5)
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], `model "m@1": "m.onnx" is not in `+empty) {
+		t.Fatalf("warnings %q, want one naming the deterministic model only", res.Warnings)
 	}
 	log = recordCounter(t, "", host.WASMConfig{}, fast)
-	res, err = verify(log, host.ReplayOptions{ModuleDirs: []string{empty}})
+	res, err = verify(log, host.ReplayOptions{ModuleDirs: []string{empty}, Inference: lib})
 	wantIdentical(t, "recorded model missing", res, err, 5)
+	if len(res.Warnings) != 0 {
+		t.Fatalf("recorded model missing: warnings %q, want none", res.Warnings)
+	}
 }
 
 // TestLogsNameFilesNotPaths: a replay log records modules, models and

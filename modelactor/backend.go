@@ -28,14 +28,30 @@ type SessionOptions struct {
 	// would be larger fails with an error wrapping ErrOutputTooLarge (0: no
 	// bound).
 	MaxOutputBytes int64
+	// IntraOpThreads and InterOpThreads are the threads of a session that
+	// is not Deterministic (0: the backend's default).
+	IntraOpThreads, InterOpThreads int
+	// GraphOptimization is the graph optimisation level: one of
+	// GraphOptimizations ("": all).
+	GraphOptimization string
+	// CUDADevice is the CUDA device a cuda session runs on.
+	CUDADevice int
+	// Outputs names the outputs the session computes, in this order
+	// (empty: all of the model's, in its order).
+	Outputs []string
 }
+
+// GraphOptimizations are the graph optimisation levels of
+// SessionOptions.GraphOptimization and Model.GraphOptimization, least
+// first: ONNX Runtime's disable-all, basic, extended and all.
+var GraphOptimizations = []string{"disable", "basic", "extended", "all"}
 
 // ErrOutputTooLarge is wrapped by the error of a run whose outputs are over
 // SessionOptions.MaxOutputBytes.
 var ErrOutputTooLarge = errors.New("modelactor: outputs too large")
 
 // Session is one loaded model. The manager calls it from one goroutine at a
-// time.
+// time (not always the same one: the model's worker, pool.go).
 type Session interface {
 	// Inputs and Outputs describe the model's tensors; a dimension of -1
 	// is symbolic (any size).

@@ -21,6 +21,14 @@ func BenchmarkRawORT(b *testing.B) {
 	}
 }
 
+// BenchmarkRawORTRows is the baseline of BenchmarkTick100's batched rows:
+// one raw run of benchkit.TickRequests rows. ns/op is the time per run.
+func BenchmarkRawORTRows(b *testing.B) {
+	for _, s := range benchkit.ModelSizes {
+		b.Run(s.String(), func(b *testing.B) { benchkit.RawORTRows(b, s, benchkit.TickRequests) })
+	}
+}
+
 // BenchmarkManagerInfer: ns/op is the time per request of Manager.Infer,
 // batch 1, on the same models and input as BenchmarkRawORT (target: ≤ 1.1×
 // the raw figure).
@@ -40,8 +48,8 @@ func BenchmarkManagerLatency(b *testing.B) {
 
 // BenchmarkTick100: ns/op is the time per tick of 100 requests for one
 // model (one per agent, batch 1 each) answered by Manager.Run, batched into
-// one run or one run per request (Model.NoBatch); reqs/s is the
-// throughput.
+// one run (target: ≤ 2× BenchmarkRawORTRows) or one run per request (no
+// max_batch); reqs/s is the throughput.
 func BenchmarkTick100(b *testing.B) {
 	for _, s := range benchkit.ModelSizes {
 		b.Run(s.String()+"/batched", func(b *testing.B) { benchkit.ModelTick(b, s, benchkit.TickRequests, true) })

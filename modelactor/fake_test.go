@@ -1,8 +1,12 @@
 package modelactor_test
 
 import (
+	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
@@ -70,5 +74,164 @@ func TestBackendMisbehaves(t *testing.T) {
 		}
 		m.Close()
 		sys.Shutdown()
+	}
+}
+
+// gateBackend opens sessions like fakeBackend's that answer 1 (file "slow")
+// or 2 (any other file). A slow session's run says it started and then
+// waits for release; a fast one says when it is done. Closing a session
+// while it runs is recorded as a bug.
+type gateBackend struct {
+	slowStarted, fastDone, release chan struct{}
+	closedRunning, slowClosed      atomic.Bool
+	// opened are the options of every session opened, in order.
+	mu     sync.Mutex
+	opened []modelactor.SessionOptions
+}
+
+func newGateBackend() *gateBackend {
+	return &gateBackend{slowStarted: make(chan struct{}, 1), fastDone: make(chan struct{}, 8), release: make(chan struct{})}
+}
+
+func (g *gateBackend) Open(data []byte, opts modelactor.SessionOptions) (modelactor.Session, error) {
+	g.mu.Lock()
+	g.opened = append(g.opened, opts)
+	g.mu.Unlock()
+	return &gateSession{g: g, slow: string(data) == "slow"}, nil
+}
+
+type gateSession struct {
+	fakeSession
+	g       *gateBackend
+	slow    bool
+	running atomic.Bool
+}
+
+func (s *gateSession) Run([]tensor.Tensor) ([]tensor.Tensor, error) {
+	s.running.Store(true)
+	defer s.running.Store(false)
+	if s.slow {
+		s.g.slowStarted <- struct{}{}
+		<-s.g.release
+		return []tensor.Tensor{tensor.FromFloat32([]int64{1}, []float32{1})}, nil
+	}
+	defer func() { s.g.fastDone <- struct{}{} }()
+	return []tensor.Tensor{tensor.FromFloat32([]int64{1}, []float32{2})}, nil
+}
+
+func (s *gateSession) Close() error {
+	if s.running.Load() {
+		s.g.closedRunning.Store(true)
+	}
+	if s.slow {
+		s.g.slowClosed.Store(true)
+	}
+	return nil
+}
+
+// TestModelsInParallel: in one tick, a fast model's requests complete
+// while a slow model's run is still blocked (on a channel the test
+// holds), so the fast one is not serialised behind it; the answers still
+// come back in request order. Meanwhile the manager goes on answering: a
+// second Run for the fast model, Metrics, and an Unload of the slow model,
+// whose session closes only after its run.
+func TestModelsInParallel(t *testing.T) {
+	dir := t.TempDir()
+	g := newGateBackend()
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	l := logrus.New()
+	l.SetOutput(testWriter{t})
+	models := []modelactor.Model{modeltest.Write(t, dir, "slow", []byte("slow")), modeltest.Write(t, dir, "fast", []byte("fast"))}
+	m, err := modelactor.Start(sys, modelactor.Config{Models: models, Backend: g, Logger: l, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(g.release)
+		}
+	}
+	defer m.Close()
+	defer release() // a failure below must not leave the run blocked
+	in := tensor.EncodeList()
+	reqs := []modelactor.Request{{Request: 0, Model: "slow", Input: in}, {Request: 1, Model: "fast", Input: in}, {Request: 2, Model: "fast", Input: in}}
+	results := make(chan []tensor.Result, 1)
+	go func() { results <- m.Run(reqs) }()
+
+	<-g.slowStarted
+	watchdog := time.NewTimer(time.Minute)
+	defer watchdog.Stop()
+	for range 2 { // the tick's two fast requests
+		select {
+		case <-g.fastDone:
+		case <-watchdog.C:
+			t.Fatal("the fast model's requests did not complete while the slow model's run was blocked: the models are serialised")
+		}
+	}
+	// The manager answers other calls while the slow run is blocked.
+	if r := m.Run(reqs[1:2])[0]; r.Err() != nil {
+		t.Fatalf("a second Run for the fast model: %v", r.Err())
+	}
+	<-g.fastDone
+	if err := m.Unload("slow", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if g.slowClosed.Load() {
+		t.Error("the slow model's session closed while its run was in flight")
+	}
+	for _, mt := range m.Metrics() {
+		if mt.ID == "slow" && mt.Loaded {
+			t.Error("the slow model is still loaded after Unload")
+		}
+	}
+	release()
+	res := <-results
+	for i, r := range res {
+		want := float32(2)
+		if reqs[i].Model == "slow" {
+			want = 1
+		}
+		if err := r.Err(); err != nil || r.Request != reqs[i].Request {
+			t.Fatalf("result %d: request %d, %v; want request %d", i, r.Request, err, reqs[i].Request)
+		}
+		if v, err := r.Outputs[0].Float32s(); err != nil || len(v) != 1 || v[0] != want {
+			t.Errorf("result %d (%s): %v %v, want [%v]", i, reqs[i].Model, v, err, want)
+		}
+	}
+	m.Close()
+	if !g.slowClosed.Load() || g.closedRunning.Load() {
+		t.Errorf("after Close: slow session closed %v, a session closed while running %v", g.slowClosed.Load(), g.closedRunning.Load())
+	}
+}
+
+// TestWarmUpAndSessionOptions: an eager model runs once at start (not
+// counted in its metrics) unless NoWarmUp; its session opens with the
+// declared session options and, for a model declared batchable, an output
+// bound of the per-request limit for each request of a batch.
+func TestWarmUpAndSessionOptions(t *testing.T) {
+	for _, noWarmUp := range []bool{false, true} {
+		g := newGateBackend()
+		sys := actor.NewActorSystem()
+		model := modeltest.Write(t, t.TempDir(), "fast", []byte("fast"))
+		model.Eager, model.MaxBatch, model.Mode = true, 8, modelactor.ModeFast
+		model.IntraOpThreads, model.InterOpThreads, model.GraphOptimization = 3, 2, "extended"
+		m, err := modelactor.Start(sys, modelactor.Config{Models: []modelactor.Model{model}, Backend: g, Logger: logrus.New(), MaxOutputBytes: 100, NoWarmUp: noWarmUp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := len(g.fastDone) // fake sessions have no inputs: no batching probe
+		mt := m.Metrics()[0]
+		m.Close()
+		sys.Shutdown()
+		if want := map[bool]int{false: 1, true: 0}[noWarmUp]; runs != want || mt.Runs != 0 || mt.Requests != 0 || mt.Loads != 1 {
+			t.Errorf("NoWarmUp %v: %d runs at start (want %d); metrics %+v (no runs or requests counted)", noWarmUp, runs, want, mt)
+		}
+		want := modelactor.SessionOptions{Device: "cpu", MaxOutputBytes: 800, IntraOpThreads: 3, InterOpThreads: 2, GraphOptimization: "extended"}
+		if len(g.opened) != 1 || !reflect.DeepEqual(g.opened[0], want) {
+			t.Errorf("sessions opened with %+v, want [%+v]", g.opened, want)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 // Package modelactor is Lockstep's model manager: one protoactor actor per
 // host that owns every ONNX Runtime session and serves inference requests
-// from Go code and from agents.
+// from Go code and from agents. The actor keeps the registry, loads and
+// evicts; the runs themselves happen on workers, one per model at a time
+// and at most Config.Workers at once, so a long model does not hold up the
+// others (RATIONALE.md: "Why does each model run on a worker of its own?").
 //
 // Models are declared (id, version, .onnx file, sha256) in Config (the
 // registry is fixed for the manager's life, so a replay resolves requests
@@ -12,7 +15,8 @@
 // outputs have a symbolic leading (batch) dimension, and whose answers the
 // load-time probe found unchanged by batching, are run as one batch and
 // split back. Every input reaches ONNX Runtime from a 64-byte-aligned
-// buffer (Alignment).
+// buffer (Alignment). Answers come back in request order, whichever model
+// finished first.
 //
 // Deterministic mode (the default) runs each model on the CPU with one
 // thread, sequentially: outputs are bit-identical run to run and enter the
@@ -31,7 +35,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -61,14 +67,27 @@ type Config struct {
 	Logger *logrus.Logger
 	// Backend runs the models (default: ONNX Runtime from Library).
 	Backend Backend
-	// MaxOutputBytes bounds the outputs of one run, so that a request
-	// cannot make the host allocate without limit (a batch of many rows for
-	// a model with wide outputs); default DefaultMaxOutputBytes.
+	// MaxOutputBytes bounds the outputs of one request, so that a request
+	// cannot make the host allocate without limit (many rows for a model
+	// with wide outputs); default DefaultMaxOutputBytes. A batched run may
+	// have MaxOutputBytes for each request it serves; each request's share
+	// is checked after the split.
 	MaxOutputBytes int64
+	// Workers is how many models may run at the same time (default
+	// runtime.NumCPU(), at most MaxWorkers). Each model runs on one worker
+	// at a time, its requests in order.
+	Workers int
+	// NoWarmUp skips the warm-up run of eager models: by default each runs
+	// once at start on seeded inputs (not counted in Metrics), so that the
+	// first request does not pay for ONNX Runtime's first-run work.
+	NoWarmUp bool
 }
 
 // DefaultMaxOutputBytes is Config.MaxOutputBytes's default: 64 MiB.
 const DefaultMaxOutputBytes = 64 << 20
+
+// MaxWorkers is the largest Config.Workers.
+const MaxWorkers = 1024
 
 // MaxModelFileSize is the largest model file the manager reads (ONNX files
 // are protobuf messages, which cannot exceed 2 GiB). Only regular files are
@@ -123,6 +142,7 @@ type Manager struct {
 	sys  *actor.ActorSystem
 	pid  *actor.PID
 	pool *mailbox.Pool
+	a    *manager // for draining model workers (pool.go) only
 	// mu is held for reading by every call in flight and for writing by
 	// Close, so that no call waits for an actor that has stopped.
 	mu     sync.RWMutex
@@ -144,7 +164,13 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Manager, error) {
 	if cfg.MaxOutputBytes <= 0 {
 		cfg.MaxOutputBytes = DefaultMaxOutputBytes
 	}
-	a := &manager{cfg: cfg, reg: newRegistry(), used: map[string]int64{}}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.NumCPU()
+	}
+	if cfg.Workers > MaxWorkers {
+		return nil, fmt.Errorf("modelactor: %d workers is over the limit of %d; lower Workers", cfg.Workers, MaxWorkers)
+	}
+	a := &manager{cfg: cfg, reg: newRegistry(), used: map[string]int64{}, slots: make(chan struct{}, cfg.Workers)}
 	for _, m := range cfg.Models {
 		if _, err := a.reg.add(m); err != nil {
 			return nil, fmt.Errorf("modelactor: %w", err)
@@ -152,16 +178,21 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Manager, error) {
 	}
 	for _, m := range cfg.Models {
 		if m.Eager {
-			if f := a.load(a.reg.byKey[modelKey{m.ID, m.Version}]); f != nil {
+			e := a.reg.byKey[modelKey{m.ID, m.Version}]
+			if f := a.safeLoad(e); f != nil {
 				a.closeAll()
 				return nil, fmt.Errorf("modelactor: loading eager model %s: %s", m.Key(), f.msg)
+			}
+			if !cfg.NoWarmUp {
+				a.warmUp(e)
 			}
 		}
 	}
 	// A worker of its own: the router blocks on this actor at the barrier,
 	// so it must not share the agents' workers; and one long-lived
 	// goroutine, rather than protoactor's goroutine per mailbox run, keeps
-	// its grown stack and warm caches from request to request.
+	// its grown stack and warm caches from call to call. The actor only
+	// resolves, loads and hands runs to the models' workers (pool.go).
 	pool := mailbox.NewPool(1, 0)
 	pid, err := sys.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithDispatcher(pool)), "models")
 	if err != nil {
@@ -169,7 +200,7 @@ func Start(sys *actor.ActorSystem, cfg Config) (*Manager, error) {
 		a.closeAll()
 		return nil, fmt.Errorf("modelactor: spawning the model manager: %w", err)
 	}
-	return &Manager{sys: sys, pid: pid, pool: pool}, nil
+	return &Manager{sys: sys, pid: pid, pool: pool, a: a}, nil
 }
 
 // call sends msg to the actor and waits for its reply.
@@ -186,8 +217,12 @@ func call[T any](m *Manager, msg func(reply chan<- T) any) (T, error) {
 }
 
 type runMsg struct {
-	reqs  []Request
-	reply chan<- []tensor.Result
+	reqs []Request
+	at   time.Time // when Run was called: queue time starts there
+	// done gets the results; reply the model workers the caller must
+	// drain (pool.go) for them to come.
+	done  chan<- []tensor.Result
+	reply chan<- []*work
 }
 
 type loadMsg struct {
@@ -196,18 +231,26 @@ type loadMsg struct {
 	reply       chan<- error
 }
 
-type metricsMsg struct{ reply chan<- []Metrics }
+type statsMsg struct{ reply chan<- []stats }
 
-// Run answers one tick's requests, in order, with one result each.
+// Run answers one tick's requests, in order, with one result each. The
+// requests of different models run in parallel; each answer is the same
+// whatever ran first.
 func (m *Manager) Run(reqs []Request) []tensor.Result {
-	res, err := call(m, func(r chan<- []tensor.Result) any { return &runMsg{reqs, r} })
+	at := time.Now()
+	done := make(chan []tensor.Result, 1)
+	drains, err := call(m, func(r chan<- []*work) any { return &runMsg{reqs, at, done, r} })
 	if err != nil {
-		res = make([]tensor.Result, len(reqs))
+		res := make([]tensor.Result, len(reqs))
 		for i, q := range reqs {
 			res[i] = tensor.Failure(q.Request, tensor.Unavailable, "the model manager is closed")
 		}
+		return res
 	}
-	return res
+	// The workers that were idle are this goroutine's to drain: it would
+	// only wait otherwise.
+	m.a.drainAll(drains, done)
+	return <-done
 }
 
 // Infer runs one request from Go code and returns the outputs.
@@ -225,15 +268,27 @@ func (m *Manager) Load(id, version string) error {
 }
 
 // Unload closes a model version's session; the next request for it loads
-// it again.
+// it again. Runs of the model in flight finish first: the session closes
+// on the model's worker, after them.
 func (m *Manager) Unload(id, version string) error {
 	return flat(call(m, func(r chan<- error) any { return &loadMsg{id: id, version: version, unload: true, reply: r} }))
 }
 
 // Metrics returns every declared model's metrics, by id and version.
 func (m *Manager) Metrics() []Metrics {
-	ms, _ := call(m, func(r chan<- []Metrics) any { return &metricsMsg{r} })
-	return ms
+	ss := m.stats()
+	out := make([]Metrics, len(ss))
+	for i, s := range ss {
+		out[i] = s.Metrics
+	}
+	return out
+}
+
+// stats returns every declared model's metrics and histograms, by id and
+// version (none once the manager is closed).
+func (m *Manager) stats() []stats {
+	ss, _ := call(m, func(r chan<- []stats) any { return &statsMsg{r} })
+	return ss
 }
 
 // Close stops the actor and closes every session, after the calls in
@@ -258,23 +313,28 @@ func flat(err1, err2 error) error {
 }
 
 // manager is the actor. Its state is touched only by Receive (and by Start
-// before the actor exists).
+// before the actor exists), except what entry says the workers touch.
 type manager struct {
 	cfg   Config
 	reg   *registry
 	used  map[string]int64 // bytes loaded per device
 	clock uint64           // use counter for LRU
+	// slots bounds the runs in progress at once (Config.Workers); workers
+	// counts the workers' goroutines (pool.go).
+	slots   chan struct{}
+	workers sync.WaitGroup
 }
 
-// entry is one model version.
+// entry is one model version. The actor owns its fields but for work (the
+// model's worker queue, pool.go) and stats, which workers update under mu.
 type entry struct {
 	model    Model
+	key      string // model.Key()
 	sess     Session
 	device   string // where it runs once loaded
 	fallback string
 	bytes    int64
 	lastUse  uint64
-	metrics  Metrics
 	// logged is the last machine-specific failure logged for this model.
 	logged string
 	// probed: batching was decided at the first load; batch is the most
@@ -283,8 +343,22 @@ type entry struct {
 	probed   bool
 	batch    int
 	batchOff string
-	// joinBufs are the aligned buffers batched inputs are joined in.
+
+	// mu guards stats, which the actor and the model's worker update.
+	mu    sync.Mutex
+	stats stats
+	work  work
+
+	// joinBufs are the aligned buffers batched inputs are joined in; only
+	// the model's worker uses them.
 	joinBufs [][]byte
+}
+
+// count applies f to e's statistics under their lock.
+func (e *entry) count(f func(s *stats)) {
+	e.mu.Lock()
+	f(&e.stats)
+	e.mu.Unlock()
 }
 
 // machineFailure is the failure of a request for e that the machine, not
@@ -315,36 +389,32 @@ const (
 func (a *manager) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *runMsg:
-		m.reply <- a.safeRun(m.reqs)
+		a.dispatch(m)
 	case *loadMsg:
 		m.reply <- a.loadOrUnload(m)
-	case *metricsMsg:
-		m.reply <- a.metrics()
+	case *statsMsg:
+		m.reply <- a.snapshot()
 	case *actor.Stopped:
 		a.closeAll()
 	}
 }
 
-// safeRun is run, except that a panic (a backend bug) becomes a failed
-// result for every request instead of a caller waiting for an answer that
-// never comes.
-func (a *manager) safeRun(reqs []Request) (res []tensor.Result) {
+// safeLoad is load, except that a panic of the backend (opening or
+// probing a session) becomes a failure instead of the actor's end.
+func (a *manager) safeLoad(e *entry) (f *failure) {
 	defer func() {
 		if p := recover(); p != nil {
-			a.cfg.Logger.Errorf("modelactor: panic while serving %d requests: %v", len(reqs), p)
-			res = make([]tensor.Result, len(reqs))
-			for i, q := range reqs {
-				res[i] = tensor.Failure(q.Request, tensor.RunFailed, "model %s@%s: the model manager failed serving this tick's requests: %v", q.Model, q.Version, p)
-			}
+			a.cfg.Logger.WithField("model", e.model.Key()).Errorf("modelactor: panic while loading: %v", p)
+			f = &failure{tensor.LoadFailed, fmt.Sprintf("model %s: the model manager failed loading it: %v", e.model.Key(), p)}
 		}
 	}()
-	return a.run(reqs)
+	return a.load(e)
 }
 
 func (a *manager) loadOrUnload(m *loadMsg) error {
 	e, f := a.reg.resolve(m.id, m.version)
 	if f == nil && !m.unload {
-		f = a.load(e)
+		f = a.safeLoad(e)
 	}
 	if f != nil {
 		return fmt.Errorf("modelactor: %s", f.msg)
@@ -384,7 +454,7 @@ func (a *manager) load(e *entry) *failure {
 	if f := a.makeRoom(device, size, e); f != nil {
 		return f
 	}
-	opts := SessionOptions{Device: device, Deterministic: m.Mode == ModeDeterministic, MaxOutputBytes: a.cfg.MaxOutputBytes}
+	opts := a.sessionOptions(m, device)
 	sess, err := a.cfg.Backend.Open(data, opts)
 	if err != nil && errors.Is(err, ErrDevice) && device != DeviceCPU {
 		e.fallback = err.Error()
@@ -403,13 +473,46 @@ func (a *manager) load(e *entry) *failure {
 	}
 	e.sess, e.device, e.bytes = sess, device, size
 	a.used[device] += size
-	e.metrics.Loads++
+	e.count(func(s *stats) { s.Loads++ })
 	if !e.probed {
 		e.probed = true
 		a.decideBatching(e)
 	}
 	a.cfg.Logger.WithFields(logrus.Fields{"model": m.Key(), "device": device, "bytes": size}).Debug("modelactor: loaded")
 	return nil
+}
+
+// sessionOptions are the options m's session opens with on device. The
+// session's output bound is the per-request limit times the most requests
+// one run may serve; each request's share is checked after the run.
+func (a *manager) sessionOptions(m Model, device string) SessionOptions {
+	maxOut := a.cfg.MaxOutputBytes
+	if n := int64(max(1, m.MaxBatch)); maxOut > math.MaxInt64/n {
+		maxOut = math.MaxInt64
+	} else {
+		maxOut *= n
+	}
+	return SessionOptions{
+		Device: device, Deterministic: m.Mode == ModeDeterministic, MaxOutputBytes: maxOut,
+		IntraOpThreads: m.IntraOpThreads, InterOpThreads: m.InterOpThreads,
+		GraphOptimization: m.GraphOptimization, CUDADevice: m.CUDADevice, Outputs: m.Outputs,
+	}
+}
+
+// warmUp runs e's freshly loaded session once on seeded inputs (as the
+// batching probe makes them), outside Metrics. A model that cannot run
+// them (a type Lockstep does not carry, an input the seeded values do not
+// suit) is only logged: its requests say what is wrong.
+func (a *manager) warmUp(e *entry) {
+	in, why := probeInputs(e.sess, 1, 0)
+	if why == "" {
+		if _, err := e.sess.Run(in); err != nil {
+			why = err.Error()
+		}
+	}
+	if why != "" {
+		a.cfg.Logger.WithField("model", e.model.Key()).Warnf("modelactor: the warm-up run on seeded inputs failed: %s; the model stays loaded", why)
+	}
 }
 
 // makeRoom evicts least recently used models of device until size more
@@ -433,33 +536,47 @@ func (a *manager) makeRoom(device string, size int64, keep *entry) *failure {
 			break
 		}
 		a.evict(lru, "evicted")
-		lru.metrics.Evictions++
+		lru.count(func(s *stats) { s.Evictions++ })
 	}
 	return nil
 }
 
+// evict takes e's session out of service at once (its bytes no longer
+// count against the budget) and closes it on e's worker, after the runs
+// already handed to it.
 func (a *manager) evict(e *entry, why string) {
-	if err := e.sess.Close(); err != nil {
-		a.cfg.Logger.WithField("model", e.model.Key()).Warnf("modelactor: closing the session: %v", err)
-	}
+	sess, key := e.sess, e.key
 	e.sess = nil
 	a.used[e.device] -= e.bytes
-	a.cfg.Logger.WithField("model", e.model.Key()).Debug("modelactor: " + why)
+	if a.enqueue(e, func() {
+		if err := sess.Close(); err != nil {
+			a.cfg.Logger.WithField("model", key).Warnf("modelactor: closing the session: %v", err)
+		}
+	}) {
+		go a.drain(&e.work, nil)
+	}
+	a.cfg.Logger.WithField("model", key).Debug("modelactor: " + why)
 }
 
+// closeAll closes every session and waits for the workers to finish.
 func (a *manager) closeAll() {
 	for _, e := range a.reg.byKey {
 		if e.sess != nil {
 			a.evict(e, "closed")
 		}
 	}
+	a.workers.Wait()
 }
 
-func (a *manager) metrics() []Metrics {
-	var out []Metrics
+// snapshot returns every model's statistics, by id and version.
+func (a *manager) snapshot() []stats {
+	var out []stats
 	for _, es := range a.reg.byID {
 		for _, e := range es {
-			m := e.metrics
+			e.mu.Lock()
+			s := e.stats.clone()
+			e.mu.Unlock()
+			m := &s.Metrics
 			m.ID, m.Version, m.Device, m.Fallback = e.model.ID, e.model.Version, e.device, e.fallback
 			if m.Device == "" {
 				m.Device = e.model.Device
@@ -469,10 +586,10 @@ func (a *manager) metrics() []Metrics {
 			if m.Loaded {
 				m.Bytes = e.bytes
 			}
-			out = append(out, m)
+			out = append(out, s)
 		}
 	}
-	slices.SortFunc(out, func(x, y Metrics) int {
+	slices.SortFunc(out, func(x, y stats) int {
 		return cmp.Or(strings.Compare(x.ID, y.ID), strings.Compare(x.Version, y.Version))
 	})
 	return out

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -491,8 +492,9 @@ func TestCloseWhileServing(t *testing.T) {
 
 // TestOutputLimit: a request whose outputs would pass MaxOutputBytes (a
 // batch of many rows for a model with wide outputs) fails with a clear
-// error before anything is allocated; smaller ones are served. Scalars and
-// empty tensors are refused with a message saying what to send.
+// error before anything is allocated; smaller ones are served. A scalar
+// where the model takes rows is refused with the shape it takes; an empty
+// batch is answered with empty outputs.
 func TestOutputLimit(t *testing.T) {
 	model := modeltest.Write(t, t.TempDir(), "wide", onnx.MLP(2, 4, 64, 1)) // 256 bytes of output per row
 	m, _ := start(t, modelactor.Config{Models: []modelactor.Model{model}, MaxOutputBytes: 1000})
@@ -504,16 +506,81 @@ func TestOutputLimit(t *testing.T) {
 	if !errors.As(err, &te) || te.Status != tensor.RunFailed || !strings.Contains(err.Error(), "1024 bytes, the limit is 1000") {
 		t.Errorf("4 rows (1024 bytes): %v", err)
 	}
-	for _, in := range []tensor.Tensor{
-		{DType: tensor.Float32, Shape: nil, Data: make([]byte, 4)},
-		tensor.FromFloat32([]int64{0, 2}, nil),
-	} {
-		_, err := m.Infer("wide", "1", in)
-		if !errors.As(err, &te) || te.Status != tensor.BadInput || !strings.Contains(err.Error(), "rank 1 or more with at least one element") {
-			t.Errorf("shape %v: %v", in.Shape, err)
-		}
+	_, err = m.Infer("wide", "1", tensor.Tensor{DType: tensor.Float32, Shape: nil, Data: make([]byte, 4)})
+	if !errors.As(err, &te) || te.Status != tensor.BadInput || !strings.Contains(err.Error(), "must be float32 [?×2]; the request has float32 []") {
+		t.Errorf("scalar: %v", err)
+	}
+	outs, err := m.Infer("wide", "1", tensor.FromFloat32([]int64{0, 2}, nil))
+	if err != nil || len(outs) != 1 || !slices.Equal(outs[0].Shape, []int64{0, 64}) {
+		t.Errorf("empty batch: %v %v", outs, err)
 	}
 	if _, err := m.Infer("wide", "1", tensor.FromFloat32([]int64{1, 2}, make([]float32, 2))); err != nil {
 		t.Fatalf("after the refusals: %v", err)
+	}
+
+	// The limit is per request: a batch of 65 requests of 3 rows each is
+	// served; a request of 4 rows in the same batch fails alone.
+	model.ID, model.MaxBatch = "wide-batched", 128
+	mb, _ := start(t, modelactor.Config{Models: []modelactor.Model{model}, MaxOutputBytes: 1000})
+	var reqs []modelactor.Request
+	for i := range 66 {
+		rows := int64(3)
+		if i == 7 {
+			rows = 4
+		}
+		reqs = append(reqs, modelactor.Request{Request: uint32(i), Model: "wide-batched", Input: tensor.EncodeList(tensor.FromFloat32([]int64{rows, 2}, make([]float32, 2*rows)))})
+	}
+	for i, r := range mb.Run(reqs) {
+		switch {
+		case i == 7 && (r.Status != tensor.RunFailed || !strings.Contains(r.Error, "1024 bytes of outputs for this request, the limit is 1000")):
+			t.Errorf("request 7 (4 rows): %v", r.Err())
+		case i != 7 && (r.Err() != nil || r.Flags&tensor.Batched == 0):
+			t.Errorf("request %d (3 rows): %v, flags %b", i, r.Err(), r.Flags)
+		}
+	}
+}
+
+// TestParallelTickMatchesAlone: a tick whose requests interleave three
+// models (run on three workers at once, one of them batched) answers each
+// request, in request order, with the bits the same request gets alone
+// through Infer, tick after tick.
+func TestParallelTickMatchesAlone(t *testing.T) {
+	dir := t.TempDir()
+	models := []modelactor.Model{
+		modeltest.Write(t, dir, "a", onnx.MLP(4, 8, 3, 1)),
+		modeltest.Write(t, dir, "b", onnx.MLP(4, 64, 5, 2)),
+		modeltest.Write(t, dir, "c", onnx.NewConv(1, 2, 3, 2, 2, 3).Model().Encode()),
+	}
+	models[1].MaxBatch = 8
+	m, _ := start(t, modelactor.Config{Models: models, Workers: 3})
+	var reqs []modelactor.Request
+	var ins []tensor.Tensor
+	for i := range 12 {
+		id := []string{"a", "b", "c"}[i%3]
+		shape := []int64{1, 4}
+		if id == "c" {
+			shape = []int64{1, 1, 2, 2}
+		}
+		in := tensor.FromFloat32(shape, randomInput(uint64(i), 4))
+		ins = append(ins, in)
+		reqs = append(reqs, modelactor.Request{Request: uint32(100 + i), Model: id, Input: tensor.EncodeList(in)})
+	}
+	want := make([][]float32, len(reqs))
+	for i, q := range reqs {
+		out, err := m.Infer(q.Model, "", ins[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = floats(t, out)
+	}
+	for range 5 {
+		for i, r := range m.Run(reqs) {
+			if r.Err() != nil || r.Request != reqs[i].Request {
+				t.Fatalf("result %d: request %d, %v; want request %d", i, r.Request, r.Err(), reqs[i].Request)
+			}
+			if got := floats(t, r.Outputs); !bitsEqual(got, want[i]) {
+				t.Errorf("result %d (%s): %v in the tick, %v alone", i, reqs[i].Model, got, want[i])
+			}
+		}
 	}
 }

@@ -3,8 +3,12 @@
 package modelactor
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -54,29 +58,32 @@ func (o ORT) Open(data []byte, opts SessionOptions) (Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the model's inputs and outputs: %w", err)
 	}
+	if outs, err = selectOutputs(outs, opts.Outputs); err != nil {
+		return nil, err
+	}
+	if err := servable(ins, outs); err != nil {
+		return nil, err
+	}
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err
 	}
 	defer so.Destroy()
-	if opts.Deterministic {
-		// One thread, sequential, no spinning: every reduction runs in the
-		// same order on every run (docs/RATIONALE: deterministic compute).
-		if err := errors.Join(so.SetIntraOpNumThreads(1), so.SetInterOpNumThreads(1),
-			so.SetExecutionMode(ort.ExecutionModeSequential),
-			so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")); err != nil {
-			return nil, err
-		}
+	if err := setSessionOptions(so, opts); err != nil {
+		return nil, err
 	}
 	if opts.Device == DeviceCUDA {
 		cuda, err := ort.NewCUDAProviderOptions()
 		if err != nil {
 			return nil, fmt.Errorf("%w: cuda: %v", ErrDevice, err)
 		}
-		err = so.AppendExecutionProviderCUDA(cuda)
+		err = cuda.Update(map[string]string{"device_id": strconv.Itoa(opts.CUDADevice)})
+		if err == nil {
+			err = so.AppendExecutionProviderCUDA(cuda)
+		}
 		cuda.Destroy()
 		if err != nil {
-			return nil, fmt.Errorf("%w: cuda: %v", ErrDevice, err)
+			return nil, fmt.Errorf("%w: cuda device %d: %v", ErrDevice, opts.CUDADevice, err)
 		}
 	}
 	s := &ortSession{ins: infos(ins), outs: infos(outs), maxOut: opts.MaxOutputBytes}
@@ -91,15 +98,142 @@ func (o ORT) Open(data []byte, opts SessionOptions) (Session, error) {
 	return s, nil
 }
 
+// graphLevels are ONNX Runtime's levels for GraphOptimizations.
+var graphLevels = map[string]ort.GraphOptimizationLevel{
+	"disable": ort.GraphOptimizationLevelDisableAll, "basic": ort.GraphOptimizationLevelEnableBasic,
+	"extended": ort.GraphOptimizationLevelEnableExtended, "all": ort.GraphOptimizationLevelEnableAll,
+}
+
+// setSessionOptions applies opts' threads and graph optimisation to so.
+func setSessionOptions(so *ort.SessionOptions, opts SessionOptions) error {
+	var errs []error
+	if opts.Deterministic {
+		// One thread, sequential, no spinning: every reduction runs in the
+		// same order on every run (docs/RATIONALE: deterministic compute).
+		errs = append(errs, so.SetIntraOpNumThreads(1), so.SetInterOpNumThreads(1),
+			so.SetExecutionMode(ort.ExecutionModeSequential),
+			so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"))
+	} else {
+		if opts.IntraOpThreads > 0 {
+			errs = append(errs, so.SetIntraOpNumThreads(opts.IntraOpThreads))
+		}
+		if opts.InterOpThreads > 0 {
+			errs = append(errs, so.SetInterOpNumThreads(opts.InterOpThreads))
+		}
+	}
+	if opts.GraphOptimization != "" {
+		level, ok := graphLevels[opts.GraphOptimization]
+		if !ok {
+			return fmt.Errorf("graph optimisation %q is not one of %v", opts.GraphOptimization, GraphOptimizations)
+		}
+		errs = append(errs, so.SetGraphOptimizationLevel(level))
+	}
+	return errors.Join(errs...)
+}
+
 func infos(in []ort.InputOutputInfo) []TensorInfo {
 	out := make([]TensorInfo, len(in))
 	for i, x := range in {
-		out[i] = TensorInfo{Name: x.Name, DType: tensor.DType(x.DataType), Shape: append([]int64(nil), x.Dimensions...)}
-		if x.OrtValueType != ort.ONNXTypeTensor || x.DataType > 255 {
-			out[i].DType = 0 // not a tensor Lockstep carries
+		out[i] = TensorInfo{Name: x.Name, Shape: append([]int64(nil), x.Dimensions...)}
+		if d, ok := dtypeOf(x); ok {
+			out[i].DType = d
 		}
 	}
 	return out
+}
+
+// dtypeOf is the dtype of a tensor input or output Lockstep carries.
+func dtypeOf(x ort.InputOutputInfo) (tensor.DType, bool) {
+	d := tensor.DType(x.DataType)
+	return d, x.OrtValueType == ort.ONNXTypeTensor && x.DataType >= 0 && x.DataType <= 255 && d.Known()
+}
+
+// selectOutputs returns the outputs named by want, in that order (all
+// when want is empty), or an error naming the first the model lacks.
+func selectOutputs(outs []ort.InputOutputInfo, want []string) ([]ort.InputOutputInfo, error) {
+	if len(want) == 0 {
+		return outs, nil
+	}
+	sel := make([]ort.InputOutputInfo, len(want))
+	for i, name := range want {
+		j := slices.IndexFunc(outs, func(x ort.InputOutputInfo) bool { return x.Name == name })
+		if j < 0 {
+			return nil, fmt.Errorf("outputs: the model has no output %q (its outputs: %s); fix the model's outputs: list", name, strings.Join(names(outs), ", "))
+		}
+		sel[i] = outs[j]
+	}
+	return sel, nil
+}
+
+// servable reports why a model with these inputs and outputs cannot be
+// served, naming the first input or output that cannot and the fix, or nil.
+// Sequence and map outputs are carried (their contents are checked when
+// they come); inputs must be tensors.
+func servable(ins, outs []ort.InputOutputInfo) error {
+	for _, side := range []struct {
+		what  string
+		infos []ort.InputOutputInfo
+	}{{"input", ins}, {"output", outs}} {
+		for i, x := range side.infos {
+			if why := carried(side.what, x); why != "" {
+				return fmt.Errorf("%s %d (%q) %s", side.what, i, x.Name, why)
+			}
+		}
+	}
+	return nil
+}
+
+// carried says why Lockstep cannot carry input or output x, or "".
+func carried(what string, x ort.InputOutputInfo) string {
+	if (x.OrtValueType == ort.ONNXTypeSequence || x.OrtValueType == ort.ONNXTypeMap) && what == "output" {
+		return ""
+	}
+	if x.OrtValueType != ort.ONNXTypeTensor {
+		return fmt.Sprintf("is a %s, which Lockstep cannot carry as an %s (it carries tensors in, and tensors, sequences and maps out); change the model's signature, e.g. with an ONNX wrapper graph around it", ortTypeName(x.OrtValueType), what)
+	}
+	d, ok := dtypeOf(x)
+	switch {
+	case !ok:
+		return fmt.Sprintf("is a %s tensor, which Lockstep does not carry (it carries %s); cast it in the model", x.DataType, carriedDTypes())
+	case d != tensor.Float16 && d != tensor.BFloat16 && (d != tensor.String || what == "output"):
+		return ""
+	case len(x.Dimensions) == 0:
+		return fmt.Sprintf("is a %s scalar (rank 0, or a shape the model does not declare), which ONNX Runtime's Go binding cannot exchange; give it shape [1] in the model (Reshape/Unsqueeze)", d)
+	case what == "output":
+		// The binding fails to copy a 16-bit float output ONNX Runtime
+		// allocated: Run must know its shape to allocate it in Go memory.
+		if _, known := resolveShape(x.Dimensions, 0); !known {
+			return fmt.Sprintf("is a %s tensor of shape %s, which ONNX Runtime's Go binding can only return with every dimension but the first (the batch) known; declare its shape in the model, or cast it to float32", d, dims(x.Dimensions))
+		}
+	}
+	return ""
+}
+
+// carriedDTypes lists the dtypes ORT sessions exchange.
+func carriedDTypes() string {
+	var names []string
+	for d := range 256 {
+		if tensor.DType(d).Known() {
+			names = append(names, tensor.DType(d).String())
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func ortTypeName(t ort.ONNXType) string {
+	switch t {
+	case ort.ONNXTypeSequence:
+		return "sequence"
+	case ort.ONNXTypeMap:
+		return "map"
+	case ort.ONNXTypeOpaque:
+		return "opaque value"
+	case ort.ONNXTypeSparseTensor:
+		return "sparse tensor"
+	case ort.ONNXTypeOptional:
+		return "optional value"
+	}
+	return "value of unknown type"
 }
 
 func names(in []ort.InputOutputInfo) []string {
@@ -149,10 +283,9 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 		s.inBufs = append(s.inBufs, nil)
 	}
 	for i, t := range inputs {
-		data := alignedCopy(&s.inBufs[i], t.Data)
-		v, err := ort.NewCustomDataTensor(ort.Shape(t.Shape), data, ort.TensorElementDataType(t.DType))
+		v, err := newInput(&s.inBufs[i], t)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("input %d (%s): %w", i, s.ins[i].Name, err)
 		}
 		s.inV = append(s.inV, v)
 	}
@@ -171,14 +304,16 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 	}
 	outs = s.outTensors
 	s.outTensors = nil
-	var total int64
 	for i, v := range s.outV {
 		if v != nil && outs[i].Data == nil {
 			if outs[i], err = fromValue(v); err != nil {
 				return nil, fmt.Errorf("output %d (%s): %w", i, s.outs[i].Name, err)
 			}
 		}
-		total += int64(len(outs[i].Data))
+	}
+	var total int64
+	for _, o := range outs {
+		total += o.Size()
 	}
 	if s.maxOut > 0 && total > s.maxOut {
 		return nil, fmt.Errorf("%w: %d bytes of outputs, the limit is %d", ErrOutputTooLarge, total, s.maxOut)
@@ -188,7 +323,8 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 
 // run runs the session once; with prealloc, outputs whose shape is known
 // get Go memory that ONNX Runtime writes into (s.outTensors holds them, zero
-// Tensors for the rest). preallocated reports whether any output was.
+// Tensors for the rest; scalars are written into values that are copied
+// after the run). preallocated reports whether any output was.
 func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bool, err error) {
 	for _, v := range s.outV {
 		if v != nil {
@@ -204,19 +340,30 @@ func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bo
 	var total int64
 	for i, info := range s.outs {
 		shape, ok := resolveShape(info.Shape, batch)
-		if !prealloc || !ok || len(shape) == 0 || info.DType.Size() == 0 {
+		if !prealloc || !ok || info.DType.Size() == 0 { // unknown, or a string, sequence or map
 			s.outV = append(s.outV, nil)
 			continue
 		}
-		t := tensor.Tensor{DType: info.DType, Shape: shape}
 		size := byteSize(shape, info.DType.Size())
 		if total += size; s.maxOut > 0 && total > s.maxOut {
 			return false, fmt.Errorf("%w: output %d (%s) of shape %s would take the outputs to %d bytes, the limit is %d", ErrOutputTooLarge, i, info.Name, tensor.ShapeString(shape), total, s.maxOut)
 		}
 		preallocated = true
+		if len(shape) == 0 {
+			v, err := newScalar(info.DType, nil)
+			if err != nil {
+				return preallocated, err
+			}
+			s.outV = append(s.outV, v)
+			continue
+		}
+		t := tensor.Tensor{DType: info.DType, Shape: shape}
 		var buf []byte
-		t.Data = alignedBuf(&buf, int(size))
+		// An empty output still gets a byte: the binding wants one to
+		// point at (and cannot copy an empty 16-bit float output itself).
+		t.Data = alignedBuf(&buf, max(int(size), 1))
 		v, err := ort.NewCustomDataTensor(ort.Shape(shape), t.Data, ort.TensorElementDataType(info.DType))
+		t.Data = t.Data[:size]
 		if err != nil {
 			return preallocated, err
 		}
@@ -224,6 +371,73 @@ func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bo
 		s.outV = append(s.outV, v)
 	}
 	return preallocated, s.s.Run(s.inV, s.outV)
+}
+
+// newInput makes the ONNX Runtime value of an input. Dense data is handed
+// over from a 64-byte aligned buffer (align.go); a scalar is one element,
+// which no kernel can sum in another order, and is copied by the binding.
+func newInput(pool *[]byte, t tensor.Tensor) (ort.Value, error) {
+	switch {
+	case t.DType == tensor.String:
+		strs, err := t.Strings()
+		if err != nil {
+			return nil, err
+		}
+		v, err := ort.NewStringTensor(ort.Shape(t.Shape))
+		if err == nil {
+			if err = v.SetContents(strs); err != nil {
+				v.Destroy()
+			}
+		}
+		return v, err
+	case len(t.Shape) == 0:
+		return newScalar(t.DType, t.Data)
+	case len(t.Data) == 0:
+		// No elements: ONNX Runtime reads nothing, but the binding wants
+		// a byte to point at.
+		return ort.NewCustomDataTensor(ort.Shape(t.Shape), alignedBuf(pool, 1), ort.TensorElementDataType(t.DType))
+	}
+	return ort.NewCustomDataTensor(ort.Shape(t.Shape), alignedCopy(pool, t.Data), ort.TensorElementDataType(t.DType))
+}
+
+// newScalar makes a rank-0 value of d holding data's element (zero when
+// data is nil).
+func newScalar(d tensor.DType, data []byte) (ort.Value, error) {
+	switch d {
+	case tensor.Float32:
+		return scalarOf[float32](data)
+	case tensor.Float64:
+		return scalarOf[float64](data)
+	case tensor.Int8:
+		return scalarOf[int8](data)
+	case tensor.Uint8:
+		return scalarOf[uint8](data)
+	case tensor.Int16:
+		return scalarOf[int16](data)
+	case tensor.Uint16:
+		return scalarOf[uint16](data)
+	case tensor.Int32:
+		return scalarOf[int32](data)
+	case tensor.Uint32:
+		return scalarOf[uint32](data)
+	case tensor.Int64:
+		return scalarOf[int64](data)
+	case tensor.Uint64:
+		return scalarOf[uint64](data)
+	case tensor.Bool:
+		return scalarOf[bool](data)
+	}
+	return nil, fmt.Errorf("ONNX Runtime's Go binding cannot make a %s scalar (servable refuses such models at load)", d)
+}
+
+func scalarOf[T tensor.Elem](data []byte) (ort.Value, error) {
+	var v T
+	if data != nil {
+		if _, err := binary.Decode(data, binary.LittleEndian, &v); err != nil {
+			return nil, err
+		}
+	}
+	return ort.NewScalar(v)
 }
 
 // byteSize is the size of a tensor of shape with elements of size bytes,
@@ -256,27 +470,68 @@ func resolveShape(shape []int64, batch int64) ([]int64, bool) {
 	return out, true
 }
 
-// fromValue copies an output ONNX Runtime allocated.
+// fromValue copies an output ONNX Runtime allocated, or a scalar.
 func fromValue(v ort.Value) (tensor.Tensor, error) {
-	switch t := v.(type) {
-	case *ort.Tensor[float32]:
-		return fromSlice(tensor.Float32, t.GetShape(), t.GetData()), nil
-	case *ort.Tensor[float64]:
-		return fromSlice(tensor.Float64, t.GetShape(), t.GetData()), nil
-	case *ort.Tensor[int64]:
-		return fromSlice(tensor.Int64, t.GetShape(), t.GetData()), nil
-	case *ort.Tensor[int32]:
-		return fromSlice(tensor.Int32, t.GetShape(), t.GetData()), nil
-	case *ort.Tensor[int16]:
-		return fromSlice(tensor.Int16, t.GetShape(), t.GetData()), nil
-	case *ort.Tensor[int8]:
-		return fromSlice(tensor.Int8, t.GetShape(), t.GetData()), nil
-	case *ort.Tensor[uint8]:
-		return fromSlice(tensor.Uint8, t.GetShape(), t.GetData()), nil
-	case *ort.Tensor[bool]:
-		return fromSlice(tensor.Bool, t.GetShape(), t.GetData()), nil
+	for _, from := range typedFrom {
+		if t, ok := from(v); ok {
+			return t, nil
+		}
 	}
-	return tensor.Tensor{}, fmt.Errorf("ONNX Runtime returned a %T, which Lockstep does not carry (supported: float32, float64, int64, int32, int16, int8, uint8, bool tensors)", v)
+	switch t := v.(type) {
+	case *ort.CustomDataTensor: // preallocated, or (a zero-size tensor) an empty copy
+		return fromSlice(tensor.DType(t.DataType()), t.GetShape(), t.GetData()), nil
+	case *ort.StringTensor:
+		shape := t.GetShape()
+		if len(shape) == 0 { // GetContents cannot read a scalar
+			s, err := t.GetElement(0)
+			return tensor.FromStrings(nil, []string{s}), err
+		}
+		strs, err := t.GetContents()
+		return tensor.FromStrings(append([]int64(nil), shape...), strs), err
+	case *ort.Sequence:
+		vs, err := t.GetValues()
+		if err != nil {
+			return tensor.Tensor{}, err
+		}
+		elems := make([]tensor.Tensor, len(vs))
+		for i, e := range vs {
+			if elems[i], err = fromValue(e); err != nil {
+				return tensor.Tensor{}, fmt.Errorf("sequence element %d: %w", i, err)
+			}
+		}
+		return tensor.NewSequence(elems...), nil
+	case *ort.Map:
+		k, vs, err := t.GetKeysAndValues()
+		if err != nil {
+			return tensor.Tensor{}, err
+		}
+		keys, err := fromValue(k)
+		if err != nil {
+			return tensor.Tensor{}, fmt.Errorf("map keys: %w", err)
+		}
+		values, err := fromValue(vs)
+		if err != nil {
+			return tensor.Tensor{}, fmt.Errorf("map values: %w", err)
+		}
+		return tensor.NewMap(keys, values), nil
+	}
+	return tensor.Tensor{}, fmt.Errorf("ONNX Runtime returned a %T, which Lockstep does not carry (it carries tensors of %s, sequences and maps)", v, carriedDTypes())
+}
+
+// typedFrom copies the tensors and scalars the binding holds as Go slices.
+var typedFrom = []func(ort.Value) (tensor.Tensor, bool){
+	fromTyped[float32], fromTyped[float64], fromTyped[int8], fromTyped[uint8], fromTyped[int16], fromTyped[uint16],
+	fromTyped[int32], fromTyped[uint32], fromTyped[int64], fromTyped[uint64], fromTyped[bool],
+}
+
+func fromTyped[T tensor.Elem](v ort.Value) (tensor.Tensor, bool) {
+	switch t := v.(type) {
+	case *ort.Tensor[T]:
+		return fromSlice(tensor.DTypeOf[T](), t.GetShape(), t.GetData()), true
+	case *ort.Scalar[T]:
+		return fromSlice(tensor.DTypeOf[T](), nil, []T{t.GetData()}), true
+	}
+	return tensor.Tensor{}, false
 }
 
 // fromSlice copies data's bytes (little-endian on every platform Lockstep
@@ -288,7 +543,11 @@ func fromSlice[T any](d tensor.DType, shape ort.Shape, data []T) tensor.Tensor {
 	if n > 0 {
 		copy(b, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), n))
 	}
-	return tensor.Tensor{DType: d, Shape: append([]int64(nil), shape...), Data: b}
+	var dims []int64
+	if len(shape) > 0 {
+		dims = append(dims, shape...)
+	}
+	return tensor.Tensor{DType: d, Shape: dims, Data: b}
 }
 
 // defaultBackend is ONNX Runtime from lib.

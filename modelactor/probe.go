@@ -42,18 +42,9 @@ func probeBatching(s Session, maxBatch int) string {
 	reqs := make([][]tensor.Tensor, len(rows))
 	alone := make([][]tensor.Tensor, len(rows))
 	for k, r := range rows {
-		for j, info := range s.Inputs() {
-			if info.DType.Size() == 0 {
-				return fmt.Sprintf("input %d (%s) has a type Lockstep does not carry", j, info.Name)
-			}
-			shape := slices.Clone(info.Shape)
-			shape[0] = r
-			for i := 1; i < len(shape); i++ {
-				if shape[i] < 0 {
-					shape[i] = 1
-				}
-			}
-			reqs[k] = append(reqs[k], probeTensor(info.DType, shape, uint64(1+k*len(s.Inputs())+j)))
+		var why string
+		if reqs[k], why = probeInputs(s, r, k); why != "" {
+			return why
 		}
 		out, err := s.Run(reqs[k])
 		if err != nil {
@@ -95,6 +86,31 @@ func probeBatching(s Session, maxBatch int) string {
 		}
 	}
 	return ""
+}
+
+// probeInputs are the seeded inputs of probe request k for s: rows rows
+// where the leading dimension is symbolic, size 1 in any other symbolic
+// dimension. It says why there are none when an input's elements have no
+// fixed size (a type Lockstep does not carry, or strings).
+func probeInputs(s Session, rows int64, k int) ([]tensor.Tensor, string) {
+	infos := s.Inputs()
+	ts := make([]tensor.Tensor, len(infos))
+	for j, info := range infos {
+		if info.DType.Size() == 0 {
+			return nil, fmt.Sprintf("input %d (%s) has no fixed-size elements (type %s) to fill with seeded values", j, info.Name, info.DType)
+		}
+		shape := slices.Clone(info.Shape)
+		for i := range shape {
+			if shape[i] < 0 {
+				shape[i] = 1
+				if i == 0 {
+					shape[i] = rows
+				}
+			}
+		}
+		ts[j] = probeTensor(info.DType, shape, uint64(1+k*len(infos)+j))
+	}
+	return ts, ""
 }
 
 func cloneTensors(ts []tensor.Tensor) []tensor.Tensor {

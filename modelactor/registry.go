@@ -3,6 +3,7 @@ package modelactor
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,10 +58,32 @@ type Model struct {
 	// NoBatch is deprecated: batching is off unless MaxBatch is set. It is
 	// accepted, and changes nothing, unless MaxBatch is set too.
 	NoBatch bool `json:"no_batch,omitempty" yaml:"no_batch"`
+	// IntraOpThreads and InterOpThreads are ONNX Runtime's threads within
+	// and across operators in fast mode (0: its default, every core);
+	// deterministic mode always runs one thread.
+	IntraOpThreads int `json:"intra_op_threads,omitempty" yaml:"intra_op_threads"`
+	InterOpThreads int `json:"inter_op_threads,omitempty" yaml:"inter_op_threads"`
+	// GraphOptimization is ONNX Runtime's graph optimisation level:
+	// disable, basic, extended or all ("": all, its default). It is part of
+	// the declaration a replay checks: another level can give other bits.
+	GraphOptimization string `json:"graph_optimization,omitempty" yaml:"graph_optimization"`
+	// CUDADevice is the CUDA device a cuda model runs on (default 0).
+	CUDADevice int `json:"cuda_device,omitempty" yaml:"cuda_device"`
+	// Outputs names the outputs requests get, in this order (empty: all
+	// of the model's, in its order). ONNX Runtime computes only what they
+	// need, and an output left out need not be one Lockstep can carry.
+	Outputs []string `json:"outputs,omitempty" yaml:"outputs"`
 }
 
-// MaxBatchLimit is the largest Model.MaxBatch.
-const MaxBatchLimit = 1 << 16
+// Limits of a Model's fields.
+const (
+	// MaxBatchLimit is the largest Model.MaxBatch.
+	MaxBatchLimit = 1 << 16
+	// MaxThreads is the largest Model.IntraOpThreads and InterOpThreads.
+	MaxThreads = 1024
+	// MaxCUDADevice is the largest Model.CUDADevice.
+	MaxCUDADevice = 1023
+)
 
 // Key is "id@version".
 func (m Model) Key() string { return m.ID + "@" + m.Version }
@@ -106,6 +129,49 @@ func (m *Model) Validate() error {
 	default:
 		return fmt.Errorf("model %s: mode %q is not deterministic or fast", m.Key(), m.Mode)
 	}
+	if err := m.validateOutputs(); err != nil {
+		return err
+	}
+	return m.validateSession()
+}
+
+// validateOutputs checks that the selected outputs are named, each once.
+// Whether the model has them is known when it loads.
+func (m *Model) validateOutputs() error {
+	for i, name := range m.Outputs {
+		if name == "" {
+			return fmt.Errorf("model %s: outputs[%d] is empty: name an output of the model", m.Key(), i)
+		}
+		if slices.Contains(m.Outputs[:i], name) {
+			return fmt.Errorf("model %s: output %q is listed twice in outputs; list it once", m.Key(), name)
+		}
+	}
+	return nil
+}
+
+// validateSession checks the session options of a declaration whose
+// device and mode are valid.
+func (m *Model) validateSession() error {
+	for _, t := range []struct {
+		field string
+		n     int
+	}{{"intra_op_threads", m.IntraOpThreads}, {"inter_op_threads", m.InterOpThreads}} {
+		if t.n < 0 || t.n > MaxThreads {
+			return fmt.Errorf("model %s: %s %d is not between 0 (ONNX Runtime's default) and %d", m.Key(), t.field, t.n, MaxThreads)
+		}
+		if t.n != 0 && m.Mode != ModeFast {
+			return fmt.Errorf("model %s: %s %d applies to mode fast only (deterministic mode runs one thread); remove it or set mode: fast", m.Key(), t.field, t.n)
+		}
+	}
+	if m.GraphOptimization != "" && !slices.Contains(GraphOptimizations, m.GraphOptimization) {
+		return fmt.Errorf("model %s: graph_optimization %q is not one of %s; leave it out for all", m.Key(), m.GraphOptimization, strings.Join(GraphOptimizations, ", "))
+	}
+	if m.CUDADevice < 0 || m.CUDADevice > MaxCUDADevice {
+		return fmt.Errorf("model %s: cuda_device %d is not between 0 and %d", m.Key(), m.CUDADevice, MaxCUDADevice)
+	}
+	if m.CUDADevice != 0 && m.Device != DeviceCUDA {
+		return fmt.Errorf("model %s: cuda_device %d applies to device cuda only; remove it or set device: cuda", m.Key(), m.CUDADevice)
+	}
 	return nil
 }
 
@@ -136,7 +202,7 @@ func (r *registry) add(m Model) (*entry, error) {
 			}
 		}
 	}
-	e := &entry{model: m}
+	e := &entry{model: m, key: m.Key()}
 	r.byKey[modelKey{m.ID, m.Version}] = e
 	r.byID[m.ID] = append(r.byID[m.ID], e)
 	return e, nil

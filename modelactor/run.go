@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
@@ -13,22 +14,50 @@ import (
 type group struct {
 	e   *entry
 	idx []int // positions in the run's requests
+	// model and version are as the last request resolved to e asked
+	// (version "" for the default one).
+	model, version string
 }
 
-// run answers reqs in order. Requests for the same model version are served
-// together, in the order of their first request; within a model, in request
-// order.
-func (a *manager) run(reqs []Request) []tensor.Result {
-	res := make([]tensor.Result, len(reqs))
+// tick is one Manager.Run in progress: its results, filled in by the
+// models' workers, go to reply when the last group is done.
+type tick struct {
+	reqs  []Request
+	res   []tensor.Result
+	at    time.Time
+	left  atomic.Int64
+	reply chan<- []tensor.Result
+}
+
+// done ends one group; the last one replies.
+func (t *tick) done() {
+	if t.left.Add(-1) == 0 {
+		t.reply <- t.res
+	}
+}
+
+// dispatch answers a Run: it resolves the requests and loads their models
+// here, in the actor, and hands each model's requests to the model's
+// worker; the model workers that need a goroutine go back to the caller
+// to drain. Requests for the same model version are served together, in
+// request order; the results go to m.done, in request order, when every
+// model is done.
+func (a *manager) dispatch(m *runMsg) {
+	t := &tick{reqs: m.reqs, res: make([]tensor.Result, len(m.reqs)), at: m.at, reply: m.done}
+	var drains []*work
 	var groups []*group
 	byEntry := map[*entry]*group{}
-	for i, q := range reqs {
-		e, f := a.reg.resolve(q.Model, q.Version)
-		if f != nil {
-			res[i] = tensor.Failure(q.Request, f.status, "%s", f.msg)
+	var last *group // a tick's requests for one model tend to come together
+	for i, q := range m.reqs {
+		if last != nil && q.Model == last.model && q.Version == last.version {
+			last.idx = append(last.idx, i)
 			continue
 		}
-		e.metrics.Requests++
+		e, f := a.reg.resolve(q.Model, q.Version)
+		if f != nil {
+			t.res[i] = tensor.Failure(q.Request, f.status, "%s", f.msg)
+			continue
+		}
 		g := byEntry[e]
 		if g == nil {
 			g = &group{e: e}
@@ -36,63 +65,102 @@ func (a *manager) run(reqs []Request) []tensor.Result {
 			groups = append(groups, g)
 		}
 		g.idx = append(g.idx, i)
+		last, g.model, g.version = g, q.Model, q.Version
 	}
+	t.left.Store(int64(len(groups)) + 1)
 	for _, g := range groups {
-		a.serve(g, reqs, res)
+		e := g.e
+		n := uint64(len(g.idx))
+		hit := e.sess != nil
+		f := a.safeLoad(e)
+		e.count(func(s *stats) {
+			s.Requests += n
+			if hit {
+				s.Hits += n
+			} else {
+				s.Misses++
+				s.Hits += n - 1
+			}
+		})
+		if f != nil {
+			a.failGroup(t, g, f)
+			t.done()
+			continue
+		}
+		sess, batch := e.sess, e.batch
+		if a.enqueue(e, func() {
+			defer t.done()
+			a.safeServe(t, g, sess, batch)
+		}) {
+			drains = append(drains, &e.work)
+		}
 	}
-	return res
+	t.done()
+	m.reply <- drains
 }
 
-// serve loads the group's model and runs its requests.
-func (a *manager) serve(g *group, reqs []Request, res []tensor.Result) {
-	e := g.e
-	n := uint64(len(g.idx))
-	if e.sess != nil {
-		e.metrics.Hits += n
-	} else {
-		e.metrics.Misses++
-		e.metrics.Hits += n - 1
-	}
-	fail := func(i int, f *failure) {
-		res[i] = tensor.Failure(reqs[i].Request, f.status, "%s", f.msg)
-		res[i].Flags = a.flags(e) // a recorded model's failures are recorded too
-		e.metrics.Errors++
-	}
-	if f := a.load(e); f != nil {
-		for _, i := range g.idx {
-			fail(i, f)
-		}
-		return
-	}
-	var ok []int
-	var ins [][]tensor.Tensor
+// fail answers request i of t, for e, with f.
+func (a *manager) fail(t *tick, e *entry, i int, f *failure) {
+	t.res[i] = tensor.Failure(t.reqs[i].Request, f.status, "%s", f.msg)
+	t.res[i].Flags = a.flags(e) // a recorded model's failures are recorded too
+	e.count(func(s *stats) { s.Errors++ })
+}
+
+func (a *manager) failGroup(t *tick, g *group, f *failure) {
 	for _, i := range g.idx {
-		ts, f := checkInputs(e, reqs[i])
+		a.fail(t, g.e, i, f)
+	}
+}
+
+// safeServe is serve, except that a panic (a backend bug) fails the
+// group's requests instead of leaving the caller waiting for an answer
+// that never comes.
+func (a *manager) safeServe(t *tick, g *group, sess Session, batch int) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.cfg.Logger.WithField("model", g.e.model.Key()).Errorf("modelactor: panic while serving %d requests: %v", len(g.idx), p)
+			a.failGroup(t, g, &failure{tensor.RunFailed, fmt.Sprintf("model %s: the model manager failed serving this tick's requests: %v", g.e.model.Key(), p)})
+		}
+	}()
+	a.serve(t, g, sess, batch)
+}
+
+// serve runs the group's requests on sess, on the model's worker, at most
+// batch (0: 1) to a run.
+func (a *manager) serve(t *tick, g *group, sess Session, batch int) {
+	e := g.e
+	start := time.Now()
+	ok := make([]int, 0, len(g.idx))
+	ins := make([][]tensor.Tensor, 0, len(g.idx))
+	for _, i := range g.idx {
+		ts, f := checkInputs(e, sess, t.reqs[i])
 		if f != nil {
-			fail(i, f)
+			a.fail(t, e, i, f)
 			continue
 		}
 		ok = append(ok, i)
 		ins = append(ins, ts)
 	}
+	queued := start.Sub(t.at)
 	for len(ok) > 0 {
 		// The longest run of requests, from the first left, that can share
 		// one batch; a request alone runs by itself.
 		take := 1
-		if e.batch > 1 {
-			for take < len(ok) && take < e.batch && sameInner(ins[0], ins[take]) {
+		if batch > 1 {
+			for take < len(ok) && take < batch && sameInner(ins[0], ins[take]) {
 				take++
 			}
 		}
+		wait := queued + time.Since(start)
 		var f *failure
 		if take == 1 {
-			f = a.single(e, reqs[ok[0]], ins[0], &res[ok[0]])
+			f = a.single(e, sess, t, ok[0], ins[0], wait)
 		} else {
-			f = a.batch(e, reqs, ok[:take], ins[:take], res)
+			f = a.batch(e, sess, t, ok[:take], ins[:take], wait)
 		}
 		if f != nil {
 			for _, i := range ok[:take] {
-				fail(i, f)
+				a.fail(t, e, i, f)
 			}
 		}
 		ok, ins = ok[take:], ins[take:]
@@ -106,30 +174,54 @@ func (a *manager) flags(e *entry) tensor.Flags {
 	return 0
 }
 
-// timedRun runs the session and accounts for it.
-func (a *manager) timedRun(e *entry, in []tensor.Tensor) ([]tensor.Tensor, *failure) {
+// timedRun runs the session for requests requests, which waited wait
+// before it, and accounts for it.
+func (a *manager) timedRun(e *entry, sess Session, in []tensor.Tensor, requests int, wait time.Duration) ([]tensor.Tensor, *failure) {
 	start := time.Now()
-	out, err := e.sess.Run(in)
-	e.metrics.RunTime += time.Since(start)
-	e.metrics.Runs++
+	out, err := sess.Run(in)
+	d := time.Since(start)
+	e.count(func(s *stats) {
+		s.RunTime += d
+		s.Runs++
+		s.runSeconds.observeDuration(d, 1)
+		s.batchSize.observe(batchBuckets, float64(requests), 1)
+		s.queueSeconds.observeDuration(wait, requests)
+	})
 	if err != nil {
 		return nil, &failure{tensor.RunFailed, fmt.Sprintf("model %s: ONNX Runtime: %v", e.model.Key(), err)}
 	}
 	return out, nil
 }
 
-func (a *manager) single(e *entry, q Request, in []tensor.Tensor, res *tensor.Result) *failure {
-	out, f := a.timedRun(e, in)
+// overLimit says why outs, one request's outputs, are over the
+// per-request limit, or returns nil.
+func (a *manager) overLimit(e *entry, outs []tensor.Tensor) *failure {
+	var n int64
+	for _, o := range outs {
+		n += o.Size()
+	}
+	if n <= a.cfg.MaxOutputBytes {
+		return nil
+	}
+	return &failure{tensor.RunFailed, fmt.Sprintf("model %s: ONNX Runtime: %v: %d bytes of outputs for this request, the limit is %d; ask for fewer rows, or raise the limit (inference.max_output_bytes)", e.model.Key(), ErrOutputTooLarge, n, a.cfg.MaxOutputBytes)}
+}
+
+func (a *manager) single(e *entry, sess Session, t *tick, i int, in []tensor.Tensor, wait time.Duration) *failure {
+	out, f := a.timedRun(e, sess, in, 1, wait)
+	if f == nil {
+		f = a.overLimit(e, out)
+	}
 	if f != nil {
 		return f
 	}
-	*res = tensor.Result{Request: q.Request, Flags: a.flags(e), Outputs: out}
+	t.res[i] = tensor.Result{Request: t.reqs[i].Request, Flags: a.flags(e), Outputs: out}
 	return nil
 }
 
 // batch runs requests (positions idx, inputs ins) as one run, concatenated
-// along the leading dimension in order, and splits the outputs back.
-func (a *manager) batch(e *entry, reqs []Request, idx []int, ins [][]tensor.Tensor, res []tensor.Result) *failure {
+// along the leading dimension in order, and splits the outputs back; a
+// request whose share is over the limit fails alone.
+func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tensor.Tensor, wait time.Duration) *failure {
 	rows := make([]int64, len(ins))
 	var total int64
 	for k, ts := range ins {
@@ -139,7 +231,7 @@ func (a *manager) batch(e *entry, reqs []Request, idx []int, ins [][]tensor.Tens
 	for len(e.joinBufs) < len(ins[0]) {
 		e.joinBufs = append(e.joinBufs, nil)
 	}
-	out, f := a.timedRun(e, join(ins, total, e.joinBufs))
+	out, f := a.timedRun(e, sess, join(ins, total, e.joinBufs), len(idx), wait)
 	if f != nil {
 		return f
 	}
@@ -148,21 +240,37 @@ func (a *manager) batch(e *entry, reqs []Request, idx []int, ins [][]tensor.Tens
 			return &failure{tensor.RunFailed, fmt.Sprintf("model %s: a batch of %d rows gave an output of shape %s; declare it without max_batch", e.model.Key(), total, tensor.ShapeString(o.Shape))}
 		}
 	}
+	// The requests' outputs and their shapes are cut from one allocation
+	// each: a batch costs the same few allocations whatever its size.
+	all := make([]tensor.Tensor, len(idx)*len(out))
+	dims := 0
+	for _, o := range out {
+		dims += len(o.Shape)
+	}
+	shapes := make([]int64, len(idx)*dims)
 	var start int64
+	batched := 0
 	for k, i := range idx {
-		parts := make([]tensor.Tensor, len(out))
+		parts := all[k*len(out) : (k+1)*len(out) : (k+1)*len(out)]
 		for j, o := range out {
 			row := int64(len(o.Data)) / total
 			s := o
-			s.Shape = slices.Clone(o.Shape)
+			s.Shape = shapes[:len(o.Shape):len(o.Shape)]
+			shapes = shapes[len(o.Shape):]
+			copy(s.Shape, o.Shape)
 			s.Shape[0] = rows[k]
 			s.Data = o.Data[start*row : (start+rows[k])*row]
 			parts[j] = s
 		}
 		start += rows[k]
-		res[i] = tensor.Result{Request: reqs[i].Request, Flags: a.flags(e) | tensor.Batched, Outputs: parts}
+		if f := a.overLimit(e, parts); f != nil {
+			a.fail(t, e, i, f)
+			continue
+		}
+		t.res[i] = tensor.Result{Request: t.reqs[i].Request, Flags: a.flags(e) | tensor.Batched, Outputs: parts}
+		batched++
 	}
-	e.metrics.Batched += uint64(len(idx))
+	e.count(func(s *stats) { s.Batched += uint64(batched) })
 	return nil
 }
 
@@ -188,11 +296,13 @@ func join(ins [][]tensor.Tensor, total int64, bufs [][]byte) []tensor.Tensor {
 }
 
 // batchable reports whether sess's requests can share a run at all: every
-// input and output has a symbolic leading dimension.
+// input and output has a symbolic leading dimension and elements of a fixed
+// size (rows of strings cannot be joined and split by bytes; sequences and
+// maps have no leading dimension).
 func batchable(sess Session) bool {
 	for _, ts := range [][]TensorInfo{sess.Inputs(), sess.Outputs()} {
 		for _, t := range ts {
-			if len(t.Shape) == 0 || t.Shape[0] >= 0 {
+			if len(t.Shape) == 0 || t.Shape[0] >= 0 || t.DType.Size() == 0 {
 				return false
 			}
 		}
@@ -222,16 +332,17 @@ func rowsAgree(ts []tensor.Tensor) bool {
 		return false
 	}
 	for _, t := range ts {
-		if t.Shape[0] == 0 || t.Shape[0] != ts[0].Shape[0] {
+		if len(t.Shape) == 0 || t.Shape[0] == 0 || t.Shape[0] != ts[0].Shape[0] {
 			return false
 		}
 	}
 	return true
 }
 
-// checkInputs decodes a request's input and checks it against the model.
-func checkInputs(e *entry, q Request) ([]tensor.Tensor, *failure) {
-	key := e.model.Key()
+// checkInputs decodes a request's input and checks it against the model
+// (its session sess).
+func checkInputs(e *entry, sess Session, q Request) ([]tensor.Tensor, *failure) {
+	key := e.key
 	ts := q.Inputs
 	if q.Input != nil {
 		var err error
@@ -239,7 +350,7 @@ func checkInputs(e *entry, q Request) ([]tensor.Tensor, *failure) {
 			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: the input is not a tensor list: %v", key, err)}
 		}
 	}
-	infos := e.sess.Inputs()
+	infos := sess.Inputs()
 	if len(ts) != len(infos) {
 		return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s takes %d input tensors (%s), the request has %d", key, len(infos), describe(infos), len(ts))}
 	}
@@ -252,9 +363,6 @@ func checkInputs(e *entry, q Request) ([]tensor.Tensor, *failure) {
 		}
 		if in.DType == 0 {
 			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q) has a type Lockstep does not carry", key, j, in.Name)}
-		}
-		if len(t.Shape) == 0 || t.Elements() == 0 {
-			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q) has shape %s: ONNX Runtime's Go binding takes tensors of rank 1 or more with at least one element (send a scalar as shape [1])", key, j, in.Name, tensor.ShapeString(t.Shape))}
 		}
 		if t.DType != in.DType || !fits(in.Shape, t.Shape) {
 			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: input %d (%q) must be %s %s; the request has %s %s", key, j, in.Name, in.DType, dims(in.Shape), t.DType, tensor.ShapeString(t.Shape))}

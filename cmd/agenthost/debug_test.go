@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +10,6 @@ import (
 
 	"github.com/lockstep-rt/lockstep/internal/guests"
 )
-
-var updateGolden = flag.Bool("update-debug", false, "rewrite the debug commands' golden files")
 
 // diffRuns records the same topology twice, with the released counter
 // (testdata/diff/v1) and with one that counts a second message twice (v2),
@@ -43,11 +40,11 @@ func diffRuns(t *testing.T) (v1, v2, a, b string) {
 	return v1, v2, filepath.Join(dir, "a.replay"), filepath.Join(dir, "b.replay")
 }
 
-// golden compares got with testdata/NAME, or rewrites it with -update-debug.
+// golden compares got with testdata/NAME, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	p := filepath.Join("testdata", name)
-	if *updateGolden {
+	if *lsUpdate {
 		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -55,10 +52,10 @@ func golden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(p)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v (go test ./cmd/agenthost -run %s -update writes it)", err, t.Name())
 	}
 	if got != string(want) {
-		t.Errorf("%s differs (run go test -run %s -update-debug to accept):\n--- got\n%s\n--- want\n%s", name, t.Name(), got, want)
+		t.Errorf("%s differs (if the change is intended: go test ./cmd/agenthost -run %s -update):\n--- got\n%s\n--- want\n%s", name, t.Name(), got, want)
 	}
 }
 

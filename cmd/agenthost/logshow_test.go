@@ -20,7 +20,7 @@ import (
 	"github.com/lockstep-rt/lockstep/internal/guests"
 )
 
-var lsUpdate = flag.Bool("update", false, "rewrite the golden files of agenthost log show (testdata/*.golden)")
+var lsUpdate = flag.Bool("update", false, "rewrite the golden files (testdata/*.golden) of log show, trace, diff and model inspect")
 
 // logShow runs agenthost log show in-process and returns its standard
 // output and error apart.
@@ -31,25 +31,6 @@ func logShow(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	root.SetArgs(append([]string{"log", "show"}, args...))
 	err = root.Execute()
 	return out.String(), errOut.String(), err
-}
-
-// lsCheckGolden compares got with testdata/name, or rewrites it with -update.
-func lsCheckGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *lsUpdate {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./cmd/agenthost -run Log -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("log show output differs from %s (if the change is intended: go test ./cmd/agenthost -run Log -update):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // lsRecord records testdata/logshow-topology.yaml (Go-native kinds)
@@ -90,7 +71,7 @@ func TestLogShowGolden(t *testing.T) {
 			// created_by names the build (agenthost --version): the golden
 			// files have "agenthost run" alone.
 			out = strings.ReplaceAll(out, createdBy("run"), "agenthost run")
-			lsCheckGolden(t, c.golden, strings.ReplaceAll(out, dir, "TMP"))
+			golden(t, c.golden, strings.ReplaceAll(out, dir, "TMP"))
 		})
 	}
 }
@@ -155,7 +136,7 @@ func TestLogShowSynthetic(t *testing.T) {
 			if exitCode(err) != 2 || !strings.Contains(errOut+err.Error(), "damaged at byte") {
 				t.Fatalf("log show %v of a damaged log: exit %d, %v\n%s%s", c.args, exitCode(err), err, out, errOut)
 			}
-			lsCheckGolden(t, c.golden, strings.ReplaceAll(out, dir, "TMP"))
+			golden(t, c.golden, strings.ReplaceAll(out, dir, "TMP"))
 		})
 	}
 }

@@ -131,7 +131,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run Lockstep agent topologies deterministically, record and verify replay logs",
 		Long: `agenthost runs Lockstep agent topologies deterministically, records replay
 logs and verifies them, runs a topology as a daemon (serve) and talks to it,
-and signs and inspects agent modules.
+signs and inspects agent modules, and inspects ONNX models.
 
 Conventions: --version prints the version; run, verify, inspect, check,
 version, status and the other commands that print a result take -o json;
@@ -155,7 +155,7 @@ format as a JSON Schema for editors.
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warning", "log level: panic, fatal, error, warning, info, debug, trace")
 	root.AddCommand(newRun(g, stdout, stderr), newServe(g, stdout, stderr), newVerify(g, stdout, stderr), newKeygen(stdout), newSign(stdout), newInspect(stdout))
 	root.AddCommand(newClientCommands(stdout, stderr)...)
-	root.AddCommand(newLogCommand(stdout))
+	root.AddCommand(newLogCommand(stdout), newModelCommand(stdout))
 	root.AddCommand(newNew(stdout))
 	root.AddCommand(newTrace(g, stdout, stderr), newState(g, stdout, stderr), newDiff(g, stdout, stderr))
 	root.AddCommand(newCheck(stdout, stderr), newSchema(stdout), newVersion(stdout))
@@ -607,7 +607,10 @@ cannot be replayed, 2: corrupt log, 3: a module, model or key the log needs
 was not given or not found, or the log asks for more fuel than --max-fuel).
 The log is untrusted input: the modules and models it names are looked up
 by file name in --module-dir (default: the log's directory) and must have
-the SHA-256 it recorded, and
+the SHA-256 it recorded (a model whose answers were recorded as not
+deterministic, on CUDA or in fast mode, is never looked for; a
+deterministic model's file is needed to check its recorded answers, or
+--unchecked-models replays them unchecked, with a warning), and
 only the keys given with --trust (and unsigned modules only with
 --allow-unsigned) are trusted, whatever the log's header says.
 
@@ -729,6 +732,7 @@ type replayFlags struct {
 	allowUnsigned bool
 	engine        string
 	maxFuel       uint64
+	unchecked     bool
 }
 
 func (rf *replayFlags) register(f *pflag.FlagSet) {
@@ -738,6 +742,7 @@ func (rf *replayFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&rf.allowUnsigned, "allow-unsigned", false, "replay logs: run the log's unsigned modules (for runs recorded with allow_unsigned)")
 	f.StringVar(&rf.engine, "engine", "", "replay logs: "+engineUsage)
 	f.Uint64Var(&rf.maxFuel, "max-fuel", host.DefaultReplayMaxFuel, "replay logs: the most fuel per tick (or for instantiation) the replay grants an agent; a log asking for more is refused (exit 3)")
+	f.BoolVar(&rf.unchecked, "unchecked-models", false, "replay logs: replay a deterministic model's recorded answers without checking them when its file is not found (a warning; without the flag: exit 3)")
 }
 
 // options checks the flags and makes the replay options.
@@ -753,7 +758,7 @@ func (rf *replayFlags) options(g *globalFlags, stderr io.Writer) (host.ReplayOpt
 		return host.ReplayOptions{}, err
 	}
 	return host.ReplayOptions{Kinds: kinds(), Workers: rf.workers, Logger: log, Inference: host.InferenceConfig{Library: g.ortLib},
-		Trust: rf.trust, AllowUnsigned: rf.allowUnsigned, ModuleDirs: rf.moduleDirs, Engine: rf.engine, MaxFuel: rf.maxFuel}, nil
+		Trust: rf.trust, AllowUnsigned: rf.allowUnsigned, ModuleDirs: rf.moduleDirs, Engine: rf.engine, MaxFuel: rf.maxFuel, UncheckedModels: rf.unchecked}, nil
 }
 
 // replayExit gives a replay's setup errors their exit codes: 2 for a

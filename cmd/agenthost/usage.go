@@ -10,7 +10,7 @@ import (
 // Exit statuses of agenthost (the root command's help lists them).
 const (
 	exitFailed  = 1  // a replay diverged, logs differ, a check or command failed
-	exitCorrupt = 2  // damaged input: a corrupt replay log, an invalid topology
+	exitCorrupt = 2  // damaged input: a corrupt replay log, an invalid topology, not an ONNX model
 	exitMissing = 3  // cannot replay or run: a module, model, key or kind is missing
 	exitUsage   = 64 // EX_USAGE: an unknown command or flag, a flag value that does not parse, a wrong number of arguments
 )
@@ -22,8 +22,11 @@ const exitCodesHelp = `Exit status (every command):
       failed, or another error
   2   damaged input: a corrupt or torn replay log (header included), an
       invalid topology (agenthost check), a file that is not a replay log
+      or not an ONNX model (agenthost model inspect)
   3   cannot replay or run: a module, model, key or kind the log or the
-      topology needs was not given or not found (or more fuel than --max-fuel)
+      topology needs was not given or not found (or more fuel than
+      --max-fuel); a deterministic model's file too, unless
+      --unchecked-models
   64  usage error: an unknown command or flag, a flag value that does not
       parse, a wrong number of arguments (a value out of range is 1)
 The daemon's client verbs (input, subscribe, spawn, stop, status, pause,

@@ -39,15 +39,15 @@ func TestModelsTable(t *testing.T) {
 	}
 	for _, want := range []string{
 		"per request, mlp-16-32-4, 100 unbatched in a tick", "one Manager.Infer call, mlp-256-1024-10", "≤ 1.1× raw ORT",
-		"tick, 100 requests, mlp-16-32-4", "tick, 100 requests, mlp-256-1024-10",
+		"tick, 100 requests, mlp-16-32-4", "tick, 100 requests, mlp-256-1024-10", "≤ 2× one raw run",
 		"each within ±5%",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
 	}
-	// Five Go rows, two per-request rows, two stability rows.
-	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 9 {
-		t.Errorf("%d verdicts, want 9:\n%s", rows, text)
+	// Five Go rows, two per-request rows, two tick rows, two stability rows.
+	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 11 {
+		t.Errorf("%d verdicts, want 11:\n%s", rows, text)
 	}
 }

@@ -81,8 +81,8 @@ func checkOutput(b testingB, s MLPSize, x, y []float32) {
 }
 
 // startModel writes s's model into a temporary directory and starts a
-// manager with it loaded; without noBatch it declares Model.MaxBatch. The manager is closed
-// when b's benchmark ends.
+// manager with it loaded; without noBatch it declares Model.MaxBatch. The
+// manager is closed when b's benchmark ends.
 func startModel(b *testing.B, s MLPSize, noBatch bool) (*modelactor.Manager, modelactor.Model) {
 	lib := modeltest.Library(b)
 	m := modeltest.Write(b, b.TempDir(), s.String(), onnx.MLP(s.In, s.Hidden, s.Out, modelSeed))
@@ -212,15 +212,16 @@ func rawSession(b *testing.B, s MLPSize) *ort.DynamicAdvancedSession {
 }
 
 // rawInfer is what a straightforward onnxruntime_go user does for one
-// request: make the input and output tensors, run, copy the output out,
-// destroy the tensors.
+// request of len(x)/s.In rows: make the input and output tensors, run, copy
+// the output out, destroy the tensors.
 func rawInfer(sess *ort.DynamicAdvancedSession, s MLPSize, x []float32) ([]float32, error) {
-	in, err := ort.NewTensor(ort.NewShape(1, int64(s.In)), x)
+	rows := int64(len(x) / s.In)
+	in, err := ort.NewTensor(ort.NewShape(rows, int64(s.In)), x)
 	if err != nil {
 		return nil, err
 	}
 	defer in.Destroy()
-	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(s.Out)))
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(rows, int64(s.Out)))
 	if err != nil {
 		return nil, err
 	}
@@ -251,10 +252,32 @@ func RawORT(b *testing.B, s MLPSize) {
 	}
 }
 
+// RawORTRows is the baseline of a batched ModelTick: one raw run (as
+// RawORT's) of rows rows, the rows of the tick's requests in one tensor.
+// ns/op is the time per run.
+func RawORTRows(b *testing.B, s MLPSize, rows int) {
+	sess := rawSession(b, s)
+	x := make([]float32, 0, rows*s.In)
+	for i := range rows {
+		x = append(x, modelInput(s, uint64(i), 1)...)
+	}
+	y, err := rawInfer(sess, s, x)
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkOutput(b, s, x, y)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := rawInfer(sess, s, x); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // ModelTick measures one tick's requests answered by Manager.Run: requests
 // requests for model s (one per agent, a batch of 1 each, different
 // inputs, encoded as agents send them), batched into one ONNX Runtime run
-// or, with batched false (Model.NoBatch), run one by one; each answer is
+// or, with batched false (no Model.MaxBatch), run one by one; each answer is
 // encoded as the host delivers it. ns/op is the time per tick; it also
 // reports reqs/s and ns/req.
 func ModelTick(b *testing.B, s MLPSize, requests int, batched bool) {

@@ -14,10 +14,28 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Float is TensorProto.FLOAT, the only element type written here.
+// Element types (TensorProto.DataType) of tensors and values.
 const (
-	Float = 1 // TensorProto.FLOAT
+	Float    = 1
+	Uint8    = 2
+	Int8     = 3
+	Uint16   = 4
+	Int16    = 5
+	Int32    = 6
+	Int64    = 7
+	String   = 8
+	Bool     = 9
+	Float16  = 10
+	Double   = 11
+	Uint32   = 12
+	Uint64   = 13
+	BFloat16 = 16
 )
+
+// MLDomain is the domain of ONNX's traditional machine learning operators
+// (ZipMap, LabelEncoder, ...), which scikit-learn models converted to ONNX
+// use; Model.Imports must import it for nodes of that domain.
+const MLDomain = "ai.onnx.ml"
 
 // Field numbers from onnx/onnx.proto.
 const (
@@ -41,13 +59,16 @@ const (
 	nodeName      = 3
 	nodeOpType    = 4
 	nodeAttribute = 5
+	nodeDomain    = 7
 	// AttributeProto
-	attrName   = 1
-	attrF      = 2
-	attrI      = 3
-	attrFloats = 7
-	attrInts   = 8
-	attrType   = 20
+	attrName    = 1
+	attrF       = 2
+	attrI       = 3
+	attrS       = 4
+	attrFloats  = 7
+	attrInts    = 8
+	attrStrings = 9
+	attrType    = 20
 	// TensorProto
 	tensorDims     = 1
 	tensorDataType = 2
@@ -56,7 +77,8 @@ const (
 	// ValueInfoProto
 	valueName = 1
 	valueType = 2
-	// TypeProto / TypeProto.Tensor / TensorShapeProto / Dimension
+	// TypeProto / TypeProto.Tensor / TensorShapeProto / Dimension (the
+	// sequence and map fields are with Inspect's, in inspect.go)
 	typeTensorType = 1
 	tensorElemType = 1
 	tensorShape    = 2
@@ -67,10 +89,12 @@ const (
 
 // AttributeProto.AttributeType values.
 const (
-	attrTypeFloat  = 1
-	attrTypeInt    = 2
-	attrTypeFloats = 6
-	attrTypeInts   = 7
+	attrTypeFloat   = 1
+	attrTypeInt     = 2
+	attrTypeFloats  = 6
+	attrTypeInts    = 7
+	attrTypeString  = 3
+	attrTypeStrings = 8
 )
 
 // IRVersion and OpsetVersion are what Encode writes.
@@ -79,10 +103,12 @@ const (
 	OpsetVersion = 17
 )
 
-// Model is an ONNX model with one graph importing the default opset.
+// Model is an ONNX model with one graph importing the default opset and,
+// optionally, others.
 type Model struct {
 	Producer string // optional producer_name
 	Graph    Graph
+	Imports  []Opset // opsets besides the default one
 }
 
 // Graph is a GraphProto: nodes in topological order, float initializers,
@@ -95,24 +121,27 @@ type Graph struct {
 	Outputs      []ValueInfo
 }
 
-// Node is a NodeProto in the default domain.
+// Node is a NodeProto, in the default domain unless Domain says otherwise.
 type Node struct {
 	Name    string
 	OpType  string
 	Inputs  []string
 	Outputs []string
 	Attrs   []Attr
+	Domain  string
 }
 
-// Attr is an AttributeProto holding exactly one of an int, a float, ints or
-// floats; Kind selects which.
+// Attr is an AttributeProto holding exactly one of an int, a float, a
+// string, ints, floats or strings; Kind selects which.
 type Attr struct {
-	Name   string
-	Kind   AttrKind
-	I      int64
-	F      float32
-	Ints   []int64
-	Floats []float32
+	Name    string
+	Kind    AttrKind
+	I       int64
+	F       float32
+	S       string
+	Ints    []int64
+	Floats  []float32
+	Strings []string
 }
 
 // AttrKind says which value an Attr holds.
@@ -124,6 +153,8 @@ const (
 	AttrFloat
 	AttrInts
 	AttrFloats
+	AttrString
+	AttrStrings
 )
 
 // IntAttr, FloatAttr and IntsAttr build attributes.
@@ -132,11 +163,20 @@ func FloatAttr(name string, v float32) Attr     { return Attr{Name: name, Kind: 
 func IntsAttr(name string, v ...int64) Attr     { return Attr{Name: name, Kind: AttrInts, Ints: v} }
 func FloatsAttr(name string, v ...float32) Attr { return Attr{Name: name, Kind: AttrFloats, Floats: v} }
 
-// Tensor is a float32 TensorProto stored as raw_data (little endian).
+// StringAttr and StringsAttr build string attributes.
+func StringAttr(name, v string) Attr { return Attr{Name: name, Kind: AttrString, S: v} }
+func StringsAttr(name string, v ...string) Attr {
+	return Attr{Name: name, Kind: AttrStrings, Strings: v}
+}
+
+// Tensor is a TensorProto stored as raw_data (little endian): float32
+// elements in Data, or, when DataType is set, elements of that type in Raw.
 type Tensor struct {
-	Name string
-	Dims []int64
-	Data []float32
+	Name     string
+	Dims     []int64
+	Data     []float32
+	DataType int
+	Raw      []byte
 }
 
 // Dim is one dimension of a tensor shape: a fixed size, or, when Param is
@@ -146,11 +186,30 @@ type Dim struct {
 	Param string
 }
 
-// ValueInfo is a graph input or output of float32 elements.
+// ValueInfo is a graph input or output: a tensor of Elem (0: float32)
+// elements and Shape (none: a scalar), or, when Type is set, a value of
+// that type.
 type ValueInfo struct {
 	Name  string
 	Shape []Dim
+	Elem  int
+	Type  *Type
 }
+
+// Type is a TypeProto other than a shaped tensor: a tensor of Elem
+// elements and unknown shape, a sequence of Seq, or a map from Key elements
+// to Value.
+type Type struct {
+	Elem  int
+	Seq   *Type
+	Key   int
+	Value *Type
+}
+
+// SeqOf, MapOf and TensorOf build types.
+func SeqOf(elem *Type) *Type           { return &Type{Seq: elem} }
+func MapOf(key int, value *Type) *Type { return &Type{Key: key, Value: value} }
+func TensorOf(elem int) *Type          { return &Type{Elem: elem} }
 
 // Encode returns the ModelProto bytes.
 func (m *Model) Encode() []byte {
@@ -161,11 +220,13 @@ func (m *Model) Encode() []byte {
 		b = appendString(b, modelProducer, m.Producer)
 	}
 	b = appendMessage(b, modelGraph, m.Graph.encode())
-	var opset []byte
-	opset = appendString(opset, opsetDomain, "") // "" is the default ai.onnx domain
-	opset = protowire.AppendTag(opset, opsetVersion, protowire.VarintType)
-	opset = protowire.AppendVarint(opset, OpsetVersion)
-	b = appendMessage(b, modelOpsetImport, opset)
+	for _, o := range append([]Opset{{"", OpsetVersion}}, m.Imports...) { // "" is the default ai.onnx domain
+		var opset []byte
+		opset = appendString(opset, opsetDomain, o.Domain)
+		opset = protowire.AppendTag(opset, opsetVersion, protowire.VarintType)
+		opset = protowire.AppendVarint(opset, uint64(o.Version))
+		b = appendMessage(b, modelOpsetImport, opset)
+	}
 	return b
 }
 
@@ -204,6 +265,9 @@ func (n *Node) encode() []byte {
 	for i := range n.Attrs {
 		b = appendMessage(b, nodeAttribute, n.Attrs[i].encode())
 	}
+	if n.Domain != "" {
+		b = appendString(b, nodeDomain, n.Domain)
+	}
 	return b
 }
 
@@ -220,6 +284,9 @@ func (a *Attr) encode() []byte {
 		typ = attrTypeInt
 		b = protowire.AppendTag(b, attrI, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(a.I))
+	case AttrString:
+		typ = attrTypeString
+		b = appendString(b, attrS, a.S)
 	case AttrFloats:
 		typ = attrTypeFloats
 		for _, f := range a.Floats {
@@ -231,6 +298,11 @@ func (a *Attr) encode() []byte {
 		for _, v := range a.Ints {
 			b = protowire.AppendTag(b, attrInts, protowire.VarintType)
 			b = protowire.AppendVarint(b, uint64(v))
+		}
+	case AttrStrings:
+		typ = attrTypeStrings
+		for _, s := range a.Strings {
+			b = appendString(b, attrStrings, s)
 		}
 	default:
 		panic("onnx: unknown attribute kind")
@@ -245,8 +317,16 @@ func (t *Tensor) encode() []byte {
 	for _, d := range t.Dims {
 		n *= d
 	}
-	if n != int64(len(t.Data)) {
-		panic("onnx: tensor " + t.Name + ": dims do not match data length")
+	typ, raw := t.DataType, t.Raw
+	if typ == 0 {
+		if n != int64(len(t.Data)) {
+			panic("onnx: tensor " + t.Name + ": dims do not match data length")
+		}
+		typ = Float
+		raw = make([]byte, 4*len(t.Data))
+		for i, f := range t.Data {
+			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
+		}
 	}
 	var b []byte
 	for _, d := range t.Dims {
@@ -254,20 +334,51 @@ func (t *Tensor) encode() []byte {
 		b = protowire.AppendVarint(b, uint64(d))
 	}
 	b = protowire.AppendTag(b, tensorDataType, protowire.VarintType)
-	b = protowire.AppendVarint(b, Float)
+	b = protowire.AppendVarint(b, uint64(typ))
 	b = appendString(b, tensorName, t.Name)
-	raw := make([]byte, 4*len(t.Data))
-	for i, f := range t.Data {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
-	}
 	b = protowire.AppendTag(b, tensorRawData, protowire.BytesType)
 	b = protowire.AppendBytes(b, raw)
 	return b
 }
 
 func (v *ValueInfo) encode() []byte {
+	typ := v.Type.encode()
+	if v.Type == nil {
+		typ = appendMessage(nil, typeTensorType, tensorType(v.Elem, v.Shape))
+	}
+	var b []byte
+	b = appendString(b, valueName, v.Name)
+	b = appendMessage(b, valueType, typ)
+	return b
+}
+
+// encode returns the TypeProto of t.
+func (t *Type) encode() []byte {
+	switch {
+	case t == nil:
+		return nil
+	case t.Seq != nil:
+		return appendMessage(nil, typeSequenceType, appendMessage(nil, elemType, t.Seq.encode()))
+	case t.Value != nil:
+		var m []byte
+		m = protowire.AppendTag(m, mapKeyType, protowire.VarintType)
+		m = protowire.AppendVarint(m, uint64(t.Key))
+		m = appendMessage(m, mapValueType, t.Value.encode())
+		return appendMessage(nil, typeMapType, m)
+	}
+	var tt []byte
+	tt = protowire.AppendTag(tt, tensorElemType, protowire.VarintType)
+	tt = protowire.AppendVarint(tt, uint64(t.Elem))
+	return appendMessage(nil, typeTensorType, tt)
+}
+
+// tensorType is a TypeProto.Tensor of elem (0: float32) with shape.
+func tensorType(elem int, dims []Dim) []byte {
+	if elem == 0 {
+		elem = Float
+	}
 	var shape []byte
-	for _, d := range v.Shape {
+	for _, d := range dims {
 		var dim []byte
 		if d.Param != "" {
 			dim = appendString(dim, dimParam, d.Param)
@@ -279,14 +390,8 @@ func (v *ValueInfo) encode() []byte {
 	}
 	var tt []byte
 	tt = protowire.AppendTag(tt, tensorElemType, protowire.VarintType)
-	tt = protowire.AppendVarint(tt, Float)
-	tt = appendMessage(tt, tensorShape, shape)
-	var typ []byte
-	typ = appendMessage(typ, typeTensorType, tt)
-	var b []byte
-	b = appendString(b, valueName, v.Name)
-	b = appendMessage(b, valueType, typ)
-	return b
+	tt = protowire.AppendVarint(tt, uint64(elem))
+	return appendMessage(tt, tensorShape, shape)
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {

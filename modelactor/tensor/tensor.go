@@ -3,17 +3,31 @@
 // back at the next tick. It is pure Go, so that every part of Lockstep can
 // speak it, with or without ONNX Runtime.
 //
-// All integers are little-endian. A tensor list is
+// All integers are little-endian. A value list is
 //
 //	u32 count
-//	count × { u8 dtype, u8 rank, u16 0, u32 nbytes, rank × i64 dims, nbytes data }
+//	count × value
 //
-// with dtype numbered as ONNX's TensorProto.DataType and data packed row
-// major. A result is
+// and a value is
+//
+//	u8 dtype, u8 rank, u8 kind, u8 0, u32 nbytes, rank × i64 dims, nbytes body
+//
+// Kind 0 is a dense tensor (the only kind of the first format, whose third
+// header byte was reserved as 0: every encoding of that format is still
+// valid and means the same): dtype is numbered as ONNX's
+// TensorProto.DataType and the body is the elements packed row major, except
+// for strings, whose body is one u32 end offset per element followed by the
+// elements' bytes. Kind 1 is a sequence (dtype and rank 0): its body is a
+// value list whose values all have the same kind and dtype. Kind 2 is a map
+// (dtype and rank 0): its body is two values, the keys (a rank-1 tensor of
+// integers or strings) and the values (a rank-1 tensor of the same length).
+// Every value has exactly one encoding.
+//
+// A result is
 //
 //	u32 magic "LSIR", u32 request, i32 status, u32 flags, body
 //
-// where body is the output tensor list when status is 0, and a UTF-8 error
+// where body is the output value list when status is 0, and a UTF-8 error
 // text otherwise.
 package tensor
 
@@ -22,34 +36,57 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 )
 
 // DType is an element type, numbered as ONNX's TensorProto.DataType.
 type DType uint8
 
-// The element types Lockstep carries.
+// The element types Lockstep carries: every tensor element type ONNX
+// Runtime's Go binding exchanges.
 const (
-	Float32 DType = 1
-	Uint8   DType = 2
-	Int8    DType = 3
-	Int16   DType = 5
-	Int32   DType = 6
-	Int64   DType = 7
-	Bool    DType = 9
-	Float64 DType = 11
+	Float32  DType = 1
+	Uint8    DType = 2
+	Int8     DType = 3
+	Uint16   DType = 4
+	Int16    DType = 5
+	Int32    DType = 6
+	Int64    DType = 7
+	String   DType = 8 // body: u32 end offset per element, then the bytes
+	Bool     DType = 9
+	Float16  DType = 10 // IEEE 754 half precision, as its 16 bits
+	Float64  DType = 11
+	Uint32   DType = 12
+	Uint64   DType = 13
+	BFloat16 DType = 16 // bfloat16, as its 16 bits (the top half of a float32)
 )
 
 var dtypes = map[DType]struct {
 	name string
 	size int
 }{
-	Float32: {"float32", 4}, Uint8: {"uint8", 1}, Int8: {"int8", 1}, Int16: {"int16", 2},
-	Int32: {"int32", 4}, Int64: {"int64", 8}, Bool: {"bool", 1}, Float64: {"float64", 8},
+	Float32: {"float32", 4}, Uint8: {"uint8", 1}, Int8: {"int8", 1}, Uint16: {"uint16", 2}, Int16: {"int16", 2},
+	Int32: {"int32", 4}, Int64: {"int64", 8}, String: {"string", 0}, Bool: {"bool", 1}, Float16: {"float16", 2},
+	Float64: {"float64", 8}, Uint32: {"uint32", 4}, Uint64: {"uint64", 8}, BFloat16: {"bfloat16", 2},
 }
 
-// Size is the size of one element in bytes (0 for an unknown type).
+// Size is the size of one element in bytes: 0 for strings, which have no
+// fixed size, and for an unknown type.
 func (d DType) Size() int { return dtypes[d].size }
+
+// Known reports whether Lockstep carries tensors of d.
+func (d DType) Known() bool { _, ok := dtypes[d]; return ok }
+
+// IsKey reports whether d can be the key type of a map: an integer or a
+// string, as in ONNX.
+func (d DType) IsKey() bool {
+	switch d {
+	case Uint8, Int8, Uint16, Int16, Int32, Int64, String, Uint32, Uint64:
+		return true
+	}
+	return false
+}
 
 func (d DType) String() string {
 	if t, ok := dtypes[d]; ok {
@@ -58,18 +95,65 @@ func (d DType) String() string {
 	return fmt.Sprintf("dtype(%d)", uint8(d))
 }
 
+// dtypeList names the known dtypes with their numbers, for errors.
+func dtypeList() string {
+	ds := make([]int, 0, len(dtypes))
+	for d := range dtypes {
+		ds = append(ds, int(d))
+	}
+	sort.Ints(ds)
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%s=%d", DType(d), d)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Kind says what a value is: a dense tensor, a sequence or a map.
+type Kind uint8
+
+// Kinds of values.
+const (
+	Dense    Kind = 0
+	Sequence Kind = 1
+	Map      Kind = 2
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Dense:
+		return "tensor"
+	case Sequence:
+		return "sequence"
+	case Map:
+		return "map"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
 // MaxRank is the largest rank the format carries.
 const MaxRank = 8
+
+// MaxDepth is how deeply sequences and maps may nest: a sequence of maps
+// (what scikit-learn classifiers converted to ONNX answer) is depth 3 with
+// the map's tensors.
+const MaxDepth = 4
 
 // ErrMalformed is wrapped by every decoding error.
 var ErrMalformed = errors.New("tensor: malformed")
 
-// Tensor is a dense tensor. Data holds the elements row major,
-// little-endian; len(Data) == Elements()*DType.Size().
+// Tensor is one value of a list. For a dense tensor (Kind Dense) Data holds
+// the elements row major, little-endian, len(Data) == Elements()*DType.Size(),
+// or for strings the encoded body (see the package documentation; use
+// FromStrings and Strings). A sequence (Kind Sequence) has its values in
+// Elems; a map (Kind Map) has Elems {keys, values}; neither has a DType,
+// Shape or Data.
 type Tensor struct {
+	Kind  Kind
 	DType DType
 	Shape []int64
 	Data  []byte
+	Elems []Tensor
 }
 
 // Elements is the product of the shape (1 for a scalar).
@@ -84,10 +168,73 @@ func (t Tensor) Elements() int64 {
 // ShapeString formats the shape as [2 3].
 func ShapeString(s []int64) string { return strings.ReplaceAll(fmt.Sprint(s), " ", "×") }
 
-// Check reports why t is not a well-formed tensor, or nil.
-func (t Tensor) Check() error {
-	if t.DType.Size() == 0 {
-		return fmt.Errorf("%w: unknown dtype %d (supported: float32=1, uint8=2, int8=3, int16=5, int32=6, int64=7, bool=9, float64=11)", ErrMalformed, t.DType)
+// TypeString describes t's type the way ONNX writes it: float32[2×3],
+// seq(map(int64,float32)).
+func (t Tensor) TypeString() string {
+	switch t.Kind {
+	case Sequence:
+		if len(t.Elems) == 0 {
+			return "seq()"
+		}
+		return "seq(" + t.Elems[0].TypeString() + ")"
+	case Map:
+		if len(t.Elems) != 2 {
+			return "map()"
+		}
+		return "map(" + t.Elems[0].DType.String() + "," + t.Elems[1].DType.String() + ")"
+	}
+	return t.DType.String() + ShapeString(t.Shape)
+}
+
+// Check reports why t is not a well-formed value, or nil.
+func (t Tensor) Check() error { return t.check(1) }
+
+func (t Tensor) check(depth int) error {
+	if depth > MaxDepth {
+		return fmt.Errorf("%w: sequences and maps nest deeper than %d", ErrMalformed, MaxDepth)
+	}
+	switch t.Kind {
+	case Dense:
+		if t.Elems != nil {
+			return fmt.Errorf("%w: a dense tensor has no elements of its own (Elems)", ErrMalformed)
+		}
+		return t.checkDense()
+	case Sequence, Map:
+		if t.DType != 0 || len(t.Shape) != 0 || len(t.Data) != 0 {
+			return fmt.Errorf("%w: a %s has no dtype, shape or data of its own", ErrMalformed, t.Kind)
+		}
+	default:
+		return fmt.Errorf("%w: unknown kind %d (supported: tensor=0, sequence=1, map=2)", ErrMalformed, t.Kind)
+	}
+	for i, e := range t.Elems {
+		if err := e.check(depth + 1); err != nil {
+			return fmt.Errorf("%s element %d: %w", t.Kind, i, err)
+		}
+	}
+	if t.Kind == Sequence {
+		for i, e := range t.Elems {
+			if e.Kind != t.Elems[0].Kind || e.DType != t.Elems[0].DType {
+				return fmt.Errorf("%w: sequence element %d is a %s, element 0 a %s: a sequence holds values of one type", ErrMalformed, i, e.TypeString(), t.Elems[0].TypeString())
+			}
+		}
+		return nil
+	}
+	if len(t.Elems) != 2 {
+		return fmt.Errorf("%w: a map has 2 values (keys and values), this one %d", ErrMalformed, len(t.Elems))
+	}
+	k, v := t.Elems[0], t.Elems[1]
+	if k.Kind != Dense || len(k.Shape) != 1 || !k.DType.IsKey() {
+		return fmt.Errorf("%w: a map's keys are a rank-1 tensor of integers or strings, not %s", ErrMalformed, k.TypeString())
+	}
+	if v.Kind != Dense || len(v.Shape) != 1 || v.Shape[0] != k.Shape[0] {
+		return fmt.Errorf("%w: a map's values are a rank-1 tensor as long as its keys (%d), not %s", ErrMalformed, k.Shape[0], v.TypeString())
+	}
+	return nil
+}
+
+func (t Tensor) checkDense() error {
+	if !t.DType.Known() {
+		return fmt.Errorf("%w: unknown dtype %d (supported: %s)", ErrMalformed, t.DType, dtypeList())
 	}
 	if len(t.Shape) > MaxRank {
 		return fmt.Errorf("%w: rank %d is over the limit of %d", ErrMalformed, len(t.Shape), MaxRank)
@@ -99,46 +246,80 @@ func (t Tensor) Check() error {
 		}
 		n *= d
 	}
+	if t.DType == String {
+		return checkStrings(t.Data, n)
+	}
 	if want := n * int64(t.DType.Size()); int64(len(t.Data)) != want {
 		return fmt.Errorf("%w: a %s tensor of shape %s needs %d bytes of data, it has %d", ErrMalformed, t.DType, ShapeString(t.Shape), want, len(t.Data))
 	}
 	return nil
 }
 
-// FromFloat32 returns a float32 tensor of shape holding v.
-func FromFloat32(shape []int64, v []float32) Tensor {
-	b := make([]byte, 4*len(v))
-	for i, f := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+// checkStrings checks the body of a string tensor of n elements: n end
+// offsets, non-decreasing, the last one the length of the bytes after them.
+func checkStrings(b []byte, n int64) error {
+	if int64(len(b)) < 4*n {
+		return fmt.Errorf("%w: a string tensor of %d elements needs %d bytes of offsets, it has %d bytes", ErrMalformed, n, 4*n, len(b))
 	}
-	return Tensor{DType: Float32, Shape: shape, Data: b}
+	text := int64(len(b)) - 4*n
+	prev := uint32(0)
+	for i := range n {
+		end := binary.LittleEndian.Uint32(b[4*i:])
+		if end < prev || int64(end) > text {
+			return fmt.Errorf("%w: string %d ends at %d, outside %d..%d", ErrMalformed, i, end, prev, text)
+		}
+		prev = end
+	}
+	if int64(prev) != text {
+		return fmt.Errorf("%w: the strings end at %d but %d bytes follow the offsets", ErrMalformed, prev, text)
+	}
+	return nil
 }
 
-// Float32s returns the elements of a float32 tensor.
-func (t Tensor) Float32s() ([]float32, error) {
-	if t.DType != Float32 {
-		return nil, fmt.Errorf("tensor: want float32, have %s", t.DType)
-	}
-	v := make([]float32, len(t.Data)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
-	}
-	return v, nil
-}
-
-// AppendList appends the encoding of ts to b. It does not check the tensors.
+// AppendList appends the encoding of ts to b. It does not check the values.
 func AppendList(b []byte, ts []Tensor) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(ts)))
 	for _, t := range ts {
-		b = append(b, byte(t.DType), byte(len(t.Shape)), 0, 0)
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(t.Data)))
-		for _, d := range t.Shape {
-			b = binary.LittleEndian.AppendUint64(b, uint64(d))
-		}
-		b = append(b, t.Data...)
+		b = appendValue(b, t)
 	}
 	return b
 }
+
+func appendValue(b []byte, t Tensor) []byte {
+	b = append(b, byte(t.DType), byte(len(t.Shape)), byte(t.Kind), 0)
+	b = binary.LittleEndian.AppendUint32(b, uint32(bodySize(t)))
+	for _, d := range t.Shape {
+		b = binary.LittleEndian.AppendUint64(b, uint64(d))
+	}
+	switch t.Kind {
+	case Sequence:
+		return AppendList(b, t.Elems)
+	case Map:
+		for _, e := range t.Elems {
+			b = appendValue(b, e)
+		}
+		return b
+	}
+	return append(b, t.Data...)
+}
+
+// bodySize is the length of t's body.
+func bodySize(t Tensor) int {
+	switch t.Kind {
+	case Sequence:
+		return ListSize(t.Elems)
+	case Map:
+		n := 0
+		for _, e := range t.Elems {
+			n += valueSize(e)
+		}
+		return n
+	}
+	return len(t.Data)
+}
+
+// valueSize is the length of t's encoding.
+func valueSize(t Tensor) int { return 8 + 8*len(t.Shape) + bodySize(t) }
 
 // EncodeList returns the encoding of ts.
 func EncodeList(ts ...Tensor) []byte { return AppendList(make([]byte, 0, ListSize(ts)), ts) }
@@ -147,55 +328,100 @@ func EncodeList(ts ...Tensor) []byte { return AppendList(make([]byte, 0, ListSiz
 func ListSize(ts []Tensor) int {
 	n := 4
 	for _, t := range ts {
-		n += 8 + 8*len(t.Shape) + len(t.Data)
+		n += valueSize(t)
 	}
 	return n
 }
 
-// DecodeList decodes a tensor list. The tensors' Data alias b.
-func DecodeList(b []byte) ([]Tensor, error) {
+// Size is the number of bytes t's elements take: its data, or its
+// elements' for a sequence or map. Output limits count it.
+func (t Tensor) Size() int64 {
+	n := int64(len(t.Data))
+	for _, e := range t.Elems {
+		n += e.Size()
+	}
+	return n
+}
+
+// DecodeList decodes a value list. The values' Data alias b.
+func DecodeList(b []byte) ([]Tensor, error) { return decodeList(b, 1) }
+
+// decodeList reads a value list filling exactly b. The values of the
+// outermost list are checked, which checks everything inside them.
+func decodeList(b []byte, depth int) ([]Tensor, error) {
 	if len(b) < 4 {
-		return nil, fmt.Errorf("%w: a tensor list starts with a 4-byte count; have %d bytes", ErrMalformed, len(b))
+		return nil, fmt.Errorf("%w: a value list starts with a 4-byte count; have %d bytes", ErrMalformed, len(b))
 	}
 	n := binary.LittleEndian.Uint32(b)
 	b = b[4:]
 	if uint64(n) > uint64(len(b))/8+1 {
-		return nil, fmt.Errorf("%w: %d tensors cannot fit in %d bytes", ErrMalformed, n, len(b))
+		return nil, fmt.Errorf("%w: %d values cannot fit in %d bytes", ErrMalformed, n, len(b))
 	}
 	ts := make([]Tensor, 0, n)
 	for i := range n {
-		if len(b) < 8 {
-			return nil, fmt.Errorf("%w: tensor %d: header cut short", ErrMalformed, i)
+		t, rest, err := decodeValue(b, depth)
+		if err == nil && depth == 1 {
+			err = t.Check()
 		}
-		t := Tensor{DType: DType(b[0])}
-		rank := int(b[1])
-		if b[2] != 0 || b[3] != 0 {
-			return nil, fmt.Errorf("%w: tensor %d: reserved header bytes must be 0", ErrMalformed, i)
+		if err != nil {
+			return nil, fmt.Errorf("value %d: %w", i, err)
 		}
-		nbytes := uint64(binary.LittleEndian.Uint32(b[4:]))
-		b = b[8:]
-		if rank > MaxRank {
-			return nil, fmt.Errorf("%w: tensor %d: rank %d is over the limit of %d", ErrMalformed, i, rank, MaxRank)
-		}
-		if uint64(len(b)) < uint64(8*rank)+nbytes {
-			return nil, fmt.Errorf("%w: tensor %d: %d dims and %d data bytes do not fit in the %d bytes left", ErrMalformed, i, rank, nbytes, len(b))
-		}
+		ts = append(ts, t)
+		b = rest
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the last value", ErrMalformed, len(b))
+	}
+	return ts, nil
+}
+
+// decodeValue reads one value from the start of b and returns the rest.
+func decodeValue(b []byte, depth int) (Tensor, []byte, error) {
+	if depth > MaxDepth {
+		return Tensor{}, nil, fmt.Errorf("%w: sequences and maps nest deeper than %d", ErrMalformed, MaxDepth)
+	}
+	if len(b) < 8 {
+		return Tensor{}, nil, fmt.Errorf("%w: header cut short", ErrMalformed)
+	}
+	t := Tensor{DType: DType(b[0]), Kind: Kind(b[2])}
+	rank := int(b[1])
+	if b[3] != 0 {
+		return Tensor{}, nil, fmt.Errorf("%w: reserved header byte must be 0", ErrMalformed)
+	}
+	nbytes := uint64(binary.LittleEndian.Uint32(b[4:]))
+	b = b[8:]
+	if rank > MaxRank {
+		return Tensor{}, nil, fmt.Errorf("%w: rank %d is over the limit of %d", ErrMalformed, rank, MaxRank)
+	}
+	if uint64(len(b)) < uint64(8*rank)+nbytes {
+		return Tensor{}, nil, fmt.Errorf("%w: %d dims and %d body bytes do not fit in the %d bytes left", ErrMalformed, rank, nbytes, len(b))
+	}
+	if rank > 0 {
 		t.Shape = make([]int64, rank)
 		for j := range t.Shape {
 			t.Shape[j] = int64(binary.LittleEndian.Uint64(b[8*j:]))
 		}
-		b = b[8*rank:]
-		t.Data = b[:nbytes:nbytes]
-		b = b[nbytes:]
-		if err := t.Check(); err != nil {
-			return nil, fmt.Errorf("tensor %d: %w", i, err)
+	}
+	b = b[8*rank:]
+	body, rest := b[:nbytes:nbytes], b[nbytes:]
+	var err error
+	switch t.Kind {
+	case Sequence:
+		t.Elems, err = decodeList(body, depth+1)
+	case Map:
+		for len(body) > 0 && err == nil {
+			var e Tensor
+			if e, body, err = decodeValue(body, depth+1); err == nil {
+				t.Elems = append(t.Elems, e)
+			}
 		}
-		ts = append(ts, t)
+	default:
+		t.Data = body
 	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the last tensor", ErrMalformed, len(b))
+	if err != nil {
+		return Tensor{}, nil, fmt.Errorf("%s: %w", t.Kind, err)
 	}
-	return ts, nil
+	return t, rest, nil
 }
 
 // Status is the outcome of one inference request. The negative values match

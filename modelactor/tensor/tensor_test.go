@@ -67,10 +67,16 @@ func TestMalformed(t *testing.T) {
 		{"huge count", []byte{0xff, 0xff, 0xff, 0x7f}, "cannot fit"},
 		{"cut header", good[:7], "header cut short"},
 		{"bad dtype", patch(4, 200), "unknown dtype 200"},
-		{"reserved", patch(6, 1), "reserved header bytes"},
+		{"reserved", patch(7, 1), "reserved header byte"},
+		{"unknown kind", patch(6, 3), "unknown kind 3"},
+		{"sequence with a dtype", func() []byte {
+			b := tensor.EncodeList(tensor.NewSequence())
+			b[4] = 1
+			return b
+		}(), "a sequence has no dtype"},
 		{"rank", patch(5, 9), "rank 9"},
 		{"short data", good[:len(good)-1], "do not fit"},
-		{"trailing", append(bytes.Clone(good), 0), "1 bytes after the last tensor"},
+		{"trailing", append(bytes.Clone(good), 0), "1 bytes after the last value"},
 		{"size mismatch", patch(8, 7), "needs 8 bytes of data, it has 7"},
 		{"negative dim", patch(19, 0x80), "negative or too large"},
 	}
@@ -91,6 +97,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(tensor.EncodeList(tensor.FromFloat32([]int64{1, 2}, []float32{1, 2})))
 	f.Add(tensor.Result{Request: 1, Outputs: []tensor.Tensor{{DType: tensor.Int8, Shape: []int64{3}, Data: []byte{1, 2, 3}}}}.Encode())
 	f.Add(tensor.Failure(2, tensor.RunFailed, "boom").Encode())
+	for _, v := range values() {
+		f.Add(tensor.EncodeList(v))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if ts, err := tensor.DecodeList(b); err == nil && !bytes.Equal(tensor.EncodeList(ts...), b) {
 			t.Errorf("list %x re-encodes as %x", b, tensor.EncodeList(ts...))
@@ -99,4 +108,174 @@ func FuzzDecode(f *testing.F) {
 			t.Errorf("result %x re-encodes as %x", b, r.Encode())
 		}
 	})
+}
+
+// values is one value of every dtype and kind, scalars included.
+func values() []tensor.Tensor {
+	probs := tensor.NewSequence(
+		tensor.NewMap(tensor.From([]int64{3}, []int64{0, 1, 2}), tensor.From([]int64{3}, []float32{0.25, 0.5, 0.25})),
+		tensor.NewMap(tensor.From([]int64{3}, []int64{0, 1, 2}), tensor.From([]int64{3}, []float32{1, 0, 0})),
+	)
+	return []tensor.Tensor{
+		tensor.From([]int64{2}, []float32{1, -2}),
+		tensor.From(nil, []float64{math.Pi}),
+		tensor.From([]int64{2}, []int8{-1, 1}),
+		tensor.From([]int64{2}, []uint8{0, 255}),
+		tensor.From([]int64{1, 2}, []int16{-300, 300}),
+		tensor.From([]int64{2}, []uint16{0, 65535}),
+		tensor.From([]int64{2}, []int32{-7, 7}),
+		tensor.From([]int64{2}, []uint32{0, 1 << 31}),
+		tensor.From([]int64{2}, []int64{math.MinInt64, math.MaxInt64}),
+		tensor.From(nil, []uint64{math.MaxUint64}),
+		tensor.From([]int64{3}, []bool{true, false, true}),
+		tensor.FromFloat16([]int64{3}, []float32{1, -0.5, 65504}),
+		tensor.FromBFloat16([]int64{2}, []float32{1, -3}),
+		tensor.FromStrings([]int64{3}, []string{"setosa", "", "versicolour ✿"}),
+		tensor.FromStrings(nil, []string{"scalar"}),
+		tensor.FromStrings([]int64{0}, nil),
+		probs,
+		tensor.NewSequence(),
+		tensor.NewSequence(tensor.FromStrings([]int64{1}, []string{"a"}), tensor.FromStrings([]int64{2}, []string{"b", "c"})),
+		tensor.NewSequence(tensor.NewMap(tensor.FromStrings([]int64{2}, []string{"no", "yes"}), tensor.From([]int64{2}, []float32{0.9, 0.1}))),
+	}
+}
+
+// TestEveryValue: every dtype and kind encodes, checks, decodes to the same
+// value and re-encodes to the same bytes, in a list and inside a result.
+func TestEveryValue(t *testing.T) {
+	in := values()
+	for i, v := range in {
+		if err := v.Check(); err != nil {
+			t.Fatalf("value %d (%s): %v", i, v.TypeString(), err)
+		}
+	}
+	b := tensor.EncodeList(in...)
+	if len(b) != tensor.ListSize(in) {
+		t.Fatalf("encoded %d bytes, ListSize says %d", len(b), tensor.ListSize(in))
+	}
+	out, err := tensor.DecodeList(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		if got, want := out[i].TypeString(), in[i].TypeString(); got != want {
+			t.Errorf("value %d is %s, want %s", i, got, want)
+		}
+	}
+	if again := tensor.EncodeList(out...); !bytes.Equal(again, b) {
+		t.Fatal("decoded values re-encode differently")
+	}
+	r, err := tensor.DecodeResult(tensor.Result{Request: 1, Outputs: in}.Encode())
+	if err != nil || len(r.Outputs) != len(in) {
+		t.Fatalf("result: %d outputs, %v", len(r.Outputs), err)
+	}
+	if got := in[16].TypeString(); got != "seq(map(int64,float32))" {
+		t.Errorf("probabilities are %s", got)
+	}
+}
+
+// TestTypedHelpers: what From, FromFloat16, FromBFloat16 and FromStrings
+// store, As, Float16s, BFloat16s and Strings give back, and each refuses
+// another dtype.
+func TestTypedHelpers(t *testing.T) {
+	ints, err := tensor.As[int32](tensor.From([]int64{3}, []int32{-1, 0, 1 << 30}))
+	if err != nil || ints[0] != -1 || ints[2] != 1<<30 {
+		t.Errorf("int32: %v %v", ints, err)
+	}
+	if _, err := tensor.As[int64](tensor.From([]int64{1}, []int32{1})); err == nil || !strings.Contains(err.Error(), "want a int64 tensor, have int32[1]") {
+		t.Errorf("int64 of an int32 tensor: %v", err)
+	}
+	h := tensor.FromFloat16([]int64{4}, []float32{1, 0.1, -2, float32(math.Inf(-1))})
+	if !bytes.Equal(h.Data, []byte{0x00, 0x3c, 0x66, 0x2e, 0x00, 0xc0, 0x00, 0xfc}) {
+		t.Errorf("float16 bits %x", h.Data)
+	}
+	f, err := h.Float16s()
+	if err != nil || f[0] != 1 || f[1] != 0.0999755859375 || f[2] != -2 || !math.IsInf(float64(f[3]), -1) {
+		t.Errorf("float16s %v %v", f, err)
+	}
+	if _, err := h.BFloat16s(); err == nil {
+		t.Error("BFloat16s of a float16 tensor succeeded")
+	}
+	bf, err := tensor.FromBFloat16([]int64{2}, []float32{1.00390625, 3}).BFloat16s()
+	if err != nil || bf[0] != 1 || bf[1] != 3 { // 1+2^-8 is a tie: to even, 1
+		t.Errorf("bfloat16s %v %v", bf, err)
+	}
+	s, err := tensor.FromStrings([]int64{2, 2}, []string{"a", "", "βγ", "d"}).Strings()
+	if err != nil || strings.Join(s, "|") != "a||βγ|d" {
+		t.Errorf("strings %q %v", s, err)
+	}
+	m := tensor.NewMap(tensor.From([]int64{1}, []int64{7}), tensor.From([]int64{1}, []float32{0.5}))
+	if k, _ := tensor.As[int64](m.MapKeys()); len(k) != 1 || k[0] != 7 {
+		t.Errorf("map keys %v", k)
+	}
+	if v, _ := m.MapValues().Float32s(); len(v) != 1 || v[0] != 0.5 {
+		t.Errorf("map values %v", v)
+	}
+}
+
+// TestHalfConversions: every half converts to float32 and back to the same
+// bits (NaNs to a NaN); float32s between halves round to the nearest, ties
+// to even, checked against float64 arithmetic.
+func TestHalfConversions(t *testing.T) {
+	for h := range 1 << 16 {
+		f := tensor.HalfToFloat32(uint16(h))
+		back := tensor.Float32ToHalf(f)
+		if f != f {
+			if back&0x7c00 != 0x7c00 || back&0x3ff == 0 {
+				t.Fatalf("NaN %04x came back as %04x", h, back)
+			}
+			continue
+		}
+		if back != uint16(h) {
+			t.Fatalf("half %04x -> %v -> %04x", h, f, back)
+		}
+	}
+	// Between two adjacent positive halves a and b: below the midpoint
+	// rounds to a, above to b, at it to the even one.
+	for h := uint16(0); h < 0x7bff; h += 7 {
+		a, b := float64(tensor.HalfToFloat32(h)), float64(tensor.HalfToFloat32(h+1))
+		mid := float32((a + b) / 2)
+		even := h
+		if h&1 == 1 {
+			even = h + 1
+		}
+		if got := tensor.Float32ToHalf(mid); got != even {
+			t.Fatalf("midpoint of %04x and %04x rounds to %04x, want %04x", h, h+1, got, even)
+		}
+		if got := tensor.Float32ToHalf(math.Nextafter32(mid, 0)); got != h {
+			t.Fatalf("just below the midpoint of %04x rounds to %04x", h, got)
+		}
+		if got := tensor.Float32ToHalf(math.Nextafter32(mid, 1e9)); got != h+1 {
+			t.Fatalf("just above the midpoint of %04x rounds to %04x", h, got)
+		}
+	}
+	if got := tensor.Float32ToHalf(65520); got != 0x7c00 {
+		t.Errorf("65520 (half way to the next power) is %04x, want infinity", got)
+	}
+}
+
+// TestMalformedValues: sequences, maps and strings that break a rule of the
+// format are refused, naming the rule.
+func TestMalformedValues(t *testing.T) {
+	keys := tensor.From([]int64{2}, []int64{1, 2})
+	cases := []struct {
+		name string
+		v    tensor.Tensor
+		says string
+	}{
+		{"mixed sequence", tensor.NewSequence(keys, tensor.From([]int64{1}, []float32{1})), "holds values of one type"},
+		{"float keys", tensor.NewMap(tensor.From([]int64{1}, []float32{1}), tensor.From([]int64{1}, []float32{1})), "keys are a rank-1 tensor of integers or strings"},
+		{"short values", tensor.NewMap(keys, tensor.From([]int64{1}, []float32{1})), "as long as its keys (2)"},
+		{"one part", tensor.Tensor{Kind: tensor.Map, Elems: []tensor.Tensor{keys}}, "a map has 2 values"},
+		{"deep", tensor.NewSequence(tensor.NewSequence(tensor.NewSequence(tensor.NewSequence(keys)))), "nest deeper than 4"},
+		{"string offsets", tensor.Tensor{DType: tensor.String, Shape: []int64{2}, Data: []byte{2, 0, 0, 0, 1, 0, 0, 0, 'a', 'b'}}, "string 1 ends at 1"},
+		{"string tail", tensor.Tensor{DType: tensor.String, Shape: []int64{1}, Data: []byte{1, 0, 0, 0, 'a', 'b'}}, "the strings end at 1 but 2 bytes follow"},
+		{"string count", tensor.Tensor{DType: tensor.String, Shape: []int64{2}, Data: []byte{0, 0, 0, 0}}, "needs 8 bytes of offsets"},
+	}
+	for _, c := range cases {
+		_, err := tensor.DecodeList(tensor.EncodeList(c.v))
+		if !errors.Is(err, tensor.ErrMalformed) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want ErrMalformed saying %q", c.name, err, c.says)
+		}
+	}
 }

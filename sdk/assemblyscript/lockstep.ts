@@ -82,11 +82,28 @@ export const ERR_NO_AGENT: i32 = 1;
 export const F32: u8 = 1;
 export const U8: u8 = 2;
 export const I8: u8 = 3;
+export const U16: u8 = 4;
 export const I16: u8 = 5;
 export const I32: u8 = 6;
 export const I64: u8 = 7;
+/** Strings: see Tensor.str. */
+export const STR: u8 = 8;
 export const BOOL: u8 = 9;
+/** IEEE half precision, 16 bits: see Tensor.f16. */
+export const F16: u8 = 10;
 export const F64: u8 = 11;
+export const U32: u8 = 12;
+export const U64: u8 = 13;
+/** bfloat16, 16 bits (the top half of a float32): see Tensor.bf16. */
+export const BF16: u8 = 16;
+
+// Kinds of values in a tensor list (Tensor.kind).
+/** A dense tensor. */
+export const TENSOR: u8 = 0;
+/** A sequence of values: Tensor.seqLength, Tensor.seqItem. */
+export const SEQ: u8 = 1;
+/** A map: Tensor.mapKeys, Tensor.mapValues. */
+export const MAP: u8 = 2;
 
 // Result flags.
 /** The result comes from a non-deterministic model; replay feeds it back. */
@@ -428,6 +445,30 @@ export class Tensors {
   i32(dims: i64[], v: Int32Array): i32 { return this.addRaw(I32, dims, v.dataStart, <u32>v.byteLength); }
   i64(dims: i64[], v: Int64Array): i32 { return this.addRaw(I64, dims, v.dataStart, <u32>v.byteLength); }
   u8(dims: i64[], v: Uint8Array): i32 { return this.addRaw(U8, dims, v.dataStart, <u32>v.byteLength); }
+  /** Appends a float16 tensor of v rounded to halves (f32ToF16). */
+  f16(dims: i64[], v: Float32Array): i32 {
+    let h = new Uint16Array(v.length);
+    for (let i = 0; i < v.length; i++) h[i] = f32ToF16(v[i]);
+    return this.addRaw(F16, dims, h.dataStart, <u32>h.byteLength);
+  }
+  /** Appends a string tensor (each string as UTF-8). */
+  str(dims: i64[], v: string[]): i32 {
+    let parts = new Array<ArrayBuffer>(v.length);
+    let text = 0;
+    for (let i = 0; i < v.length; i++) {
+      parts[i] = String.UTF8.encode(v[i]);
+      text += parts[i].byteLength;
+    }
+    let body = new Uint8Array(4 * v.length + text);
+    let end = 0;
+    for (let i = 0; i < v.length; i++) {
+      let n = parts[i].byteLength;
+      memory.copy(body.dataStart + <usize>(4 * v.length + end), changetype<usize>(parts[i]), <usize>n);
+      end += n;
+      store<u32>(body.dataStart + 4 * <usize>i, <u32>end);
+    }
+    return this.addRaw(STR, dims, body.dataStart, <u32>body.byteLength);
+  }
 
   /** The encoded list (a view, valid until the next add). */
   bytes(): Uint8Array { return this.buf.subarray(0, this.len); }
@@ -449,17 +490,96 @@ export function inferRaw(model: string, version: string, ptr: usize, len: usize)
   return lockstep_infer(b, n, b + n, utf8At(version, b + n), ptr, len);
 }
 
+/** Converts the bits of an IEEE half to the f32 of the same value. */
+export function f16ToF32(h: u16): f32 {
+  let sign = (<u32>h >> 15) << 31;
+  let exp = (<u32>h >> 10) & 0x1f;
+  let man = <u32>h & 0x3ff;
+  let bits: u32;
+  if (exp == 0x1f) bits = sign | 0x7f800000 | (man << 13);
+  else if (exp != 0) bits = sign | ((exp + 112) << 23) | (man << 13);
+  else if (man == 0) bits = sign;
+  else {
+    let e: u32 = 113;
+    while ((man & 0x400) == 0) { man <<= 1; e--; }
+    bits = sign | (e << 23) | ((man & 0x3ff) << 13);
+  }
+  return reinterpret<f32>(bits);
+}
+
+/** Rounds an f32 to the nearest IEEE half (ties to even, as ONNX Runtime's Cast does) and returns its bits. */
+export function f32ToF16(f: f32): u16 {
+  let b = reinterpret<u32>(f);
+  let sign = <u16>(b >> 16) & 0x8000;
+  let exp = <i32>((b >> 23) & 0xff);
+  let man = b & 0x7fffff;
+  if (exp == 0xff) return sign | 0x7c00 | (man != 0 ? 0x200 | <u16>(man >> 13) : 0);
+  let e = exp - 112;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    man |= 0x800000;
+    let shift = <u32>(14 - e);
+    let half = man >> shift;
+    let rem = man & ((1 << shift) - 1);
+    let mid: u32 = 1 << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1) == 1)) half++;
+    return sign | <u16>half;
+  }
+  let h = (<u32>e << 10) | (man >> 13);
+  let rem = man & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (h & 1) == 1)) h++;
+  return sign | <u16>h;
+}
+
+/** Converts the bits of a bfloat16 to its f32. */
+export function bf16ToF32(h: u16): f32 { return reinterpret<f32>(<u32>h << 16); }
+
+/** Reads the value at p (len bytes left) into a Tensor; null if it does not fit. */
+function valueAt(p: usize, len: u64): Tensor | null {
+  if (len < 8) return null;
+  let rank = <u32>load<u8>(p, 1);
+  let nbytes = load<u32>(p, 4);
+  if (rank > 8 || 8 + 8 * <u64>rank + <u64>nbytes > len) return null;
+  let t = new Tensor();
+  t.dtype = load<u8>(p);
+  t.kind = load<u8>(p, 2);
+  t.rank = rank;
+  t.dimsPtr = p + 8;
+  t.dataPtr = p + 8 + 8 * <usize>rank;
+  t.nbytes = nbytes;
+  return t;
+}
+
+/** Value i of the value list at p (len bytes), or null. */
+function listItem(p: usize, len: u64, i: u32): Tensor | null {
+  let n = len >= 4 ? load<u32>(p) : 0;
+  let off: u64 = 4;
+  for (let k: u32 = 0; k < n; k++) {
+    let t = valueAt(p + <usize>off, len - off);
+    if (t == null) return null;
+    if (k == i) return t;
+    off += t.size();
+  }
+  return null;
+}
+
 /**
- * A tensor inside a result: pointers into the message (valid only during
- * agent_receive), possibly unaligned; read with the accessors.
+ * A value inside a result: a dense tensor, or (kind SEQ, MAP) a sequence or
+ * map. Pointers into the message (valid only during agent_receive),
+ * possibly unaligned; read with the accessors.
  */
 export class Tensor {
   dtype: u8 = 0;
+  /** TENSOR, SEQ or MAP. */
+  kind: u8 = TENSOR;
   rank: u32 = 0;
   dimsPtr: usize = 0;
   dataPtr: usize = 0;
   nbytes: u32 = 0;
 
+  /** The size of the value's encoding. */
+  size(): u64 { return 8 + 8 * <u64>this.rank + <u64>this.nbytes; }
   dim(i: u32): i64 { return i < this.rank ? load<i64>(this.dimsPtr + 8 * <usize>i) : 0; }
   /** Element i as f32 (the tensor must be F32; out of range: NaN). */
   f32(i: u32): f32 { return <u64>i * 4 + 4 <= <u64>this.nbytes ? load<f32>(this.dataPtr + 4 * <usize>i) : NaN; }
@@ -467,6 +587,23 @@ export class Tensor {
   i32(i: u32): i32 { return <u64>i * 4 + 4 <= <u64>this.nbytes ? load<i32>(this.dataPtr + 4 * <usize>i) : 0; }
   i64(i: u32): i64 { return <u64>i * 8 + 8 <= <u64>this.nbytes ? load<i64>(this.dataPtr + 8 * <usize>i) : 0; }
   u8(i: u32): u8 { return i < this.nbytes ? load<u8>(this.dataPtr + <usize>i) : 0; }
+  /** Element i of an F16 tensor, converted exactly to f32 (out of range: NaN). */
+  f16(i: u32): f32 { return <u64>i * 2 + 2 <= <u64>this.nbytes ? f16ToF32(load<u16>(this.dataPtr + 2 * <usize>i)) : NaN; }
+  /** Element i of a BF16 tensor, converted exactly to f32 (out of range: NaN). */
+  bf16(i: u32): f32 { return <u64>i * 2 + 2 <= <u64>this.nbytes ? bf16ToF32(load<u16>(this.dataPtr + 2 * <usize>i)) : NaN; }
+  /** The byte length of string element i of a STR tensor (0 if out of range). */
+  strLength(i: u32): u32 {
+    if (this.dtype != STR || <i64>i >= this.elements()) return 0;
+    let start = i == 0 ? 0 : load<u32>(this.dataPtr + 4 * <usize>(i - 1));
+    return load<u32>(this.dataPtr + 4 * <usize>i) - start;
+  }
+  /** String element i of a STR tensor, decoded as UTF-8 ("" if out of range). */
+  str(i: u32): string {
+    if (this.dtype != STR || <i64>i >= this.elements()) return "";
+    let n = <usize>this.elements();
+    let start = i == 0 ? 0 : load<u32>(this.dataPtr + 4 * <usize>(i - 1));
+    return String.UTF8.decodeUnsafe(this.dataPtr + 4 * n + <usize>start, <usize>this.strLength(i));
+  }
   /** The number of elements (the product of the dims). */
   elements(): i64 {
     let n: i64 = 1;
@@ -479,6 +616,23 @@ export class Tensor {
     memory.copy(a.dataStart, this.dataPtr, <usize>a.byteLength);
     return a;
   }
+  /** The number of values of a sequence (0 if this is not one). */
+  seqLength(): u32 { return this.kind == SEQ && this.nbytes >= 4 ? load<u32>(this.dataPtr) : 0; }
+  /** Value i of a sequence, or null. */
+  seqItem(i: u32): Tensor | null { return this.kind == SEQ ? listItem(this.dataPtr, <u64>this.nbytes, i) : null; }
+  /** A map's keys (a rank-1 tensor of integers or strings), or null. */
+  mapKeys(): Tensor | null { return this.kind == MAP ? valueAt(this.dataPtr, <u64>this.nbytes) : null; }
+  /** A map's values (a rank-1 tensor as long as its keys), or null. */
+  mapValues(): Tensor | null {
+    let k = this.mapKeys();
+    if (k == null) return null;
+    return valueAt(this.dataPtr + <usize>k.size(), <u64>this.nbytes - k.size());
+  }
+  /** The number of entries of a map (0 if this is not one). */
+  mapLength(): u32 {
+    let k = this.mapKeys();
+    return k == null ? 0 : <u32>k.elements();
+  }
 }
 
 /** An inference result (sdk/ABI.md, "Result"); from Message.result(). */
@@ -489,40 +643,17 @@ export class InferenceResult {
   status: i32 = 0;
   /** RESULT_RECORDED | RESULT_BATCHED. */
   flags: u32 = 0;
-  /** Status OK: the output tensor list; otherwise the error text. */
+  /** Status OK: the output value list; otherwise the error text. */
   bodyPtr: usize = 0;
   bodyLen: u32 = 0;
 
   ok(): bool { return this.status == OK; }
   /** The error text of a failed result ("" for a successful one). */
   errorText(): string { return this.status == OK ? "" : String.UTF8.decodeUnsafe(this.bodyPtr, <usize>this.bodyLen); }
-  /** The number of output tensors (0 for a failed result). */
+  /** The number of outputs (0 for a failed result). */
   count(): u32 { return this.status == OK && this.bodyLen >= 4 ? load<u32>(this.bodyPtr) : 0; }
-  /** Output i, or null if there is none (or the list is malformed). */
-  output(i: u32): Tensor | null {
-    let n = this.count();
-    let off: u64 = 4;
-    let end = <u64>this.bodyLen;
-    for (let k: u32 = 0; k < n; k++) {
-      if (off + 8 > end) return null;
-      let q = this.bodyPtr + <usize>off;
-      let rank = <u32>load<u8>(q, 1);
-      let nbytes = load<u32>(q, 4);
-      let next = off + 8 + 8 * <u64>rank + <u64>nbytes;
-      if (next > end) return null;
-      if (k == i) {
-        let t = new Tensor();
-        t.dtype = load<u8>(q);
-        t.rank = rank;
-        t.dimsPtr = q + 8;
-        t.dataPtr = q + 8 + 8 * <usize>rank;
-        t.nbytes = nbytes;
-        return t;
-      }
-      off = next;
-    }
-    return null;
-  }
+  /** Output i (a dense tensor, sequence or map), or null if there is none (or the list is malformed). */
+  output(i: u32): Tensor | null { return this.status == OK ? listItem(this.bodyPtr, <u64>this.bodyLen, i) : null; }
 }
 
 // -------------------------------------------------------------- agent ----

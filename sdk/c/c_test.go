@@ -19,6 +19,7 @@ import (
 	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/guests"
 	"github.com/lockstep-rt/lockstep/internal/hosttest"
+	"github.com/lockstep-rt/lockstep/internal/modeltest"
 )
 
 var modDir string
@@ -248,4 +249,12 @@ func writeTemp(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestKinds: an agent written with lockstep.h's typed writers asks a model
+// whose answer holds every kind of value (a label tensor, sequences of
+// maps with int64 and string keys, float16, int64, int32, uint8 and string
+// tensors) and reads each exactly as the model answered it.
+func TestKinds(t *testing.T) {
+	modeltest.CheckKinds(t, filepath.Join(modDir, "kinds.wasm"))
 }

@@ -102,11 +102,22 @@ extern "C" {
 #define LS_F32 1
 #define LS_U8 2
 #define LS_I8 3
+#define LS_U16 4
 #define LS_I16 5
 #define LS_I32 6
 #define LS_I64 7
+#define LS_STR 8 /* strings: see ls_tensor_str */
 #define LS_BOOL 9
+#define LS_F16 10 /* IEEE half, 16 bits: see ls_tensor_f16 */
 #define LS_F64 11
+#define LS_U32 12
+#define LS_U64 13
+#define LS_BF16 16 /* bfloat16, 16 bits: see ls_tensor_bf16 */
+
+/* Kinds of values in a tensor list (ls_tensor.kind). */
+#define LS_TENSOR 0 /* a dense tensor */
+#define LS_SEQ 1    /* a sequence of values: ls_seq_count, ls_seq_item */
+#define LS_MAP 2    /* a map: ls_map_keys, ls_map_values */
 
 /* Result flags. */
 #define LS_RESULT_RECORDED 1u /* from a non-deterministic model; replay feeds it back */
@@ -370,47 +381,228 @@ static inline ls_tensors ls_tensors_make(void *mem, uint32_t cap) {
 	return w;
 }
 
-/* Appends a tensor of dtype (LS_F32...) with rank dims and nbytes of row-major
- * data. Returns LS_OK, or LS_ERR_TOO_LARGE when it does not fit (and sets
- * overflow). */
-static inline int32_t ls_tensors_add(ls_tensors *w, uint8_t dtype, uint32_t rank, const int64_t *dims,
-                                     const void *data, uint32_t nbytes) {
+/* Reserves a tensor of dtype with rank dims and nbytes of data, writing its
+ * header; returns where its data goes, or NULL (and sets overflow) when it
+ * does not fit. */
+static inline uint8_t *ls__tensors_reserve(ls_tensors *w, uint8_t dtype, uint32_t rank, const int64_t *dims, uint64_t nbytes) {
 	uint64_t need = 8 + 8 * (uint64_t)rank + nbytes;
 	if (w->overflow || rank > 8 || w->len + need > w->cap) {
 		w->overflow = 1;
-		return LS_ERR_TOO_LARGE;
+		return NULL;
 	}
 	uint8_t *q = w->p + w->len;
 	q[0] = dtype;
 	q[1] = (uint8_t)rank;
 	q[2] = q[3] = 0;
-	ls__put_u32(q + 4, nbytes);
+	ls__put_u32(q + 4, (uint32_t)nbytes);
 	__builtin_memcpy(q + 8, dims, 8 * rank);
-	__builtin_memcpy(q + 8 + 8 * rank, data, nbytes);
 	w->len += (uint32_t)need;
 	ls__put_u32(w->p, ++w->count);
+	return q + 8 + 8 * rank;
+}
+
+/* Appends a tensor of dtype (LS_F32...) with rank dims and nbytes of row-major
+ * data. Returns LS_OK, or LS_ERR_TOO_LARGE when it does not fit (and sets
+ * overflow). */
+static inline int32_t ls_tensors_add(ls_tensors *w, uint8_t dtype, uint32_t rank, const int64_t *dims,
+                                     const void *data, uint32_t nbytes) {
+	uint8_t *q = ls__tensors_reserve(w, dtype, rank, dims, nbytes);
+	if (!q) return LS_ERR_TOO_LARGE;
+	__builtin_memcpy(q, data, nbytes);
 	return LS_OK;
 }
 static inline int32_t ls_tensors_f32(ls_tensors *w, uint32_t rank, const int64_t *dims, const float *v, uint32_t n) {
 	return ls_tensors_add(w, LS_F32, rank, dims, v, 4 * n);
 }
+static inline int32_t ls_tensors_i64(ls_tensors *w, uint32_t rank, const int64_t *dims, const int64_t *v, uint32_t n) {
+	return ls_tensors_add(w, LS_I64, rank, dims, v, 8 * n);
+}
+static inline int32_t ls_tensors_i32(ls_tensors *w, uint32_t rank, const int64_t *dims, const int32_t *v, uint32_t n) {
+	return ls_tensors_add(w, LS_I32, rank, dims, v, 4 * n);
+}
+static inline int32_t ls_tensors_u8(ls_tensors *w, uint32_t rank, const int64_t *dims, const uint8_t *v, uint32_t n) {
+	return ls_tensors_add(w, LS_U8, rank, dims, v, n);
+}
 
-/* A tensor inside a result; dims and data point into the message (valid only
- * during agent_receive) and may be unaligned: read them with the accessors. */
+/* Half-precision conversions: ls_f16_to_f32 is exact; ls_f32_to_f16 rounds
+ * to the nearest half, ties to even (as ONNX Runtime's Cast does). */
+static inline float ls_f16_to_f32(uint16_t h) {
+	uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+	if (exp == 0x1f) bits = sign | 0x7f800000u | man << 13;
+	else if (exp != 0) bits = sign | (exp + 112) << 23 | man << 13;
+	else if (man == 0) bits = sign;
+	else {
+		uint32_t e = 113;
+		while (!(man & 0x400)) man <<= 1, e--;
+		bits = sign | e << 23 | (man & 0x3ff) << 13;
+	}
+	float f;
+	__builtin_memcpy(&f, &bits, 4);
+	return f;
+}
+static inline uint16_t ls_f32_to_f16(float f) {
+	uint32_t b;
+	__builtin_memcpy(&b, &f, 4);
+	uint16_t sign = (uint16_t)(b >> 16) & 0x8000;
+	int32_t exp = (int32_t)(b >> 23) & 0xff, e = exp - 112;
+	uint32_t man = b & 0x7fffff;
+	if (exp == 0xff) return sign | 0x7c00 | (man ? 0x200 | (uint16_t)(man >> 13) : 0);
+	if (e >= 0x1f) return sign | 0x7c00;
+	if (e <= 0) {
+		if (e < -10) return sign;
+		man |= 0x800000;
+		uint32_t shift = (uint32_t)(14 - e), half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+		if (rem > mid || (rem == mid && (half & 1))) half++;
+		return sign | (uint16_t)half;
+	}
+	uint32_t h = (uint32_t)e << 10 | man >> 13, rem = man & 0x1fff;
+	if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+	return sign | (uint16_t)h;
+}
+static inline float ls_bf16_to_f32(uint16_t h) {
+	uint32_t bits = (uint32_t)h << 16;
+	float f;
+	__builtin_memcpy(&f, &bits, 4);
+	return f;
+}
+
+/* Appends a float16 tensor of n elements converted from v (ls_f32_to_f16). */
+static inline int32_t ls_tensors_f16(ls_tensors *w, uint32_t rank, const int64_t *dims, const float *v, uint32_t n) {
+	uint8_t *q = ls__tensors_reserve(w, LS_F16, rank, dims, 2 * (uint64_t)n);
+	if (!q) return LS_ERR_TOO_LARGE;
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t h = ls_f32_to_f16(v[i]);
+		__builtin_memcpy(q + 2 * i, &h, 2);
+	}
+	return LS_OK;
+}
+
+/* Appends a string tensor of the n NUL-terminated strings s. */
+static inline int32_t ls_tensors_str(ls_tensors *w, uint32_t rank, const int64_t *dims, const char *const *s, uint32_t n) {
+	uint64_t text = 0;
+	for (uint32_t i = 0; i < n; i++) text += ls_strlen(s[i]);
+	uint8_t *q = ls__tensors_reserve(w, LS_STR, rank, dims, 4 * (uint64_t)n + text);
+	if (!q) return LS_ERR_TOO_LARGE;
+	uint32_t end = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k = ls_strlen(s[i]);
+		__builtin_memcpy(q + 4 * n + end, s[i], k);
+		end += k;
+		ls__put_u32(q + 4 * i, end);
+	}
+	return LS_OK;
+}
+
+/* A value inside a result (a dense tensor, a sequence or a map); dims and
+ * data point into the message (valid only during agent_receive) and may be
+ * unaligned: read them with the accessors. For a sequence or map, data is
+ * its body and dtype and rank are 0. */
 typedef struct ls_tensor {
 	uint8_t dtype;
+	uint8_t kind; /* LS_TENSOR, LS_SEQ or LS_MAP */
 	uint32_t rank;
 	const uint8_t *dims; /* rank little-endian int64 */
 	const uint8_t *data;
 	uint32_t nbytes;
 } ls_tensor;
 
-/* Dimension i (< t->rank) and float element i (< t->nbytes / 4): unchecked. */
+/* Reads the value at p (len bytes left) into t; returns its encoded size, or
+ * 0 when it does not fit. */
+static inline uint32_t ls__value(const uint8_t *p, uint64_t len, ls_tensor *t) {
+	if (len < 8) return 0;
+	uint32_t rank = p[1], nbytes = ls__get_u32(p + 4);
+	uint64_t size = 8 + 8 * (uint64_t)rank + nbytes;
+	if (size > len) return 0;
+	t->dtype = p[0];
+	t->kind = p[2];
+	t->rank = rank;
+	t->dims = p + 8;
+	t->data = p + 8 + 8 * rank;
+	t->nbytes = nbytes;
+	return (uint32_t)size;
+}
+
+/* Finds value i of the value list at p (len bytes). */
+static inline int32_t ls__list_item(const uint8_t *p, uint32_t len, uint32_t i, ls_tensor *t) {
+	uint32_t n = len >= 4 ? ls__get_u32(p) : 0, off = 4;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t size = ls__value(p + off, len - off, t);
+		if (size == 0) return LS_ERR_NOT_FOUND;
+		if (k == i) return LS_OK;
+		off += size;
+	}
+	return LS_ERR_NOT_FOUND;
+}
+
+/* Dimension i (< t->rank): unchecked. */
 static inline int64_t ls_tensor_dim(const ls_tensor *t, uint32_t i) { return (int64_t)ls_get_u64le(t->dims + 8 * i); }
+
+/* The number of elements of a dense tensor (1 for a scalar). */
+static inline uint64_t ls_tensor_count(const ls_tensor *t) {
+	uint64_t n = 1;
+	for (uint32_t i = 0; i < t->rank; i++) n *= (uint64_t)ls_tensor_dim(t, i);
+	return n;
+}
+
+/* Element i (< ls_tensor_count) of a tensor of the accessor's dtype:
+ * unchecked. ls_tensor_f16 and ls_tensor_bf16 convert to float exactly. */
 static inline float ls_tensor_f32(const ls_tensor *t, uint32_t i) {
 	float f;
 	__builtin_memcpy(&f, t->data + 4 * i, 4);
 	return f;
+}
+static inline double ls_tensor_f64(const ls_tensor *t, uint32_t i) {
+	double f;
+	__builtin_memcpy(&f, t->data + 8 * i, 8);
+	return f;
+}
+static inline int64_t ls_tensor_i64(const ls_tensor *t, uint32_t i) { return (int64_t)ls_get_u64le(t->data + 8 * i); }
+static inline int32_t ls_tensor_i32(const ls_tensor *t, uint32_t i) { return (int32_t)ls__get_u32(t->data + 4 * i); }
+static inline uint8_t ls_tensor_u8(const ls_tensor *t, uint32_t i) { return t->data[i]; }
+static inline float ls_tensor_f16(const ls_tensor *t, uint32_t i) {
+	uint16_t h;
+	__builtin_memcpy(&h, t->data + 2 * i, 2);
+	return ls_f16_to_f32(h);
+}
+static inline float ls_tensor_bf16(const ls_tensor *t, uint32_t i) {
+	uint16_t h;
+	__builtin_memcpy(&h, t->data + 2 * i, 2);
+	return ls_bf16_to_f32(h);
+}
+
+/* String i (< ls_tensor_count) of an LS_STR tensor: its bytes (not
+ * NUL-terminated) and their number in *len. Unchecked. */
+static inline const char *ls_tensor_str(const ls_tensor *t, uint32_t i, uint32_t *len) {
+	uint32_t n = (uint32_t)ls_tensor_count(t), start = i == 0 ? 0 : ls__get_u32(t->data + 4 * (i - 1));
+	*len = ls__get_u32(t->data + 4 * i) - start;
+	return (const char *)t->data + 4 * n + start;
+}
+
+/* The number of values of a sequence (LS_SEQ), and value i of it. */
+static inline uint32_t ls_seq_count(const ls_tensor *s) {
+	return s->kind == LS_SEQ && s->nbytes >= 4 ? ls__get_u32(s->data) : 0;
+}
+static inline int32_t ls_seq_item(const ls_tensor *s, uint32_t i, ls_tensor *t) {
+	if (s->kind != LS_SEQ) return LS_ERR_NOT_FOUND;
+	return ls__list_item(s->data, s->nbytes, i, t);
+}
+
+/* A map's (LS_MAP) keys and values: two rank-1 tensors of one length, the
+ * keys integers or strings. */
+static inline int32_t ls_map_keys(const ls_tensor *m, ls_tensor *keys) {
+	if (m->kind != LS_MAP || ls__value(m->data, m->nbytes, keys) == 0) return LS_ERR_NOT_FOUND;
+	return LS_OK;
+}
+static inline int32_t ls_map_values(const ls_tensor *m, ls_tensor *values) {
+	ls_tensor keys;
+	uint32_t size = m->kind == LS_MAP ? ls__value(m->data, m->nbytes, &keys) : 0;
+	if (size == 0 || ls__value(m->data + size, m->nbytes - size, values) == 0) return LS_ERR_NOT_FOUND;
+	return LS_OK;
+}
+/* The number of entries of a map (0 when m is not one). */
+static inline uint32_t ls_map_count(const ls_tensor *m) {
+	ls_tensor keys;
+	return ls_map_keys(m, &keys) == LS_OK && keys.rank == 1 ? (uint32_t)ls_tensor_dim(&keys, 0) : 0;
 }
 
 /* An inference result (sdk/ABI.md, "Results"). */
@@ -418,7 +610,7 @@ typedef struct ls_result {
 	uint32_t request; /* the number ls_infer returned */
 	int32_t status;   /* LS_OK or an LS_ERR_* code */
 	uint32_t flags;   /* LS_RESULT_* */
-	const uint8_t *body; /* status LS_OK: the output tensor list; else the error text */
+	const uint8_t *body; /* status LS_OK: the output value list; else the error text */
 	uint32_t body_len;
 } ls_result;
 
@@ -437,30 +629,16 @@ static inline int32_t ls_result_parse(const ls_msg *m, ls_result *r) {
 	return LS_OK;
 }
 
-/* The number of output tensors of a successful result (0 otherwise). */
+/* The number of outputs of a successful result (0 otherwise). */
 static inline uint32_t ls_result_count(const ls_result *r) {
 	return r->status == LS_OK && r->body_len >= 4 ? ls__get_u32(r->body) : 0;
 }
 
-/* Finds output i of a successful result. Returns LS_OK or LS_ERR_NOT_FOUND. */
+/* Finds output i of a successful result: a dense tensor, or a sequence or map
+ * (t->kind). Returns LS_OK or LS_ERR_NOT_FOUND. */
 static inline int32_t ls_result_output(const ls_result *r, uint32_t i, ls_tensor *t) {
-	uint32_t n = ls_result_count(r), off = 4;
-	for (uint32_t k = 0; k < n; k++) {
-		if (off + 8 > r->body_len) return LS_ERR_NOT_FOUND;
-		const uint8_t *q = r->body + off;
-		uint32_t rank = q[1], nbytes = ls__get_u32(q + 4);
-		if ((uint64_t)off + 8 + 8 * rank + nbytes > r->body_len) return LS_ERR_NOT_FOUND;
-		if (k == i) {
-			t->dtype = q[0];
-			t->rank = rank;
-			t->dims = q + 8;
-			t->data = q + 8 + 8 * rank;
-			t->nbytes = nbytes;
-			return LS_OK;
-		}
-		off += 8 + 8 * rank + nbytes;
-	}
-	return LS_ERR_NOT_FOUND;
+	if (r->status != LS_OK) return LS_ERR_NOT_FOUND;
+	return ls__list_item(r->body, r->body_len, i, t);
 }
 
 /* -------------------------------------------------------------- hooks ---- */

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/internal/modeltest"
 )
 
 // TestConfig: testdata/configured.rs reads its topology config: with
@@ -16,4 +17,12 @@ func TestConfig(t *testing.T) {
 			guests.CheckConfig(t, buildTestdata(t, "configured", c.cfg), "state.write", "log")
 		})
 	}
+}
+
+// TestKinds: testdata/kinds.rs writes typed inputs with Tensors and reads
+// an answer holding every kind of value (a label tensor, sequences of maps
+// with int64 and string keys, float16, int64, int32, uint8 and string
+// tensors) exactly as the model answered it.
+func TestKinds(t *testing.T) {
+	modeltest.CheckKinds(t, buildTestdata(t, "kinds", ""), "log") // the panic handler logs
 }

@@ -193,16 +193,102 @@ pub mod dtype {
     pub const U8: u8 = 2;
     /// int8
     pub const I8: u8 = 3;
+    /// uint16
+    pub const U16: u8 = 4;
     /// int16
     pub const I16: u8 = 5;
     /// int32
     pub const I32: u8 = 6;
     /// int64
     pub const I64: u8 = 7;
+    /// string (see [`Tensor::str_bytes`](super::Tensor::str_bytes))
+    pub const STR: u8 = 8;
     /// bool (one byte)
     pub const BOOL: u8 = 9;
+    /// IEEE half precision, 16 bits (see [`f16_to_f32`](super::f16_to_f32))
+    pub const F16: u8 = 10;
     /// float64
     pub const F64: u8 = 11;
+    /// uint32
+    pub const U32: u8 = 12;
+    /// uint64
+    pub const U64: u8 = 13;
+    /// bfloat16, 16 bits (the top half of a float32)
+    pub const BF16: u8 = 16;
+}
+
+/// Kinds of values in a tensor list ([`Tensor::kind`]).
+pub mod kind {
+    /// A dense tensor.
+    pub const TENSOR: u8 = 0;
+    /// A sequence of values ([`Tensor::seq_len`](super::Tensor::seq_len), [`Tensor::seq_item`](super::Tensor::seq_item)).
+    pub const SEQ: u8 = 1;
+    /// A map ([`Tensor::map_keys`](super::Tensor::map_keys), [`Tensor::map_values`](super::Tensor::map_values)).
+    pub const MAP: u8 = 2;
+}
+
+/// Converts the bits of an IEEE half to the float32 of the same value.
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let mut man = (h & 0x3ff) as u32;
+    let bits = if exp == 0x1f {
+        sign | 0x7f80_0000 | man << 13
+    } else if exp != 0 {
+        sign | (exp + 112) << 23 | man << 13
+    } else if man == 0 {
+        sign
+    } else {
+        let mut e = 113u32;
+        while man & 0x400 == 0 {
+            man <<= 1;
+            e -= 1;
+        }
+        sign | e << 23 | (man & 0x3ff) << 13
+    };
+    f32::from_bits(bits)
+}
+
+/// Rounds a float32 to the nearest IEEE half (ties to even, as ONNX
+/// Runtime's Cast does) and returns its bits.
+pub fn f32_to_f16(f: f32) -> u16 {
+    let b = f.to_bits();
+    let sign = ((b >> 16) as u16) & 0x8000;
+    let exp = ((b >> 23) & 0xff) as i32;
+    let mut man = b & 0x7f_ffff;
+    if exp == 0xff {
+        return sign | 0x7c00 | if man != 0 { 0x200 | (man >> 13) as u16 } else { 0 };
+    }
+    let e = exp - 112;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        if e < -10 {
+            return sign;
+        }
+        man |= 0x80_0000;
+        let shift = (14 - e) as u32;
+        let mut half = man >> shift;
+        let rem = man & ((1 << shift) - 1);
+        let mid = 1 << (shift - 1);
+        if rem > mid || (rem == mid && half & 1 == 1) {
+            half += 1;
+        }
+        return sign | half as u16;
+    }
+    let mut h = (e as u32) << 10 | man >> 13;
+    let rem = man & 0x1fff;
+    if rem > 0x1000 || (rem == 0x1000 && h & 1 == 1) {
+        h += 1;
+    }
+    sign | h as u16
+}
+
+/// Converts the bits of a bfloat16 to its float32.
+#[inline]
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
 }
 
 /// Result flag: from a non-deterministic model; replay feeds it back.
@@ -747,6 +833,38 @@ impl<'a> Tensors<'a> {
         self.add_elems(dtype::I64, dims, v.len() * 8, v.iter().map(|x| x.to_le_bytes()))
     }
 
+    /// Appends an int32 tensor.
+    pub fn i32(&mut self, dims: &[i64], v: &[i32]) -> Result {
+        self.add_elems(dtype::I32, dims, v.len() * 4, v.iter().map(|x| x.to_le_bytes()))
+    }
+
+    /// Appends a uint8 tensor.
+    pub fn u8(&mut self, dims: &[i64], v: &[u8]) -> Result {
+        self.add(dtype::U8, dims, v)
+    }
+
+    /// Appends a float16 tensor of `v` rounded to halves ([`f32_to_f16`]).
+    pub fn f16(&mut self, dims: &[i64], v: &[f32]) -> Result {
+        self.add_elems(dtype::F16, dims, v.len() * 2, v.iter().map(|x| f32_to_f16(*x).to_le_bytes()))
+    }
+
+    /// Appends a string tensor.
+    pub fn str(&mut self, dims: &[i64], v: &[&str]) -> Result {
+        let text: usize = v.iter().map(|s| s.len()).sum();
+        let mut end = 0u32;
+        let ends = v.iter().map(|s| {
+            end += s.len() as u32;
+            end.to_le_bytes()
+        });
+        self.add_elems(dtype::STR, dims, 4 * v.len() + text, ends)?;
+        // add_elems wrote the offsets and made room for the text after them.
+        for s in v {
+            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        }
+        Ok(())
+    }
+
     fn add_elems<const S: usize, I: Iterator<Item = [u8; S]>>(
         &mut self,
         dtype: u8,
@@ -787,15 +905,45 @@ impl<'a> Tensors<'a> {
     }
 }
 
-/// A tensor inside an inference result; its bytes point into the message
-/// and may be unaligned (the accessors copy).
+/// A value inside an inference result: a dense tensor, or (see [`kind`]) a
+/// sequence or map; its bytes point into the message and may be unaligned
+/// (the accessors copy). Element accessors give 0 (NaN for floats, empty
+/// for strings) when out of range or of another dtype.
 #[derive(Clone, Copy)]
 pub struct Tensor<'a> {
-    /// The element type (see [`dtype`]).
+    /// The element type (see [`dtype`]; 0 for a sequence or map).
     pub dtype: u8,
+    /// The kind of value (see [`kind`]).
+    pub kind: u8,
     dims: &'a [u8],
-    /// The row-major little-endian bytes.
+    /// The row-major little-endian bytes (a sequence's or map's body).
     pub data: &'a [u8],
+}
+
+/// Reads the value at `b[off..]`: the value and where it ends.
+fn value_at(b: &[u8], off: usize) -> Option<(Tensor<'_>, usize)> {
+    let rank = *b.get(off + 1)? as usize;
+    let nbytes = get_u32le(b, off + 4)? as usize;
+    let dims_at = off + 8;
+    let data_at = dims_at + 8 * rank;
+    let end = data_at.checked_add(nbytes)?;
+    if rank > 8 || end > b.len() {
+        return None;
+    }
+    Some((Tensor { dtype: b[off], kind: b[off + 2], dims: &b[dims_at..data_at], data: &b[data_at..end] }, end))
+}
+
+/// Value `i` of the value list `b`.
+fn list_item(b: &[u8], i: u32) -> Result<Tensor<'_>> {
+    let mut off = 4usize;
+    for k in 0..get_u32le(b, 0).unwrap_or(0) {
+        let (t, end) = value_at(b, off).ok_or(Error::NOT_FOUND)?;
+        if k == i {
+            return Ok(t);
+        }
+        off = end;
+    }
+    Err(Error::NOT_FOUND)
 }
 
 impl<'a> Tensor<'a> {
@@ -809,13 +957,27 @@ impl<'a> Tensor<'a> {
     pub fn dim(&self, i: usize) -> i64 {
         get_u64le(self.dims, 8 * i).unwrap_or(0) as i64
     }
-    /// Float32 element `i` (NaN if out of range or not float32).
+    /// The number of elements of a dense tensor (1 for a scalar).
+    pub fn count(&self) -> usize {
+        (0..self.rank()).map(|i| self.dim(i) as usize).product()
+    }
+    fn bits32(&self, want: u8, i: usize) -> Option<u32> {
+        if self.dtype == want {
+            get_u32le(self.data, 4 * i)
+        } else {
+            None
+        }
+    }
+    fn bits16(&self, want: u8, i: usize) -> Option<u16> {
+        match (self.dtype == want, self.data.get(2 * i..2 * i + 2)) {
+            (true, Some(s)) => Some(u16::from_le_bytes([s[0], s[1]])),
+            _ => None,
+        }
+    }
+    /// Float32 element `i`.
     #[inline]
     pub fn f32(&self, i: usize) -> f32 {
-        match (self.dtype, get_u32le(self.data, 4 * i)) {
-            (dtype::F32, Some(b)) => f32::from_bits(b),
-            _ => f32::NAN,
-        }
+        self.bits32(dtype::F32, i).map_or(f32::NAN, f32::from_bits)
     }
     /// The number of float32 elements (0 if not float32).
     #[inline]
@@ -826,13 +988,83 @@ impl<'a> Tensor<'a> {
             0
         }
     }
-    /// Int64 element `i` (0 if out of range or not int64).
+    /// Float16 element `i`, converted exactly to float32.
+    #[inline]
+    pub fn f16(&self, i: usize) -> f32 {
+        self.bits16(dtype::F16, i).map_or(f32::NAN, f16_to_f32)
+    }
+    /// Bfloat16 element `i`, converted exactly to float32.
+    #[inline]
+    pub fn bf16(&self, i: usize) -> f32 {
+        self.bits16(dtype::BF16, i).map_or(f32::NAN, bf16_to_f32)
+    }
+    /// Int64 element `i`.
     #[inline]
     pub fn i64(&self, i: usize) -> i64 {
         match (self.dtype, get_u64le(self.data, 8 * i)) {
             (dtype::I64, Some(v)) => v as i64,
             _ => 0,
         }
+    }
+    /// Int32 element `i`.
+    #[inline]
+    pub fn i32(&self, i: usize) -> i32 {
+        self.bits32(dtype::I32, i).unwrap_or(0) as i32
+    }
+    /// Uint8 element `i`.
+    #[inline]
+    pub fn u8(&self, i: usize) -> u8 {
+        match (self.dtype, self.data.get(i)) {
+            (dtype::U8, Some(v)) => *v,
+            _ => 0,
+        }
+    }
+    /// The bytes of string element `i` (strings need not be UTF-8).
+    pub fn str_bytes(&self, i: usize) -> &'a [u8] {
+        let n = self.count();
+        if self.dtype != dtype::STR || i >= n {
+            return &[];
+        }
+        let start = if i == 0 { 0 } else { get_u32le(self.data, 4 * (i - 1)).unwrap_or(0) as usize };
+        let end = get_u32le(self.data, 4 * i).unwrap_or(0) as usize;
+        self.data.get(4 * n + start..4 * n + end).unwrap_or(&[])
+    }
+    /// String element `i` as text ("" if it is not UTF-8).
+    pub fn str(&self, i: usize) -> &'a str {
+        core::str::from_utf8(self.str_bytes(i)).unwrap_or("")
+    }
+    /// The number of values of a sequence (0 if this is not one).
+    pub fn seq_len(&self) -> u32 {
+        if self.kind == kind::SEQ {
+            get_u32le(self.data, 0).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+    /// Value `i` of a sequence; NOT_FOUND if there is none.
+    pub fn seq_item(&self, i: u32) -> Result<Tensor<'a>> {
+        if self.kind != kind::SEQ {
+            return Err(Error::NOT_FOUND);
+        }
+        list_item(self.data, i)
+    }
+    /// A map's keys: a rank-1 tensor of integers or strings.
+    pub fn map_keys(&self) -> Result<Tensor<'a>> {
+        match (self.kind, value_at(self.data, 0)) {
+            (kind::MAP, Some((k, _))) => Ok(k),
+            _ => Err(Error::NOT_FOUND),
+        }
+    }
+    /// A map's values: a rank-1 tensor as long as its keys.
+    pub fn map_values(&self) -> Result<Tensor<'a>> {
+        match (self.kind, value_at(self.data, 0)) {
+            (kind::MAP, Some((_, end))) => value_at(self.data, end).map(|(v, _)| v).ok_or(Error::NOT_FOUND),
+            _ => Err(Error::NOT_FOUND),
+        }
+    }
+    /// The number of entries of a map (0 if this is not one).
+    pub fn map_len(&self) -> usize {
+        self.map_keys().map_or(0, |k| k.count())
     }
 }
 
@@ -887,26 +1119,13 @@ impl<'a> InferResult<'a> {
             0
         }
     }
-    /// Output `i`; NOT_FOUND if there is no such output or the list is
-    /// malformed.
+    /// Output `i` (a dense tensor, sequence or map); NOT_FOUND if there is
+    /// no such output or the list is malformed.
     pub fn output(&self, i: u32) -> Result<Tensor<'a>> {
-        let b = self.body;
-        let mut off = 4usize;
-        for k in 0..self.count() {
-            let rank = *b.get(off + 1).ok_or(Error::NOT_FOUND)? as usize;
-            let nbytes = get_u32le(b, off + 4).ok_or(Error::NOT_FOUND)? as usize;
-            let dims_at = off + 8;
-            let data_at = dims_at + 8 * rank;
-            let end = data_at.checked_add(nbytes).ok_or(Error::NOT_FOUND)?;
-            if rank > 8 || end > b.len() {
-                return Err(Error::NOT_FOUND);
-            }
-            if k == i {
-                return Ok(Tensor { dtype: b[off], dims: &b[dims_at..data_at], data: &b[data_at..end] });
-            }
-            off = end;
+        if !self.ok() {
+            return Err(Error::NOT_FOUND);
         }
-        Err(Error::NOT_FOUND)
+        list_item(self.body, i)
     }
 }
 

@@ -224,12 +224,17 @@ func Config() []byte {
 	return buf
 }
 
-// Tensor is a dense tensor (sdk/ABI.md, "Tensors"); build float32 ones with
-// [tensor.FromFloat32] and read them with Tensor.Float32s.
+// Tensor is one value of a tensor list (sdk/ABI.md, "Tensors"): a dense
+// tensor of any element type, or a sequence or map (Kind). Build tensors
+// with [tensor.From] (float32, int64, int32, uint8, ...), [tensor.FromFloat16],
+// [tensor.FromBFloat16] and [tensor.FromStrings]; read them with [tensor.As],
+// Tensor.Float32s, Float16s, BFloat16s and Strings; a sequence's values are
+// its Elems, a map's MapKeys and MapValues (a scikit-learn classifier's
+// probabilities arrive as a sequence of maps).
 type Tensor = tensor.Tensor
 
 // Result is the answer to an inference request; Result.Err is nil when it
-// succeeded, and Result.Outputs holds the output tensors.
+// succeeded, and Result.Outputs holds the output values.
 type Result = tensor.Result
 
 // ModelSender is the From of inference results.
