@@ -3,7 +3,7 @@
 # idempotent).
 
 GO      ?= go
-RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/... ./wasmagent ./modelactor ./sdk/agenttest/...
+RACE_PKGS := ./actors/... ./mailbox/... ./host/... ./clock/... ./wasmagent ./modelactor ./sdk/agenttest/... ./cmd/agentui
 # Fuzz budgets are counts, not durations: with a duration, Go 1.26's fuzz
 # coordinator can report a spurious "context deadline exceeded" when the time
 # runs out (golang/go#75804, fixed in Go 1.27). 200000 inputs take 4-13 s per
@@ -16,7 +16,7 @@ export LOCKSTEP_MODELS_DIR ?= $(HOME)/.cache/lockstep/models
 # Tests of guest SDKs fail, rather than skip, when their toolchain is missing.
 export LOCKSTEP_REQUIRE_GUESTS ?= 1
 
-.PHONY: setup run test lint unit race fuzz xplat bench proto
+.PHONY: setup run test lint unit race fuzz xplat bench proto screenshots
 
 setup:
 	@scripts/setup.sh
@@ -75,3 +75,7 @@ bench: setup
 ## proto: regenerate the replay log's and the daemon API's protobuf code
 proto:
 	$(GO) generate ./host/replaylog ./host/daemon/api
+
+## screenshots: docs/ui/*.png, every agentui view at 50 and 10 000 agents, photographed in headless Chromium (builds agenthost, agentui and the example guests; 2-3 minutes)
+screenshots: setup
+	$(GO) run ./cmd/agentui/screenshots

@@ -548,6 +548,10 @@ func (h *Host) Members(channel string) []string { return h.eng.Members(channel) 
 // read-only view (no copy). Call it between ticks.
 func (h *Host) ReadState(owner, name string) ([]byte, bool) { return h.eng.ReadState(owner, name) }
 
+// Groups returns the supervision groups the host was started with (a
+// copy; the implicit root group is not among them).
+func (h *Host) Groups() []Group { return slices.Clone(h.opts.Groups) }
+
 // Tick is the tick the next Step will run.
 func (h *Host) Tick() clock.Tick { return clock.Tick(h.ticks) }
 

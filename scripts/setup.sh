@@ -15,6 +15,7 @@
 #     wine64 (windows/amd64; 64-bit only, no i386 multiarch), and mingw
 #     (gcc-mingw-w64-x86-64-win32) for the stub DLL that wine 8 lacks; then
 #     the wine prefix (scripts/wineprefix.sh, ~/.cache/lockstep/wine).
+#   - chromium (headless), for agentui's browser test and make screenshots.
 #
 # apt-get runs only when a package is missing (it needs root, as in CI).
 set -euo pipefail
@@ -26,7 +27,7 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 packages=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 wabt rustc libstd-rust-dev-wasm32
-	qemu-user-static wine wine64 gcc-mingw-w64-x86-64-win32)
+	qemu-user-static wine wine64 gcc-mingw-w64-x86-64-win32 chromium)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

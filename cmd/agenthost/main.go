@@ -22,9 +22,11 @@
 // examples/pipeline are available to every topology.
 //
 // With --observe ADDR, run serves a read-only view of the run over HTTP
-// (package host/observe: /snapshot, /metrics, /healthz), updated at every
-// barrier, with the connection cap and timeouts of host/observe/server;
-// cmd/agentui shows it in a browser.
+// (package host/observe: /summary, /agents, /channels, /snapshot, /metrics,
+// /healthz), updated at every barrier, with the connection cap and timeouts
+// of host/observe/server; cmd/agentui shows it in a browser. With --record,
+// the final view is also written beside the log (FILE.final.json);
+// --observe-linger D keeps serving it for D after the run.
 //
 // SIGINT or SIGTERM ends a run after the tick in progress: the host is
 // closed as after its last tick, so the replay log is flushed and ends with
@@ -179,6 +181,7 @@ type runFlags struct {
 	recordActions              bool
 	moduleDir, cacheDir        string
 	observeAddr                string
+	observeLinger              time.Duration
 	engine                     string
 	trust                      []string
 	allowUnsigned              bool
@@ -276,7 +279,8 @@ error on stderr.`,
 	f.Float64Var(&rf.pace, "pace", 0, "at most this many ticks per second, 1e-9 to 1e9 (0: as fast as possible)")
 	f.StringVar(&rf.progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), always, never")
 	f.StringVar(&rf.engine, "engine", "", engineUsage)
-	f.StringVar(&rf.observeAddr, "observe", "", "serve a read-only view of the run (/snapshot, /metrics, /healthz) on this address, e.g. 127.0.0.1:7070 (port 0 picks one)")
+	f.StringVar(&rf.observeAddr, "observe", "", "serve a read-only view of the run (/summary, /agents, /channels, /snapshot, /metrics, /healthz) on this address, e.g. 127.0.0.1:7070 (port 0 picks one)")
+	f.DurationVar(&rf.observeLinger, "observe-linger", 0, "with --observe: after the run, keep serving its final view this long, e.g. 10m (SIGINT or SIGTERM ends it sooner)")
 	f.StringVarP((*string)(&rf.output), "output", "o", "text", "output format of the summary: text or json")
 	return cmd
 }
@@ -346,7 +350,10 @@ func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, 
 	var obs *observe.Observer
 	if ln != nil {
 		obs = observe.New(topo.Name, h)
+		obs.SetLength(uint64(ticks))
+		driver = obs.Driver(driver) // times each tick's work, pacing excluded
 		defer serveObserver(ln, obs, log)()
+		defer linger(ctx, rf.observeLinger, stderr) // before the server shuts down
 	}
 	bar := newBar(rf.progress, ticks, stderr)
 	var sum runSummary
@@ -368,9 +375,21 @@ func run(ctx context.Context, g *globalFlags, rf *runFlags, log *logrus.Logger, 
 			fmt.Fprintf(stderr, "agenthost: %v: stopping after %d ticks, closing the run\n", cause, uint64(h.Tick()))
 		}
 	}
+	if obs != nil {
+		endErr := runErr
+		if errors.Is(runErr, context.Canceled) {
+			endErr = context.Cause(ctx)
+		}
+		obs.Finish(endErr) // the final view, before Close stops the agents
+	}
 	models := modelSummary(h)
 	metrics := modelMetrics(h)
 	closeErr := h.Close()
+	if obs != nil && rf.record != "" {
+		if err := obs.WriteFile(rf.record + ".final.json"); err != nil {
+			log.Warnf("observe: %v", err)
+		}
+	}
 	last := h.Last()
 	if rf.output == "json" {
 		j := runJSON{Topology: topo.Name, Agents: len(topo.Agents), Ticks: uint64(h.Tick()), Failures: sum.failures, Restarts: sum.restarts,
@@ -484,6 +503,21 @@ func serveObserver(ln net.Listener, obs *observe.Observer, log *logrus.Logger) f
 		if err := srv.Shutdown(sctx); err != nil {
 			log.Warnf("observe: shutting the server down: %v", err)
 		}
+	}
+}
+
+// linger keeps the observer serving the run's final view for d, or until
+// ctx ends (a signal).
+func linger(ctx context.Context, d time.Duration, stderr io.Writer) {
+	if d <= 0 || ctx.Err() != nil {
+		return
+	}
+	fmt.Fprintf(stderr, "observe: the run is over; serving its final view for %v (interrupt to exit)\n", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/observe"
@@ -82,7 +84,26 @@ func TestModelMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q:\n%s", line, rec)
 		}
 	}
-	if !strings.Contains(rec, `lockstep_model_run_seconds_total{model="mlp",version="1"}`) {
-		t.Errorf("/metrics lacks lockstep_model_run_seconds_total:\n%s", rec)
+	// The model manager's collector: loads, cache hits and misses, and
+	// histograms of run latency, batch size and queue time.
+	for _, name := range []string{"lockstep_model_run_seconds_total", "lockstep_model_loads_total", "lockstep_model_hits_total",
+		"lockstep_model_misses_total", "lockstep_model_evictions_total", "lockstep_model_resident_bytes",
+		"lockstep_model_run_duration_seconds_bucket", "lockstep_model_batch_size_sum", "lockstep_model_queue_duration_seconds_count"} {
+		if !strings.Contains(rec, name+`{model="mlp",version="1"`) {
+			t.Errorf("/metrics lacks %s:\n%s", name, rec)
+		}
+	}
+	_, dashboard := dashboardMetrics(t)
+	for _, m := range dashboard {
+		if !strings.Contains(rec, "\n# TYPE "+m+" ") {
+			t.Errorf("the Grafana dashboard queries %s, which /metrics lacks", m)
+		}
+	}
+	problems, err := promlint.New(strings.NewReader(rec)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("/metrics: %s: %s", p.Metric, p.Text)
 	}
 }

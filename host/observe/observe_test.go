@@ -1,6 +1,7 @@
 package observe_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,7 +27,7 @@ func quiet() *logrus.Logger {
 
 // chatterHost starts a host of n chatter agents that send, publish, fail
 // (and are restarted) and make dead letters.
-func chatterHost(t *testing.T, n, workers int) *host.Host {
+func chatterHost(t testing.TB, n, workers int) *host.Host {
 	t.Helper()
 	h, err := host.New(host.Options{
 		Seed: 7, Kinds: testkinds.Kinds(), Workers: workers, Logger: quiet(),
@@ -65,16 +66,13 @@ func TestSnapshotAndMetrics(t *testing.T) {
 	var want observe.Counts
 	var events []observe.Event
 	var last host.TickResult
-	for range ticks {
-		r, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
+	err := h.Run(context.Background(), ticks, obs.Driver(nil), func(r host.TickResult) {
 		obs.Publish(r)
 		last = r
 		want.Ticks++
 		want.DeadLetters += r.DeadLetters
 		want.Inferences += uint64(r.Inferences)
+		want.Delivered = obs.Snapshot().Counts.Delivered // checked against the agents' view below
 		for _, e := range r.Events {
 			switch e.Kind {
 			case "failed":
@@ -84,6 +82,9 @@ func TestSnapshotAndMetrics(t *testing.T) {
 			}
 			events = append(events, observe.Event{Tick: uint64(r.Tick), Kind: e.Kind, Agent: e.Agent, Detail: e.Detail})
 		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if want.Failures == 0 || want.Restarts == 0 || want.DeadLetters == 0 {
 		t.Fatalf("the topology should fail, restart and make dead letters: %+v", want)
@@ -97,6 +98,14 @@ func TestSnapshotAndMetrics(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &s); err != nil {
 		t.Fatalf("/snapshot: %v\n%s", err, body)
 	}
+	var in uint64
+	for _, a := range s.Agents {
+		in += a.MessagesIn
+	}
+	if want.Delivered == 0 || in != want.Delivered {
+		t.Fatalf("agents received %d messages, the counts say %d delivered", in, want.Delivered)
+	}
+	want.Fuel = s.Counts.Fuel // Go agents: 0
 	if s.Run != "chat" || s.Tick != uint64(last.Tick) || s.Digest != last.DigestHex() || s.Counts != want || !s.Reproducible {
 		t.Fatalf("snapshot = run %q tick %d digest %s counts %+v reproducible %v; want tick %d digest %s counts %+v",
 			s.Run, s.Tick, s.Digest, s.Counts, s.Reproducible, last.Tick, last.DigestHex(), want)
@@ -141,7 +150,9 @@ func TestSnapshotAndMetrics(t *testing.T) {
 		fmt.Sprintf("lockstep_dead_letters_total %d", want.DeadLetters),
 		"lockstep_inferences_total 0",
 		"lockstep_reproducible 1",
-		fmt.Sprintf("lockstep_tick_duration_seconds_count %d", ticks-1),
+		fmt.Sprintf("lockstep_tick_duration_seconds_count %d", ticks),
+		fmt.Sprintf("lockstep_messages_delivered_total %d", want.Delivered),
+		"lockstep_run_ended 0",
 		"# TYPE lockstep_ticks_total counter",
 		"# TYPE lockstep_tick_duration_seconds histogram",
 	} {

@@ -4,8 +4,8 @@
 // slowly, the process holds at most Limits.MaxConns of them, each for a
 // bounded time, and the run it watches never waits for any of them.
 //
-// It is a leaf package (the standard library only), so agentui, which
-// never links a host, can use it too:
+// It is a leaf package (the standard library only), so agentui, whose
+// live mode never links a host, can use it too:
 //
 //  1. Listen (net.Listen) where the view is served; a listen that fails
 //     names the address.
