@@ -16,7 +16,7 @@ export LOCKSTEP_MODELS_DIR ?= $(HOME)/.cache/lockstep/models
 # Tests of guest SDKs fail, rather than skip, when their toolchain is missing.
 export LOCKSTEP_REQUIRE_GUESTS ?= 1
 
-.PHONY: setup run test lint unit race fuzz xplat bench proto screenshots
+.PHONY: setup run test lint unit race fuzz xplat bench proto screenshots scale
 
 setup:
 	@scripts/setup.sh
@@ -79,3 +79,7 @@ proto:
 ## screenshots: docs/ui/*.png, every agentui view at 50 and 10 000 agents, photographed in headless Chromium (builds agenthost, agentui and the example guests; 2-3 minutes)
 screenshots: setup
 	$(GO) run ./cmd/agentui/screenshots
+
+## scale: TestWASMScale at full size: 100 000 C agents (examples/wasm/counter.c) with 1 and 2 workers, every tick's digest compared (about 2 minutes and 5 GB of memory on 2 cores; make test runs it with 10 000, and 1 000 under the race detector)
+scale: setup
+	$(GO) test ./host -run 'TestWASMScale$$' -count=1 -timeout 30m -wasm-scale-agents 100000

@@ -66,6 +66,11 @@ type WASMConfig struct {
 	// choice: the compiler on amd64 and arm64). It never changes results,
 	// and is not part of the recorded config: a replay picks its own.
 	Engine string `json:"-" yaml:"engine"`
+	// NoImages starts every WebAssembly agent with its module's full
+	// initialisation instead of from the module's pre-initialised image
+	// (wasmagent.Module.ImageStage): for tests that show it never changes
+	// results. Not a topology setting, nor part of the recorded config.
+	NoImages bool `json:"-" yaml:"-"`
 	// Watchdog, if set, bounds each guest call in wall-clock time: a
 	// backstop behind fuel, off by default. If it ever fires the run is
 	// marked not reproducible (Host.Reproducible, the replay log's end).
@@ -80,7 +85,7 @@ func (c WASMConfig) runtimeConfig(pages uint32) wasmagent.Config {
 	}
 	return wasmagent.Config{
 		MaxPages: pages, Fuel: c.Fuel, InitFuel: c.InitFuel, CacheDir: c.CacheDir,
-		Unmetered: c.Unmetered, Watchdog: c.Watchdog, Engine: c.Engine,
+		Unmetered: c.Unmetered, Watchdog: c.Watchdog, Engine: c.Engine, NoImages: c.NoImages,
 	}
 }
 

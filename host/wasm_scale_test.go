@@ -3,6 +3,7 @@ package host_test
 import (
 	"bytes"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -11,21 +12,24 @@ import (
 	"github.com/lockstep-rt/lockstep/internal/guests"
 )
 
-// Shape of TestWASMScale: scaleAgents counter agents (examples/wasm/
-// counter.c), of which the first scaleMembers listen on "counts", where
-// every counter publishes its count each tick.
+// Shape of TestWASMScale: -wasm-scale-agents counter agents
+// (examples/wasm/counter.c), of which the first scaleMembers listen on
+// "counts", where every counter publishes its count each tick.
 const (
-	scaleAgents  = 10000
 	scaleMembers = 10
 	scaleTicks   = 5
 )
+
+// scaleAgents is TestWASMScale's size: 10 000 by default, 1 000 with
+// -short; make scale runs it with 100 000.
+var scaleAgents = flag.Int("wasm-scale-agents", 0, "agents of TestWASMScale (0: 10 000, or 1 000 with -short)")
 
 type scaleRun struct {
 	digests [][32]byte
 	counts  [][]byte // the members' state region "count" after the run
 }
 
-func runWASMScale(t *testing.T, workers int) scaleRun {
+func runWASMScale(t *testing.T, agents, workers int) scaleRun {
 	t.Helper()
 	mods, err := guests.Dir()
 	if err != nil {
@@ -41,7 +45,7 @@ func runWASMScale(t *testing.T, workers int) scaleRun {
 	}
 	defer h.Close()
 	id := func(i int) string { return fmt.Sprintf("c%05d", i) }
-	for i := range scaleAgents {
+	for i := range agents {
 		if err := h.Spawn(host.AgentSpec{ID: id(i), Kind: "counter"}); err != nil {
 			t.Fatal(err)
 		}
@@ -57,9 +61,9 @@ func runWASMScale(t *testing.T, workers int) scaleRun {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Agents) != scaleAgents || len(res.Events) != 0 || res.DeadLetters != 0 {
+		if len(res.Agents) != agents || len(res.Events) != 0 || res.DeadLetters != 0 {
 			t.Fatalf("%d workers, %s: %d agents ran (want %d), %d dead letters, events %v",
-				workers, res.Tick, len(res.Agents), scaleAgents, res.DeadLetters, res.Events)
+				workers, res.Tick, len(res.Agents), agents, res.DeadLetters, res.Events)
 		}
 		for i, f := range res.AgentFuel {
 			if f == 0 {
@@ -78,15 +82,23 @@ func runWASMScale(t *testing.T, workers int) scaleRun {
 	return run
 }
 
-// TestWASMScale runs 10 000 WebAssembly agents of one module for a few
-// ticks, with 1 and 2 workers: every agent runs every tick, the members of
-// "counts" hear from all the others, and the digests are the same.
+// TestWASMScale runs many WebAssembly agents of one module (10 000; 1 000
+// with -short; make scale: 100 000) for a few ticks, with 1 and 2
+// workers: every agent runs every tick, the members of "counts" hear from
+// all the others, and the digests are the same. Not timed: the benchmarks
+// time ticks (lockstep-bench has a 100 000-agent row).
 func TestWASMScale(t *testing.T) {
-	if testing.Short() {
-		t.Skip("instantiates 10 000 WebAssembly agents twice (about 3 GB of linear memory each time)")
+	agents := *scaleAgents
+	switch {
+	case agents == 0 && testing.Short():
+		agents = 1000
+	case agents == 0:
+		agents = 10000
+	case agents <= scaleMembers:
+		t.Fatalf("-wasm-scale-agents %d: give more than the %d members of \"counts\"", agents, scaleMembers)
 	}
-	one := runWASMScale(t, 1)
-	two := runWASMScale(t, 2)
+	one := runWASMScale(t, agents, 1)
+	two := runWASMScale(t, agents, 2)
 	for i := range one.digests {
 		if one.digests[i] != two.digests[i] {
 			t.Fatalf("digest of tick %d differs: 1 worker %x, 2 workers %x", i, one.digests[i], two.digests[i])
@@ -99,8 +111,42 @@ func TestWASMScale(t *testing.T) {
 		// The joins take effect at tick 0, so a member hears every other
 		// counter's publish of ticks 0 to ticks-2, delivered at ticks 1 to
 		// ticks-1 and counted before its last step.
-		if got, want := binary.LittleEndian.Uint64(one.counts[i]), uint64((scaleTicks-1)*(scaleAgents-1)); got != want {
+		if got, want := binary.LittleEndian.Uint64(one.counts[i]), uint64((scaleTicks-1)*(agents-1)); got != want {
 			t.Fatalf("member %d counted %d messages, want %d", i, got, want)
+		}
+	}
+}
+
+// TestWASMImagesAgree runs the WebAssembly demo (C, C++, Go, Rust and
+// AssemblyScript agents, with traps and restarts) with agents started from
+// their modules' pre-initialised images and with every agent initialised
+// afresh (wasm.no_images): every tick's digest is the same.
+func TestWASMImagesAgree(t *testing.T) {
+	run := func(noImages bool) [][32]byte {
+		topo := demoTopology(t)
+		topo.WASM.NoImages = noImages
+		if testing.Short() {
+			topo.Ticks = 60 // past faulty's first traps and restarts
+		}
+		h, err := topo.Start(host.Options{Workers: 2, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		var digests [][32]byte
+		for range topo.Ticks {
+			r, err := h.Step()
+			if err != nil {
+				t.Fatal(err)
+			}
+			digests = append(digests, r.Digest)
+		}
+		return digests
+	}
+	images, afresh := run(false), run(true)
+	for i := range images {
+		if images[i] != afresh[i] {
+			t.Fatalf("digest of t%d differs: from images %x, afresh %x", i, images[i][:8], afresh[i][:8])
 		}
 	}
 }

@@ -10,11 +10,20 @@
 //     for fuel metering and NaN canonicalisation (package meter), compiles it
 //     once, checks its imports and exports against ABI v1 and its ABI
 //     version. Every rejection names the module, the reason and the fix.
-//  3. Module.New(id, seed, fuel, config): a fresh instance implementing
-//     agent.Agent, for the host's Factory; the agent reads config with the
-//     host function config. Each agent gets its own instance; a restart gets
-//     a new one.
-//  4. Runtime.Close when done.
+//     It then pre-initialises the module: a template instance runs the
+//     start function, _initialize and agent_init for as long as they read
+//     nothing an agent could see differently (WASI random and clocks, the
+//     config, a host function), and a snapshot of the state after them is
+//     the module's image (Module.ImageStage says how far it goes, and why
+//     no further).
+//  3. Module.New(id, seed, fuel, config): a new instance implementing
+//     agent.Agent, for the host's Factory, started from the module's image
+//     (Init then skips what the image holds; Config.NoImages turns images
+//     off, with the same results); the agent reads config with the host
+//     function config. Each agent gets its own instance; a restart gets a
+//     new one. Linear memories live in slots of large mappings outside the
+//     Go heap (Linux): they grow in place, and untouched pages cost nothing.
+//  4. Runtime.Close when done: it releases every instance and its memory.
 //
 // Instances implement agent.Snapshotter: Snapshot captures one between
 // ticks (linear memory, mutable globals, WASI clock and random state),

@@ -113,9 +113,11 @@ func clampLevel(l uint32) uint32 {
 func (r *Runtime) instantiateHost(ctx context.Context) error {
 	b := r.rt.NewHostModuleBuilder(HostModule)
 	for name, f := range hostFuncs {
-		fn := f.fn
+		fn, what := f.fn, "the host function "+name
 		b = b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
-			fn(ctx.Value(instanceKey{}).(*instance), stack)
+			in := ctx.Value(instanceKey{}).(*instance)
+			in.observe(what)
+			fn(in, stack)
 		}), f.sig.params, f.sig.results).Export(name)
 	}
 	if _, err := b.Instantiate(ctx); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
@@ -34,7 +35,7 @@ type instance struct {
 	// depth is the rewrite's call depth global, set to 0 before each call.
 	depth api.MutableGlobal
 
-	alloc, step, receive api.Function // receive: nil until the first message
+	step, receive api.Function // receive: nil until the first message
 
 	actx  agent.Context // the context of the call in progress
 	reads int64         // WASI monotonic clock reads so far
@@ -55,6 +56,14 @@ type instance struct {
 	// started says Init, Receive, Step or Restore ran: Restore wants a
 	// fresh instance.
 	started bool
+	// stage is how much of the initialisation the module's image did for
+	// this instance (ImageNone: Init runs all of it).
+	stage ImageStage
+	// template marks the instance preinitialise makes the image of;
+	// observed names the first input it read that another agent could see
+	// differently ("" if none).
+	template bool
+	observed string
 }
 
 var _ agent.Agent = (*instance)(nil)
@@ -70,7 +79,7 @@ func (m *Module) New(id string, seed, fuel uint64, config []byte) (agent.Agent, 
 	if err := CheckFuel("fuel", fuel, "its module's"); err != nil {
 		return nil, fmt.Errorf("wasmagent: agent %q: %w", id, err)
 	}
-	in, err := m.instantiate(context.Background(), wasiSeed(seed), bytes.Clone(config))
+	in, err := m.newInstance(wasiSeed(seed), bytes.Clone(config))
 	if err != nil {
 		return nil, fmt.Errorf("wasmagent: instantiating %q for agent %q: %w", m.Name, id, err)
 	}
@@ -87,36 +96,41 @@ const epoch = 1640995200 // 2022-01-01T00:00:00Z
 // TickDuration is how much WASI clock time one tick is.
 const TickDuration = time.Millisecond
 
-func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config []byte) (*instance, error) {
-	in := &instance{m: m, budget: m.Fuel, left: m.Fuel, initLeft: m.rt.cfg.InitFuel, random: random, config: config}
-	// WASI clocks follow the tick: the wall clock is constant within a
-	// tick, TickDuration apart between ticks. Sleeping is a no-op (wazero's
-	// default).
-	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
-		WithWalltime(func() (int64, int32) {
-			d := time.Duration(in.tick()) * TickDuration
-			return epoch + int64(d/time.Second), int32(d % time.Second)
-		}, sys.ClockResolution(TickDuration)).
-		WithNanotime(func() int64 {
-			// Monotonic and never 0 (Go's runtime refuses 0); each read
-			// advances it by 1 ns, so a guest waiting for time to pass
-			// (Go's scheduler does) sees it pass, deterministically.
-			in.reads++
-			return int64(in.tick()+1)*int64(TickDuration) + in.reads
-		}, 1)
-	if random != nil {
-		cfg = cfg.WithRandSource(random)
+// instantiateMode says what instantiate does besides instantiating.
+type instantiateMode uint8
+
+const (
+	runStart   instantiateMode = iota // run the start function: an agent's instance, or Load's probe
+	asTemplate                        // run it as preinitialise's template, noting what it observes
+	skipStart                         // leave it out: the module's image replaces it
+)
+
+func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config []byte, mode instantiateMode) (*instance, error) {
+	in := &instance{m: m, budget: m.Fuel, left: m.Fuel, initLeft: m.rt.cfg.InitFuel, random: random, config: config,
+		template: mode == asTemplate}
+	cfg := m.rt.plain // nothing reads WASI's clocks or random source
+	if m.wasi {
+		cfg = in.wasiConfig()
+	}
+	if mem := m.rt.memory; mem != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, mem)
 	}
 	mod, err := m.rt.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
 		return nil, m.trapReason(err)
 	}
 	in.mod, in.mem = mod, mod.Memory()
+	if mode != skipStart { // else the image holds what the data wrote
+		mem, _ := in.memory()
+		for _, r := range m.data {
+			copy(mem[r.Offset:], r.Data)
+		}
+	}
 	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
 	// Every export looked up builds a wazero call engine with its own
-	// stack: only the two every tick calls are looked up now; agent_receive
-	// at the first message, the others when they run (once).
-	in.alloc = mod.ExportedFunction("agent_alloc")
+	// 10 KiB stack: only agent_step, which every tick calls, is looked up
+	// now; agent_receive at the first message, the others when they run
+	// (agent_alloc each time: rarely after the first tick).
 	in.step = mod.ExportedFunction("agent_step")
 	if g, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal); ok {
 		in.fuel = g
@@ -127,13 +141,41 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 	// The module's start function, which the rewrite exported instead of
 	// letting wazero run it: so its fuel and depth are the instantiation's,
 	// and running out of them is told apart from a trap.
-	if start := mod.ExportedFunction(meter.StartExport); start != nil {
+	if start := mod.ExportedFunction(meter.StartExport); start != nil && mode != skipStart {
 		if _, err := in.call(start, initCall); err != nil {
 			mod.Close(ctx)
 			return nil, fmt.Errorf("start function: %w", err)
 		}
 	}
 	return in, nil
+}
+
+// wasiConfig is the module config of an instance of a module that imports
+// WASI: its clocks follow the tick (the wall clock is constant within a
+// tick, TickDuration apart between ticks; sleeping is a no-op, wazero's
+// default), its random source is the agent's.
+func (in *instance) wasiConfig() wazero.ModuleConfig {
+	cfg := in.m.rt.plain.
+		WithWalltime(func() (int64, int32) {
+			in.observe("the WASI wall clock")
+			d := time.Duration(in.tick()) * TickDuration
+			return epoch + int64(d/time.Second), int32(d % time.Second)
+		}, sys.ClockResolution(TickDuration)).
+		WithNanotime(func() int64 {
+			// Monotonic and never 0 (Go's runtime refuses 0); each read
+			// advances it by 1 ns, so a guest waiting for time to pass
+			// (Go's scheduler does) sees it pass, deterministically.
+			in.observe("the WASI monotonic clock")
+			in.reads++
+			return int64(in.tick()+1)*int64(TickDuration) + in.reads
+		}, 1)
+	switch {
+	case in.template:
+		cfg = cfg.WithRandSource(templateRandom{in})
+	case in.random != nil:
+		cfg = cfg.WithRandSource(in.random)
+	}
+	return cfg
 }
 
 // tick is the current tick, 0 outside calls from the host.
@@ -237,14 +279,18 @@ func (in *instance) callCode(fn api.Function, kind callKind, args ...uint64) err
 	return nil
 }
 
-// Init runs _initialize (WASI reactors) and agent_init.
+// Init runs _initialize (WASI reactors) and agent_init, or what of them
+// the module's image did not run already.
 func (in *instance) Init(ctx agent.Context) error {
 	in.actx = ctx
 	in.started = true
-	if in.m.init {
+	if in.m.init && in.stage < ImageStarted {
 		if _, err := in.call(in.mod.ExportedFunction("_initialize"), initCall); err != nil {
 			return err
 		}
+	}
+	if in.stage == ImageInitialised {
+		return nil
 	}
 	return in.callCode(in.mod.ExportedFunction("agent_init"), initCall)
 }
@@ -258,7 +304,7 @@ func (in *instance) place(n int) (uint32, error) {
 	if uint64(n) <= uint64(in.scratchLen) {
 		return in.scratch, nil
 	}
-	p, err := in.call(in.alloc, tickCall, uint64(n))
+	p, err := in.call(in.mod.ExportedFunction("agent_alloc"), tickCall, uint64(n))
 	if err != nil {
 		return 0, err
 	}

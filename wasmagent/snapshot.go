@@ -506,40 +506,61 @@ func (in *instance) Restore(b []byte) error {
 			return fail("its WASI random state: %v", err)
 		}
 	}
+	if err := in.load(s, globals, nil); err != nil {
+		return fail("%v", err)
+	}
+	if in.random != nil {
+		*in.random = random
+	}
+	in.started = true
+	return nil
+}
+
+// load makes the instance's memory, globals and counters the snapshot's
+// (not its random source): for Restore and for starting an agent from its
+// module's image. globals are the instance's exportedGlobals, in the order
+// of s.Globals. fresh, if not nil, are the parts of memory that may not be
+// zero (the rest is known to be): without it, load looks at every block.
+// Only growing the memory can fail, and then nothing has changed.
+func (in *instance) load(s *SnapshotContents, globals []api.MutableGlobal, fresh []MemoryRun) error {
 	_, have := in.memory()
 	if have > s.Pages {
-		return fail("the instance has %d pages of memory, more than the snapshot's %d: it is not fresh, or not of the module the snapshot says", have, s.Pages)
+		return fmt.Errorf("the instance has %d pages of memory, more than the snapshot's %d: it is not fresh, or not of the module the snapshot says", have, s.Pages)
 	}
 	if s.Pages > have {
 		if _, ok := in.mem.Grow(s.Pages - have); !ok {
-			return fail("cannot grow memory from %d to the snapshot's %d pages: over the page limit (wasm.max_pages, or the module's maximum); restore with the limit the snapshot was taken with", have, s.Pages)
+			return fmt.Errorf("cannot grow memory from %d to the snapshot's %d pages: over the page limit (wasm.max_pages, or the module's maximum); restore with the limit the snapshot was taken with", have, s.Pages)
 		}
 	}
-	// Everything is checked: from here on nothing fails.
 	mem, _ := in.memory()
-	fresh := uint64(have) * 65536 // past it, grown memory is zero
-	var at uint64
-	for _, r := range s.Memory {
-		if end := min(uint64(r.Offset), fresh); end > at {
-			clearNonZero(mem[at:end])
+	if fresh != nil {
+		for _, r := range fresh {
+			clear(mem[r.Offset : int(r.Offset)+len(r.Data)])
 		}
-		copy(mem[r.Offset:], r.Data)
-		at = uint64(r.Offset) + uint64(len(r.Data))
-	}
-	if at < fresh {
-		clearNonZero(mem[at:fresh])
+		for _, r := range s.Memory {
+			copy(mem[r.Offset:], r.Data)
+		}
+	} else {
+		old := uint64(have) * 65536 // past it, grown memory is zero
+		var at uint64
+		for _, r := range s.Memory {
+			if end := min(uint64(r.Offset), old); end > at {
+				clearNonZero(mem[at:end])
+			}
+			copy(mem[r.Offset:], r.Data)
+			at = uint64(r.Offset) + uint64(len(r.Data))
+		}
+		if at < old {
+			clearNonZero(mem[at:old])
+		}
 	}
 	for i, g := range s.Globals {
 		globals[i].Set(g.Bits)
 	}
 	in.reads = int64(s.clockReads)
-	if in.random != nil {
-		*in.random = random
-	}
 	in.got, in.scratch, in.scratchLen = s.got, s.scratch, s.scratchLen
 	in.left = in.budget - min(s.spent, in.budget)
 	in.used, in.initLeft = s.used, s.initFuelLeft
-	in.started = true
 	return nil
 }
 

@@ -119,6 +119,11 @@ type Config struct {
 	// or "" for wazero's choice (the compiler where it has one: amd64 and
 	// arm64). Results are the same on both.
 	Engine string
+	// NoImages instantiates every agent afresh, running its module's
+	// start function, _initialize and agent_init, instead of starting it
+	// from the module's pre-initialised image (Module.ImageStage). Results
+	// are the same either way; it is there to show that they are.
+	NoImages bool
 	// Watchdog, if positive, bounds the wall-clock time of every guest call:
 	// a backstop behind fuel, off by default because it slows guest loops
 	// (wazero then checks for cancellation at every loop back-edge). When it
@@ -187,6 +192,14 @@ type Runtime struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 	wasi  bool
+	// memory holds the agents' linear memories (nil: wazero's, on the Go
+	// heap).
+	memory *slabs
+	// plain is the module config of every instance: no name, no start
+	// functions run by wazero (instantiate runs them), and a random
+	// source that only modules importing WASI could read, which set their
+	// own (else wazero would make a seeded one per instance).
+	plain wazero.ModuleConfig
 }
 
 // NewRuntime starts a runtime.
@@ -207,7 +220,7 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	// from the name section, which the rewrite keeps.
 	rc = rc.WithMemoryLimitPages(cfg.MaxPages).WithCoreFeatures(api.CoreFeaturesV2).
 		WithCloseOnContextDone(cfg.Watchdog > 0).WithDebugInfoEnabled(false)
-	r := &Runtime{cfg: cfg}
+	r := &Runtime{cfg: cfg, memory: newSlabs(cfg.MaxPages), plain: wazero.NewModuleConfig().WithName("").WithStartFunctions().WithRandSource(templateRandom{})}
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -224,9 +237,13 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-// Close releases every compiled module and instance.
+// Close releases every compiled module and instance, and their linear
+// memories: nothing may read an instance's memory afterwards.
 func (r *Runtime) Close(ctx context.Context) error {
 	err := r.rt.Close(ctx)
+	if r.memory != nil {
+		r.memory.close()
+	}
 	if r.cache != nil {
 		r.cache.Close(ctx)
 	}
@@ -254,6 +271,15 @@ type Module struct {
 	// can.
 	globals []meter.Global
 	snapErr error
+	// image is the pre-initialised image New starts agents from, nil if
+	// none; noImage says why not, or why it stops where it does.
+	image   *image
+	noImage string
+	// data is what the module's data segments write into a new instance's
+	// memory, when the rewrite took them out of the module (nil if it kept
+	// them): wazero evaluates and copies segments one by one, and Go's
+	// linker writes tens of thousands; instantiate copies these runs.
+	data []MemoryRun
 	// exportNames names exported functions by index, for stack traces of
 	// modules without a name section.
 	exportNames map[uint32]string
@@ -310,6 +336,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 		Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true, MaxCallDepth: MaxCallDepth,
 		ExportStart:   true, // run by instantiate, on the instantiation budget
 		ExportGlobals: true, // for Snapshot and Restore
+		ExtractData:   true, // written by instantiate: see Module.data
 	})
 	if err != nil {
 		return nil, r.invalid(name, "%v", err)
@@ -326,6 +353,10 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 		compiled.Close(ctx)
 		return nil, err
 	}
+	if m.data, err = dataRuns(info.Data, compiled); err != nil {
+		compiled.Close(ctx)
+		return nil, r.invalid(name, "cannot be instantiated: %v", err)
+	}
 	if m.wasi && !r.wasi {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
 			return nil, fmt.Errorf("wasmagent: instantiating WASI: %w", err)
@@ -333,7 +364,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 		r.wasi = true
 	}
 	// Instantiate once to ask the module its ABI version.
-	probe, err := m.instantiate(ctx, nil, nil)
+	probe, err := m.instantiate(ctx, nil, nil, runStart)
 	if err != nil {
 		compiled.Close(ctx)
 		return nil, r.invalid(name, "cannot be instantiated: %v", err)
@@ -350,6 +381,9 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	}
 	if v != ABIVersion {
 		return nil, r.invalid(name, "built for agent ABI %d, this host speaks ABI %d; rebuild it with the SDK of this Lockstep version", int32(v), ABIVersion)
+	}
+	if !r.cfg.NoImages {
+		m.preinitialise(ctx)
 	}
 	return m, nil
 }

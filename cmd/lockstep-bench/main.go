@@ -95,6 +95,8 @@ func run(args []string, out io.Writer) error {
 	daemonRows := fs.Bool("daemon", true, "also measure agenthost serve: input acknowledgements, inputs/s, checkpoints and resume (-daemon=false skips them)")
 	models := fs.Bool("models", true, "also measure the model manager against raw ONNX Runtime (needs cgo and the library; -models=false skips it)")
 	spawnAgents := fs.Int("spawn-agents", benchkit.SpawnAgents, "spawn `n` agents per iteration in the WebAssembly spawn and memory rows")
+	scaleAgents := fs.Int("scale-agents", benchkit.ScaleAgents, "spawn, hold and tick `n` empty WebAssembly agents in the scale rows (0 skips them; about 5 GB at 100 000)")
+	peers := fs.Bool("peers", true, "also measure Extism's go-sdk on the same empty module (go run in cmd/lockstep-bench/peers/extism, a Go module of its own; -peers=false skips it)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -114,6 +116,9 @@ func run(args []string, out io.Writer) error {
 	if *spawnAgents < 1 {
 		return fmt.Errorf("-spawn-agents %d: give at least 1", *spawnAgents)
 	}
+	if *scaleAgents < 0 {
+		return fmt.Errorf("-scale-agents %d: give 0 (skip the scale rows) or more", *scaleAgents)
+	}
 	// testing.Benchmark reads the testing package's flags.
 	testing.Init()
 	if err := flag.Set("test.benchtime", *benchtime); err != nil {
@@ -131,7 +136,7 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 	if *wasm {
-		if err := runWASM(out, *count, workers, *spawnAgents); err != nil {
+		if err := runWASM(out, wasmRun{*count, workers, *spawnAgents, *scaleAgents, *peers, *benchtime}); err != nil {
 			return err
 		}
 	}

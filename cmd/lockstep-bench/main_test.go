@@ -89,7 +89,7 @@ func TestWASMTable(t *testing.T) {
 		t.Skip("builds the guests and sets up 10 000 WebAssembly agents")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20", "-models=false", "-daemon=false"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20", "-scale-agents", "200", "-peers=false", "-models=false", "-daemon=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -99,15 +99,17 @@ func TestWASMTable(t *testing.T) {
 		"memory per idle agent, empty.c", "memory per idle agent, gowork (Go)",
 		"step, 1 empty agent", "step call, empty agent, no host",
 		"metering, 1 work.c agent", "metering, 1 gowork (Go) agent", "≤ 1.2× unmetered", "≤ 2× unmetered",
-		"tick, 50 empty agents", "tick, 10000 empty agents",
+		"tick, 50 empty agents", "tick, 10000 empty agents", "≤ 1.3× Go idle, ≤ 5 ms",
+		"spawn, 200 empty.c agents", "memory, 200 empty.c agents", "tick, 200 empty agents", "≤ 96 KiB/agent RSS", "≤ 60 ms/tick",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
 	}
-	// Five Go rows, then two metering and two tick rows.
-	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 9 {
-		t.Errorf("%d verdicts, want 9:\n%s", rows, text)
+	// Five Go rows, then two spawn, two memory, two metering, two tick and
+	// three scale rows.
+	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 16 {
+		t.Errorf("%d verdicts, want 16:\n%s", rows, text)
 	}
 }
 

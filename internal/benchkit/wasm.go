@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +35,9 @@ const (
 	GuestWork = "work"
 	// GuestGoWork is gowork/main.go, work.c in Go (sdk/go/lockstep).
 	GuestGoWork = "gowork"
+	// GuestExtismEmpty is extism_empty.c: empty.c's step as Extism calls
+	// exports (no argument), for the Extism go-sdk peer.
+	GuestExtismEmpty = "extism_empty"
 )
 
 // Sizes of the WebAssembly scenarios.
@@ -41,6 +47,9 @@ var (
 	// SpawnAgents is how many agents WASMSpawn and Spawn spawn per
 	// iteration (and measure memory over).
 	SpawnAgents = 1000
+	// ScaleAgents is the size of lockstep-bench's scale rows: spawning,
+	// holding and ticking that many empty agents.
+	ScaleAgents = 100000
 )
 
 // Metric units of the WebAssembly benchmarks.
@@ -50,6 +59,10 @@ const (
 	UnitStepNsPerAgent   = "step-ns/agent"  // one steady tick after the spawn, per agent
 	UnitHeapBytePerAgent = "heap-B/agent"   // runtime.MemStats.HeapInuse growth per agent
 	UnitSysBytePerAgent  = "sys-B/agent"    // runtime.MemStats.Sys growth per agent
+	// UnitRSSBytePerAgent is the growth of the process's resident memory
+	// per agent (Linux; 0 elsewhere): linear memory wasmagent maps outside
+	// the Go heap included, pages never touched excluded.
+	UnitRSSBytePerAgent = "rss-B/agent"
 )
 
 var guestBuild struct {
@@ -59,9 +72,10 @@ var guestBuild struct {
 }
 
 // Guests builds the benchmark guests (once per process) and returns the
-// directory holding empty.wasm, work.wasm and gowork.wasm: the C ones with
-// internal/guests.BuildDir (clang-14, wasm32, no libc), the Go one with
-// GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared ($GO, default go).
+// directory holding empty.wasm, work.wasm, extism_empty.wasm and
+// gowork.wasm: the C ones with internal/guests.BuildDir (clang-14, wasm32,
+// no libc), the Go one with GOOS=wasip1 GOARCH=wasm go build
+// -buildmode=c-shared ($GO, default go).
 func Guests() (string, error) {
 	g := &guestBuild
 	g.once.Do(func() {
@@ -276,13 +290,13 @@ func Spawn(b *testing.B, n int) {
 
 func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
 	var steady time.Duration
-	var heap, sys float64
+	var heap, sys, rss float64
 	iters := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
 		h := start()
-		before := memStats()
+		before, rss0 := memStats(), residentBytes()
 		b.StartTimer()
 		spawnN(b, h, kind, n)
 		stepAll(b, h, n)
@@ -291,6 +305,7 @@ func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
 		stepAll(b, h, n)
 		steady += time.Since(t0)
 		after := memStats()
+		rss += residentBytes() - rss0
 		heap += float64(after.HeapInuse) - float64(before.HeapInuse)
 		sys = max(sys, float64(after.Sys)-float64(before.Sys))
 		iters++
@@ -307,6 +322,24 @@ func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
 	b.ReportMetric(perAgent-step, UnitSpawnNsPerAgent)
 	b.ReportMetric(heap/agents, UnitHeapBytePerAgent)
 	b.ReportMetric(sys/float64(n), UnitSysBytePerAgent)
+	b.ReportMetric(rss/agents, UnitRSSBytePerAgent)
+}
+
+// residentBytes is the process's resident memory (/proc/self/statm) after
+// the Go runtime has given back to the operating system what it can, 0
+// where there is none to read.
+func residentBytes() float64 {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseFloat(f[1], 64)
+	return pages * float64(os.Getpagesize())
 }
 
 func memStats() runtime.MemStats {

@@ -62,9 +62,7 @@ func export(name string, kind byte, index uint32) []byte {
 func op(b ...byte) []byte            { return b }
 func i32c(v int32) []byte            { return cat(op(0x41), s64(int64(v))) }
 func i64c(v int64) []byte            { return cat(op(0x42), s64(v)) }
-func f32c(v float32) []byte          { return binary.LittleEndian.AppendUint32(op(0x43), math.Float32bits(v)) }
 func f64c(v float64) []byte          { return binary.LittleEndian.AppendUint64(op(0x44), math.Float64bits(v)) }
-func f64bits(v uint64) []byte        { return binary.LittleEndian.AppendUint64(op(0x44), v) }
 func lget(i uint32) []byte           { return cat(op(0x20), u32(i)) }
 func lset(i uint32) []byte           { return cat(op(0x21), u32(i)) }
 func ltee(i uint32) []byte           { return cat(op(0x22), u32(i)) }

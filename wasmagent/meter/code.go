@@ -97,6 +97,8 @@ func (w *rewriter) rewrite() ([]byte, error) {
 			out = w.exportSection(out, &s)
 		case w.exportsStart() && i == m.startSec:
 			// dropped: the start function is exported instead
+		case w.extractsData() && i == m.dataSec:
+			// dropped: Info.Data returns the segments
 		default:
 			out = append(out, m.bin[s.start:s.end]...)
 		}
@@ -128,6 +130,12 @@ func (w *rewriter) depthGlobal() uint32 {
 
 // addsGlobals reports whether the rewrite appends globals (and exports).
 func (w *rewriter) addsGlobals() bool { return w.opts.Fuel || w.opts.MaxCallDepth > 0 }
+
+// extractsData reports whether the rewrite takes the data segments out
+// (Options.ExtractData).
+func (w *rewriter) extractsData() bool {
+	return w.opts.ExtractData && w.m.dataSec >= 0 && w.m.dataCount < 0 && w.m.dataSimple
+}
 
 // exportsStart reports whether the rewrite turns a start function into an
 // export.

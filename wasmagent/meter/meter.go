@@ -41,6 +41,21 @@ type Options struct {
 	// A module that already exports a name starting with GlobalExportPrefix
 	// is refused.
 	ExportGlobals bool
+	// ExtractData drops the data section and returns its segments in
+	// Info.Data instead, for the host to write into a new instance's
+	// memory itself (a module with thousands of segments instantiates
+	// slowly otherwise: Go's linker writes one per symbol). Only when
+	// every segment is active, in memory 0, at an i32.const offset, and
+	// the module has no data count section (so no code names a segment);
+	// else the section stays and Info.Data is nil.
+	ExtractData bool
+}
+
+// DataSegment is an active data segment: Bytes go to memory at Offset
+// when the module is instantiated.
+type DataSegment struct {
+	Offset uint32
+	Bytes  []byte // a view of the module's bytes
 }
 
 // GlobalExportPrefix starts the export names of the globals
@@ -79,6 +94,9 @@ type Info struct {
 	// dropped is state outside memory and globals too, and only
 	// memory.init can observe it.
 	DataDrop string
+	// Data are the module's data segments, in order, when
+	// Options.ExtractData took them out of it; nil otherwise.
+	Data []DataSegment
 }
 
 // FuelExport is the export name of the injected mutable i64 global holding
@@ -167,7 +185,8 @@ const bulkShift = 3
 
 // Rewrite decodes module, applies opts and re-encodes it. Every section other
 // than the code section (and the global and export sections when fuel or a
-// depth limit is injected) is kept byte for byte, custom and data count
+// depth limit is injected, the start section with ExportStart, the data
+// section with ExtractData) is kept byte for byte, custom and data count
 // sections included, in their original order. Errors about the module wrap
 // ErrMalformed (refusals of well-formed modules also ErrUnsupported) and
 // name the section, function and offset, and the reason; an opts out of
@@ -200,7 +219,7 @@ func RewriteInfo(module []byte, opts Options) ([]byte, *Info, error) {
 		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with ExportStart?)", StartExport))
 	case opts.ExportGlobals && m.prefixExport != "":
 		err = malformed("export section", fmt.Errorf("the module already exports %q: names starting with %q are the rewrite's (already rewritten with ExportGlobals?)", m.prefixExport, GlobalExportPrefix))
-	case !opts.Fuel && !opts.CanonicalizeNaN && opts.MaxCallDepth == 0 && !w.exportsStart() && !w.exportsGlobals():
+	case !opts.Fuel && !opts.CanonicalizeNaN && opts.MaxCallDepth == 0 && !w.exportsStart() && !w.exportsGlobals() && !w.extractsData():
 		if err = w.checkCode(); err == nil {
 			out = bytes.Clone(module)
 		}
@@ -210,5 +229,9 @@ func RewriteInfo(module []byte, opts Options) ([]byte, *Info, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return out, &Info{MutableGlobals: m.mutable, TableMutation: w.tableMutation, DataDrop: w.dataDrop}, nil
+	info := &Info{MutableGlobals: m.mutable, TableMutation: w.tableMutation, DataDrop: w.dataDrop}
+	if w.extractsData() {
+		info.Data = m.data
+	}
+	return out, info, nil
 }

@@ -75,6 +75,11 @@ type module struct {
 	codeCount                     uint32
 	dataCount                     int64 // -1 without a data count section
 	dataSegments                  uint32
+	dataSec                       int // index in sections, -1 when absent
+	// data are the data segments while every one is active in memory 0 at
+	// an i32.const offset (dataSimple); nil once one is not.
+	data       []DataSegment
+	dataSimple bool
 	// prefixExport is the first export whose name starts with
 	// GlobalExportPrefix, "" if none.
 	prefixExport string
@@ -94,7 +99,7 @@ func malformed(where string, err error) error {
 
 // parse decodes and checks everything but the function bodies.
 func parse(bin []byte) (*module, error) {
-	m := &module{bin: bin, globalSec: -1, exportSec: -1, codeSec: -1, startSec: -1, dataCount: -1}
+	m := &module{bin: bin, globalSec: -1, exportSec: -1, codeSec: -1, startSec: -1, dataCount: -1, dataSec: -1}
 	if len(bin) < 8 || string(bin[:4]) != "\x00asm" {
 		return nil, malformed("header", fmt.Errorf("missing the \\0asm magic number"))
 	}
@@ -304,11 +309,16 @@ func (m *module) section(r *reader, id byte, index int) {
 			r.bytes(r.u32()) // bodies are decoded by the rewrite
 		}
 	case secData:
+		m.dataSec = index
 		m.dataSegments = r.count("data segment", 2)
+		m.dataSimple = true
 		for i := uint32(0); i < m.dataSegments && r.ok(); i++ {
+			offset, simple := uint32(0), false
 			switch flags := r.u32(); flags {
 			case 0:
+				at := r.off
 				r.skipConstExpr(m.globals())
+				offset, simple = constI32(r.b[at:r.off])
 			case 1:
 			case 2:
 				r.u32()
@@ -318,7 +328,12 @@ func (m *module) section(r *reader, id byte, index int) {
 					r.fail("data segment %d: unknown flags %d", i, flags)
 				}
 			}
-			r.bytes(r.u32())
+			b := r.bytes(r.u32())
+			if m.dataSimple = m.dataSimple && simple; m.dataSimple {
+				m.data = append(m.data, DataSegment{Offset: offset, Bytes: b})
+			} else {
+				m.data = nil
+			}
 		}
 	case secDataCount:
 		if len(r.b) == 0 && r.base == len(m.bin) {
@@ -424,4 +439,32 @@ func (r *reader) elementSegment(i, globals uint32) {
 			r.u32()
 		}
 	}
+}
+
+// constI32 decodes a constant expression that is i32.const and end, and
+// returns its value as an unsigned offset; false for any other expression.
+func constI32(expr []byte) (uint32, bool) {
+	if len(expr) < 3 || expr[0] != opI32Const || expr[len(expr)-1] != opEnd {
+		return 0, false
+	}
+	var v int64
+	var shift uint
+	b := expr[1 : len(expr)-1]
+	for i, c := range b {
+		if i == 5 {
+			return 0, false
+		}
+		v |= int64(c&0x7f) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if i != len(b)-1 {
+				return 0, false
+			}
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return uint32(int32(v)), true
+		}
+	}
+	return 0, false
 }

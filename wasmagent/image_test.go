@@ -1,0 +1,155 @@
+package wasmagent_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/wasmagent"
+)
+
+// imageGuests are example guests of every language, with the stage of
+// their module's image and a word of why it stops there.
+var imageGuests = []struct {
+	name  string
+	stage wasmagent.ImageStage
+	why   string
+}{
+	{"counter", wasmagent.ImageInitialised, ""},               // C, freestanding
+	{"reader", wasmagent.ImageInitialised, ""},                // C++
+	{"floaty", wasmagent.ImageInitialised, ""},                // C, wasi-libc reactor: _initialize
+	{"asagent", wasmagent.ImageStarted, "host function join"}, // AssemblyScript: start function; agent_init joins
+	{"rustagent", wasmagent.ImageNone, "host function join"},  // Rust: nothing before agent_init, which joins
+	{"goagent", wasmagent.ImageNone, "WASI monotonic clock"},  // Go's runtime reads clocks and random in _initialize
+	{"pinger", wasmagent.ImageInitialised, ""},
+}
+
+// TestImagesAreInstances starts agents of every guest language from their
+// module's image and afresh, runs the same calls on both, and compares
+// what they did and their snapshots (memory, globals, fuel, WASI clock
+// and random state) after every call: the same, bit for bit.
+func TestImagesAreInstances(t *testing.T) {
+	ctx := context.Background()
+	runtimes := map[bool]*wasmagent.Runtime{}
+	for _, noImages := range []bool{false, true} {
+		rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{NoImages: noImages})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Close(ctx)
+		runtimes[noImages] = rt
+	}
+	for _, g := range imageGuests {
+		t.Run(g.name, func(t *testing.T) {
+			wasm, err := guests.Read(g.name + ".wasm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mods [2]*wasmagent.Module
+			for i, noImages := range []bool{false, true} {
+				if mods[i], err = runtimes[noImages].Load(ctx, g.name, wasm); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s, why := mods[0].ImageStage(); s != g.stage || !strings.Contains(why, g.why) {
+				t.Fatalf("image stage %s (%q), want %s (saying %q)", s, why, g.stage, g.why)
+			}
+			if s, _ := mods[1].ImageStage(); s != wasmagent.ImageNone {
+				t.Fatalf("with NoImages the image stage is %s", s)
+			}
+			// Two agents of each, with different seeds and configs, spawned
+			// at different ticks.
+			for k, spawn := range []clock.Tick{0, 7} {
+				id, seed, config := fmt.Sprintf("a%d", k), uint64(k+1)*0x9e37, []byte(fmt.Sprintf("cfg %d", k))
+				var logs [2]*recordCtx
+				var agents [2]agent.Agent
+				for i, m := range mods {
+					if agents[i], err = m.New(id, seed, 0, config); err != nil {
+						t.Fatal(err)
+					}
+					logs[i] = &recordCtx{id: id, tick: spawn, rng: &agent.Rand{Rand: rand.New(rand.NewPCG(seed, 1))}}
+				}
+				same := func(what string, errs [2]error) {
+					t.Helper()
+					if fmt.Sprint(errs[0]) != fmt.Sprint(errs[1]) {
+						t.Fatalf("agent %s, %s: image %v, afresh %v", id, what, errs[0], errs[1])
+					}
+					if a, b := logs[0].log.String(), logs[1].log.String(); a != b {
+						t.Fatalf("agent %s, %s: from the image it did\n%s\nafresh\n%s", id, what, a, b)
+					}
+					var snaps [2][]byte
+					for i, a := range agents {
+						var err error
+						if snaps[i], err = a.(agent.Snapshotter).Snapshot(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if !bytes.Equal(snaps[0], snaps[1]) {
+						t.Fatalf("agent %s, %s: the snapshots differ (%d and %d bytes)", id, what, len(snaps[0]), len(snaps[1]))
+					}
+				}
+				var errs [2]error
+				for i, a := range agents {
+					errs[i] = a.Init(logs[i])
+				}
+				same("Init", errs)
+				for range 3 {
+					for i, a := range agents {
+						logs[i].tick++
+						errs[i] = a.Step(logs[i])
+						a.(agent.Metered).TakeFuel()
+					}
+					same(fmt.Sprintf("step at %s", logs[0].tick), errs)
+				}
+				for i, a := range agents {
+					errs[i] = a.Shutdown(logs[i])
+				}
+			}
+		})
+	}
+}
+
+// recordCtx is an agent.Context that writes down everything an agent does.
+type recordCtx struct {
+	id   string
+	tick clock.Tick
+	rng  *agent.Rand
+	log  strings.Builder
+}
+
+func (c *recordCtx) note(format string, args ...any) {
+	fmt.Fprintf(&c.log, "%s "+format+"\n", append([]any{c.tick}, args...)...)
+}
+
+func (c *recordCtx) Tick() clock.Tick { return c.tick }
+func (c *recordCtx) Self() string     { return c.id }
+func (c *recordCtx) Send(to string, p []byte) error {
+	c.note("send %s %x", to, p)
+	return nil
+}
+func (c *recordCtx) Publish(ch string, p []byte) error {
+	c.note("publish %s %x", ch, p)
+	return nil
+}
+func (c *recordCtx) Join(ch string) error          { c.note("join %s", ch); return nil }
+func (c *recordCtx) Leave(ch string) error         { c.note("leave %s", ch); return nil }
+func (c *recordCtx) Log(l agent.Level, msg string) { c.note("log %d %s", l, msg) }
+func (c *recordCtx) WriteState(n string, p []byte) error {
+	c.note("state %s %x", n, p)
+	return nil
+}
+func (c *recordCtx) ReadState(o, n string) ([]byte, bool) {
+	c.note("read %s %s", o, n)
+	return nil, false
+}
+func (c *recordCtx) Infer(m, v string, in []byte) (uint32, error) {
+	c.note("infer %s %s %x", m, v, in)
+	return 0, nil
+}
+func (c *recordCtx) Rand() *agent.Rand { return c.rng }
