@@ -144,10 +144,12 @@ func (x *inferencer) Infer(t clock.Tick, calls []engine.InferCall) [][]byte {
 			out[i] = tensor.Failure(calls[i].Request, tensor.UnknownModel, "unknown model %q: this run declares no models; declare it under models: in the topology (or host.Options.Models)", calls[i].Model).Encode()
 		}
 	} else {
-		for j, r := range x.m.Run(x.reqs) {
+		res := x.m.Run(x.reqs)
+		answers := tensor.EncodeAll(res) // one allocation for the tick's answers
+		for j, r := range res {
 			i := x.idx[j]
 			if out[i] != nil { // recorded: a check
-				if r.Status == tensor.OK && !bytes.Equal(r.Encode(), out[i]) {
+				if r.Status == tensor.OK && !bytes.Equal(answers[j], out[i]) {
 					model := calls[i].Model + "@" + calls[i].Version
 					m := x.mismatches[model]
 					if m == nil {
@@ -161,7 +163,7 @@ func (x *inferencer) Infer(t clock.Tick, calls []engine.InferCall) [][]byte {
 				}
 				continue
 			}
-			out[i] = r.Encode()
+			out[i] = answers[j]
 		}
 	}
 	if x.recording {

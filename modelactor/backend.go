@@ -58,6 +58,8 @@ type Session interface {
 	Inputs() []TensorInfo
 	Outputs() []TensorInfo
 	// Run runs the model on inputs (already checked against Inputs).
+	// The inputs are valid only during the call: a Session that keeps
+	// them (or returns them as outputs) must copy them.
 	Run(inputs []tensor.Tensor) ([]tensor.Tensor, error)
 	// Close frees the session.
 	Close() error

@@ -19,6 +19,19 @@ type work struct {
 	mu      sync.Mutex
 	queue   []func()
 	running bool // a goroutine drains queue
+	// scratch is memory the jobs reuse from tick to tick; only the job
+	// running touches it.
+	scratch scratch
+}
+
+// scratch is a model worker's reusable memory for serving one group of
+// requests (serve): after the first few ticks, decoding and checking a
+// tick's requests allocates nothing.
+type scratch struct {
+	dec  tensor.Decoder    // the requests' inputs, decoded
+	ok   []int             // the requests that passed the checks
+	ins  [][]tensor.Tensor // and their inputs
+	rows []int64           // the rows of each request of a batch
 }
 
 // enqueue hands job to e's worker and reports whether the worker needs a
@@ -62,7 +75,7 @@ func (a *manager) drain(w *work, done <-chan []tensor.Result) {
 			a.workers.Done()
 			return
 		}
-		if done != nil && len(done) > 0 {
+		if len(done) > 0 {
 			w.mu.Unlock()
 			go a.drain(w, nil)
 			return

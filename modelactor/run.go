@@ -14,6 +14,7 @@ import (
 type group struct {
 	e   *entry
 	idx []int // positions in the run's requests
+	n   int   // how many (while dispatch counts them)
 	// model and version are as the last request resolved to e asked
 	// (version "" for the default one).
 	model, version string
@@ -46,26 +47,43 @@ func (a *manager) dispatch(m *runMsg) {
 	t := &tick{reqs: m.reqs, res: make([]tensor.Result, len(m.reqs)), at: m.at, reply: m.done}
 	var drains []*work
 	var groups []*group
-	byEntry := map[*entry]*group{}
-	var last *group // a tick's requests for one model tend to come together
+	byEntry := map[*entry]int32{} // the position of e's group in groups
+	// Each request's group (-1: none) first, then every group's positions
+	// cut from one allocation: a few allocations whatever the tick's size.
+	of := make([]int32, len(m.reqs))
+	last := int32(-1) // a tick's requests for one model tend to come together
 	for i, q := range m.reqs {
-		if last != nil && q.Model == last.model && q.Version == last.version {
-			last.idx = append(last.idx, i)
+		if last >= 0 && q.Model == groups[last].model && q.Version == groups[last].version {
+			of[i] = last
+			groups[last].n++
 			continue
 		}
 		e, f := a.reg.resolve(q.Model, q.Version)
 		if f != nil {
 			t.res[i] = tensor.Failure(q.Request, f.status, "%s", f.msg)
+			of[i] = -1
 			continue
 		}
-		g := byEntry[e]
-		if g == nil {
-			g = &group{e: e}
-			byEntry[e] = g
-			groups = append(groups, g)
+		k, ok := byEntry[e]
+		if !ok {
+			k = int32(len(groups))
+			byEntry[e] = k
+			groups = append(groups, &group{e: e})
 		}
-		g.idx = append(g.idx, i)
-		last, g.model, g.version = g, q.Model, q.Version
+		g := groups[k]
+		of[i], last = k, k
+		g.n++
+		g.model, g.version = q.Model, q.Version
+	}
+	idx := make([]int, 0, len(m.reqs))
+	for _, g := range groups {
+		g.idx = idx[len(idx) : len(idx) : len(idx)+g.n]
+		idx = idx[:len(idx)+g.n]
+	}
+	for i, k := range of {
+		if k >= 0 {
+			groups[k].idx = append(groups[k].idx, i)
+		}
 	}
 	t.left.Store(int64(len(groups)) + 1)
 	for _, g := range groups {
@@ -129,11 +147,17 @@ func (a *manager) safeServe(t *tick, g *group, sess Session, batch int) {
 // batch (0: 1) to a run.
 func (a *manager) serve(t *tick, g *group, sess Session, batch int) {
 	e := g.e
-	start := time.Now()
-	ok := make([]int, 0, len(g.idx))
-	ins := make([][]tensor.Tensor, 0, len(g.idx))
+	sc := &e.work.scratch
+	ok, ins := sc.ok[:0], sc.ins[:0]
+	defer func() {
+		// The inputs are done with once the runs are: drop them, and keep
+		// the memory for the next tick.
+		clear(ins[:cap(ins)])
+		sc.dec.Reset()
+		sc.ok, sc.ins = ok[:0], ins[:0]
+	}()
 	for _, i := range g.idx {
-		ts, f := checkInputs(e, sess, t.reqs[i])
+		ts, f := checkInputs(e, sess, &sc.dec, t.reqs[i])
 		if f != nil {
 			a.fail(t, e, i, f)
 			continue
@@ -141,29 +165,28 @@ func (a *manager) serve(t *tick, g *group, sess Session, batch int) {
 		ok = append(ok, i)
 		ins = append(ins, ts)
 	}
-	queued := start.Sub(t.at)
-	for len(ok) > 0 {
+	left, lins := ok, ins
+	for len(left) > 0 {
 		// The longest run of requests, from the first left, that can share
 		// one batch; a request alone runs by itself.
 		take := 1
-		if batch > 1 {
-			for take < len(ok) && take < batch && sameInner(ins[0], ins[take]) {
+		if batch > 1 && rowsAgree(lins[0]) {
+			for take < len(left) && take < batch && joinable(lins[0], lins[take]) {
 				take++
 			}
 		}
-		wait := queued + time.Since(start)
 		var f *failure
 		if take == 1 {
-			f = a.single(e, sess, t, ok[0], ins[0], wait)
+			f = a.single(e, sess, t, left[0], lins[0])
 		} else {
-			f = a.batch(e, sess, t, ok[:take], ins[:take], wait)
+			f = a.batch(e, sess, t, left[:take], lins[:take])
 		}
 		if f != nil {
-			for _, i := range ok[:take] {
+			for _, i := range left[:take] {
 				a.fail(t, e, i, f)
 			}
 		}
-		ok, ins = ok[take:], ins[take:]
+		left, lins = left[take:], lins[take:]
 	}
 }
 
@@ -174,12 +197,12 @@ func (a *manager) flags(e *entry) tensor.Flags {
 	return 0
 }
 
-// timedRun runs the session for requests requests, which waited wait
-// before it, and accounts for it.
-func (a *manager) timedRun(e *entry, sess Session, in []tensor.Tensor, requests int, wait time.Duration) ([]tensor.Tensor, *failure) {
+// timedRun runs the session for requests requests, which have waited since
+// since (their Manager.Run call), and accounts for it.
+func (a *manager) timedRun(e *entry, sess Session, in []tensor.Tensor, requests int, since time.Time) ([]tensor.Tensor, *failure) {
 	start := time.Now()
 	out, err := sess.Run(in)
-	d := time.Since(start)
+	d, wait := time.Since(start), start.Sub(since)
 	e.count(func(s *stats) {
 		s.RunTime += d
 		s.Runs++
@@ -206,8 +229,8 @@ func (a *manager) overLimit(e *entry, outs []tensor.Tensor) *failure {
 	return &failure{tensor.RunFailed, fmt.Sprintf("model %s: ONNX Runtime: %v: %d bytes of outputs for this request, the limit is %d; ask for fewer rows, or raise the limit (inference.max_output_bytes)", e.model.Key(), ErrOutputTooLarge, n, a.cfg.MaxOutputBytes)}
 }
 
-func (a *manager) single(e *entry, sess Session, t *tick, i int, in []tensor.Tensor, wait time.Duration) *failure {
-	out, f := a.timedRun(e, sess, in, 1, wait)
+func (a *manager) single(e *entry, sess Session, t *tick, i int, in []tensor.Tensor) *failure {
+	out, f := a.timedRun(e, sess, in, 1, t.at)
 	if f == nil {
 		f = a.overLimit(e, out)
 	}
@@ -221,8 +244,10 @@ func (a *manager) single(e *entry, sess Session, t *tick, i int, in []tensor.Ten
 // batch runs requests (positions idx, inputs ins) as one run, concatenated
 // along the leading dimension in order, and splits the outputs back; a
 // request whose share is over the limit fails alone.
-func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tensor.Tensor, wait time.Duration) *failure {
-	rows := make([]int64, len(ins))
+func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tensor.Tensor) *failure {
+	sc := &e.work.scratch
+	rows := slices.Grow(sc.rows[:0], len(ins))[:len(ins)]
+	sc.rows = rows
 	var total int64
 	for k, ts := range ins {
 		rows[k] = ts[0].Shape[0]
@@ -231,7 +256,7 @@ func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tens
 	for len(e.joinBufs) < len(ins[0]) {
 		e.joinBufs = append(e.joinBufs, nil)
 	}
-	out, f := a.timedRun(e, sess, join(ins, total, e.joinBufs), len(idx), wait)
+	out, f := a.timedRun(e, sess, join(ins, total, e.joinBufs), len(idx), t.at)
 	if f != nil {
 		return f
 	}
@@ -248,26 +273,30 @@ func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tens
 		dims += len(o.Shape)
 	}
 	shapes := make([]int64, len(idx)*dims)
+	// No request's share can be over the limit when the whole batch's
+	// outputs are not.
+	limited := a.overLimit(e, out) != nil
+	flags := a.flags(e) | tensor.Batched
 	var start int64
 	batched := 0
 	for k, i := range idx {
 		parts := all[k*len(out) : (k+1)*len(out) : (k+1)*len(out)]
 		for j, o := range out {
 			row := int64(len(o.Data)) / total
-			s := o
-			s.Shape = shapes[:len(o.Shape):len(o.Shape)]
+			shape := shapes[:len(o.Shape):len(o.Shape)]
 			shapes = shapes[len(o.Shape):]
-			copy(s.Shape, o.Shape)
-			s.Shape[0] = rows[k]
-			s.Data = o.Data[start*row : (start+rows[k])*row]
-			parts[j] = s
+			copy(shape, o.Shape)
+			shape[0] = rows[k]
+			parts[j] = tensor.Tensor{Kind: o.Kind, DType: o.DType, Shape: shape, Data: o.Data[start*row : (start+rows[k])*row]}
 		}
 		start += rows[k]
-		if f := a.overLimit(e, parts); f != nil {
-			a.fail(t, e, i, f)
-			continue
+		if limited {
+			if f := a.overLimit(e, parts); f != nil {
+				a.fail(t, e, i, f)
+				continue
+			}
 		}
-		t.res[i] = tensor.Result{Request: t.reqs[i].Request, Flags: a.flags(e) | tensor.Batched, Outputs: parts}
+		t.res[i] = tensor.Result{Request: t.reqs[i].Request, Flags: flags, Outputs: parts}
 		batched++
 	}
 	e.count(func(s *stats) { s.Batched += uint64(batched) })
@@ -310,11 +339,11 @@ func batchable(sess Session) bool {
 	return true
 }
 
-// sameInner reports whether two requests can share a batch: each has rows,
-// the same number in every one of its inputs, and their inputs agree in
-// everything but that leading dimension.
-func sameInner(x, y []tensor.Tensor) bool {
-	if !rowsAgree(x) || !rowsAgree(y) {
+// joinable reports whether request y can share a batch with request x,
+// whose inputs agree in their rows (rowsAgree): y's do too, and y's inputs
+// agree with x's in everything but that leading dimension.
+func joinable(x, y []tensor.Tensor) bool {
+	if !rowsAgree(y) {
 		return false
 	}
 	for j := range x {
@@ -339,14 +368,14 @@ func rowsAgree(ts []tensor.Tensor) bool {
 	return true
 }
 
-// checkInputs decodes a request's input and checks it against the model
-// (its session sess).
-func checkInputs(e *entry, sess Session, q Request) ([]tensor.Tensor, *failure) {
+// checkInputs decodes a request's input (into dec's storage) and checks it
+// against the model (its session sess).
+func checkInputs(e *entry, sess Session, dec *tensor.Decoder, q Request) ([]tensor.Tensor, *failure) {
 	key := e.key
 	ts := q.Inputs
 	if q.Input != nil {
 		var err error
-		if ts, err = tensor.DecodeList(q.Input); err != nil {
+		if ts, err = dec.DecodeList(q.Input); err != nil {
 			return nil, &failure{tensor.BadInput, fmt.Sprintf("model %s: the input is not a tensor list: %v", key, err)}
 		}
 	}

@@ -307,9 +307,7 @@ func ModelTick(b *testing.B, s MLPSize, requests int, batched bool) {
 		if err := res[requests-1].Err(); err != nil {
 			b.Fatal(err)
 		}
-		for _, r := range res {
-			_ = r.Encode() // as the host does, to deliver it to the agent
-		}
+		_ = tensor.EncodeAll(res) // as the host does, to deliver them to the agents
 	}
 	n := float64(b.N) * float64(requests)
 	b.ReportMetric(n/b.Elapsed().Seconds(), UnitReqsPerSec)

@@ -36,7 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -62,7 +62,10 @@ const (
 	BFloat16 DType = 16 // bfloat16, as its 16 bits (the top half of a float32)
 )
 
-var dtypes = map[DType]struct {
+// dtypes names the known dtypes and their element sizes, indexed by DType
+// (an array, not a map: Size and Known are on the path of every checked
+// element); an unknown dtype has no name.
+var dtypes = [...]struct {
 	name string
 	size int
 }{
@@ -73,10 +76,15 @@ var dtypes = map[DType]struct {
 
 // Size is the size of one element in bytes: 0 for strings, which have no
 // fixed size, and for an unknown type.
-func (d DType) Size() int { return dtypes[d].size }
+func (d DType) Size() int {
+	if int(d) < len(dtypes) {
+		return dtypes[d].size
+	}
+	return 0
+}
 
 // Known reports whether Lockstep carries tensors of d.
-func (d DType) Known() bool { _, ok := dtypes[d]; return ok }
+func (d DType) Known() bool { return int(d) < len(dtypes) && dtypes[d].name != "" }
 
 // IsKey reports whether d can be the key type of a map: an integer or a
 // string, as in ONNX.
@@ -89,22 +97,19 @@ func (d DType) IsKey() bool {
 }
 
 func (d DType) String() string {
-	if t, ok := dtypes[d]; ok {
-		return t.name
+	if d.Known() {
+		return dtypes[d].name
 	}
 	return fmt.Sprintf("dtype(%d)", uint8(d))
 }
 
 // dtypeList names the known dtypes with their numbers, for errors.
 func dtypeList() string {
-	ds := make([]int, 0, len(dtypes))
-	for d := range dtypes {
-		ds = append(ds, int(d))
-	}
-	sort.Ints(ds)
-	parts := make([]string, len(ds))
-	for i, d := range ds {
-		parts[i] = fmt.Sprintf("%s=%d", DType(d), d)
+	var parts []string
+	for d, t := range dtypes {
+		if t.name != "" {
+			parts = append(parts, fmt.Sprintf("%s=%d", t.name, d))
+		}
 	}
 	return strings.Join(parts, ", ")
 }
@@ -189,7 +194,7 @@ func (t Tensor) TypeString() string {
 // Check reports why t is not a well-formed value, or nil.
 func (t Tensor) Check() error { return t.check(1) }
 
-func (t Tensor) check(depth int) error {
+func (t *Tensor) check(depth int) error {
 	if depth > MaxDepth {
 		return fmt.Errorf("%w: sequences and maps nest deeper than %d", ErrMalformed, MaxDepth)
 	}
@@ -206,8 +211,8 @@ func (t Tensor) check(depth int) error {
 	default:
 		return fmt.Errorf("%w: unknown kind %d (supported: tensor=0, sequence=1, map=2)", ErrMalformed, t.Kind)
 	}
-	for i, e := range t.Elems {
-		if err := e.check(depth + 1); err != nil {
+	for i := range t.Elems {
+		if err := t.Elems[i].check(depth + 1); err != nil {
 			return fmt.Errorf("%s element %d: %w", t.Kind, i, err)
 		}
 	}
@@ -232,7 +237,7 @@ func (t Tensor) check(depth int) error {
 	return nil
 }
 
-func (t Tensor) checkDense() error {
+func (t *Tensor) checkDense() error {
 	if !t.DType.Known() {
 		return fmt.Errorf("%w: unknown dtype %d (supported: %s)", ErrMalformed, t.DType, dtypeList())
 	}
@@ -279,13 +284,13 @@ func checkStrings(b []byte, n int64) error {
 // AppendList appends the encoding of ts to b. It does not check the values.
 func AppendList(b []byte, ts []Tensor) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(ts)))
-	for _, t := range ts {
-		b = appendValue(b, t)
+	for i := range ts {
+		b = appendValue(b, &ts[i])
 	}
 	return b
 }
 
-func appendValue(b []byte, t Tensor) []byte {
+func appendValue(b []byte, t *Tensor) []byte {
 	b = append(b, byte(t.DType), byte(len(t.Shape)), byte(t.Kind), 0)
 	b = binary.LittleEndian.AppendUint32(b, uint32(bodySize(t)))
 	for _, d := range t.Shape {
@@ -295,8 +300,8 @@ func appendValue(b []byte, t Tensor) []byte {
 	case Sequence:
 		return AppendList(b, t.Elems)
 	case Map:
-		for _, e := range t.Elems {
-			b = appendValue(b, e)
+		for i := range t.Elems {
+			b = appendValue(b, &t.Elems[i])
 		}
 		return b
 	}
@@ -304,14 +309,14 @@ func appendValue(b []byte, t Tensor) []byte {
 }
 
 // bodySize is the length of t's body.
-func bodySize(t Tensor) int {
+func bodySize(t *Tensor) int {
 	switch t.Kind {
 	case Sequence:
 		return ListSize(t.Elems)
 	case Map:
 		n := 0
-		for _, e := range t.Elems {
-			n += valueSize(e)
+		for i := range t.Elems {
+			n += valueSize(&t.Elems[i])
 		}
 		return n
 	}
@@ -319,7 +324,7 @@ func bodySize(t Tensor) int {
 }
 
 // valueSize is the length of t's encoding.
-func valueSize(t Tensor) int { return 8 + 8*len(t.Shape) + bodySize(t) }
+func valueSize(t *Tensor) int { return 8 + 8*len(t.Shape) + bodySize(t) }
 
 // EncodeList returns the encoding of ts.
 func EncodeList(ts ...Tensor) []byte { return AppendList(make([]byte, 0, ListSize(ts)), ts) }
@@ -327,8 +332,8 @@ func EncodeList(ts ...Tensor) []byte { return AppendList(make([]byte, 0, ListSiz
 // ListSize is the length of the encoding of ts.
 func ListSize(ts []Tensor) int {
 	n := 4
-	for _, t := range ts {
-		n += valueSize(t)
+	for i := range ts {
+		n += valueSize(&ts[i])
 	}
 	return n
 }
@@ -344,11 +349,58 @@ func (t Tensor) Size() int64 {
 }
 
 // DecodeList decodes a value list. The values' Data alias b.
-func DecodeList(b []byte) ([]Tensor, error) { return decodeList(b, 1) }
+func DecodeList(b []byte) ([]Tensor, error) { return decodeList(b, 1, nil) }
+
+// Decoder decodes value lists as DecodeList does, but into storage it keeps
+// from list to list: once it has grown to a tick's requests, decoding lists
+// of dense tensors allocates nothing. The values of every list it decoded
+// stay valid until Reset. It is for one goroutine at a time; the zero
+// Decoder is ready to use.
+type Decoder struct {
+	ts   []Tensor // the values of the top-level lists, one after another
+	dims []int64  // the shapes of every value, one after another
+}
+
+// DecodeList decodes a value list, with the same checks and errors as the
+// function DecodeList; the values' Data alias b, their Shape and the list
+// itself d's storage.
+func (d *Decoder) DecodeList(b []byte) ([]Tensor, error) { return decodeList(b, 1, d) }
+
+// Reset makes d's storage free for the next lists: the values d returned
+// before are no longer valid. It keeps no reference to their data, and
+// lets go of storage grown past decoderKeep values or dimensions (by a
+// hostile list of many tiny values, say).
+func (d *Decoder) Reset() {
+	if cap(d.ts) > decoderKeep || cap(d.dims) > decoderKeep {
+		*d = Decoder{}
+		return
+	}
+	clear(d.ts[:cap(d.ts)])
+	d.ts, d.dims = d.ts[:0], d.dims[:0]
+}
+
+// decoderKeep is the most values, and the most dimensions, whose storage
+// a Decoder keeps from one Reset to the next: a few ticks' worth of
+// requests for one model, about 1.4 MB.
+const decoderKeep = 1 << 14
+
+// shape returns rank dimensions from d's storage, or new ones when d is
+// nil.
+func (d *Decoder) shape(rank int) []int64 {
+	if d == nil {
+		return make([]int64, rank)
+	}
+	n := len(d.dims)
+	d.dims = slices.Grow(d.dims, rank)[:n+rank]
+	return d.dims[n : n+rank : n+rank]
+}
 
 // decodeList reads a value list filling exactly b. The values of the
-// outermost list are checked, which checks everything inside them.
-func decodeList(b []byte, depth int) ([]Tensor, error) {
+// outermost list are checked, which checks everything inside them. With a
+// Decoder, the outermost list and every shape are taken from its storage
+// (given back if the list is malformed); lists inside sequences are
+// allocated.
+func decodeList(b []byte, depth int, d *Decoder) ([]Tensor, error) {
 	if len(b) < 4 {
 		return nil, fmt.Errorf("%w: a value list starts with a 4-byte count; have %d bytes", ErrMalformed, len(b))
 	}
@@ -357,47 +409,70 @@ func decodeList(b []byte, depth int) ([]Tensor, error) {
 	if uint64(n) > uint64(len(b))/8+1 {
 		return nil, fmt.Errorf("%w: %d values cannot fit in %d bytes", ErrMalformed, n, len(b))
 	}
-	ts := make([]Tensor, 0, n)
+	if d == nil || depth > 1 {
+		ts, err := decodeValues(make([]Tensor, 0, n), n, b, depth, d)
+		if err != nil {
+			return nil, err
+		}
+		return ts, nil
+	}
+	first, dims := len(d.ts), len(d.dims)
+	ts, err := decodeValues(d.ts, n, b, depth, d)
+	if err != nil {
+		clear(d.ts[first:cap(d.ts)])
+		d.ts, d.dims = d.ts[:first], d.dims[:dims]
+		return nil, err
+	}
+	d.ts = ts
+	return ts[first:len(ts):len(ts)], nil
+}
+
+// decodeValues appends the n values that fill b to ts and returns it (or,
+// for an error, the values decoded so far). Each value is decoded, and at
+// depth 1 checked, in its place at the end of ts.
+func decodeValues(ts []Tensor, n uint32, b []byte, depth int, d *Decoder) ([]Tensor, error) {
 	for i := range n {
-		t, rest, err := decodeValue(b, depth)
+		ts = append(ts, Tensor{})
+		t := &ts[len(ts)-1]
+		rest, err := decodeValue(t, b, depth, d)
 		if err == nil && depth == 1 {
-			err = t.Check()
+			err = t.check(1)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("value %d: %w", i, err)
+			return ts, fmt.Errorf("value %d: %w", i, err)
 		}
-		ts = append(ts, t)
 		b = rest
 	}
 	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the last value", ErrMalformed, len(b))
+		return ts, fmt.Errorf("%w: %d bytes after the last value", ErrMalformed, len(b))
 	}
 	return ts, nil
 }
 
-// decodeValue reads one value from the start of b and returns the rest.
-func decodeValue(b []byte, depth int) (Tensor, []byte, error) {
+// decodeValue reads one value from the start of b into t (a zero Tensor)
+// and returns the rest of b.
+func decodeValue(t *Tensor, b []byte, depth int, d *Decoder) ([]byte, error) {
 	if depth > MaxDepth {
-		return Tensor{}, nil, fmt.Errorf("%w: sequences and maps nest deeper than %d", ErrMalformed, MaxDepth)
+		return nil, fmt.Errorf("%w: sequences and maps nest deeper than %d", ErrMalformed, MaxDepth)
 	}
 	if len(b) < 8 {
-		return Tensor{}, nil, fmt.Errorf("%w: header cut short", ErrMalformed)
+		return nil, fmt.Errorf("%w: header cut short", ErrMalformed)
 	}
-	t := Tensor{DType: DType(b[0]), Kind: Kind(b[2])}
+	t.DType, t.Kind = DType(b[0]), Kind(b[2])
 	rank := int(b[1])
 	if b[3] != 0 {
-		return Tensor{}, nil, fmt.Errorf("%w: reserved header byte must be 0", ErrMalformed)
+		return nil, fmt.Errorf("%w: reserved header byte must be 0", ErrMalformed)
 	}
 	nbytes := uint64(binary.LittleEndian.Uint32(b[4:]))
 	b = b[8:]
 	if rank > MaxRank {
-		return Tensor{}, nil, fmt.Errorf("%w: rank %d is over the limit of %d", ErrMalformed, rank, MaxRank)
+		return nil, fmt.Errorf("%w: rank %d is over the limit of %d", ErrMalformed, rank, MaxRank)
 	}
 	if uint64(len(b)) < uint64(8*rank)+nbytes {
-		return Tensor{}, nil, fmt.Errorf("%w: %d dims and %d body bytes do not fit in the %d bytes left", ErrMalformed, rank, nbytes, len(b))
+		return nil, fmt.Errorf("%w: %d dims and %d body bytes do not fit in the %d bytes left", ErrMalformed, rank, nbytes, len(b))
 	}
 	if rank > 0 {
-		t.Shape = make([]int64, rank)
+		t.Shape = d.shape(rank)
 		for j := range t.Shape {
 			t.Shape[j] = int64(binary.LittleEndian.Uint64(b[8*j:]))
 		}
@@ -407,21 +482,19 @@ func decodeValue(b []byte, depth int) (Tensor, []byte, error) {
 	var err error
 	switch t.Kind {
 	case Sequence:
-		t.Elems, err = decodeList(body, depth+1)
+		t.Elems, err = decodeList(body, depth+1, d)
 	case Map:
 		for len(body) > 0 && err == nil {
-			var e Tensor
-			if e, body, err = decodeValue(body, depth+1); err == nil {
-				t.Elems = append(t.Elems, e)
-			}
+			t.Elems = append(t.Elems, Tensor{})
+			body, err = decodeValue(&t.Elems[len(t.Elems)-1], body, depth+1, d)
 		}
 	default:
 		t.Data = body
 	}
 	if err != nil {
-		return Tensor{}, nil, fmt.Errorf("%s: %w", t.Kind, err)
+		return nil, fmt.Errorf("%s: %w", t.Kind, err)
 	}
-	return t, rest, nil
+	return rest, nil
 }
 
 // Status is the outcome of one inference request. The negative values match
@@ -500,12 +573,20 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 
 // Encode returns the wire form of r.
-func (r Result) Encode() []byte {
-	size := ResultHeaderSize + len(r.Error)
+func (r Result) Encode() []byte { return r.AppendEncode(make([]byte, 0, r.EncodedSize())) }
+
+// EncodedSize is the length of r's wire form.
+func (r Result) EncodedSize() int {
 	if r.Status == OK {
-		size = ResultHeaderSize + ListSize(r.Outputs)
+		return ResultHeaderSize + ListSize(r.Outputs)
 	}
-	b := binary.LittleEndian.AppendUint32(make([]byte, 0, size), Magic)
+	return ResultHeaderSize + len(r.Error)
+}
+
+// AppendEncode appends the wire form of r to b and returns the extended
+// buffer: the answers of a tick can share one allocation.
+func (r Result) AppendEncode(b []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, Magic)
 	b = binary.LittleEndian.AppendUint32(b, r.Request)
 	b = binary.LittleEndian.AppendUint32(b, uint32(r.Status))
 	b = binary.LittleEndian.AppendUint32(b, uint32(r.Flags))
@@ -513,6 +594,25 @@ func (r Result) Encode() []byte {
 		return append(b, r.Error...)
 	}
 	return AppendList(b, r.Outputs)
+}
+
+// EncodeAll returns the wire form of each of rs, as Encode does, cut from
+// one allocation: the answers of a tick cost two allocations, not one
+// each. Each is capped at its own length, so appending to one copies it
+// instead of overwriting the next.
+func EncodeAll(rs []Result) [][]byte {
+	n := 0
+	for i := range rs {
+		n += rs[i].EncodedSize()
+	}
+	out := make([][]byte, len(rs))
+	b := make([]byte, 0, n)
+	for i := range rs {
+		start := len(b)
+		b = rs[i].AppendEncode(b)
+		out[i] = b[start:len(b):len(b)]
+	}
+	return out
 }
 
 // IsResult reports whether p starts like an encoded result.

@@ -3,6 +3,7 @@ package tensor_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -100,10 +101,22 @@ func FuzzDecode(f *testing.F) {
 	for _, v := range values() {
 		f.Add(tensor.EncodeList(v))
 	}
+	var d tensor.Decoder // kept across inputs, as a model's worker keeps it
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if ts, err := tensor.DecodeList(b); err == nil && !bytes.Equal(tensor.EncodeList(ts...), b) {
+		ts, err := tensor.DecodeList(b)
+		if err == nil && !bytes.Equal(tensor.EncodeList(ts...), b) {
 			t.Errorf("list %x re-encodes as %x", b, tensor.EncodeList(ts...))
 		}
+		// A Decoder agrees, and a list it decoded before stays intact.
+		before, err0 := d.DecodeList(tensor.EncodeList(tensor.FromFloat32([]int64{1, 2}, []float32{1, 2})))
+		dts, derr := d.DecodeList(b)
+		if fmt.Sprint(derr) != fmt.Sprint(err) || (err == nil && !bytes.Equal(tensor.EncodeList(dts...), b)) {
+			t.Errorf("list %x: the Decoder gives %v, DecodeList %v", b, derr, err)
+		}
+		if err0 != nil || len(before) != 1 || tensor.ShapeString(before[0].Shape) != "[1×2]" {
+			t.Errorf("list %x: an earlier list of the Decoder became %v (%v)", b, before, err0)
+		}
+		d.Reset()
 		if r, err := tensor.DecodeResult(b); err == nil && !bytes.Equal(r.Encode(), b) {
 			t.Errorf("result %x re-encodes as %x", b, r.Encode())
 		}
@@ -277,5 +290,76 @@ func TestMalformedValues(t *testing.T) {
 		if !errors.Is(err, tensor.ErrMalformed) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: %v, want ErrMalformed saying %q", c.name, err, c.says)
 		}
+	}
+}
+
+// TestDecoder: a Decoder decodes what DecodeList does, the lists it
+// returned stay intact until Reset (a malformed list in between takes
+// nothing back from them), and once grown it decodes dense lists without
+// allocating.
+func TestDecoder(t *testing.T) {
+	var d tensor.Decoder
+	lists := [][]tensor.Tensor{values()[:3], values()[13:], {tensor.From([]int64{1, 2, 3}, []int8{1, 2, 3, 4, 5, 6})}}
+	got := make([][]tensor.Tensor, len(lists))
+	for i, l := range lists {
+		var err error
+		if got[i], err = d.DecodeList(tensor.EncodeList(l...)); err != nil {
+			t.Fatalf("list %d: %v", i, err)
+		}
+		bad := append(tensor.EncodeList(l...), 0) // malformed once every value is decoded
+		if _, err := d.DecodeList(bad); !errors.Is(err, tensor.ErrMalformed) {
+			t.Fatalf("list %d with a byte too many: %v, want ErrMalformed", i, err)
+		}
+	}
+	for i, l := range lists {
+		if !bytes.Equal(tensor.EncodeList(got[i]...), tensor.EncodeList(l...)) {
+			t.Errorf("list %d changed after later lists: %v, want %v", i, got[i], l)
+		}
+	}
+	if _, err := d.DecodeList(tensor.EncodeList(tensor.Tensor{DType: 200, Shape: []int64{1}})); err == nil || !strings.Contains(err.Error(), "unknown dtype 200") {
+		t.Errorf("a Decoder took an unknown dtype: %v", err)
+	}
+	in := tensor.EncodeList(tensor.From([]int64{1, 16}, make([]float32, 16)), tensor.From([]int64{2}, []int64{7, 8}))
+	d.Reset()
+	for range 100 { // a tick's worth of requests
+		if _, err := d.DecodeList(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		d.Reset()
+		for range 100 {
+			if _, err := d.DecodeList(in); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("decoding 100 lists into a grown Decoder allocated %v times, want 0", allocs)
+	}
+}
+
+// TestAppendEncode: answers appended to one buffer, or encoded together by
+// EncodeAll, are each what Encode gives, EncodedSize is its length, and
+// appending to one of EncodeAll's answers leaves the next intact.
+func TestAppendEncode(t *testing.T) {
+	rs := []tensor.Result{
+		{Request: 1, Flags: tensor.Batched, Outputs: values()},
+		tensor.Failure(2, tensor.BadInput, "model %s: no", "m"),
+		{Request: 3, Outputs: []tensor.Tensor{}},
+	}
+	var b []byte
+	all := tensor.EncodeAll(rs)
+	for i, r := range rs {
+		start := len(b)
+		b = r.AppendEncode(b)
+		want := r.Encode()
+		if !bytes.Equal(b[start:], want) || len(want) != r.EncodedSize() || !bytes.Equal(all[i], want) {
+			t.Errorf("result %d: appended %x, EncodeAll %x, Encode %x, EncodedSize %d", r.Request, b[start:], all[i], want, r.EncodedSize())
+		}
+	}
+	_ = append(all[0], 0xff)
+	if !tensor.IsResult(all[1]) {
+		t.Error("appending to one answer of EncodeAll overwrote the next")
 	}
 }
