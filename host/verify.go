@@ -103,6 +103,8 @@ type Divergence struct {
 	What string
 }
 
+// String says where the replay diverged: the tick, the agent when the
+// difference is in one agent's report, and what differed.
 func (d *Divergence) String() string {
 	if d.Agent == "" {
 		return fmt.Sprintf("diverged at %s: %s", d.Tick, d.What)

@@ -3,7 +3,6 @@
 package modelactor_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"unsafe"
@@ -44,42 +43,17 @@ func meanModel() []byte {
 	}}).Encode()
 }
 
-// alignedFloats returns n float32s at a 64-byte-aligned address.
-func alignedFloats(n int) []float32 {
-	b := make([]float32, n+16)
-	off := int((64 - uintptr(unsafe.Pointer(&b[0]))%64) % 64 / 4)
-	return b[off : off+n]
-}
-
-// rawORT runs model on x [rows, cols] with onnxruntime_go directly (one
-// thread, sequential, as deterministic mode), from an aligned copy.
+// rawORT runs model on x [rows, cols] with onnxruntime_go directly
+// (rawRun), from an aligned copy.
 func rawORT(t *testing.T, model []byte, x []float32, rows, cols int64) []float32 {
 	t.Helper()
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer so.Destroy()
-	if err := errors.Join(so.SetIntraOpNumThreads(1), so.SetInterOpNumThreads(1), so.SetExecutionMode(ort.ExecutionModeSequential),
-		so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0")); err != nil {
-		t.Fatal(err)
-	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{"x"}, []string{"y"}, so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Destroy()
-	in := alignedFloats(len(x))
-	copy(in, x)
-	xt, err := ort.NewTensor(ort.NewShape(rows, cols), in)
+	xt, err := ort.NewTensor(ort.NewShape(rows, cols), aligned64(x))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer xt.Destroy()
 	outs := []ort.Value{nil}
-	if err := s.Run([]ort.Value{xt}, outs); err != nil {
-		t.Fatal(err)
-	}
+	rawRun(t, model, []string{"x"}, []string{"y"}, []ort.Value{xt}, outs)
 	defer outs[0].Destroy()
 	return append([]float32(nil), outs[0].(*ort.Tensor[float32]).GetData()...)
 }

@@ -98,7 +98,7 @@ func rawInput(t *testing.T, x tensor.Tensor) ort.Value {
 		}
 		v = s
 	} else {
-		v, err = ort.NewCustomDataTensor(ort.Shape(x.Shape), alignedBytes(x.Data), ort.TensorElementDataType(x.DType))
+		v, err = ort.NewCustomDataTensor(ort.Shape(x.Shape), aligned64(x.Data), ort.TensorElementDataType(x.DType))
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -106,12 +106,14 @@ func rawInput(t *testing.T, x tensor.Tensor) ort.Value {
 	return v
 }
 
-// alignedBytes is a copy of b at a 64-byte-aligned address.
-func alignedBytes(b []byte) []byte {
-	buf := make([]byte, len(b)+64)
-	off := int((64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64)
-	out := buf[off : off+len(b)]
-	copy(out, b)
+// aligned64 is a copy of v at a 64-byte-aligned address (T's size must
+// divide 64).
+func aligned64[T any](v []T) []T {
+	size := int(unsafe.Sizeof(*new(T)))
+	buf := make([]T, len(v)+64/size)
+	off := int((64-uintptr(unsafe.Pointer(&buf[0]))%64)%64) / size
+	out := buf[off : off+len(v)]
+	copy(out, v)
 	return out
 }
 
@@ -259,7 +261,7 @@ func rawOutputs(t *testing.T, dtypes []tensor.DType, shape []int64) []ort.Value 
 		if d.Size() == 0 || shape == nil {
 			continue
 		}
-		v, err := ort.NewCustomDataTensor(ort.Shape(shape), alignedBytes(make([]byte, int(tensor.Tensor{Shape: shape}.Elements())*d.Size())), ort.TensorElementDataType(d))
+		v, err := ort.NewCustomDataTensor(ort.Shape(shape), aligned64(make([]byte, int(tensor.Tensor{Shape: shape}.Elements())*d.Size())), ort.TensorElementDataType(d))
 		if err != nil {
 			t.Fatal(err)
 		}

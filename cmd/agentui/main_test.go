@@ -216,12 +216,7 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("replay state: %+v", st)
 	}
 	for _, tick := range []int{10, 39, 0, 10} {
-		resp, err := http.Post(ui.URL+"/api/replay/seek?tick="+strconv.Itoa(tick), "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, b := seek(t, ui.URL, strconv.Itoa(tick))
 		if resp.StatusCode != 200 || json.Unmarshal(b, &st) != nil || st.Tick != uint64(tick) {
 			t.Fatalf("seek %d: %s %s", tick, resp.Status, b)
 		}
@@ -232,12 +227,7 @@ func TestReplay(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"40", "-1", "x"} {
-		resp, err := http.Post(ui.URL+"/api/replay/seek?tick="+bad, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, b := seek(t, ui.URL, bad)
 		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(b, []byte("give a tick from 0 to 39")) {
 			t.Errorf("seek %s: %s %s", bad, resp.Status, b)
 		}
@@ -245,6 +235,19 @@ func TestReplay(t *testing.T) {
 	if _, err := openReplay(filepath.Join(t.TempDir(), "none.replay"), host.ReplayOptions{}, quiet()); err == nil || !strings.Contains(err.Error(), "--replay") {
 		t.Fatalf("a missing log: %v", err)
 	}
+}
+
+// seek asks the replay dashboard at url to move to tick and returns its
+// answer (closed) and the answer's body.
+func seek(t *testing.T, url, tick string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(url+"/api/replay/seek?tick="+tick, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, b
 }
 
 func decodeGet(t *testing.T, url string, v any) {

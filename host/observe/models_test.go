@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-
 	"github.com/lockstep-rt/lockstep/actors/agent"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/observe"
@@ -94,16 +92,6 @@ func TestModelMetrics(t *testing.T) {
 		}
 	}
 	_, dashboard := dashboardMetrics(t)
-	for _, m := range dashboard {
-		if !strings.Contains(rec, "\n# TYPE "+m+" ") {
-			t.Errorf("the Grafana dashboard queries %s, which /metrics lacks", m)
-		}
-	}
-	problems, err := promlint.New(strings.NewReader(rec)).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("/metrics: %s: %s", p.Metric, p.Text)
-	}
+	dashboardFinds(t, rec, dashboard)
+	lintMetrics(t, rec)
 }

@@ -276,10 +276,8 @@ type Observer struct {
 	seq     uint64
 	length  uint64
 	counts  Counts
-	events  []Event // ring of the last MaxEvents
-	next    int     // where the ring's next event goes once it is full
-	history []TickStat
-	hnext   int
+	events  ring[Event]    // the last MaxEvents
+	history ring[TickStat] // the last HistorySize
 	times   []time.Time
 	agents  map[string]*acc
 	// begun is when the clock released the tick in progress (zero: not
@@ -434,7 +432,7 @@ func (o *Observer) Publish(r host.TickResult) {
 			stat.Restarts++
 			restarting[e.Agent] = true
 		}
-		o.addEvent(Event{Tick: uint64(r.Tick), Kind: e.Kind, Agent: e.Agent, Detail: e.Detail})
+		o.events.add(Event{Tick: uint64(r.Tick), Kind: e.Kind, Agent: e.Agent, Detail: e.Detail}, MaxEvents)
 	}
 	o.counts.Ticks++
 	o.counts.Failures += stat.Failures
@@ -443,7 +441,7 @@ func (o *Observer) Publish(r host.TickResult) {
 	o.counts.Inferences += stat.Inferences
 	o.counts.Delivered += stat.Delivered
 	o.counts.Fuel += stat.Fuel
-	o.addStat(stat)
+	o.history.add(stat, HistorySize)
 
 	prev := o.snap.Load()
 	s := o.base(prev, now)
@@ -493,7 +491,7 @@ func (o *Observer) Finish(err error) {
 func (o *Observer) base(prev *Snapshot, now time.Time) *Snapshot {
 	o.seq++
 	s := &Snapshot{
-		Run: prev.Run, Seq: o.seq, Length: o.length, Counts: o.counts, History: o.recentHistory(), Events: o.recentEvents(),
+		Run: prev.Run, Seq: o.seq, Length: o.length, Counts: o.counts, History: o.history.recent(), Events: o.events.recent(),
 		Agents: prev.Agents, AgentsTick: prev.AgentsTick, Groups: prev.Groups, Channels: prev.Channels,
 		Reproducible: true, Published: now,
 	}

@@ -234,36 +234,27 @@ func (o *Observer) WriteFile(path string) error {
 	return nil
 }
 
-func (o *Observer) addEvent(e Event) {
-	if len(o.events) < MaxEvents {
-		o.events = append(o.events, e)
+// ring keeps the last values added to it, at most its size.
+type ring[T any] struct {
+	items []T
+	next  int // where the next value goes once the ring is full
+}
+
+// add appends v, overwriting the oldest value once the ring holds size.
+func (r *ring[T]) add(v T, size int) {
+	if len(r.items) < size {
+		r.items = append(r.items, v)
 		return
 	}
-	o.events[o.next] = e
-	o.next = (o.next + 1) % MaxEvents
+	r.items[r.next] = v
+	r.next = (r.next + 1) % size
 }
 
-// recentEvents copies the ring, oldest first.
-func (o *Observer) recentEvents() []Event {
-	out := make([]Event, 0, len(o.events))
-	out = append(out, o.events[o.next:]...)
-	return append(out, o.events[:o.next]...)
-}
-
-func (o *Observer) addStat(t TickStat) {
-	if len(o.history) < HistorySize {
-		o.history = append(o.history, t)
-		return
-	}
-	o.history[o.hnext] = t
-	o.hnext = (o.hnext + 1) % HistorySize
-}
-
-// recentHistory copies the ring, oldest first.
-func (o *Observer) recentHistory() []TickStat {
-	out := make([]TickStat, 0, len(o.history))
-	out = append(out, o.history[o.hnext:]...)
-	return append(out, o.history[:o.hnext]...)
+// recent copies the ring, oldest first.
+func (r *ring[T]) recent() []T {
+	out := make([]T, 0, len(r.items))
+	out = append(out, r.items[r.next:]...)
+	return append(out, r.items[:r.next]...)
 }
 
 // registerRuntime registers the Go runtime's, the process's and the

@@ -185,17 +185,25 @@ func TestViews(t *testing.T) {
 	}
 }
 
+// observed is an observer, named name, of a chatterHost of n agents on
+// workers workers that has run three ticks.
+func observed(t *testing.T, name string, n, workers int) *observe.Observer {
+	t.Helper()
+	h := chatterHost(t, n, workers)
+	obs := observe.New(name, h)
+	if err := h.Run(context.Background(), 3, obs.Driver(nil), obs.Publish); err != nil {
+		t.Fatal(err)
+	}
+	return obs
+}
+
 // TestPayloadBounded: at 10 000 agents the views a dashboard polls stay
 // small.
 func TestPayloadBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 000 agents")
 	}
-	h := chatterHost(t, 10000, 2)
-	obs := observe.New("big", h)
-	if err := h.Run(context.Background(), 3, obs.Driver(nil), obs.Publish); err != nil {
-		t.Fatal(err)
-	}
+	obs := observed(t, "big", 10000, 2)
 	obs.Finish(nil)
 	for path, limit := range map[string]int{"/summary": 64 << 10, "/agents?limit=50": 64 << 10, "/channels": 64 << 10, "/snapshot": 16 << 20} {
 		rec := httptest.NewRecorder()
@@ -252,19 +260,9 @@ func TestTickDurationIsWork(t *testing.T) {
 // TestMetricsConventions lints /metrics (promtool's rules) and checks the
 // runtime collectors are there.
 func TestMetricsConventions(t *testing.T) {
-	h := chatterHost(t, 5, 1)
-	obs := observe.New("lint", h)
-	if err := h.Run(context.Background(), 3, obs.Driver(nil), obs.Publish); err != nil {
-		t.Fatal(err)
-	}
+	obs := observed(t, "lint", 5, 1)
 	body := httptestGet(t, obs, "/metrics")
-	problems, err := promlint.New(strings.NewReader(body)).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("/metrics: %s: %s", p.Metric, p.Text)
-	}
+	lintMetrics(t, body)
 	for _, name := range []string{"go_goroutines", "go_build_info", "process_cpu_seconds_total", "lockstep_run_ended"} {
 		if !strings.Contains(body, "\n"+name) {
 			t.Errorf("/metrics lacks %s", name)
@@ -330,19 +328,35 @@ func dashboardMetrics(t *testing.T) (run, models []string) {
 // TestDashboardQueriesExist: every metric the Grafana dashboard queries is
 // exported (the model manager's: TestModelMetrics).
 func TestDashboardQueriesExist(t *testing.T) {
-	h := chatterHost(t, 5, 1)
-	obs := observe.New("dash", h)
-	if err := h.Run(context.Background(), 3, obs.Driver(nil), obs.Publish); err != nil {
-		t.Fatal(err)
-	}
+	obs := observed(t, "dash", 5, 1)
 	body := httptestGet(t, obs, "/metrics")
 	run, models := dashboardMetrics(t)
 	if len(run) < 10 || len(models) < 5 {
 		t.Fatalf("the dashboard queries only %v and %v", run, models)
 	}
-	for _, m := range run {
+	dashboardFinds(t, body, run)
+}
+
+// lintMetrics fails t for each problem promtool's linter finds in body, a
+// /metrics answer.
+func lintMetrics(t *testing.T, body string) {
+	t.Helper()
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("/metrics: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// dashboardFinds fails t for each of metrics, queried by the Grafana
+// dashboard, that body (a /metrics answer) does not declare.
+func dashboardFinds(t *testing.T, body string, metrics []string) {
+	t.Helper()
+	for _, m := range metrics {
 		if !strings.Contains(body, "\n# TYPE "+m+" ") {
-			t.Errorf("the dashboard queries %s, which /metrics lacks", m)
+			t.Errorf("the Grafana dashboard queries %s, which /metrics lacks", m)
 		}
 	}
 }

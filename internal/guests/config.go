@@ -35,14 +35,27 @@ agents:
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := Run(t, topo, 3)
+	for id, want := range ConfigWant {
+		if got, ok := h.ReadState(id, "config"); !ok || string(got) != want {
+			t.Errorf("%s saw config %q (%v), want %q", id, got, ok, want)
+		}
+	}
+}
+
+// Run starts topo with a logger that writes nothing and steps it ticks
+// times, failing t at the first tick where an agent fails or the host
+// errs. It returns the host, which is closed when t ends.
+func Run(t testing.TB, topo *host.Topology, ticks int) *host.Host {
+	t.Helper()
 	quiet := logrus.New()
 	quiet.SetOutput(io.Discard)
 	h, err := topo.Start(host.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
-	for range 3 {
+	t.Cleanup(func() { h.Close() })
+	for range ticks {
 		res, err := h.Step()
 		if err != nil {
 			t.Fatal(err)
@@ -53,9 +66,5 @@ agents:
 			}
 		}
 	}
-	for id, want := range ConfigWant {
-		if got, ok := h.ReadState(id, "config"); !ok || string(got) != want {
-			t.Errorf("%s saw config %q (%v), want %q", id, got, ok, want)
-		}
-	}
+	return h
 }

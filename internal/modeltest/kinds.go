@@ -3,24 +3,22 @@ package modeltest
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/lockstep-rt/lockstep/host"
+	"github.com/lockstep-rt/lockstep/internal/guests"
 	"github.com/lockstep-rt/lockstep/modelactor/onnx"
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
 )
 
-// KindsInputs are the inputs every SDK's "kinds" test agent sends to model
-// "kinds" (KindsModel), written with the SDK's typed helpers: x float32
+// kindsInputs are the inputs every SDK's "kinds" test agent sends to model
+// "kinds" (kindsModel), written with the SDK's typed helpers: x float32
 // [1,4], h float16 [2] (rounded from float32 by the SDK), n int64 [2], i
 // int32 [2], b uint8 [3], s string [2].
-func KindsInputs() []tensor.Tensor {
+func kindsInputs() []tensor.Tensor {
 	return []tensor.Tensor{
 		tensor.FromFloat32([]int64{1, 4}, []float32{0.5, -1.25, 2, 0.75}),
 		tensor.FromFloat16([]int64{2}, []float32{1.5, -0.1}),
@@ -31,12 +29,12 @@ func KindsInputs() []tensor.Tensor {
 	}
 }
 
-// KindsModel is a scikit-learn-style classifier of x (outputs "label", an
+// kindsModel is a scikit-learn-style classifier of x (outputs "label", an
 // int64 tensor, and "probabilities", a sequence of maps from int64 class
 // labels to float32) that also answers the probabilities keyed by class
 // names ("names", string keys), echoes h, n, i, b and s, and casts x to
 // float16 ("x16"): nine outputs of every kind an SDK reads.
-func KindsModel() []byte {
+func kindsModel() []byte {
 	p := onnx.NewClassifier(4, 3, 11)
 	m := p.Model()
 	g := &m.Graph
@@ -59,14 +57,14 @@ func KindsModel() []byte {
 	return m.Encode()
 }
 
-// Render writes values the way every SDK's "kinds" test agent does, so
+// renderAll writes values the way every SDK's "kinds" test agent does, so
 // that what an agent read can be compared with what the host sent: one
 // line per value; a tensor is "<type> [<dims>]" and its elements (float32
 // as the hex of its bits, float16 as the hex of the float32 it converts
 // to, integers in decimal, a string as "<len>:<bytes>"), a sequence
 // "seq <n>" and each value in parentheses, a map "map <n>" and
 // "<key>=<value>" pairs.
-func Render(vs []tensor.Tensor) string {
+func renderAll(vs []tensor.Tensor) string {
 	lines := make([]string, len(vs))
 	for i, v := range vs {
 		lines[i] = render(v)
@@ -74,6 +72,7 @@ func Render(vs []tensor.Tensor) string {
 	return strings.Join(lines, "\n")
 }
 
+// render writes one value (see renderAll).
 func render(v tensor.Tensor) string {
 	var b strings.Builder
 	switch v.Kind {
@@ -133,7 +132,7 @@ func elems(v tensor.Tensor) []string {
 }
 
 // CheckKinds runs the module at path (an SDK's "kinds" test agent: at its
-// first step it asks model "kinds" about KindsInputs, and when the result
+// first step it asks model "kinds" about kindsInputs, and when the result
 // comes it writes Render of the outputs, as its SDK's readers see them, to
 // its state region "seen") for four ticks, and checks that it saw exactly
 // what the model answers. extraGrants are added to inference:kinds and
@@ -142,7 +141,7 @@ func CheckKinds(t *testing.T, path string, extraGrants ...string) {
 	t.Helper()
 	lib := Library(t)
 	dir := t.TempDir()
-	model := Write(t, dir, "kinds", KindsModel())
+	model := Write(t, dir, "kinds", kindsModel())
 	grants := append([]string{"inference:kinds", "state.write"}, extraGrants...)
 	topo, err := host.ParseTopology(filepath.Join(dir, "kinds.yaml"), []byte(fmt.Sprintf(`
 seed: 5
@@ -158,31 +157,14 @@ agents:
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := logrus.New()
-	quiet.SetOutput(io.Discard)
-	h, err := topo.Start(host.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	for range 4 {
-		res, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range res.Events {
-			if e.Kind == "failed" {
-				t.Fatalf("%s: %s", res.Tick, e.Detail)
-			}
-		}
-	}
+	h := guests.Run(t, topo, 4)
 	// What the model answers, asked from Go: the agent must have read
 	// exactly that (modelactor's tests compare it with raw ONNX Runtime).
-	outs, err := h.Infer("kinds", "1", KindsInputs()...)
+	outs, err := h.Infer("kinds", "1", kindsInputs()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Render(outs)
+	want := renderAll(outs)
 	got, ok := h.ReadState("k", "seen")
 	if !ok {
 		t.Fatal("the agent wrote no state region \"seen\": it got no result, or could not read it")

@@ -216,6 +216,30 @@ func (f wireField) int(what string) (int64, error) {
 	return int64(f.v), nil
 }
 
+// each calls fn with every field of the message r reads, in order, until
+// fn or the reading fails.
+func (r *wireReader) each(fn func(wireField) error) error {
+	for {
+		f, ok, err := r.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+}
+
+// each reads f as a message (named what in errors) and calls fn with
+// every field of it, as wireReader.each.
+func (f wireField) each(what string, fn func(wireField) error) error {
+	r, err := f.sub(what)
+	if err != nil {
+		return err
+	}
+	return r.each(fn)
+}
+
 func malformed(at int, what string, err error) error {
 	return fmt.Errorf("%w: %s at byte %d: %v", ErrMalformed, what, at, err)
 }
@@ -230,15 +254,7 @@ func Inspect(data []byte) (*Info, error) {
 	}
 	info := &Info{}
 	var graph *wireField
-	r := &wireReader{b: data}
-	for {
-		f, ok, err := r.next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
+	err := (&wireReader{b: data}).each(func(f wireField) (err error) {
 		switch f.num {
 		case modelIRVersion:
 			info.IRVersion, err = f.int("ir_version")
@@ -257,9 +273,10 @@ func Inspect(data []byte) (*Info, error) {
 			o, err = readOpset(f)
 			info.Opsets = append(info.Opsets, o)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if info.IRVersion <= 0 || graph == nil {
 		return nil, fmt.Errorf("%w: it has no ir_version or no graph, which every ONNX model has (read as protobuf, its %d bytes are something else)", ErrMalformed, len(data))
@@ -271,46 +288,26 @@ func Inspect(data []byte) (*Info, error) {
 }
 
 func readOpset(f wireField) (Opset, error) {
-	r, err := f.sub("opset_import")
-	if err != nil {
-		return Opset{}, err
-	}
 	o := Opset{}
-	for {
-		g, ok, err := r.next()
-		if err != nil || !ok {
-			if o.Domain == "" {
-				o.Domain = "ai.onnx"
-			}
-			return o, err
-		}
+	err := f.each("opset_import", func(g wireField) (err error) {
 		switch g.num {
 		case opsetDomain:
 			o.Domain, err = g.str("opset_import.domain")
 		case opsetVersion:
 			o.Version, err = g.int("opset_import.version")
 		}
-		if err != nil {
-			return o, err
-		}
+		return err
+	})
+	if o.Domain == "" {
+		o.Domain = "ai.onnx"
 	}
+	return o, err
 }
 
 func (info *Info) readGraph(f wireField) error {
-	r, err := f.sub("graph")
-	if err != nil {
-		return err
-	}
 	var inputs []Value
 	weights := map[string]bool{}
-	for {
-		g, ok, err := r.next()
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	err := f.each("graph", func(g wireField) (err error) {
 		switch g.num {
 		case graphName:
 			info.Graph, err = g.str("graph.name")
@@ -332,9 +329,10 @@ func (info *Info) readGraph(f wireField) error {
 				info.Outputs = append(info.Outputs, v)
 			}
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	for _, v := range inputs {
 		if !weights[v.Name] {
@@ -345,48 +343,31 @@ func (info *Info) readGraph(f wireField) error {
 }
 
 func initializerName(f wireField) (string, error) {
-	r, err := f.sub("graph.initializer")
+	name := ""
+	err := f.each("graph.initializer", func(g wireField) (err error) {
+		if g.num == tensorName {
+			name, err = g.str("initializer.name")
+		}
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
-	name := ""
-	for {
-		g, ok, err := r.next()
-		if err != nil || !ok {
-			return name, err
-		}
-		if g.num == tensorName {
-			if name, err = g.str("initializer.name"); err != nil {
-				return "", err
-			}
-		}
-	}
+	return name, nil
 }
 
 func readValue(f wireField) (Value, error) {
-	r, err := f.sub("graph input or output")
-	if err != nil {
-		return Value{}, err
-	}
 	v := Value{}
-	for {
-		g, ok, err := r.next()
-		if err != nil {
-			return v, err
-		}
-		if !ok {
-			return v, nil
-		}
+	err := f.each("graph input or output", func(g wireField) (err error) {
 		switch g.num {
 		case valueName:
 			v.Name, err = g.str("value_info.name")
 		case valueType:
 			err = readType(g, &v, 0)
 		}
-		if err != nil {
-			return v, err
-		}
-	}
+		return err
+	})
+	return v, err
 }
 
 // readType reads a TypeProto into v.
@@ -394,15 +375,7 @@ func readType(f wireField, v *Value, depth int) error {
 	if depth > maxTypeDepth {
 		return malformed(f.at, "type", fmt.Errorf("types nested more than %d deep", maxTypeDepth))
 	}
-	r, err := f.sub("type")
-	if err != nil {
-		return err
-	}
-	for {
-		g, ok, err := r.next()
-		if err != nil || !ok {
-			return err
-		}
+	return f.each("type", func(g wireField) (err error) {
 		switch g.num {
 		case typeTensorType, typeSparseTensor:
 			v.Type = "tensor"
@@ -420,51 +393,29 @@ func readType(f wireField, v *Value, depth int) error {
 			v.Type = "map"
 			v.Elem, err = readMap(g, depth)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // readInner reads the TypeProto in field num of a sequence's or an
 // optional's message and writes it as a type string.
 func readInner(f wireField, num protowire.Number, depth int) (string, error) {
-	r, err := f.sub("type")
+	var inner Value
+	err := f.each("type", func(g wireField) error {
+		if g.num == num {
+			return readType(g, &inner, depth+1)
+		}
+		return nil
+	})
 	if err != nil {
 		return "", err
-	}
-	var inner Value
-	for {
-		g, ok, err := r.next()
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			break
-		}
-		if g.num == num {
-			if err := readType(g, &inner, depth+1); err != nil {
-				return "", err
-			}
-		}
 	}
 	return inner.typeName(), nil
 }
 
 func readMap(f wireField, depth int) (string, error) {
-	r, err := f.sub("map type")
-	if err != nil {
-		return "", err
-	}
 	key, value := "undefined", "undefined"
-	for {
-		g, ok, err := r.next()
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			return key + "," + value, nil
-		}
+	err := f.each("map type", func(g wireField) (err error) {
 		switch g.num {
 		case mapKeyType:
 			var k int64
@@ -475,22 +426,16 @@ func readMap(f wireField, depth int) (string, error) {
 			err = readType(g, &inner, depth+1)
 			value = inner.typeName()
 		}
-		if err != nil {
-			return "", err
-		}
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
+	return key + "," + value, nil
 }
 
 func readTensorType(f wireField, v *Value) error {
-	r, err := f.sub("tensor type")
-	if err != nil {
-		return err
-	}
-	for {
-		g, ok, err := r.next()
-		if err != nil || !ok {
-			return err
-		}
+	return f.each("tensor type", func(g wireField) (err error) {
 		switch g.num {
 		case tensorElemType:
 			var t int64
@@ -500,39 +445,18 @@ func readTensorType(f wireField, v *Value) error {
 			v.HasShape = true
 			v.Shape, err = readShape(g)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func readShape(f wireField) ([]Dim, error) {
-	r, err := f.sub("shape")
-	if err != nil {
-		return nil, err
-	}
 	shape := []Dim{}
-	for {
-		g, ok, err := r.next()
-		if err != nil || !ok {
-			return shape, err
-		}
+	err := f.each("shape", func(g wireField) error {
 		if g.num != shapeDim {
-			continue
-		}
-		dr, err := g.sub("shape.dim")
-		if err != nil {
-			return nil, err
+			return nil
 		}
 		d := Dim{Value: -1}
-		for {
-			h, ok, err := dr.next()
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				break
-			}
+		err := g.each("shape.dim", func(h wireField) (err error) {
 			switch h.num {
 			case dimValue:
 				// Some exporters write -1 for a dimension they do not know.
@@ -542,10 +466,13 @@ func readShape(f wireField) ([]Dim, error) {
 				d.Param, err = h.str("dim_param")
 				d.Value = -1
 			}
-			if err != nil {
-				return nil, err
-			}
-		}
+			return err
+		})
 		shape = append(shape, d)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return shape, nil
 }

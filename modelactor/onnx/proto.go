@@ -157,14 +157,22 @@ const (
 	AttrStrings
 )
 
-// IntAttr, FloatAttr and IntsAttr build attributes.
-func IntAttr(name string, v int64) Attr         { return Attr{Name: name, Kind: AttrInt, I: v} }
-func FloatAttr(name string, v float32) Attr     { return Attr{Name: name, Kind: AttrFloat, F: v} }
-func IntsAttr(name string, v ...int64) Attr     { return Attr{Name: name, Kind: AttrInts, Ints: v} }
+// IntAttr is an integer attribute.
+func IntAttr(name string, v int64) Attr { return Attr{Name: name, Kind: AttrInt, I: v} }
+
+// FloatAttr is a float attribute.
+func FloatAttr(name string, v float32) Attr { return Attr{Name: name, Kind: AttrFloat, F: v} }
+
+// IntsAttr is an attribute holding a list of integers.
+func IntsAttr(name string, v ...int64) Attr { return Attr{Name: name, Kind: AttrInts, Ints: v} }
+
+// FloatsAttr is an attribute holding a list of floats.
 func FloatsAttr(name string, v ...float32) Attr { return Attr{Name: name, Kind: AttrFloats, Floats: v} }
 
-// StringAttr and StringsAttr build string attributes.
+// StringAttr is a string attribute.
 func StringAttr(name, v string) Attr { return Attr{Name: name, Kind: AttrString, S: v} }
+
+// StringsAttr is an attribute holding a list of strings.
 func StringsAttr(name string, v ...string) Attr {
 	return Attr{Name: name, Kind: AttrStrings, Strings: v}
 }
@@ -206,10 +214,16 @@ type Type struct {
 	Value *Type
 }
 
-// SeqOf, MapOf and TensorOf build types.
-func SeqOf(elem *Type) *Type           { return &Type{Seq: elem} }
+// SeqOf is the type of a sequence of elem values.
+func SeqOf(elem *Type) *Type { return &Type{Seq: elem} }
+
+// MapOf is the type of a map from key elements (a TensorProto data type)
+// to value.
 func MapOf(key int, value *Type) *Type { return &Type{Key: key, Value: value} }
-func TensorOf(elem int) *Type          { return &Type{Elem: elem} }
+
+// TensorOf is the type of a tensor of elem elements (a TensorProto data
+// type) and unknown shape.
+func TensorOf(elem int) *Type { return &Type{Elem: elem} }
 
 // Encode returns the ModelProto bytes.
 func (m *Model) Encode() []byte {
