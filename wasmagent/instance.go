@@ -48,6 +48,9 @@ type instance struct {
 	// returned.
 	scratch, scratchLen uint32
 	stack               [1]uint64 // CallWithStack's: one argument or result
+	// stderr keeps the start of what a WASI guest writes to fd 2 during
+	// the current call: Go's runtime says there why it aborts.
+	stderr guestStderr
 	// random is WASI's random source (nil for Load's probe).
 	random *rand.ChaCha8
 	// config is the agent's config (its spawn's), which the config host
@@ -117,7 +120,7 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 	}
 	mod, err := m.rt.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
-		return nil, m.trapReason(err)
+		return nil, m.trapReason(err, "")
 	}
 	in.mod, in.mem = mod, mod.Memory()
 	if mode != skipStart { // else the image holds what the data wrote
@@ -168,7 +171,8 @@ func (in *instance) wasiConfig() wazero.ModuleConfig {
 			in.observe("the WASI monotonic clock")
 			in.reads++
 			return int64(in.tick()+1)*int64(TickDuration) + in.reads
-		}, 1)
+		}, 1).
+		WithStderr(&in.stderr)
 	switch {
 	case in.template:
 		cfg = cfg.WithRandSource(templateRandom{in})
@@ -220,6 +224,7 @@ func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32
 	stack := in.stack[:]
 	stack[0] = 0
 	copy(stack, args)
+	in.stderr.reset()
 	err := fn.CallWithStack(ctx, stack)
 	if err != nil && ctx.Err() != nil {
 		return 0, in.m.withTrace(fmt.Errorf("%w: %s ran past %v of wall-clock time", ErrWatchdog, exportName(fn), in.m.rt.cfg.Watchdog), err)
@@ -238,7 +243,7 @@ func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32
 		return 0, in.m.withTrace(fmt.Errorf("%w: %s nested calls deeper than %d levels (unbounded recursion?)", ErrCallDepth, exportName(fn), MaxCallDepth), err)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", exportName(fn), in.m.trapReason(err))
+		return 0, fmt.Errorf("%s: %w", exportName(fn), in.m.trapReason(err, in.stderr.abort(in.m.rt.cfg.MaxPages)))
 	}
 	return uint32(stack[0]), nil // 0 for _initialize, which has no result
 }
@@ -263,8 +268,13 @@ func exportName(fn api.Function) string {
 // same on every engine. The wasm stack trace wazero appends, whose text is
 // engine-specific, goes with it as its StackTrace (agent.StackTracer): it
 // is logged and shown, never part of a failure's reason or a digest.
-func (m *Module) trapReason(err error) error {
+// A guest's own account of the trap (see guestStderr.abort), if any,
+// follows it after a colon.
+func (m *Module) trapReason(err error, why string) error {
 	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if why != "" {
+		msg += ": " + why
+	}
 	return m.withTrace(errors.New(msg), err)
 }
 

@@ -5,21 +5,30 @@ package lockstep
 import "unsafe"
 
 // Imports from module "lockstep" (sdk/ABI.md). A string parameter is passed
-// as (ptr, len: i32), exactly the ABI's string convention.
+// as (ptr, len: i32), exactly the ABI's string convention. The host copies
+// what a pointer points to before it returns, never keeps the pointer and
+// never calls back into the module (so no stack moves meanwhile): go:noescape
+// lets the compiler keep what is passed on the stack (a StateWrite of a
+// local array allocates nothing), as Go's runtime does for its WASI imports.
 
 //go:wasmimport lockstep send
+//go:noescape
 func hostSend(to string, p unsafe.Pointer, n uint32) int32
 
 //go:wasmimport lockstep publish
+//go:noescape
 func hostPublish(ch string, p unsafe.Pointer, n uint32) int32
 
 //go:wasmimport lockstep join
+//go:noescape
 func hostJoin(ch string) int32
 
 //go:wasmimport lockstep leave
+//go:noescape
 func hostLeave(ch string) int32
 
 //go:wasmimport lockstep log
+//go:noescape
 func hostLog(level int32, msg string)
 
 //go:wasmimport lockstep tick
@@ -29,15 +38,19 @@ func hostTick() int64
 func hostRandom() int64
 
 //go:wasmimport lockstep state_write
+//go:noescape
 func hostStateWrite(name string, p unsafe.Pointer, n uint32) int32
 
 //go:wasmimport lockstep state_read
+//go:noescape
 func hostStateRead(owner, name string, buf unsafe.Pointer, capacity uint32) int32
 
 //go:wasmimport lockstep infer
+//go:noescape
 func hostInfer(model, version string, p unsafe.Pointer, n uint32) int32
 
 //go:wasmimport lockstep config
+//go:noescape
 func hostConfig(buf unsafe.Pointer, capacity uint32) int32
 
 func bytesPtr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
@@ -74,13 +87,20 @@ func exportAgentInit() int32 {
 	return call(&hookCtx, func(a Agent) error { return a.Init(&hookCtx) })
 }
 
+// lastFrom and lastChannel are the sender and channel of the last message
+// received, which the next message often has too: messages share them
+// (strings are immutable) instead of allocating copies.
+var lastFrom, lastChannel string
+
 //go:wasmexport agent_receive
 func exportAgentReceive(msgPtr uint32) int32 {
 	h := load(msgPtr, 32)
+	lastFrom = reuse(lastFrom, le32(h[8:]), le32(h[12:]))
+	lastChannel = reuse(lastChannel, le32(h[16:]), le32(h[20:]))
 	m := Message{
 		Sent:    le64(h[0:]),
-		From:    loadString(le32(h[8:]), le32(h[12:])),
-		Channel: loadString(le32(h[16:]), le32(h[20:])),
+		From:    lastFrom,
+		Channel: lastChannel,
 		Payload: load(le32(h[24:]), le32(h[28:])),
 	}
 	hookCtx.hasTick, hookCtx.delivered = false, 0
@@ -116,6 +136,16 @@ func load(p, n uint32) []byte {
 	dst := make([]byte, n)
 	copy(dst, unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(p))), n))
 	return dst
+}
+
+// reuse returns last if the n bytes at address p are the same (without
+// copying them: nothing can allocate, so no garbage collection runs, while
+// the view exists), else a copy of them.
+func reuse(last string, p, n uint32) string {
+	if int(n) == len(last) && (n == 0 || unsafe.String((*byte)(unsafe.Add(nil, uintptr(p))), n) == last) {
+		return last
+	}
+	return loadString(p, n)
 }
 
 func loadString(p, n uint32) string {

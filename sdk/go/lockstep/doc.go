@@ -40,6 +40,17 @@
 // which [Message.Inference] is true, decoded by [Message.Result]. The module
 // needs the capability inference or inference:MODEL (examples/wasm/goclassifier).
 //
+// Memory: give a Go module 128 pages (8 MiB) or more of linear memory (the
+// topology's max_pages). Go's runtime takes some 3 MiB of it before the
+// agent allocates anything, and its garbage collector first runs when the
+// heap reaches 4 MiB (GOGC=100). Until then every allocation stays, and
+// every message allocates: its Payload is a copy (so are From and Channel
+// when they differ from the previous message's). At 64 pages (4 MiB) the
+// runtime runs out of memory after about 1 MiB of allocations, whatever the
+// agent keeps, and aborts ("fatal error: out of memory" on stderr, then a
+// wasm unreachable trap): the host fails the agent and, in a restarting
+// group, restarts it, to run out again.
+//
 // A hook's error becomes its return code: nil is 0, a [Code] is that code,
 // any other error is 1. A panic in a hook is recovered, logged at error level
 // and returned as 2. Either way the host treats the agent as failed at that
