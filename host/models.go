@@ -144,12 +144,13 @@ func (x *inferencer) Infer(t clock.Tick, calls []engine.InferCall) [][]byte {
 			out[i] = tensor.Failure(calls[i].Request, tensor.UnknownModel, "unknown model %q: this run declares no models; declare it under models: in the topology (or host.Options.Models)", calls[i].Model).Encode()
 		}
 	} else {
-		res := x.m.Run(x.reqs)
-		answers := tensor.EncodeAll(res) // one allocation for the tick's answers
-		for j, r := range res {
+		// The answers come encoded: a batched run's straight from its
+		// outputs, a tick's sharing a few allocations.
+		answers := x.m.RunEncoded(x.reqs)
+		for j, a := range answers {
 			i := x.idx[j]
 			if out[i] != nil { // recorded: a check
-				if r.Status == tensor.OK && !bytes.Equal(answers[j], out[i]) {
+				if st, err := tensor.StatusOf(a); err == nil && st == tensor.OK && !bytes.Equal(a, out[i]) {
 					model := calls[i].Model + "@" + calls[i].Version
 					m := x.mismatches[model]
 					if m == nil {
@@ -163,7 +164,7 @@ func (x *inferencer) Infer(t clock.Tick, calls []engine.InferCall) [][]byte {
 				}
 				continue
 			}
-			out[i] = answers[j]
+			out[i] = a
 		}
 	}
 	if x.recording {

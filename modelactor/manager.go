@@ -219,6 +219,9 @@ func call[T any](m *Manager, msg func(reply chan<- T) any) (T, error) {
 type runMsg struct {
 	reqs []Request
 	at   time.Time // when Run was called: queue time starts there
+	// enc, when not nil (RunEncoded), gets the answers in their wire form
+	// instead of the results.
+	enc [][]byte
 	// done gets the results; reply the model workers the caller must
 	// drain (pool.go) for them to come.
 	done  chan<- []tensor.Result
@@ -237,9 +240,28 @@ type statsMsg struct{ reply chan<- []stats }
 // requests of different models run in parallel; each answer is the same
 // whatever ran first.
 func (m *Manager) Run(reqs []Request) []tensor.Result {
+	return m.run(reqs, nil)
+}
+
+// RunEncoded is Run, with each answer in its wire form (as
+// tensor.Result.Encode gives it), for callers that deliver answers as
+// bytes: the answers of a batched run are encoded straight from its
+// outputs into one buffer, without a tensor.Result each. Each answer is
+// capped at its own length.
+func (m *Manager) RunEncoded(reqs []Request) [][]byte {
+	enc := make([][]byte, len(reqs))
+	if res := m.run(reqs, enc); res != nil { // closed: nothing was encoded
+		return tensor.EncodeAll(res)
+	}
+	return enc
+}
+
+// run is Run; with enc (len(reqs)), the answers go there encoded, and the
+// results it returns are nil unless the manager is closed.
+func (m *Manager) run(reqs []Request, enc [][]byte) []tensor.Result {
 	at := time.Now()
 	done := make(chan []tensor.Result, 1)
-	drains, err := call(m, func(r chan<- []*work) any { return &runMsg{reqs, at, done, r} })
+	drains, err := call(m, func(r chan<- []*work) any { return &runMsg{reqs, at, enc, done, r} })
 	if err != nil {
 		res := make([]tensor.Result, len(reqs))
 		for i, q := range reqs {

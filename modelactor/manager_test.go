@@ -488,6 +488,8 @@ func TestCloseWhileServing(t *testing.T) {
 			t.Errorf("a call during Close: %v", err)
 		}
 	}
+	// After Close, RunEncoded answers each request with the failure Run gives.
+	checkEncoded(t, m, []modelactor.Request{{Request: 4, Model: "mlp", Inputs: []tensor.Tensor{x}}})
 }
 
 // TestOutputLimit: a request whose outputs would pass MaxOutputBytes (a
@@ -518,6 +520,14 @@ func TestOutputLimit(t *testing.T) {
 		t.Fatalf("after the refusals: %v", err)
 	}
 
+	// Unbatched answers of different sizes, and a failure among them,
+	// encode as Run's do.
+	var mixed []modelactor.Request
+	for i, rows := range []int64{1, 3, 4, 2, 0, 3} {
+		mixed = append(mixed, modelactor.Request{Request: uint32(i), Model: "wide", Inputs: []tensor.Tensor{tensor.FromFloat32([]int64{rows, 2}, make([]float32, 2*rows))}})
+	}
+	checkEncoded(t, m, mixed)
+
 	// The limit is per request: a batch of 65 requests of 3 rows each is
 	// served; a request of 4 rows in the same batch fails alone.
 	model.ID, model.MaxBatch = "wide-batched", 128
@@ -530,6 +540,7 @@ func TestOutputLimit(t *testing.T) {
 		}
 		reqs = append(reqs, modelactor.Request{Request: uint32(i), Model: "wide-batched", Input: tensor.EncodeList(tensor.FromFloat32([]int64{rows, 2}, make([]float32, 2*rows)))})
 	}
+	checkEncoded(t, mb, reqs)
 	for i, r := range mb.Run(reqs) {
 		switch {
 		case i == 7 && (r.Status != tensor.RunFailed || !strings.Contains(r.Error, "1024 bytes of outputs for this request, the limit is 1000")):
@@ -574,6 +585,7 @@ func TestParallelTickMatchesAlone(t *testing.T) {
 		want[i] = floats(t, out)
 	}
 	for range 5 {
+		checkEncoded(t, m, reqs)
 		for i, r := range m.Run(reqs) {
 			if r.Err() != nil || r.Request != reqs[i].Request {
 				t.Fatalf("result %d: request %d, %v; want request %d", i, r.Request, r.Err(), reqs[i].Request)
@@ -582,5 +594,22 @@ func TestParallelTickMatchesAlone(t *testing.T) {
 				t.Errorf("result %d (%s): %v in the tick, %v alone", i, reqs[i].Model, got, want[i])
 			}
 		}
+	}
+}
+
+// checkEncoded: RunEncoded answers reqs with the bytes Run's results encode
+// to (a batched run's answers are encoded on the worker, the others after).
+func checkEncoded(t *testing.T, m *modelactor.Manager, reqs []modelactor.Request) {
+	t.Helper()
+	want := tensor.EncodeAll(m.Run(reqs))
+	got := m.RunEncoded(reqs)
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("RunEncoded's answer %d: %x; Run's, encoded: %x", i, got[i], want[i])
+			return
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("RunEncoded gave %d answers for %d requests", len(got), len(want))
 	}
 }

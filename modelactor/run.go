@@ -18,16 +18,52 @@ type group struct {
 	// model and version are as the last request resolved to e asked
 	// (version "" for the default one).
 	model, version string
+	// enc holds the group's encoded answers of single runs
+	// (Manager.RunEncoded); only the model's worker touches it.
+	enc []byte
+}
+
+// groupReserve bounds the room encode reserves for a group's answers.
+const groupReserve = 64 << 10
+
+// encode returns r's wire form, cut from g's buffer: when it has no room,
+// a new one is made with room for every answer of g as large as r (up to
+// groupReserve), so that the answers of a model that runs its requests one
+// by one share an allocation or two per tick.
+func (g *group) encode(r tensor.Result) []byte {
+	n := r.EncodedSize()
+	if cap(g.enc)-len(g.enc) < n {
+		room := n
+		if all := n * len(g.idx); all <= groupReserve {
+			room = all
+		}
+		g.enc = make([]byte, 0, room)
+	}
+	at := len(g.enc)
+	g.enc = r.AppendEncode(g.enc)
+	return g.enc[at:len(g.enc):len(g.enc)]
 }
 
 // tick is one Manager.Run in progress: its results, filled in by the
 // models' workers, go to reply when the last group is done.
 type tick struct {
-	reqs  []Request
-	res   []tensor.Result
+	reqs []Request
+	res  []tensor.Result
+	// enc, when not nil (Manager.RunEncoded), gets the answers encoded
+	// instead, and res is nil.
+	enc   [][]byte
 	at    time.Time
 	left  atomic.Int64
 	reply chan<- []tensor.Result
+}
+
+// set answers request i with r.
+func (t *tick) set(i int, r tensor.Result) {
+	if t.enc != nil {
+		t.enc[i] = r.Encode()
+		return
+	}
+	t.res[i] = r
 }
 
 // done ends one group; the last one replies.
@@ -44,7 +80,10 @@ func (t *tick) done() {
 // request order; the results go to m.done, in request order, when every
 // model is done.
 func (a *manager) dispatch(m *runMsg) {
-	t := &tick{reqs: m.reqs, res: make([]tensor.Result, len(m.reqs)), at: m.at, reply: m.done}
+	t := &tick{reqs: m.reqs, enc: m.enc, at: m.at, reply: m.done}
+	if t.enc == nil {
+		t.res = make([]tensor.Result, len(m.reqs))
+	}
 	var drains []*work
 	var groups []*group
 	byEntry := map[*entry]int32{} // the position of e's group in groups
@@ -60,7 +99,7 @@ func (a *manager) dispatch(m *runMsg) {
 		}
 		e, f := a.reg.resolve(q.Model, q.Version)
 		if f != nil {
-			t.res[i] = tensor.Failure(q.Request, f.status, "%s", f.msg)
+			t.set(i, tensor.Failure(q.Request, f.status, "%s", f.msg))
 			of[i] = -1
 			continue
 		}
@@ -119,8 +158,9 @@ func (a *manager) dispatch(m *runMsg) {
 
 // fail answers request i of t, for e, with f.
 func (a *manager) fail(t *tick, e *entry, i int, f *failure) {
-	t.res[i] = tensor.Failure(t.reqs[i].Request, f.status, "%s", f.msg)
-	t.res[i].Flags = a.flags(e) // a recorded model's failures are recorded too
+	r := tensor.Failure(t.reqs[i].Request, f.status, "%s", f.msg)
+	r.Flags = a.flags(e) // a recorded model's failures are recorded too
+	t.set(i, r)
 	e.count(func(s *stats) { s.Errors++ })
 }
 
@@ -177,7 +217,7 @@ func (a *manager) serve(t *tick, g *group, sess Session, batch int) {
 		}
 		var f *failure
 		if take == 1 {
-			f = a.single(e, sess, t, left[0], lins[0])
+			f = a.single(g, sess, t, left[0], lins[0])
 		} else {
 			f = a.batch(e, sess, t, left[:take], lins[:take])
 		}
@@ -223,13 +263,29 @@ func (a *manager) overLimit(e *entry, outs []tensor.Tensor) *failure {
 	for _, o := range outs {
 		n += o.Size()
 	}
+	return a.overLimitBytes(e, n)
+}
+
+// share is the bytes of n of a batch's outputs' total rows (out, dense).
+func share(out []tensor.Tensor, total, n int64) int64 {
+	var b int64
+	for _, o := range out {
+		b += int64(len(o.Data)) / total * n
+	}
+	return b
+}
+
+// overLimitBytes says why n bytes of one request's outputs are over the
+// per-request limit, or returns nil.
+func (a *manager) overLimitBytes(e *entry, n int64) *failure {
 	if n <= a.cfg.MaxOutputBytes {
 		return nil
 	}
 	return &failure{tensor.RunFailed, fmt.Sprintf("model %s: ONNX Runtime: %v: %d bytes of outputs for this request, the limit is %d; ask for fewer rows, or raise the limit (inference.max_output_bytes)", e.model.Key(), ErrOutputTooLarge, n, a.cfg.MaxOutputBytes)}
 }
 
-func (a *manager) single(e *entry, sess Session, t *tick, i int, in []tensor.Tensor) *failure {
+func (a *manager) single(g *group, sess Session, t *tick, i int, in []tensor.Tensor) *failure {
+	e := g.e
 	out, f := a.timedRun(e, sess, in, 1, t.at)
 	if f == nil {
 		f = a.overLimit(e, out)
@@ -237,7 +293,12 @@ func (a *manager) single(e *entry, sess Session, t *tick, i int, in []tensor.Ten
 	if f != nil {
 		return f
 	}
-	t.res[i] = tensor.Result{Request: t.reqs[i].Request, Flags: a.flags(e), Outputs: out}
+	r := tensor.Result{Request: t.reqs[i].Request, Flags: a.flags(e), Outputs: out}
+	if t.enc != nil {
+		t.enc[i] = g.encode(r)
+	} else {
+		t.res[i] = r
+	}
 	return nil
 }
 
@@ -265,36 +326,56 @@ func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tens
 			return &failure{tensor.RunFailed, fmt.Sprintf("model %s: a batch of %d rows gave an output of shape %s; declare it without max_batch", e.model.Key(), total, tensor.ShapeString(o.Shape))}
 		}
 	}
-	// The requests' outputs and their shapes are cut from one allocation
-	// each: a batch costs the same few allocations whatever its size.
-	all := make([]tensor.Tensor, len(idx)*len(out))
-	dims := 0
-	for _, o := range out {
-		dims += len(o.Shape)
-	}
-	shapes := make([]int64, len(idx)*dims)
 	// No request's share can be over the limit when the whole batch's
 	// outputs are not.
 	limited := a.overLimit(e, out) != nil
 	flags := a.flags(e) | tensor.Batched
+	dims, data := 0, 0
+	for _, o := range out {
+		dims += len(o.Shape)
+		data += len(o.Data)
+	}
+	// Encoded answers (Manager.RunEncoded) are written straight from the
+	// outputs into one buffer for the batch: a request's answer is the
+	// batch's list with its rows of data, and dense outputs (batchable)
+	// encode to a size linear in their data. Otherwise the requests'
+	// outputs and their shapes are cut from one allocation each: a batch
+	// costs the same few allocations whatever its size.
+	var all []tensor.Tensor
+	var shapes []int64
+	var enc []byte
+	if t.enc != nil {
+		enc = make([]byte, 0, len(idx)*(tensor.ResultHeaderSize+tensor.ListSize(out)-data)+data)
+	} else {
+		all = make([]tensor.Tensor, len(idx)*len(out))
+		shapes = make([]int64, len(idx)*dims)
+	}
 	var start int64
 	batched := 0
 	for k, i := range idx {
+		n := rows[k]
+		start += n
+		if limited {
+			if f := a.overLimitBytes(e, share(out, total, n)); f != nil {
+				a.fail(t, e, i, f)
+				continue
+			}
+		}
+		if t.enc != nil {
+			at := len(enc)
+			enc = tensor.AppendRows(enc, t.reqs[i].Request, flags, out, total, start-n, n)
+			t.enc[i] = enc[at:len(enc):len(enc)]
+			batched++
+			continue
+		}
 		parts := all[k*len(out) : (k+1)*len(out) : (k+1)*len(out)]
 		for j, o := range out {
 			row := int64(len(o.Data)) / total
 			shape := shapes[:len(o.Shape):len(o.Shape)]
 			shapes = shapes[len(o.Shape):]
 			copy(shape, o.Shape)
-			shape[0] = rows[k]
-			parts[j] = tensor.Tensor{Kind: o.Kind, DType: o.DType, Shape: shape, Data: o.Data[start*row : (start+rows[k])*row]}
-		}
-		start += rows[k]
-		if limited {
-			if f := a.overLimit(e, parts); f != nil {
-				a.fail(t, e, i, f)
-				continue
-			}
+			shape[0] = n
+			parts[j] = tensor.Tensor{Kind: o.Kind, DType: o.DType, Shape: shape, Data: o.Data[(start-n)*row : start*row]}
 		}
 		t.res[i] = tensor.Result{Request: t.reqs[i].Request, Flags: flags, Outputs: parts}
 		batched++

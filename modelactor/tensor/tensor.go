@@ -291,8 +291,7 @@ func AppendList(b []byte, ts []Tensor) []byte {
 }
 
 func appendValue(b []byte, t *Tensor) []byte {
-	b = append(b, byte(t.DType), byte(len(t.Shape)), byte(t.Kind), 0)
-	b = binary.LittleEndian.AppendUint32(b, uint32(bodySize(t)))
+	b = appendValueHeader(b, t, bodySize(t))
 	for _, d := range t.Shape {
 		b = binary.LittleEndian.AppendUint64(b, uint64(d))
 	}
@@ -306,6 +305,13 @@ func appendValue(b []byte, t *Tensor) []byte {
 		return b
 	}
 	return append(b, t.Data...)
+}
+
+// appendValueHeader appends the fixed header of a value like t (its
+// dtype, rank and kind) whose body is body bytes.
+func appendValueHeader(b []byte, t *Tensor, body int) []byte {
+	b = append(b, byte(t.DType), byte(len(t.Shape)), byte(t.Kind), 0)
+	return binary.LittleEndian.AppendUint32(b, uint32(body))
 }
 
 // bodySize is the length of t's body.
@@ -586,14 +592,42 @@ func (r Result) EncodedSize() int {
 // AppendEncode appends the wire form of r to b and returns the extended
 // buffer: the answers of a tick can share one allocation.
 func (r Result) AppendEncode(b []byte) []byte {
-	b = binary.LittleEndian.AppendUint32(b, Magic)
-	b = binary.LittleEndian.AppendUint32(b, r.Request)
-	b = binary.LittleEndian.AppendUint32(b, uint32(r.Status))
-	b = binary.LittleEndian.AppendUint32(b, uint32(r.Flags))
+	b = appendResultHeader(b, r.Request, r.Status, r.Flags)
 	if r.Status != OK {
 		return append(b, r.Error...)
 	}
 	return AppendList(b, r.Outputs)
+}
+
+// appendResultHeader appends a result's fixed header (ResultHeaderSize
+// bytes).
+func appendResultHeader(b []byte, request uint32, status Status, flags Flags) []byte {
+	b = binary.LittleEndian.AppendUint32(b, Magic)
+	b = binary.LittleEndian.AppendUint32(b, request)
+	b = binary.LittleEndian.AppendUint32(b, uint32(status))
+	return binary.LittleEndian.AppendUint32(b, uint32(flags))
+}
+
+// AppendRows appends the wire form of a successful result for request
+// whose outputs are rows [start, start+n) of outs: dense tensors of a
+// fixed-size dtype with total rows each, as a batched run gives them. The
+// bytes are those AppendEncode gives for the outputs cut out, without
+// building them: a batch's answers are encoded straight from its outputs.
+func AppendRows(b []byte, request uint32, flags Flags, outs []Tensor, total, start, n int64) []byte {
+	b = appendResultHeader(b, request, OK, flags)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(outs)))
+	for i := range outs {
+		o := &outs[i]
+		row := int64(len(o.Data)) / total
+		data := o.Data[start*row : (start+n)*row]
+		b = appendValueHeader(b, o, len(data))
+		b = binary.LittleEndian.AppendUint64(b, uint64(n))
+		for _, d := range o.Shape[1:] {
+			b = binary.LittleEndian.AppendUint64(b, uint64(d))
+		}
+		b = append(b, data...)
+	}
+	return b
 }
 
 // EncodeAll returns the wire form of each of rs, as Encode does, cut from
@@ -618,6 +652,15 @@ func EncodeAll(rs []Result) [][]byte {
 // IsResult reports whether p starts like an encoded result.
 func IsResult(p []byte) bool {
 	return len(p) >= ResultHeaderSize && binary.LittleEndian.Uint32(p) == Magic
+}
+
+// StatusOf returns the status of an encoded result without decoding its
+// outputs.
+func StatusOf(p []byte) (Status, error) {
+	if !IsResult(p) {
+		return 0, fmt.Errorf("%w: not an inference result (no LSIR header)", ErrMalformed)
+	}
+	return Status(binary.LittleEndian.Uint32(p[8:])), nil
 }
 
 // DecodeResult decodes an encoded result; output tensors alias p.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -339,6 +340,32 @@ func TestDecoder(t *testing.T) {
 	}
 }
 
+// TestAppendRows: a request's rows of a batch's outputs encode to the
+// bytes of the result of those rows cut out, for every split.
+func TestAppendRows(t *testing.T) {
+	outs := []tensor.Tensor{
+		tensor.FromFloat32([]int64{5, 2}, []float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}),
+		tensor.From([]int64{5}, []int64{10, 11, 12, 13, 14}),
+		tensor.FromFloat32([]int64{5, 1, 3}, make([]float32, 15)),
+	}
+	for start := range int64(5) {
+		for n := int64(1); start+n <= 5; n++ {
+			parts := make([]tensor.Tensor, len(outs))
+			for j, o := range outs {
+				row := int64(len(o.Data)) / 5
+				shape := slices.Clone(o.Shape)
+				shape[0] = n
+				parts[j] = tensor.Tensor{DType: o.DType, Shape: shape, Data: o.Data[start*row : (start+n)*row]}
+			}
+			want := tensor.Result{Request: 9, Flags: tensor.Batched, Outputs: parts}.Encode()
+			got := tensor.AppendRows([]byte{1}, 9, tensor.Batched, outs, 5, start, n)
+			if got[0] != 1 || !bytes.Equal(got[1:], want) {
+				t.Errorf("rows %d..%d: %x, want %x", start, start+n, got[1:], want)
+			}
+		}
+	}
+}
+
 // TestAppendEncode: answers appended to one buffer, or encoded together by
 // EncodeAll, are each what Encode gives, EncodedSize is its length, and
 // appending to one of EncodeAll's answers leaves the next intact.
@@ -361,5 +388,13 @@ func TestAppendEncode(t *testing.T) {
 	_ = append(all[0], 0xff)
 	if !tensor.IsResult(all[1]) {
 		t.Error("appending to one answer of EncodeAll overwrote the next")
+	}
+	for i, r := range rs {
+		if st, err := tensor.StatusOf(all[i]); err != nil || st != r.Status {
+			t.Errorf("StatusOf(result %d) = %v, %v; want %v", r.Request, st, err, r.Status)
+		}
+	}
+	if _, err := tensor.StatusOf(all[0][:tensor.ResultHeaderSize-1]); !errors.Is(err, tensor.ErrMalformed) {
+		t.Errorf("StatusOf(a cut header) = %v, want ErrMalformed", err)
 	}
 }
