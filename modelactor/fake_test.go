@@ -1,6 +1,7 @@
 package modelactor_test
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -233,5 +234,129 @@ func TestWarmUpAndSessionOptions(t *testing.T) {
 		if len(g.opened) != 1 || !reflect.DeepEqual(g.opened[0], want) {
 			t.Errorf("sessions opened with %+v, want [%+v]", g.opened, want)
 		}
+	}
+}
+
+// openGateBackend opens sessions like fakeSession's; opening the file
+// "blocked" says it started and waits for release. A run of a session
+// after its Close is counted as a bug.
+type openGateBackend struct {
+	opening, release chan struct{}
+	runAfterClose    atomic.Int64
+}
+
+func (b *openGateBackend) Open(data []byte, _ modelactor.SessionOptions) (modelactor.Session, error) {
+	if string(data) == "blocked" {
+		b.opening <- struct{}{}
+		<-b.release
+	}
+	return &closeCheckSession{b: b}, nil
+}
+
+type closeCheckSession struct {
+	fakeSession
+	b      *openGateBackend
+	closed atomic.Bool
+}
+
+func (s *closeCheckSession) Run(in []tensor.Tensor) ([]tensor.Tensor, error) {
+	if s.closed.Load() {
+		s.b.runAfterClose.Add(1)
+	}
+	return s.fakeSession.Run(in)
+}
+
+func (s *closeCheckSession) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// TestLoadedTickSkipsActor: a tick whose models are all loaded is served
+// while the actor is busy loading another model (it does not wait for the
+// actor), and ticks of a loaded model running while it is unloaded and
+// loaded again never run on a closed session, are all answered, and are
+// all counted (hits and misses add up to the requests).
+func TestLoadedTickSkipsActor(t *testing.T) {
+	dir := t.TempDir()
+	b := &openGateBackend{opening: make(chan struct{}, 1), release: make(chan struct{})}
+	sys := actor.NewActorSystem()
+	defer sys.Shutdown()
+	l := logrus.New()
+	l.SetOutput(testWriter{t})
+	fast := modeltest.Write(t, dir, "fast", []byte("fast"))
+	fast.Eager = true
+	models := []modelactor.Model{fast, modeltest.Write(t, dir, "blocked", []byte("blocked"))}
+	m, err := modelactor.Start(sys, modelactor.Config{Models: models, Backend: b, Logger: l, NoWarmUp: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(b.release)
+		}
+	}
+	defer release() // a failure below must not leave the load blocked
+	in := tensor.EncodeList()
+	blocked := make(chan []tensor.Result, 1)
+	go func() { blocked <- m.Run([]modelactor.Request{{Model: "blocked", Input: in}}) }()
+	<-b.opening // the actor is in the blocked model's Open
+	fastTick := []modelactor.Request{{Request: 1, Model: "fast", Input: in}, {Request: 2, Model: "fast", Input: in}}
+	served := make(chan []byte, 1)
+	go func() { served <- m.RunEncoded(fastTick)[1] }()
+	watchdog := time.NewTimer(time.Minute)
+	defer watchdog.Stop()
+	select {
+	case p := <-served:
+		if st, err := tensor.StatusOf(p); err != nil || st != tensor.OK {
+			t.Errorf("the loaded model's answer: status %v, %v", st, err)
+		}
+	case <-watchdog.C:
+		t.Fatal("a tick of a loaded model waited for the actor, busy loading another model")
+	}
+	release()
+	if r := (<-blocked)[0]; r.Err() != nil {
+		t.Errorf("the blocked model's answer once loaded: %v", r.Err())
+	}
+
+	const callers, ticks = 4, 50
+	var wg sync.WaitGroup
+	bad := make(chan string, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range ticks {
+				for i, r := range m.Run(fastTick) {
+					if r.Err() != nil || r.Request != fastTick[i].Request {
+						bad <- fmt.Sprintf("answer %d: request %d, %v", i, r.Request, r.Err())
+						return
+					}
+				}
+			}
+		}()
+	}
+	for range ticks {
+		if err := m.Unload("fast", "1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Load("fast", "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(bad)
+	for s := range bad {
+		t.Error(s)
+	}
+	mt := m.Metrics()[1] // by id: "blocked", "fast"
+	m.Close()
+	if n := b.runAfterClose.Load(); n != 0 {
+		t.Errorf("%d runs on a session after its Close", n)
+	}
+	if want := uint64(len(fastTick) * (1 + callers*ticks)); mt.ID != "fast" || mt.Requests != want || mt.Hits+mt.Misses != want || mt.Errors != 0 {
+		t.Errorf("metrics %+v: want %d requests, all hits or misses, no errors", mt, want)
 	}
 }

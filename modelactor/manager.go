@@ -4,6 +4,8 @@
 // evicts; the runs themselves happen on workers, one per model at a time
 // and at most Config.Workers at once, so a long model does not hold up the
 // others (RATIONALE.md: "Why does each model run on a worker of its own?").
+// A tick whose models are all loaded goes to their workers straight from
+// the caller, without the actor.
 //
 // Models are declared (id, version, .onnx file, sha256) in Config (the
 // registry is fixed for the manager's life, so a replay resolves requests
@@ -41,6 +43,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -216,15 +219,11 @@ func call[T any](m *Manager, msg func(reply chan<- T) any) (T, error) {
 	return <-reply, nil
 }
 
+// runMsg asks the actor to load a tick's models and hand its groups to
+// their workers; reply gets the model workers the caller must drain
+// (pool.go) for the tick's answers to come.
 type runMsg struct {
-	reqs []Request
-	at   time.Time // when Run was called: queue time starts there
-	// enc, when not nil (RunEncoded), gets the answers in their wire form
-	// instead of the results.
-	enc [][]byte
-	// done gets the results; reply the model workers the caller must
-	// drain (pool.go) for them to come.
-	done  chan<- []tensor.Result
+	t     *tick
 	reply chan<- []*work
 }
 
@@ -259,9 +258,8 @@ func (m *Manager) RunEncoded(reqs []Request) [][]byte {
 // run is Run; with enc (len(reqs)), the answers go there encoded, and the
 // results it returns are nil unless the manager is closed.
 func (m *Manager) run(reqs []Request, enc [][]byte) []tensor.Result {
-	at := time.Now()
 	done := make(chan []tensor.Result, 1)
-	drains, err := call(m, func(r chan<- []*work) any { return &runMsg{reqs, at, enc, done, r} })
+	drains, err := m.dispatch(m.a.newTick(reqs, enc, time.Now(), done))
 	if err != nil {
 		res := make([]tensor.Result, len(reqs))
 		for i, q := range reqs {
@@ -273,6 +271,25 @@ func (m *Manager) run(reqs []Request, enc [][]byte) []tensor.Result {
 	// only wait otherwise.
 	m.a.drainAll(drains, done)
 	return <-done
+}
+
+// dispatch hands t's groups to their models' workers: straight from the
+// calling goroutine when every model of the tick is loaded, through the
+// actor otherwise (it loads, and evicts to make room). It returns the
+// workers the caller must drain. See RATIONALE.md: "Why does a tick of
+// loaded models skip the actor?".
+func (m *Manager) dispatch(t *tick) ([]*work, error) {
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	drains, ok := m.a.dispatchLoaded(t)
+	m.mu.RUnlock()
+	if ok {
+		return drains, nil
+	}
+	return call(m, func(r chan<- []*work) any { return &runMsg{t, r} })
 }
 
 // Infer runs one request from Go code and returns the outputs.
@@ -335,12 +352,20 @@ func flat(err1, err2 error) error {
 }
 
 // manager is the actor. Its state is touched only by Receive (and by Start
-// before the actor exists), except what entry says the workers touch.
+// before the actor exists), except what entry says workers and callers
+// touch; callers also read the registry (newTick), which does not change
+// once the manager has started.
 type manager struct {
 	cfg   Config
 	reg   *registry
 	used  map[string]int64 // bytes loaded per device
-	clock uint64           // use counter for LRU
+	clock atomic.Uint64    // use counter for LRU
+	// live guards every entry's sess against the callers that hand runs to
+	// loaded models without the actor (dispatchLoaded): the actor sets or
+	// clears a session only while holding it, and evict queues the
+	// session's Close under it, so no run is queued behind its session's
+	// Close.
+	live sync.RWMutex
 	// slots bounds the runs in progress at once (Config.Workers); workers
 	// counts the workers' goroutines (pool.go).
 	slots   chan struct{}
@@ -348,7 +373,9 @@ type manager struct {
 }
 
 // entry is one model version. The actor owns its fields but for work (the
-// model's worker queue, pool.go) and stats, which workers update under mu.
+// model's worker queue, pool.go), stats, which workers update under mu,
+// and lastUse; sess and batch are also read by callers under manager.live
+// (dispatchLoaded).
 type entry struct {
 	model    Model
 	key      string // model.Key()
@@ -356,7 +383,7 @@ type entry struct {
 	device   string // where it runs once loaded
 	fallback string
 	bytes    int64
-	lastUse  uint64
+	lastUse  atomic.Uint64 // the manager's clock at its last use
 	// logged is the last machine-specific failure logged for this model.
 	logged string
 	// probed: batching was decided at the first load; batch is the most
@@ -450,8 +477,7 @@ func (a *manager) loadOrUnload(m *loadMsg) error {
 // load opens e's session if it is not open, evicting other models of its
 // device to stay within the budget.
 func (a *manager) load(e *entry) *failure {
-	a.clock++
-	e.lastUse = a.clock
+	a.touch(e)
 	if e.sess != nil {
 		return nil
 	}
@@ -493,15 +519,23 @@ func (a *manager) load(e *entry) *failure {
 		}
 		return a.machineFailure(e, tensor.LoadFailed, fmt.Sprintf("model %s (%s) does not load (the host's log says why)", m.Key(), file), err)
 	}
-	e.sess, e.device, e.bytes = sess, device, size
+	e.device, e.bytes = device, size
 	a.used[device] += size
 	e.count(func(s *stats) { s.Loads++ })
 	if !e.probed {
 		e.probed = true
-		a.decideBatching(e)
+		a.decideBatching(e, sess)
 	}
+	a.live.Lock()
+	e.sess = sess // published with the batching decided
+	a.live.Unlock()
 	a.cfg.Logger.WithFields(logrus.Fields{"model": m.Key(), "device": device, "bytes": size}).Debug("modelactor: loaded")
 	return nil
+}
+
+// touch marks e as used now, for the least-recently-used eviction.
+func (a *manager) touch(e *entry) {
+	e.lastUse.Store(a.clock.Add(1))
 }
 
 // sessionOptions are the options m's session opens with on device. The
@@ -550,7 +584,7 @@ func (a *manager) makeRoom(device string, size int64, keep *entry) *failure {
 	for a.used[device]+size > budget {
 		var lru *entry
 		for _, e := range a.reg.byKey {
-			if e.sess != nil && e.device == device && e != keep && (lru == nil || e.lastUse < lru.lastUse) {
+			if e.sess != nil && e.device == device && e != keep && (lru == nil || e.lastUse.Load() < lru.lastUse.Load()) {
 				lru = e
 			}
 		}
@@ -565,16 +599,20 @@ func (a *manager) makeRoom(device string, size int64, keep *entry) *failure {
 
 // evict takes e's session out of service at once (its bytes no longer
 // count against the budget) and closes it on e's worker, after the runs
-// already handed to it.
+// already handed to it: clearing it under a.live waits for the callers
+// handing it runs (dispatchLoaded) to have queued them.
 func (a *manager) evict(e *entry, why string) {
 	sess, key := e.sess, e.key
-	e.sess = nil
 	a.used[e.device] -= e.bytes
-	if a.enqueue(e, func() {
+	a.live.Lock()
+	e.sess = nil
+	drain := a.enqueue(e, func() {
 		if err := sess.Close(); err != nil {
 			a.cfg.Logger.WithField("model", key).Warnf("modelactor: closing the session: %v", err)
 		}
-	}) {
+	})
+	a.live.Unlock()
+	if drain {
 		go a.drain(&e.work, nil)
 	}
 	a.cfg.Logger.WithField("model", key).Debug("modelactor: " + why)

@@ -10,20 +10,21 @@ import (
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
 )
 
-// decideBatching sets e.batch and e.batchOff once e's session is open: a
+// decideBatching sets e.batch and e.batchOff once e's session sess is
+// open (before the actor publishes it as e.sess): a
 // model is batched only when declared batchable (Model.MaxBatch > 1), when
 // its inputs and outputs have a symbolic leading dimension, and when the
 // probe finds that batching changes no bit of its answers.
-func (a *manager) decideBatching(e *entry) {
+func (a *manager) decideBatching(e *entry, sess Session) {
 	e.batch, e.batchOff = 0, ""
 	if e.model.MaxBatch <= 1 {
 		return
 	}
 	why := ""
-	if !batchable(e.sess) || len(e.sess.Inputs()) == 0 {
+	if !batchable(sess) || len(sess.Inputs()) == 0 {
 		why = "its inputs and outputs do not all have a symbolic leading (batch) dimension"
 	} else {
-		why = probeBatching(e.sess, e.model.MaxBatch)
+		why = probeBatching(sess, e.model.MaxBatch)
 	}
 	if why != "" {
 		e.batchOff = why

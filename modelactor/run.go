@@ -14,7 +14,7 @@ import (
 type group struct {
 	e   *entry
 	idx []int // positions in the run's requests
-	n   int   // how many (while dispatch counts them)
+	n   int   // how many (while newTick counts them)
 	// model and version are as the last request resolved to e asked
 	// (version "" for the default one).
 	model, version string
@@ -47,8 +47,9 @@ func (g *group) encode(r tensor.Result) []byte {
 // tick is one Manager.Run in progress: its results, filled in by the
 // models' workers, go to reply when the last group is done.
 type tick struct {
-	reqs []Request
-	res  []tensor.Result
+	reqs   []Request
+	groups []*group // the requests by model version, in order of first request
+	res    []tensor.Result
 	// enc, when not nil (Manager.RunEncoded), gets the answers encoded
 	// instead, and res is nil.
 	enc   [][]byte
@@ -73,28 +74,25 @@ func (t *tick) done() {
 	}
 }
 
-// dispatch answers a Run: it resolves the requests and loads their models
-// here, in the actor, and hands each model's requests to the model's
-// worker; the model workers that need a goroutine go back to the caller
-// to drain. Requests for the same model version are served together, in
-// request order; the results go to m.done, in request order, when every
-// model is done.
-func (a *manager) dispatch(m *runMsg) {
-	t := &tick{reqs: m.reqs, enc: m.enc, at: m.at, reply: m.done}
+// newTick resolves a Run's requests (the registry does not change once
+// the manager has started, so any goroutine may) and groups them by model
+// version, in request order; a request that resolves to no model is
+// answered at once. The answers go to reply, in request order, when every
+// group is done.
+func (a *manager) newTick(reqs []Request, enc [][]byte, at time.Time, reply chan<- []tensor.Result) *tick {
+	t := &tick{reqs: reqs, enc: enc, at: at, reply: reply}
 	if t.enc == nil {
-		t.res = make([]tensor.Result, len(m.reqs))
+		t.res = make([]tensor.Result, len(reqs))
 	}
-	var drains []*work
-	var groups []*group
-	byEntry := map[*entry]int32{} // the position of e's group in groups
+	byEntry := map[*entry]int32{} // the position of e's group in t.groups
 	// Each request's group (-1: none) first, then every group's positions
 	// cut from one allocation: a few allocations whatever the tick's size.
-	of := make([]int32, len(m.reqs))
+	of := make([]int32, len(reqs))
 	last := int32(-1) // a tick's requests for one model tend to come together
-	for i, q := range m.reqs {
-		if last >= 0 && q.Model == groups[last].model && q.Version == groups[last].version {
+	for i, q := range reqs {
+		if last >= 0 && q.Model == t.groups[last].model && q.Version == t.groups[last].version {
 			of[i] = last
-			groups[last].n++
+			t.groups[last].n++
 			continue
 		}
 		e, f := a.reg.resolve(q.Model, q.Version)
@@ -105,55 +103,100 @@ func (a *manager) dispatch(m *runMsg) {
 		}
 		k, ok := byEntry[e]
 		if !ok {
-			k = int32(len(groups))
+			k = int32(len(t.groups))
 			byEntry[e] = k
-			groups = append(groups, &group{e: e})
+			t.groups = append(t.groups, &group{e: e})
 		}
-		g := groups[k]
+		g := t.groups[k]
 		of[i], last = k, k
 		g.n++
 		g.model, g.version = q.Model, q.Version
 	}
-	idx := make([]int, 0, len(m.reqs))
-	for _, g := range groups {
+	idx := make([]int, 0, len(reqs))
+	for _, g := range t.groups {
 		g.idx = idx[len(idx) : len(idx) : len(idx)+g.n]
 		idx = idx[:len(idx)+g.n]
 	}
 	for i, k := range of {
 		if k >= 0 {
-			groups[k].idx = append(groups[k].idx, i)
+			t.groups[k].idx = append(t.groups[k].idx, i)
 		}
 	}
-	t.left.Store(int64(len(groups)) + 1)
-	for _, g := range groups {
+	t.left.Store(int64(len(t.groups)) + 1)
+	return t
+}
+
+// dispatch answers a Run in the actor: it loads the tick's models and
+// hands each group to its model's worker; the model workers that need a
+// goroutine go back to the caller to drain.
+func (a *manager) dispatch(m *runMsg) {
+	t := m.t
+	var drains []*work
+	for _, g := range t.groups {
 		e := g.e
-		n := uint64(len(g.idx))
 		hit := e.sess != nil
 		f := a.safeLoad(e)
-		e.count(func(s *stats) {
-			s.Requests += n
-			if hit {
-				s.Hits += n
-			} else {
-				s.Misses++
-				s.Hits += n - 1
-			}
-		})
+		countRequests(e, len(g.idx), hit)
 		if f != nil {
 			a.failGroup(t, g, f)
 			t.done()
 			continue
 		}
-		sess, batch := e.sess, e.batch
-		if a.enqueue(e, func() {
-			defer t.done()
-			a.safeServe(t, g, sess, batch)
-		}) {
+		if a.handOut(t, g) {
 			drains = append(drains, &e.work)
 		}
 	}
 	t.done()
 	m.reply <- drains
+}
+
+// dispatchLoaded is dispatch for a tick whose models are all loaded, in
+// the caller's goroutine, without the actor; it does nothing and returns
+// false when one is not (then the actor must load it). It holds a.live, so
+// that no session it hands a run to is evicted before the run is queued.
+func (a *manager) dispatchLoaded(t *tick) ([]*work, bool) {
+	a.live.RLock()
+	defer a.live.RUnlock()
+	for _, g := range t.groups {
+		if g.e.sess == nil {
+			return nil, false
+		}
+	}
+	var drains []*work
+	for _, g := range t.groups {
+		a.touch(g.e)
+		countRequests(g.e, len(g.idx), true)
+		if a.handOut(t, g) {
+			drains = append(drains, &g.e.work)
+		}
+	}
+	t.done()
+	return drains, true
+}
+
+// countRequests counts a group of n requests for e, which was loaded
+// (hit) or had to load: one miss, and the group's other requests hits.
+func countRequests(e *entry, n int, hit bool) {
+	e.count(func(s *stats) {
+		s.Requests += uint64(n)
+		if hit {
+			s.Hits += uint64(n)
+		} else {
+			s.Misses++
+			s.Hits += uint64(n - 1)
+		}
+	})
+}
+
+// handOut queues g's requests on its model's worker, with the model's
+// session, and reports whether the worker needs a goroutine (enqueue).
+// The caller is the actor, or holds a.live.
+func (a *manager) handOut(t *tick, g *group) bool {
+	sess, batch := g.e.sess, g.e.batch
+	return a.enqueue(g.e, func() {
+		defer t.done()
+		a.safeServe(t, g, sess, batch)
+	})
 }
 
 // fail answers request i of t, for e, with f.
