@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lockstep-rt/lockstep/internal/fsutil"
 	"github.com/lockstep-rt/lockstep/modelactor"
 	"github.com/lockstep-rt/lockstep/modelactor/onnx"
 )
@@ -146,17 +146,7 @@ var notModelID = regexp.MustCompile(`[^A-Za-z0-9._:/-]+`)
 // inspectModel reads the model file at path and makes the report, with
 // the entry's id (default: from the file name) and version.
 func inspectModel(path, id, version string) (*modelReport, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file: give an .onnx model file", path)
-	}
-	if st.Size() > modelactor.MaxModelFileSize {
-		return nil, &exitError{exitCorrupt, fmt.Errorf("%s has %d bytes, more than the %d a model may have: not a model Lockstep can load", path, st.Size(), modelactor.MaxModelFileSize)}
-	}
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadRegular(path, "model inspect", modelactor.MaxModelFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +163,7 @@ func inspectModel(path, id, version string) (*modelReport, error) {
 	if err := decl.Validate(); err != nil {
 		return nil, usageErrorf("%w: give another with --id or --version", err)
 	}
-	r := &modelReport{File: path, Size: st.Size(), SHA256: decl.SHA256, IRVersion: info.IRVersion, Producer: info.Producer,
+	r := &modelReport{File: path, Size: int64(len(data)), SHA256: decl.SHA256, IRVersion: info.IRVersion, Producer: info.Producer,
 		ProducerVersion: info.ProducerVersion, Domain: info.Domain, ModelVersion: info.ModelVersion, Graph: info.Graph,
 		Nodes: info.Nodes, Initializers: info.Initializers, Opsets: info.Opsets, Inputs: modelValues(info.Inputs), Outputs: modelValues(info.Outputs),
 		Declaration: modelDeclared{ID: decl.ID, Version: decl.Version, Path: decl.Path, SHA256: decl.SHA256}}

@@ -126,6 +126,12 @@ func TestModelInspectRefuses(t *testing.T) {
 	if _, err := agenthost(t, "model", "inspect", filepath.Join(dir, "absent.onnx")); code(err) != exitFailed || !strings.Contains(err.Error(), "absent.onnx") {
 		t.Errorf("a missing file: exit %d %v", code(err), err)
 	}
+	// A device or a directory is refused before anything is read.
+	for _, path := range []string{"/dev/zero", dir} {
+		if _, err := agenthost(t, "model", "inspect", path); code(err) != exitFailed || !strings.Contains(err.Error(), "is not a regular file") {
+			t.Errorf("%s: exit %d %v", path, code(err), err)
+		}
+	}
 	if _, err := agenthost(t, "model"); code(err) != exitUsage || !strings.Contains(err.Error(), "model inspect FILE.onnx") {
 		t.Errorf("model without a subcommand: exit %d %v", code(err), err)
 	}

@@ -177,7 +177,8 @@ func agentPage(s *Snapshot, r *http.Request) (any, error) {
 		slices.SortStableFunc(matched, by)
 	}
 	page := AgentPage{Seq: s.Seq, Tick: s.AgentsTick, Total: len(s.Agents), Matched: len(matched), Offset: offset, Agents: []Agent{}}
-	for _, a := range matched[min(offset, len(matched)):min(offset+limit, len(matched))] {
+	lo, hi := window(len(matched), offset, limit)
+	for _, a := range matched[lo:hi] {
 		page.Agents = append(page.Agents, *a)
 	}
 	return page, nil
@@ -196,12 +197,20 @@ func channelPage(s *Snapshot, r *http.Request) (any, error) {
 		}
 	}
 	page := ChannelPage{Seq: s.Seq, Tick: s.AgentsTick, Total: len(s.Channels), Matched: len(matched), Offset: offset, Channels: []Channel{}, Sizes: []int{}}
-	for _, c := range matched[min(offset, len(matched)):min(offset+limit, len(matched))] {
+	lo, hi := window(len(matched), offset, limit)
+	for _, c := range matched[lo:hi] {
 		page.Sizes = append(page.Sizes, len(c.Members))
 		c.Members = c.Members[:min(len(c.Members), maxMembers)]
 		page.Channels = append(page.Channels, c)
 	}
 	return page, nil
+}
+
+// window is the range [lo, hi) of n items that a page at offset of at
+// most limit items shows (offset+limit may overflow: it is never added).
+func window(n, offset, limit int) (lo, hi int) {
+	lo = min(offset, n)
+	return lo, lo + min(limit, n-lo)
 }
 
 // pageOf parses ?offset= and ?limit=.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -145,6 +146,16 @@ func TestViews(t *testing.T) {
 	decode(t, srv, "/channels", &chans)
 	if chans.Total != 1 || chans.Channels[0].Name != "news" || !slices.Equal(chans.Channels[0].Members, h.Members("news")) || chans.Sizes[0] != 2 {
 		t.Fatalf("channels: %+v (members %v)", chans, h.Members("news"))
+	}
+
+	// An offset past the end (even one that overflows offset+limit) is an
+	// empty page.
+	for _, path := range []string{"/agents?offset=9223372036854775807", "/channels?offset=9223372036854775807&limit=500"} {
+		var far struct{ Matched, Offset int }
+		decode(t, srv, path, &far)
+		if far.Matched == 0 || far.Offset != math.MaxInt {
+			t.Errorf("GET %s: %+v", path, far)
+		}
 	}
 
 	for _, bad := range []string{"/agents?limit=501", "/agents?offset=-1", "/agents?sort=name", "/channels?limit=x", "/summary?after=x"} {
