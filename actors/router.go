@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -60,6 +61,12 @@ type round struct {
 	reported []atomic.Uint64
 	pending  atomic.Int64
 	router   *actor.PID
+	// With a Remote: remote[slot] marks the slots the Remote fills, local
+	// counts the local reports still to come, and localDone runs when it
+	// reaches zero, before the round's last report counts.
+	remote    []bool
+	local     atomic.Int64
+	localDone func()
 }
 
 // reset starts tick t with n slots.
@@ -82,6 +89,9 @@ func (rd *round) report(t clock.Tick, slot int, rep engine.Report) (ok, last boo
 		return false, false
 	}
 	rd.reports[slot] = rep
+	if rd.localDone != nil && !rd.remote[slot] && rd.local.Add(-1) == 0 {
+		rd.localDone()
+	}
 	return true, rd.pending.Add(-1) == 0
 }
 
@@ -115,6 +125,8 @@ type router struct {
 	reply   chan<- Outcome
 	queued  []*applyMsg
 	events  *eventLog
+	// remoteSlots are the plan's slots the Remote runs (with cfg.Remote).
+	remoteSlots []int
 }
 
 func (r *router) Receive(ctx actor.Context) {
@@ -132,6 +144,10 @@ func (r *router) Receive(ctx actor.Context) {
 		if r.running && m.round == &r.round && r.round.pending.Load() == 0 {
 			r.barrier()
 		}
+	case *abortMsg:
+		if r.running && m.round == &r.round {
+			r.abort(m.err)
+		}
 	case *actor.Started:
 		r.round.router = ctx.Self()
 	}
@@ -144,22 +160,33 @@ func (r *router) begin(reply chan<- Outcome) {
 		r.remove(sup, a)
 	}
 	for _, a := range p.Spawned {
-		if a.Alive() { // spawned and stopped before the tick: never runs
+		if a.Alive() && r.local(a) { // spawned and stopped before the tick: never runs
 			r.spawn(a)
 		}
 	}
 	r.running, r.plan, r.reply = true, p, reply
 	if r.stale || len(r.order) != len(p.Agents) {
 		r.order = r.order[:0]
+		r.remoteSlots = r.remoteSlots[:0]
 		clear(r.slots)
 		for i, a := range p.Agents {
-			r.order = append(r.order, r.members[a])
+			m := r.members[a]
+			r.order = append(r.order, m)
 			r.slots[a] = i
+			if m == nil {
+				r.remoteSlots = append(r.remoteSlots, i)
+			}
 		}
 		r.stale = false
 	}
 	r.round.reset(p.Tick, len(p.Agents))
+	if rm := r.cfg.Remote; rm != nil {
+		r.beginRemote(rm, p)
+	}
 	for i, m := range r.order {
+		if m == nil {
+			continue // a remote agent
+		}
 		if len(p.Inputs[i]) > 0 {
 			m.inputs = deliverMsg{key: mailbox.Key{Tick: uint64(p.Tick), Rank: rankInputs}, msgs: p.Inputs[i]}
 			r.ctx.Send(m.pid, &m.inputs)
@@ -174,6 +201,35 @@ func (r *router) begin(reply chan<- Outcome) {
 	if len(p.Agents) == 0 {
 		r.barrier()
 	}
+}
+
+// local reports whether a runs here: always, without a Remote.
+func (r *router) local(a *engine.Agent) bool { return r.cfg.Remote == nil || r.cfg.Remote.Local(a) }
+
+// beginRemote hands the tick's remote slots to the Remote. When the tick
+// has no local agent, the local share is done at once.
+func (r *router) beginRemote(rm Remote, p engine.Plan) {
+	rd := &r.round
+	rd.remote = slices.Grow(rd.remote[:0], len(p.Agents))[:len(p.Agents)]
+	clear(rd.remote)
+	for _, i := range r.remoteSlots {
+		rd.remote[i] = true
+	}
+	nLocal := len(p.Agents) - len(r.remoteSlots)
+	rd.local.Store(int64(nLocal))
+	rd.localDone = func() { rm.LocalDone(p, rd.reports) }
+	rm.Begin(p, r.remoteSlots, &RemoteTick{round: rd, system: r.ctx.ActorSystem()})
+	if nLocal == 0 {
+		rm.LocalDone(p, rd.reports)
+	}
+}
+
+// abort ends a tick the Remote cannot complete: nothing is committed, and
+// the caller's Step gets err.
+func (r *router) abort(err error) {
+	r.running = false
+	r.round.pending.Store(-1) // late reports of the aborted round count for nothing
+	r.reply <- Outcome{err: err}
 }
 
 func (r *router) spawn(a *engine.Agent) {
@@ -250,7 +306,12 @@ func (r *router) barrier() {
 		r.remove(sup, a)
 	}
 	for _, a := range ready.Restart {
-		sup.RestartChildren(r.members[a].pid)
+		if m := r.members[a]; m != nil {
+			sup.RestartChildren(m.pid)
+		}
+	}
+	if rm := r.cfg.Remote; rm != nil {
+		rm.Committed(r.plan, &ready)
 	}
 	for _, l := range ready.Logs {
 		r.cfg.Logger.WithFields(logrus.Fields{"agent": l.Agent, "tick": uint64(ready.Tick)}).Log(logrus.Level(l.Level), l.Text)

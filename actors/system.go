@@ -30,12 +30,18 @@ type Config struct {
 	// as warnings, rate limited; see eventLog) and protoactor's own lines
 	// at debug level (default logrus.StandardLogger()).
 	Logger *logrus.Logger
+	// Remote, if set, runs the agents it does not call local elsewhere
+	// (a federated run); nil runs every agent here.
+	Remote Remote
 }
 
 // Outcome is the result of one tick.
 type Outcome struct {
 	Plan  engine.Plan
 	Ready engine.Ready
+	// err is why the tick was aborted (RemoteTick.Abort): nothing of it
+	// was committed.
+	err error
 }
 
 // System is a running actor system with its router.
@@ -63,9 +69,7 @@ func Start(cfg Config) (*System, error) {
 		cfg.Logger = logrus.StandardLogger()
 	}
 	log := cfg.Logger
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return protoactorLogger(log)
-	}))
+	sys := NewActorSystem(log)
 	s := &System{sys: sys, pool: mailbox.NewPool(cfg.Workers, 0), routerPool: mailbox.NewPool(1, 0)}
 	r := &router{cfg: cfg, pool: s.pool, members: map[*engine.Agent]*member{}, byPID: map[string]*member{}, slots: map[*engine.Agent]int{},
 		events: newEventLog(log)}
@@ -102,6 +106,10 @@ func (s *System) Step() (Outcome, error) {
 	reply := make(chan Outcome, 1)
 	s.sys.Root.Send(s.router, &tickMsg{reply: reply})
 	out := <-reply
+	if out.err != nil {
+		s.halted = out.err
+		return Outcome{}, out.err
+	}
 	// After a halt the failed agent is neither restarted nor stopped: no
 	// further tick could complete.
 	s.halted = out.Ready.Halted
@@ -119,6 +127,15 @@ func (s *System) Close() {
 	s.sys.Shutdown()
 	s.pool.Close()
 	s.routerPool.Close()
+}
+
+// NewActorSystem returns a protoactor system that logs through log (its
+// lines at debug level): for the runtime's own systems, and those of
+// package host/federation.
+func NewActorSystem(log *logrus.Logger) *actor.ActorSystem {
+	return actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return protoactorLogger(log)
+	}))
 }
 
 // ActorSystem is the protoactor system the router and agents live in, for

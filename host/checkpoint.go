@@ -55,6 +55,9 @@ func (h *Host) Checkpoint() (*Checkpoint, error) {
 	if h.halted != nil {
 		return nil, h.halted
 	}
+	if h.opts.Federation != nil {
+		return nil, errors.New("host: a federated run cannot be checkpointed: its agents' instances are in the members' processes, which do not send their images (run it without checkpoints, --checkpoint-every 0)")
+	}
 	eng, err := h.eng.Snapshot(h.snapshotAgent)
 	if err != nil {
 		return nil, err

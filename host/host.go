@@ -18,6 +18,7 @@ import (
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/engine"
+	"github.com/lockstep-rt/lockstep/internal/wire"
 	"github.com/lockstep-rt/lockstep/wasmagent"
 )
 
@@ -97,6 +98,11 @@ type Options struct {
 	// or send to an external address is in TickResult.Outputs (and in the
 	// replay log), for the daemon's subscribers.
 	External External
+	// Federation, if set, makes this host the coordinator of a federated
+	// run (package host/federation): the agents it does not call local run
+	// in member processes, and their reports come back through it. It
+	// changes no result; a federated run cannot be checkpointed.
+	Federation actors.Remote
 }
 
 // External names a run's doors to the outside world. A publish on an
@@ -305,6 +311,9 @@ type Host struct {
 	// instances are the agents' current instances, for checkpoints.
 	instMu    sync.Mutex
 	instances map[string]instance
+	// answers, on a federation member, are the coordinator's inference
+	// answers for the next commit (NewMember).
+	answers *engine.Answered
 }
 
 // instance is the instance the factory made for an agent's incarnation.
@@ -366,7 +375,7 @@ func start(opts Options, cp *Checkpoint) (*Host, error) {
 	}
 	h.sys, err = actors.Start(actors.Config{
 		Engine: eng, Factory: h.factory, Workers: opts.Workers,
-		MaxMessageSize: opts.MaxMessageSize, Logger: opts.Logger,
+		MaxMessageSize: opts.MaxMessageSize, Logger: opts.Logger, Remote: opts.Federation,
 	})
 	if err != nil {
 		h.closeWASM()
@@ -441,7 +450,7 @@ func (h *Host) applyRecorded(cmd engine.Command, key string, scheduled bool) err
 		return fmt.Errorf("host: %w", err)
 	}
 	if h.rec != nil {
-		rc := encodeCommand(uint64(h.Tick()), cmd)
+		rc := wire.EncodeCommand(uint64(h.Tick()), cmd)
 		rc.Key, rc.Scheduled = key, scheduled
 		if err := h.rec.Append(&replaylog.Record{Kind: &replaylog.Record_Command{Command: rc}}); err != nil {
 			// Applied but not recorded: no tick may run with it.
@@ -574,6 +583,12 @@ func (h *Host) Step() (TickResult, error) {
 	delete(h.scheduled, h.Tick())
 	out, err := h.sys.Step()
 	if err != nil {
+		if !errors.Is(err, actors.ErrClosed) {
+			// An aborted tick (a federation member lost): nothing of it
+			// was committed, and the log ends with the last tick that was.
+			h.halted = fmt.Errorf("%w: %w", ErrHalted, err)
+			return TickResult{}, h.halted
+		}
 		return TickResult{}, err
 	}
 	res := result(out)

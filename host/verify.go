@@ -20,6 +20,7 @@ import (
 
 	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
+	"github.com/lockstep-rt/lockstep/internal/wire"
 	"github.com/lockstep-rt/lockstep/modelactor"
 	"github.com/lockstep-rt/lockstep/wasmagent"
 	"github.com/lockstep-rt/lockstep/wasmagent/plugin"
@@ -234,33 +235,14 @@ type Replayer struct {
 // hdr, from its start or, when cp is set, from that checkpoint of it. Its
 // errors are those of Verify.
 func NewReplayer(hdr *replaylog.Header, opts ReplayOptions, cp *Checkpoint) (*Replayer, error) {
-	if sum := engineConfigDigest(hdr.Topology); !bytes.Equal(sum[:], hdr.ConfigDigest) {
-		return nil, headerCorrupt("the run's config does not match its config digest")
-	}
-	var cfg runConfig
-	if err := json.Unmarshal(hdr.Topology, &cfg); err != nil {
-		return nil, headerCorrupt(fmt.Sprintf("the run's config is not valid JSON (%v)", err))
-	}
-	recorded := cfg.WASM
-	cfg.WASM.Engine = opts.Engine
-	maxFuel := cmp.Or(opts.MaxFuel, DefaultReplayMaxFuel)
-	if err := checkReplayBounds(&cfg, maxFuel); err != nil {
-		return nil, err
-	}
-	unchecked, err := replayFiles(&cfg, hdr.UnsignedAllowed, opts)
+	rh, err := replaySetup(hdr, opts)
 	if err != nil {
 		return nil, err
 	}
-	hopts := Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger,
-		Modules: cfg.Modules, WASM: cfg.WASM, Models: cfg.Models, Inference: opts.Inference, Quotas: cfg.Quotas}
-	if cfg.External != nil {
-		hopts.External = *cfg.External
-	}
-	h, err := start(hopts, cp)
+	h, err := rh.start(cp)
 	if err != nil {
-		return nil, explainTrust(err, recorded, hdr.UnsignedAllowed, opts)
+		return nil, err
 	}
-	h.replayMaxFuel = maxFuel
 	h.captureTrace = hdr.Actions // to show a divergence action by action
 	res := &VerifyResult{}
 	if cp != nil {
@@ -268,9 +250,56 @@ func NewReplayer(hdr *replaylog.Header, opts ReplayOptions, cp *Checkpoint) (*Re
 	}
 	// Every answer is in the log; with every deterministic model's file at
 	// hand, their answers are also computed here and compared.
-	h.inf.check = len(unchecked) == 0
-	res.Warnings = append(res.Warnings, unchecked...)
+	h.inf.check = len(rh.unchecked) == 0
+	res.Warnings = append(res.Warnings, rh.unchecked...)
 	return &Replayer{h: h, res: res}, nil
+}
+
+// replayHost is how to build a host that re-runs a recorded run.
+type replayHost struct {
+	opts      Options
+	recorded  WASMConfig // the run's own, for errors about trust
+	unsigned  bool       // the run allowed unsigned modules
+	ropts     ReplayOptions
+	maxFuel   uint64
+	unchecked []string // models whose answers cannot be checked
+}
+
+// replaySetup checks hdr and finds the files its run needs (see
+// ReplayOptions).
+func replaySetup(hdr *replaylog.Header, opts ReplayOptions) (*replayHost, error) {
+	if sum := engineConfigDigest(hdr.Topology); !bytes.Equal(sum[:], hdr.ConfigDigest) {
+		return nil, headerCorrupt("the run's config does not match its config digest")
+	}
+	var cfg runConfig
+	if err := json.Unmarshal(hdr.Topology, &cfg); err != nil {
+		return nil, headerCorrupt(fmt.Sprintf("the run's config is not valid JSON (%v)", err))
+	}
+	rh := &replayHost{recorded: cfg.WASM, unsigned: hdr.UnsignedAllowed, ropts: opts, maxFuel: cmp.Or(opts.MaxFuel, DefaultReplayMaxFuel)}
+	cfg.WASM.Engine = opts.Engine
+	if err := checkReplayBounds(&cfg, rh.maxFuel); err != nil {
+		return nil, err
+	}
+	var err error
+	if rh.unchecked, err = replayFiles(&cfg, hdr.UnsignedAllowed, opts); err != nil {
+		return nil, err
+	}
+	rh.opts = Options{Seed: cfg.Seed, Groups: cfg.Groups, MaxMessageSize: cfg.MaxMessageSize, Kinds: opts.Kinds, Workers: opts.Workers, Logger: opts.Logger,
+		Modules: cfg.Modules, WASM: cfg.WASM, Models: cfg.Models, Inference: opts.Inference, Quotas: cfg.Quotas}
+	if cfg.External != nil {
+		rh.opts.External = *cfg.External
+	}
+	return rh, nil
+}
+
+// start starts the host, from cp when set.
+func (rh *replayHost) start(cp *Checkpoint) (*Host, error) {
+	h, err := start(rh.opts, cp)
+	if err != nil {
+		return nil, explainTrust(err, rh.recorded, rh.unsigned, rh.ropts)
+	}
+	h.replayMaxFuel = rh.maxFuel
+	return h, nil
 }
 
 // Replay applies one record; it returns false once the replay cannot go
@@ -422,7 +451,7 @@ func (h *Host) replayCommand(rc *replaylog.Command) *Divergence {
 	if clock.Tick(rc.Tick) != h.Tick() {
 		return &Divergence{Tick: h.Tick(), What: fmt.Sprintf("the log has a command for %s where the replay is at %s (records out of order)", clock.Tick(rc.Tick), h.Tick())}
 	}
-	cmd, err := decodeCommand(rc)
+	cmd, err := wire.DecodeCommand(rc)
 	if err == nil && cmd.Spawn != nil && cmd.Spawn.Fuel > h.replayMaxFuel {
 		err = fmt.Errorf("the log spawns %q with %d fuel per tick, over the %d this replay grants (raise it with --max-fuel, ReplayOptions.MaxFuel, if you trust the log)", cmd.Spawn.ID, cmd.Spawn.Fuel, h.replayMaxFuel)
 	}

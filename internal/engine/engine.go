@@ -651,6 +651,10 @@ type Ready struct {
 	// Inferences is the number of inference requests the tick made; their
 	// results, delivered at the next tick, enter Digest.
 	Inferences int
+	// Answers are the encoded results of the tick's inference requests, in
+	// call order (see Inferencer): what a replica of the engine needs to
+	// commit the same tick (Answered). Shared: do not modify.
+	Answers [][]byte
 	// Restart and Stop are the agents the supervisors decided to restart
 	// (fresh instance, Init again) and to stop, in canonical order.
 	Restart, Stop []*Agent

@@ -40,6 +40,7 @@ func (e *Engine) infer(r *Ready, t clock.Tick, calls []InferCall, callers []*Age
 		return 0
 	}
 	r.Inferences = len(calls)
+	r.Answers = make([][]byte, 0, len(calls))
 	var results [][]byte
 	if e.inferencer != nil {
 		results = e.inferencer.Infer(t, calls)
@@ -52,6 +53,7 @@ func (e *Engine) infer(r *Ready, t clock.Tick, calls []InferCall, callers []*Age
 		} else {
 			res = tensor.Failure(c.Request, tensor.Unavailable, "inference is unavailable: this host has no model manager (declare models in the topology or host.Options.Models)").Encode()
 		}
+		r.Answers = append(r.Answers, res)
 		a := callers[i]
 		h = fnvBytes(fnvUint32(fnvUint64(h, a.Rank), uint32(len(res))), res)
 		a.inbox = append(a.inbox, agent.Message{From: agent.ModelSender, Sent: t, Payload: res})
@@ -67,4 +69,24 @@ func dropAnswers(a *Agent, t clock.Tick) uint64 {
 	n := len(a.inbox)
 	a.inbox = slices.DeleteFunc(a.inbox, func(m agent.Message) bool { return m.From == agent.ModelSender && m.Sent == t })
 	return uint64(n - len(a.inbox))
+}
+
+// Answered is an Inferencer that hands out answers computed elsewhere: a
+// replica of an engine (a federation member) commits a tick with the
+// answers its primary's Ready carried. Set it before each Commit; it
+// answers the next call once and then nothing (every request of a tick
+// not covered is "unavailable", which changes the digest: a mismatch shows).
+type Answered struct{ answers [][]byte }
+
+// Set holds the answers for the next Commit.
+func (a *Answered) Set(answers [][]byte) { a.answers = answers }
+
+// Infer implements Inferencer.
+func (a *Answered) Infer(_ clock.Tick, calls []InferCall) [][]byte {
+	out := a.answers
+	a.answers = nil
+	if len(out) > len(calls) {
+		out = out[:len(calls)]
+	}
+	return out
 }

@@ -1,0 +1,450 @@
+package federation
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lockstep-rt/lockstep/actors"
+	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/host/federation/fedpb"
+	"github.com/lockstep-rt/lockstep/host/replaylog"
+	"github.com/lockstep-rt/lockstep/internal/engine"
+	"github.com/lockstep-rt/lockstep/internal/wire"
+)
+
+// CoordinatorConfig configures a coordinator.
+type CoordinatorConfig struct {
+	Config
+	// Listen is the address members join ("host:port"; port 0 picks one).
+	Listen string
+	// Members is how many members the run waits for before its first tick.
+	Members int
+	// Placement pins agents to processes by name (agent id -> member name,
+	// or CoordinatorName); the others are placed by a hash of their id.
+	Placement map[string]string
+}
+
+// Coordinator is the process of a federated run that holds its host: it
+// implements actors.Remote (host.Options.Federation).
+type Coordinator struct {
+	cfg CoordinatorConfig
+	ep  *endpoint
+	pid *actor.PID
+
+	mu      sync.Mutex
+	header  []byte // the run's marshalled log header, once Start has it
+	peers   map[string]*peer
+	roster  []string // fixed when every member has joined
+	byIndex []*peer  // roster index -> peer (nil at 0: the coordinator)
+	session uint64
+	readyCh chan error
+	nReady  int
+	// failed is why the run cannot go on (a member lost between ticks):
+	// the next tick aborts with it.
+	failed error
+
+	// The tick in progress.
+	rt      *actors.RemoteTick
+	tick    clock.Tick
+	running bool
+	nSlots  int
+	expect  []int           // reports due per roster index
+	waiting map[string]bool // members whose reports are due
+	timer   *time.Timer
+
+	// owners[i] is the roster index of the plan's i-th agent, for the
+	// agents slice ownersOf (a plan's Agents are shared until they change).
+	owners   []int
+	ownersOf []*engine.Agent
+
+	// From the last commit: each member's batch of the other processes'
+	// reports, the inference answers and the digest.
+	batches [][]byte
+	answers [][]byte
+	digest  [32]byte
+	scratch []byte
+}
+
+// peer is a member as the coordinator knows it.
+type peer struct {
+	name  string
+	pid   *actor.PID
+	index int
+	ready bool
+}
+
+var _ actors.Remote = (*Coordinator)(nil)
+
+// Listen starts a coordinator: members may join from now on.
+func Listen(cfg CoordinatorConfig) (*Coordinator, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if cfg.Members < 1 {
+		return nil, fmt.Errorf("federation: a coordinator needs at least one member, got %d (--members)", cfg.Members)
+	}
+	for id, name := range cfg.Placement {
+		if name == "" {
+			return nil, fmt.Errorf("federation: agent %q is placed on a process with no name", id)
+		}
+	}
+	ep, err := listen(cfg.Listen, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	c := &Coordinator{cfg: cfg, ep: ep, peers: map[string]*peer{}, readyCh: make(chan error, 1)}
+	pid, err := ep.sys.Root.SpawnNamed(actor.PropsFromFunc(c.receive), "federation")
+	if err != nil {
+		ep.close()
+		return nil, fmt.Errorf("federation: spawning the coordinator's actor: %w", err)
+	}
+	c.pid = pid
+	return c, nil
+}
+
+// Addr is the address members join.
+func (c *Coordinator) Addr() string { return c.ep.address() }
+
+// Start sends every member the run's log header once all have joined, and
+// returns when each has built its host (or with the first member's error,
+// or ctx's). Call it after building the host and before its first tick.
+func (c *Coordinator) Start(ctx context.Context, hdr *replaylog.Header) error {
+	b, err := proto.Marshal(hdr)
+	if err != nil {
+		return fmt.Errorf("federation: encoding the run's header: %w", err)
+	}
+	c.mu.Lock()
+	c.header = b
+	c.welcomeIfComplete()
+	c.mu.Unlock()
+	select {
+	case err := <-c.readyCh:
+		return err
+	case <-ctx.Done():
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return fmt.Errorf("federation: %d of %d members joined and were ready (%s) when the wait ended: %w", c.nReady, c.cfg.Members, strings.Join(c.names(), ", "), ctx.Err())
+	}
+}
+
+func (c *Coordinator) names() []string {
+	var n []string
+	for name := range c.peers {
+		n = append(n, name)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Roster is every process of the run, the coordinator first (nil until
+// all members have joined).
+func (c *Coordinator) Roster() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.roster)
+}
+
+// Close tells every member the run is over (reason says why) and stops
+// serving. Members that do not answer within the timeout are left to
+// notice on their own.
+func (c *Coordinator) Close(reason string) {
+	c.mu.Lock()
+	var futures []*actor.Future
+	for _, p := range c.byIndex {
+		if p != nil {
+			futures = append(futures, c.ep.sys.Root.RequestFuture(p.pid, &fedpb.Finish{Session: c.session, Mac: coordinatorMAC(c.cfg.Token, c.session), Reason: reason}, c.cfg.Timeout))
+		}
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	for _, f := range futures {
+		_, _ = f.Result()
+	}
+	c.ep.close()
+}
+
+func (c *Coordinator) receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *fedpb.Join:
+		c.join(ctx, m)
+	case *fedpb.Ready:
+		c.ready(m)
+	case *fedpb.Reports:
+		c.reports(m)
+	case *actor.Terminated:
+		c.lost(m.Who)
+	}
+}
+
+func (c *Coordinator) join(ctx actor.Context, m *fedpb.Join) {
+	refuse := func(format string, args ...any) {
+		reason := fmt.Sprintf(format, args...)
+		c.cfg.Logger.WithField("member", m.Member).Warn("federation: join refused: " + reason)
+		if ctx.Sender() != nil {
+			ctx.Respond(&fedpb.Welcome{Refused: reason})
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !hmac.Equal(m.Mac, joinMAC(c.cfg.Token, m.Member)):
+		refuse("the join is not signed with this run's token (check --token-file)")
+	case m.Version != Version:
+		refuse("protocol %q, the coordinator speaks %q: run the same Lockstep version everywhere", m.Version, Version)
+	case ctx.Sender() == nil:
+		refuse("no reply address")
+	case m.Member == "" || m.Member == CoordinatorName:
+		refuse("the member name %q is not allowed: give each member a unique --name", m.Member)
+	case c.peers[m.Member] != nil:
+		refuse("a member named %q has already joined: give each member a unique --name", m.Member)
+	case c.roster != nil || len(c.peers) >= c.cfg.Members:
+		refuse("the run has its %d members already (%s)", c.cfg.Members, strings.Join(c.names(), ", "))
+	default:
+		c.peers[m.Member] = &peer{name: m.Member, pid: ctx.Sender()}
+		ctx.Watch(ctx.Sender())
+		c.cfg.Logger.WithFields(map[string]any{"member": m.Member, "address": ctx.Sender().Address}).Infof("federation: member joined (%d of %d)", len(c.peers), c.cfg.Members)
+		c.welcomeIfComplete()
+	}
+}
+
+// welcomeIfComplete fixes the roster and welcomes every member once all
+// have joined and the header is known. Called with mu held.
+func (c *Coordinator) welcomeIfComplete() {
+	if c.roster != nil || c.header == nil || len(c.peers) < c.cfg.Members {
+		return
+	}
+	var s [8]byte
+	_, _ = rand.Read(s[:])
+	c.session = binary.LittleEndian.Uint64(s[:]) | 1
+	c.roster = append([]string{CoordinatorName}, c.names()...)
+	c.byIndex = make([]*peer, len(c.roster))
+	for i, name := range c.roster[1:] {
+		p := c.peers[name]
+		p.index = i + 1
+		c.byIndex[p.index] = p
+		c.ep.sys.Root.Send(p.pid, &fedpb.Welcome{Session: c.session, Mac: coordinatorMAC(c.cfg.Token, c.session), Header: c.header, Roster: c.roster, Placement: c.cfg.Placement})
+	}
+	c.batches = make([][]byte, len(c.roster))
+	c.expect = make([]int, len(c.roster))
+}
+
+// member finds the peer a message claims to be from and checks its
+// session and MAC. Called with mu held.
+func (c *Coordinator) member(name string, session uint64, sum []byte) *peer {
+	p := c.peers[name]
+	if p == nil || session != c.session || !hmac.Equal(sum, memberMAC(c.cfg.Token, c.session, name)) {
+		c.cfg.Logger.WithFields(map[string]any{"member": name, "session": session}).Warn("federation: a message from an unknown member, another session or without the token was refused")
+		return nil
+	}
+	return p
+}
+
+func (c *Coordinator) ready(m *fedpb.Ready) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.member(m.Member, m.Session, m.Mac)
+	if p == nil || p.ready {
+		return
+	}
+	if m.Error != "" {
+		c.signalReady(fmt.Errorf("federation: member %q could not start the run: %s", p.name, m.Error))
+		return
+	}
+	p.ready = true
+	c.nReady++
+	if c.nReady == c.cfg.Members {
+		c.signalReady(nil)
+	}
+}
+
+func (c *Coordinator) signalReady(err error) {
+	select {
+	case c.readyCh <- err:
+	default:
+	}
+}
+
+// lost handles a member whose connection ended.
+func (c *Coordinator) lost(who *actor.PID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.peers {
+		if p.pid.Equal(who) {
+			err := fmt.Errorf("federation: member %q at %s disconnected", p.name, who.Address)
+			if !p.ready && c.roster == nil {
+				delete(c.peers, p.name) // not yet part of the run: another may take its place
+				return
+			}
+			c.fail(err)
+			c.signalReady(err)
+			return
+		}
+	}
+}
+
+// fail ends the run with err: the tick in progress, if any, aborts;
+// otherwise the next one does. Called with mu held.
+func (c *Coordinator) fail(err error) {
+	if c.failed == nil {
+		c.failed = err
+	}
+	if c.running {
+		c.running = false
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.rt.Abort(c.failed)
+	}
+}
+
+// Local implements actors.Remote: the agents placed on the coordinator.
+func (c *Coordinator) Local(a *engine.Agent) bool {
+	return Place(a.ID, c.roster, c.cfg.Placement) == 0
+}
+
+// ownersFor returns the roster index of each of p's agents. Called with mu
+// held.
+func (c *Coordinator) ownersFor(p engine.Plan) []int {
+	if len(p.Agents) > 0 && len(c.ownersOf) == len(p.Agents) && &c.ownersOf[0] == &p.Agents[0] {
+		return c.owners
+	}
+	c.owners = c.owners[:0]
+	for _, a := range p.Agents {
+		c.owners = append(c.owners, Place(a.ID, c.roster, c.cfg.Placement))
+	}
+	c.ownersOf = p.Agents
+	return c.owners
+}
+
+// Begin implements actors.Remote: it sends every member its Tick.
+func (c *Coordinator) Begin(p engine.Plan, slots []int, rt *actors.RemoteTick) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rt, c.tick, c.nSlots = rt, p.Tick, len(p.Agents)
+	if c.roster == nil {
+		c.failed = errors.New("federation: the run ticked before every member joined (call Coordinator.Start first)")
+	}
+	if c.failed != nil {
+		rt.Abort(c.failed)
+		return
+	}
+	owners := c.ownersFor(p)
+	clear(c.expect)
+	for _, s := range slots {
+		c.expect[owners[s]]++
+	}
+	commands := make([][]byte, len(p.Commands))
+	for i, cmd := range p.Commands {
+		commands[i], _ = proto.Marshal(wire.EncodeCommand(uint64(p.Tick), cmd))
+	}
+	sum := coordinatorMAC(c.cfg.Token, c.session)
+	c.waiting = map[string]bool{}
+	for _, m := range c.byIndex[1:] {
+		c.waiting[m.name] = true
+		c.ep.sys.Root.Send(m.pid, &fedpb.Tick{Session: c.session, Mac: sum, Tick: uint64(p.Tick), Commands: commands,
+			Reports: c.batches[m.index], Answers: c.answers, Digest: c.digest[:]})
+		c.batches[m.index] = nil
+	}
+	c.running = true
+	t := p.Tick
+	c.timer = time.AfterFunc(c.cfg.Timeout, func() { c.expire(t) })
+}
+
+// expire aborts tick t if some member has not reported it.
+func (c *Coordinator) expire(t clock.Tick) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running || c.tick != t || len(c.waiting) == 0 {
+		return
+	}
+	var late []string
+	for name := range c.waiting {
+		late = append(late, name)
+	}
+	sort.Strings(late)
+	c.fail(fmt.Errorf("federation: member(s) %s sent no reports of %s within %s: down, partitioned or too slow (raise --federation-timeout if ticks are that long); the log ends with the last committed tick", strings.Join(late, ", "), t, c.cfg.Timeout))
+}
+
+func (c *Coordinator) reports(m *fedpb.Reports) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.member(m.Member, m.Session, m.Mac)
+	if p == nil {
+		return
+	}
+	if !c.running || clock.Tick(m.Tick) != c.tick || !c.waiting[p.name] {
+		c.cfg.Logger.WithFields(map[string]any{"member": p.name, "tick": m.Tick}).Warn("federation: stale or repeated reports refused")
+		return
+	}
+	if m.Error != "" {
+		c.fail(fmt.Errorf("federation: member %q cannot go on at %s: %s", p.name, c.tick, m.Error))
+		return
+	}
+	if !bytes.Equal(m.Digest, c.digest[:]) {
+		c.fail(fmt.Errorf("federation: member %q diverged: its digest before %s is %x, the run's %x (different modules or Lockstep versions?)", p.name, c.tick, m.Digest, c.digest))
+		return
+	}
+	owners, n := c.owners, 0
+	err := wire.ReadReports(m.Reports, c.nSlots, func(slot int, rep engine.Report) error {
+		if owners[slot] != p.index {
+			return fmt.Errorf("a report for slot %d, whose agent is not placed on it", slot)
+		}
+		if !c.rt.Fill(slot, rep) {
+			return fmt.Errorf("a second report for slot %d", slot)
+		}
+		n++
+		return nil
+	})
+	if err == nil && n != c.expect[p.index] {
+		err = fmt.Errorf("%d reports where %d agents are placed on it", n, c.expect[p.index])
+	}
+	if err != nil {
+		c.fail(fmt.Errorf("federation: member %q sent bad reports of %s: %w", p.name, c.tick, err))
+		return
+	}
+	delete(c.waiting, p.name)
+	if len(c.waiting) == 0 {
+		c.running = false
+		c.timer.Stop()
+	}
+}
+
+// LocalDone implements actors.Remote: the coordinator's agents report to
+// its own round.
+func (c *Coordinator) LocalDone(engine.Plan, []engine.Report) {}
+
+// Committed implements actors.Remote: it prepares each member's share of
+// the tick for the next Tick message.
+func (c *Coordinator) Committed(p engine.Plan, ready *engine.Ready) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.digest = ready.Digest
+	c.answers = make([][]byte, len(ready.Answers))
+	for i, a := range ready.Answers {
+		c.answers[i] = slices.Clone(a)
+	}
+	owners := c.ownersFor(p)
+	for slot := range ready.Reports {
+		c.scratch = wire.AppendReport(c.scratch[:0], slot, &ready.Reports[slot])
+		for _, m := range c.byIndex[1:] {
+			if m.index != owners[slot] {
+				c.batches[m.index] = append(c.batches[m.index], c.scratch...)
+			}
+		}
+	}
+}
