@@ -58,10 +58,10 @@ type Member struct {
 	rt       *actors.RemoteTick
 	slots    []int
 	planSize int
-	digest [32]byte // the replica's digest after the last committed tick
-	step   chan stepResult
-	ticks  uint64
-	timer  *time.Timer
+	digest   [32]byte // the replica's digest after the last committed tick
+	step     chan stepResult
+	ticks    uint64
+	timer    *time.Timer
 }
 
 type stepResult struct {
