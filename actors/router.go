@@ -165,6 +165,9 @@ func (r *router) begin(reply chan<- Outcome) {
 		}
 	}
 	r.running, r.plan, r.reply = true, p, reply
+	// The set of agents changed: rebuild even when none of the changed
+	// agents runs here (with a Remote, spawn and remove may not).
+	r.stale = r.stale || len(p.Spawned) > 0 || len(p.Stopped) > 0
 	if r.stale || len(r.order) != len(p.Agents) {
 		r.order = r.order[:0]
 		r.remoteSlots = r.remoteSlots[:0]
@@ -305,6 +308,7 @@ func (r *router) barrier() {
 	for _, a := range ready.Stop {
 		r.remove(sup, a)
 	}
+	r.stale = r.stale || len(ready.Stop) > 0
 	for _, a := range ready.Restart {
 		if m := r.members[a]; m != nil {
 			sup.RestartChildren(m.pid)

@@ -71,6 +71,9 @@ type ReplayOptions struct {
 	// or "" (wazero's choice). It never changes results: replaying on the
 	// other engine is a check that it does not.
 	Engine string
+	// CacheDir keeps the replay's compiled modules on disk between runs
+	// (WASMConfig.CacheDir; "": none). It never changes results.
+	CacheDir string
 	// MaxFuel is the most fuel the replay grants any agent per tick, or
 	// for its instantiation (0: DefaultReplayMaxFuel). A log asking for
 	// more is refused: it could keep the verifier busy for years.
@@ -276,7 +279,7 @@ func replaySetup(hdr *replaylog.Header, opts ReplayOptions) (*replayHost, error)
 		return nil, headerCorrupt(fmt.Sprintf("the run's config is not valid JSON (%v)", err))
 	}
 	rh := &replayHost{recorded: cfg.WASM, unsigned: hdr.UnsignedAllowed, ropts: opts, maxFuel: cmp.Or(opts.MaxFuel, DefaultReplayMaxFuel)}
-	cfg.WASM.Engine = opts.Engine
+	cfg.WASM.Engine, cfg.WASM.CacheDir = opts.Engine, opts.CacheDir
 	if err := checkReplayBounds(&cfg, rh.maxFuel); err != nil {
 		return nil, err
 	}

@@ -55,6 +55,8 @@ type Coordinator struct {
 	// failed is why the run cannot go on (a member lost between ticks):
 	// the next tick aborts with it.
 	failed error
+	// closing, once Close has begun, hears of each member hanging up.
+	closing chan struct{}
 
 	// The tick in progress.
 	rt      *actors.RemoteTick
@@ -76,6 +78,13 @@ type Coordinator struct {
 	answers [][]byte
 	digest  [32]byte
 	scratch []byte
+	got     []slotReport // a member's reports being checked
+}
+
+// slotReport is a report and the slot it is for.
+type slotReport struct {
+	slot int
+	rep  engine.Report
 }
 
 // peer is a member as the coordinator knows it.
@@ -84,6 +93,7 @@ type peer struct {
 	pid   *actor.PID
 	index int
 	ready bool
+	lost  bool
 }
 
 var _ actors.Remote = (*Coordinator)(nil)
@@ -158,22 +168,30 @@ func (c *Coordinator) Roster() []string {
 }
 
 // Close tells every member the run is over (reason says why) and stops
-// serving. Members that do not answer within the timeout are left to
-// notice on their own.
+// serving once each has hung up, or after the timeout: a member that does
+// not hear of the end notices the coordinator is gone.
 func (c *Coordinator) Close(reason string) {
 	c.mu.Lock()
-	var futures []*actor.Future
+	c.closing = make(chan struct{}, len(c.peers))
+	waiting := 0
 	for _, p := range c.byIndex {
-		if p != nil {
-			futures = append(futures, c.ep.sys.Root.RequestFuture(p.pid, &fedpb.Finish{Session: c.session, Mac: coordinatorMAC(c.cfg.Token, c.session), Reason: reason}, c.cfg.Timeout))
+		if p != nil && !p.lost {
+			c.ep.sys.Root.Send(p.pid, &fedpb.Finish{Session: c.session, Mac: coordinatorMAC(c.cfg.Token, c.session), Reason: reason})
+			waiting++
 		}
 	}
 	if c.timer != nil {
 		c.timer.Stop()
 	}
 	c.mu.Unlock()
-	for _, f := range futures {
-		_, _ = f.Result()
+	deadline := time.After(c.cfg.Timeout)
+wait:
+	for range waiting {
+		select {
+		case <-c.closing:
+		case <-deadline:
+			break wait
+		}
 	}
 	c.ep.close()
 }
@@ -284,7 +302,12 @@ func (c *Coordinator) lost(who *actor.PID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range c.peers {
-		if p.pid.Equal(who) {
+		if p.pid.Equal(who) && !p.lost {
+			p.lost = true
+			if c.closing != nil {
+				c.closing <- struct{}{}
+				return
+			}
 			err := fmt.Errorf("federation: member %q at %s disconnected", p.name, who.Address)
 			if !p.ready && c.roster == nil {
 				delete(c.peers, p.name) // not yet part of the run: another may take its place
@@ -399,24 +422,31 @@ func (c *Coordinator) reports(m *fedpb.Reports) {
 		c.fail(fmt.Errorf("federation: member %q diverged: its digest before %s is %x, the run's %x (different modules or Lockstep versions?)", p.name, c.tick, m.Digest, c.digest))
 		return
 	}
-	owners, n := c.owners, 0
+	// Every report is checked before any is filled: a bad batch halts the
+	// run with none of it in the tick.
+	owners, got := c.owners, c.got[:0]
 	err := wire.ReadReports(m.Reports, c.nSlots, func(slot int, rep engine.Report) error {
 		if owners[slot] != p.index {
 			return fmt.Errorf("a report for slot %d, whose agent is not placed on it", slot)
 		}
-		if !c.rt.Fill(slot, rep) {
-			return fmt.Errorf("a second report for slot %d", slot)
+		if len(got) > 0 && slot <= got[len(got)-1].slot {
+			return fmt.Errorf("a report for slot %d after one for slot %d (reports come once each, in slot order)", slot, got[len(got)-1].slot)
 		}
-		n++
+		got = append(got, slotReport{slot, rep})
 		return nil
 	})
-	if err == nil && n != c.expect[p.index] {
-		err = fmt.Errorf("%d reports where %d agents are placed on it", n, c.expect[p.index])
+	c.got = got
+	if err == nil && len(got) != c.expect[p.index] {
+		err = fmt.Errorf("%d reports where %d agents are placed on it", len(got), c.expect[p.index])
 	}
 	if err != nil {
 		c.fail(fmt.Errorf("federation: member %q sent bad reports of %s: %w", p.name, c.tick, err))
 		return
 	}
+	for _, r := range got {
+		c.rt.Fill(r.slot, r.rep)
+	}
+	clear(c.got)
 	delete(c.waiting, p.name)
 	if len(c.waiting) == 0 {
 		c.running = false

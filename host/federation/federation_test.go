@@ -3,9 +3,13 @@ package federation_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/federation"
 	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/internal/testkinds"
 )
 
 var token = []byte("a test token of 32 bytes, at ...")
@@ -52,9 +57,9 @@ func demo(t *testing.T) (*host.Topology, string) {
 }
 
 // oneHost runs topo on one host and returns every tick's digest.
-func oneHost(t *testing.T, topo *host.Topology, ticks int) [][32]byte {
+func oneHost(t *testing.T, r run, ticks int) [][32]byte {
 	t.Helper()
-	h, err := topo.Start(host.Options{Logger: quiet()})
+	h, err := r.start(host.Options{Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,28 +81,95 @@ type federated struct {
 	c       *federation.Coordinator
 	h       *host.Host
 	log     bytes.Buffer
-	members chan error
-	n       int
+	procs   map[string]*memberProc
+	members chan error // each member process's result
 }
 
-func startFederated(t *testing.T, topo *host.Topology, mods string, members []string, timeout time.Duration) *federated {
+// run is how a test starts a run's host (on one host or as coordinator),
+// and where its modules are ("" for runs of Go agents of package
+// internal/testkinds).
+type run struct {
+	start func(host.Options) (*host.Host, error)
+	mods  string
+	cache string
+}
+
+func wasmRun(topo *host.Topology, mods string) run {
+	return run{start: topo.Start, mods: mods, cache: topo.WASM.CacheDir}
+}
+
+// replayOptions are the options of a member or a verify of r.
+func (r run) replayOptions() host.ReplayOptions {
+	o := host.ReplayOptions{Kinds: testkinds.Kinds(), Workers: 2, CacheDir: r.cache}
+	if r.mods != "" {
+		o.ModuleDirs, o.AllowUnsigned = []string{r.mods}, true
+	}
+	return o
+}
+
+// TestMain runs a member process when the test binary is started as one
+// (startFederated): each member is a process of its own, as in production,
+// with its own protoactor remote.
+func TestMain(m *testing.M) {
+	if name := os.Getenv("LOCKSTEP_TEST_MEMBER"); name != "" {
+		os.Exit(member(name))
+	}
+	os.Exit(m.Run())
+}
+
+func member(name string) int {
+	r := run{mods: os.Getenv("LOCKSTEP_TEST_MODULES"), cache: os.Getenv("LOCKSTEP_TEST_CACHE")}
+	timeout, _ := time.ParseDuration(os.Getenv("LOCKSTEP_TEST_TIMEOUT"))
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	replay := r.replayOptions()
+	replay.Logger = log
+	err := federation.Join(context.Background(), os.Getenv("LOCKSTEP_TEST_COORDINATOR"), federation.MemberConfig{
+		Config: federation.Config{Token: token, Logger: log, Timeout: timeout}, Name: name, Replay: replay})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// memberProc is a member process.
+type memberProc struct {
+	name   string
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+}
+
+// startFederated starts r's host as a coordinator and a process per member
+// name, on 127.0.0.1, and waits until every member is ready.
+func startFederated(t *testing.T, r run, members []string, timeout time.Duration) *federated {
 	t.Helper()
 	c, err := federation.Listen(federation.CoordinatorConfig{Config: federation.Config{Token: token, Logger: quiet(), Timeout: timeout},
 		Listen: "127.0.0.1:0", Members: len(members)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &federated{c: c, members: make(chan error, len(members)), n: len(members)}
-	f.h, err = topo.Start(host.Options{Logger: quiet(), Federation: c, Record: &f.log, Workers: 2})
+	f := &federated{c: c, members: make(chan error, len(members)), procs: map[string]*memberProc{}}
+	f.h, err = r.start(host.Options{Logger: quiet(), Federation: c, Record: &f.log, Workers: 2})
 	if err != nil {
 		c.Close("setup failed")
 		t.Fatal(err)
 	}
 	for _, name := range members {
+		p := &memberProc{name: name, cmd: exec.Command(os.Args[0], "-test.run=^$")}
+		p.cmd.Env = append(os.Environ(), "LOCKSTEP_TEST_MEMBER="+name, "LOCKSTEP_TEST_COORDINATOR="+c.Addr(),
+			"LOCKSTEP_TEST_MODULES="+r.mods, "LOCKSTEP_TEST_CACHE="+r.cache, "LOCKSTEP_TEST_TIMEOUT="+timeout.String())
+		p.cmd.Stderr = &p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		f.procs[name] = p
 		go func() {
-			f.members <- federation.Join(context.Background(), c.Addr(), federation.MemberConfig{
-				Config: federation.Config{Token: token, Logger: quiet(), Timeout: timeout}, Name: name,
-				Replay: host.ReplayOptions{ModuleDirs: []string{mods}, AllowUnsigned: true, Workers: 2, Logger: quiet()}})
+			err := p.cmd.Wait()
+			if err != nil {
+				err = fmt.Errorf("member %s: %w: %s", name, err, p.stderr.Bytes())
+			}
+			f.members <- err
 		}()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -105,6 +177,9 @@ func startFederated(t *testing.T, topo *host.Topology, mods string, members []st
 	if err := c.Start(ctx, f.h.LogHeader()); err != nil {
 		f.h.Close()
 		c.Close("setup failed")
+		for _, p := range f.procs {
+			p.cmd.Process.Kill()
+		}
 		t.Fatal(err)
 	}
 	return f
@@ -118,7 +193,7 @@ func (f *federated) close(t *testing.T) []error {
 	}
 	f.c.Close("the test is over")
 	var errs []error
-	for range f.n {
+	for range f.procs {
 		errs = append(errs, <-f.members)
 	}
 	return errs
@@ -130,9 +205,9 @@ func (f *federated) close(t *testing.T) []error {
 func TestFederatedDigests(t *testing.T) {
 	const ticks = 40
 	topo, mods := demo(t)
-	want := oneHost(t, topo, ticks)
+	want := oneHost(t, wasmRun(topo, mods), ticks)
 
-	f := startFederated(t, topo, mods, []string{"m2", "m1"}, federation.DefaultTimeout)
+	f := startFederated(t, wasmRun(topo, mods), []string{"m2", "m1"}, federation.DefaultTimeout)
 	roster := f.c.Roster()
 	placed := map[int][]string{}
 	for _, a := range topo.Agents {
@@ -157,11 +232,147 @@ func TestFederatedDigests(t *testing.T) {
 			t.Errorf("member: %v", err)
 		}
 	}
-	res, err := host.Verify(&f.log, host.ReplayOptions{ModuleDirs: []string{mods}, AllowUnsigned: true, Logger: quiet()})
+	verify(t, &f.log, wasmRun(topo, mods), ticks, want[ticks-1])
+}
+
+// verify replays a federated run's log on one host: identical, ticks long,
+// ending with digest last.
+func verify(t *testing.T, log io.Reader, r run, ticks int, last [32]byte) {
+	t.Helper()
+	opts := r.replayOptions()
+	opts.Logger = quiet()
+	res, err := host.Verify(log, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Identical() || res.Ticks != ticks {
-		t.Fatalf("verify of the federated log on one host: %d ticks, identical %v (%v %v)", res.Ticks, res.Identical(), res.Divergence, res.Corrupt)
+	if !res.Identical() || res.Ticks != uint64(ticks) || res.Digest != last {
+		t.Fatalf("verify of the federated log on one host: %d ticks ending in %x, identical %v (%v %v); want %d ticks ending in %x", res.Ticks, res.Digest, res.Identical(), res.Divergence, res.Corrupt, ticks, last)
+	}
+}
+
+// TestMemberKilled: a member process is killed (SIGKILL) mid-run. The
+// coordinator's next tick fails naming it, well within the timeout (its
+// connection ends), nothing of that tick is committed, and the log
+// verifies on one host up to the last committed tick.
+func TestMemberKilled(t *testing.T) {
+	const before = 12
+	topo, mods := demo(t)
+	want := oneHost(t, wasmRun(topo, mods), before)
+	const timeout = 20 * time.Second
+	f := startFederated(t, wasmRun(topo, mods), []string{"m1", "m2"}, timeout)
+	for i := range before {
+		res, err := f.h.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Digest != want[i] {
+			t.Fatalf("%s: federated digest %x, one host %x", res.Tick, res.Digest, want[i])
+		}
+	}
+	if err := f.procs["m1"].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-f.members; err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the killed member's process ended with %v", err)
+	}
+	delete(f.procs, "m1")
+	start := time.Now()
+	_, err := f.h.Step()
+	took := time.Since(start)
+	if err == nil || !errors.Is(err, host.ErrHalted) || !strings.Contains(err.Error(), `member "m1"`) {
+		t.Fatalf("the tick after m1 was killed: %v; want the run halted naming m1", err)
+	}
+	if took >= timeout {
+		t.Errorf("the loss was noticed after %v, not before the %v timeout: the closed connection went unseen", took, timeout)
+	}
+	t.Logf("halted %v after the kill: %v", took.Round(time.Millisecond), err)
+	if f.h.Tick() != before {
+		t.Fatalf("the host is at %s after the failed tick, want t%d: the tick must not commit", f.h.Tick(), before)
+	}
+	f.close(t)
+	verify(t, &f.log, wasmRun(topo, mods), before, want[before-1])
+}
+
+// chatterRun is a run of n chatter agents (seeded random talkers that
+// send, publish, join, leave and now and then fail) in a supervision tree,
+// with external commands during the run: spawns, stops, inputs.
+func chatterRun(n int) run {
+	groups := []host.Group{
+		{Name: "g0", Strategy: host.OneForOne, OnFailure: host.Restart, MaxRestarts: 1000, Window: 50},
+		{Name: "g1", Strategy: host.AllForOne, OnFailure: host.Restart, MaxRestarts: 1000, Window: 20, Parent: "g0"},
+	}
+	cfg := []byte(fmt.Sprintf("agents=%d channels=%d fail=%d", n, 1+n/10, 2000))
+	return run{
+		start: func(opts host.Options) (*host.Host, error) {
+			opts.Seed, opts.Groups, opts.Kinds = 7, groups, testkinds.Kinds()
+			h, err := host.New(opts)
+			for i := 0; err == nil && i < n; i++ {
+				err = h.Spawn(host.AgentSpec{ID: fmt.Sprintf("a%d", i), Kind: "chatter", Config: cfg, Group: groups[i%2].Name, Priority: int32(i % 3)})
+			}
+			return h, err
+		},
+	}
+}
+
+// commands are the external commands chatterTicks applies before tick t.
+func commands(h *host.Host, t int) error {
+	switch t % 7 {
+	case 1:
+		return h.Send(fmt.Sprintf("a%d", t%50), []byte(fmt.Sprintf("input %d", t)))
+	case 3:
+		return h.Publish("ch1", []byte("news"))
+	case 5:
+		if err := h.Stop(fmt.Sprintf("a%d", t)); err != nil {
+			return err
+		}
+		return h.Spawn(host.AgentSpec{ID: fmt.Sprintf("late%d", t), Kind: "chatter", Config: []byte("agents=300 channels=31 fail=0"), Group: "g0"})
+	}
+	return nil
+}
+
+// chatterTicks steps h ticks times with commands; it returns the digests.
+func chatterTicks(t *testing.T, h *host.Host, ticks int) [][32]byte {
+	t.Helper()
+	var out [][32]byte
+	for i := range ticks {
+		if err := commands(h, i); err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res.Digest)
+	}
+	return out
+}
+
+// TestFederatedChatter: 300 chatter agents with failures, restarts,
+// membership changes, and spawns, stops and inputs during the run, on one
+// host and on a coordinator with one and with three members: every tick's
+// digest is the same, and the three-member log verifies on one host.
+func TestFederatedChatter(t *testing.T) {
+	const ticks = 60
+	r := chatterRun(300)
+	h, err := r.start(host.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := chatterTicks(t, h, ticks)
+	h.Close()
+	for _, members := range [][]string{{"solo"}, {"x", "y", "z"}} {
+		f := startFederated(t, r, members, federation.DefaultTimeout)
+		got := chatterTicks(t, f.h, ticks)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%d members: t%d: federated digest %x, one host %x", len(members), i, got[i], want[i])
+			}
+		}
+		for _, err := range f.close(t) {
+			if err != nil {
+				t.Errorf("member: %v", err)
+			}
+		}
+		verify(t, &f.log, r, ticks, want[ticks-1])
 	}
 }

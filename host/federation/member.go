@@ -131,7 +131,6 @@ func (m *Member) receive(ctx actor.Context) {
 		}
 	case *fedpb.Finish:
 		if m.checkCoordinator(msg.Session, msg.Mac) {
-			ctx.Respond(&fedpb.Finish{Session: m.session, Mac: m.mac})
 			m.cfg.Logger.WithFields(map[string]any{"member": m.cfg.Name, "ticks": m.ticks}).Infof("federation: the coordinator finished the run: %s", msg.Reason)
 			m.finish(errFinished)
 		}
