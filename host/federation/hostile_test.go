@@ -24,7 +24,6 @@ var testToken = []byte("the hostile tests' shared token!!")
 // it closes. Tests of this file do not run in parallel.
 var fakes = map[*Coordinator][]*fake{}
 
-
 func quietLog() *logrus.Logger {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
