@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -62,8 +63,19 @@ func (t *RemoteTick) Abort(err error) {
 	if t.aborted.Swap(true) {
 		return
 	}
-	t.system.Root.Send(t.round.router, &abortMsg{round: t.round, err: err})
+	t.system.Root.Send(t.round.router, &abortMsg{round: t.round, err: aborted{err}})
 }
+
+// ErrAborted is wrapped by the error of a tick a Remote aborted: nothing
+// of the tick was committed, and the run can resume from its log once the
+// cause is gone.
+var ErrAborted = errors.New("actors: tick aborted")
+
+// aborted is a Remote's abort reason, marked ErrAborted; its text is the
+// reason's.
+type aborted struct{ error }
+
+func (a aborted) Unwrap() []error { return []error{a.error, ErrAborted} }
 
 // abortMsg ends a round that cannot complete.
 type abortMsg struct {

@@ -587,7 +587,7 @@ func (h *Host) Step() (TickResult, error) {
 			// An aborted tick (a federation member lost): nothing of it
 			// was committed, and the log ends with the last tick that was.
 			h.halted = fmt.Errorf("%w: %w", ErrHalted, err)
-			return TickResult{}, h.halted
+			return TickResult{Tick: h.Tick()}, h.halted
 		}
 		return TickResult{}, err
 	}

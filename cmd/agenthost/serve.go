@@ -12,9 +12,11 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/lockstep-rt/lockstep/actors"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/daemon"
 	"github.com/lockstep-rt/lockstep/host/daemon/api"
+	"github.com/lockstep-rt/lockstep/host/federation"
 )
 
 // serveFlags are the flags of agenthost serve.
@@ -27,6 +29,10 @@ type serveFlags struct {
 	workers, keepCheckpoints               int
 	checkpointEvery, ticks                 uint64
 	segmentBytes                           int64
+	fed                                    federationFlags
+	// With --federation coordinator: the coordinator and its start.
+	coordinator *federation.Coordinator
+	federate    func(*host.Host) error
 }
 
 // syncPolicy parses --sync: every-tick, or a group commit interval.
@@ -56,12 +62,28 @@ The verbs input, subscribe, spawn, stop, status, pause, resume and step are
 clients of its API.`,
 		Example: `  agenthost serve --topology t.yaml --data-dir /var/lib/lockstep/t
   agenthost serve --topology t.yaml --data-dir d --clock manual     # ticks only on "agenthost step"
-  agenthost serve --topology t.yaml --data-dir d --listen 127.0.0.1:7443 --sync every-tick`,
+  agenthost serve --topology t.yaml --data-dir d --listen 127.0.0.1:7443 --sync every-tick
+  agenthost serve --topology t.yaml --data-dir d0 --federation coordinator --federation-listen node0:7000 --members 2 --token-file tok
+  agenthost serve --federation member --join node0:7000 --name node1 --token-file tok --module-dir modules   # on each member`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger(stderr)
 			if err != nil {
 				return err
+			}
+			switch sf.fed.role {
+			case "":
+			case "member":
+				return sf.fed.member(cmd.Context(), g, sf, log, stderr)
+			case "coordinator":
+				c, start, err := sf.fed.coordinator(cmd, sf, log, stderr)
+				if err != nil {
+					return err
+				}
+				sf.federate, sf.coordinator = start, c
+				defer c.Close("the coordinator stopped")
+			default:
+				return fmt.Errorf("--federation %q: give coordinator or member", sf.fed.role)
 			}
 			return serve(cmd.Context(), g, sf, log, stderr)
 		},
@@ -84,6 +106,7 @@ clients of its API.`,
 	f.BoolVar(&sf.keepLog, "keep-log", false, "keep every log segment (default: remove those before the oldest kept checkpoint)")
 	f.StringVar(&sf.listen, "listen", "", "also serve the API on this TCP address; calls need the bearer token in <data-dir>/token (or token.read, for status and subscribe)")
 	f.Uint64Var(&sf.ticks, "ticks", 0, "stop when the run reaches this tick (0: run until stopped)")
+	sf.fed.register(f)
 	return cmd
 }
 
@@ -124,8 +147,8 @@ func serve(ctx context.Context, g *globalFlags, sf *serveFlags, log *logrus.Logg
 	d, err := daemon.Open(daemon.Config{
 		DataDir: sf.dataDir, Topology: topo, Clock: clk, Pace: sf.pace, GroupCommit: group,
 		CheckpointEvery: sf.checkpointEvery, KeepCheckpoints: sf.keepCheckpoints, SegmentBytes: sf.segmentBytes,
-		KeepLog: sf.keepLog, Listen: sf.listen, Ticks: sf.ticks,
-		Options: host.Options{Kinds: kinds(), Workers: sf.workers, Logger: log, CreatedBy: createdBy("serve"),
+		KeepLog: sf.keepLog, Listen: sf.listen, Ticks: sf.ticks, Federate: sf.federate,
+		Options: host.Options{Kinds: kinds(), Workers: sf.workers, Logger: log, CreatedBy: createdBy("serve"), Federation: sf.remote(),
 			WASM: host.WASMConfig{CacheDir: sf.cacheDir}, Inference: host.InferenceConfig{Library: g.ortLib}},
 	})
 	if err != nil {
@@ -141,6 +164,15 @@ func serve(ctx context.Context, g *globalFlags, sf *serveFlags, log *logrus.Logg
 	st = d.Status()
 	fmt.Fprintf(stderr, "stopped at tick %d, digest %s\n", st.Tick, st.Digest)
 	return err
+}
+
+// remote is the daemon's host's Federation: the coordinator, if any (a
+// nil *Coordinator in the interface would be a non-nil Remote).
+func (sf *serveFlags) remote() actors.Remote {
+	if sf.coordinator == nil {
+		return nil
+	}
+	return sf.coordinator
 }
 
 // applyWASMFlags adds the command line's module trust settings to a

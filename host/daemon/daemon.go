@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/actors"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/daemon/api"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
@@ -87,6 +88,11 @@ type Config struct {
 	Listen string
 	// Ticks, if set, ends the run when it reaches this tick.
 	Ticks uint64
+	// Federate, if set, is called with the run's host before its first
+	// tick, and before a resumed run replays its log: a federation's
+	// coordinator (Options.Federation) waits there for its members. A
+	// federated run resumes from its log only, never from a checkpoint.
+	Federate func(*host.Host) error
 }
 
 func (c *Config) validate() error {
@@ -456,9 +462,12 @@ func (d *Daemon) fail(err error) {
 	if d.failed != nil {
 		return
 	}
-	if d.h.RecordError() != nil || errors.Is(err, errWrite) {
+	switch {
+	case errors.Is(err, actors.ErrAborted):
+		d.failed = fmt.Errorf("daemon: %w; the log holds the run up to the tick before (agenthost verify, trace and state read it): once the cause is gone, restart agenthost serve on %s (with its members): the run resumes from its log", err, d.cfg.DataDir)
+	case d.h.RecordError() != nil || errors.Is(err, errWrite):
 		d.failed = fmt.Errorf("daemon: %w; what was not acknowledged may or may not be in the log: once the cause is fixed (room on the disk), restart agenthost serve on %s (it resumes from its log) and send again with the same idempotency keys", err, d.cfg.DataDir)
-	} else {
+	default:
 		d.failed = fmt.Errorf("daemon: %w; the log holds the run up to here (agenthost verify, trace and state read it): resuming it would stop the same way, so start the topology, fixed, in a new data directory", err)
 	}
 	d.log.WithError(err).Error("daemon: not accepting input any more")

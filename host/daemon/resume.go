@@ -35,8 +35,14 @@ func (d *Daemon) resume() error {
 	if err != nil {
 		return err
 	}
+	if cp != nil && d.cfg.Federate != nil {
+		return fmt.Errorf("daemon: %s holds a checkpoint (of %s), and a federated run resumes from its log only: serve it without --federation, or start the federation in a new data directory", d.cfg.DataDir, cp.Tick)
+	}
 	h, err := d.cfg.Topology.Resume(d.cfg.Options, cp)
 	if err != nil {
+		return err
+	}
+	if err := d.federate(h); err != nil {
 		return err
 	}
 	d.h = h
@@ -84,6 +90,9 @@ func (d *Daemon) start() error {
 	if err != nil {
 		return err
 	}
+	if err := d.federate(h); err != nil {
+		return err
+	}
 	d.h = h
 	if err := d.startSegment(1, ".tmp"); err != nil {
 		h.Close()
@@ -108,6 +117,18 @@ func (d *Daemon) start() error {
 	}
 	d.setDurable(position{seg: 1, off: d.seg.w.Offset(), tick: 0})
 	d.cfg.Topology.Schedule(h, 0, 0)
+	return nil
+}
+
+// federate calls Config.Federate, if set; on failure it closes h.
+func (d *Daemon) federate(h *host.Host) error {
+	if d.cfg.Federate == nil {
+		return nil
+	}
+	if err := d.cfg.Federate(h); err != nil {
+		h.Close()
+		return err
+	}
 	return nil
 }
 

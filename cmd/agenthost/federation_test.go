@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/lockstep-rt/lockstep/internal/guests"
+)
+
+// proc is an agenthost process whose stderr a test reads line by line.
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string
+	out   strings.Builder // every line read so far
+	done  chan error
+}
+
+// startProc starts agenthost with args.
+func startProc(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "LOCKSTEP_AGENTHOST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 1024), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	return p
+}
+
+// waitFor reads stderr until a line containing s, and returns it.
+func (p *proc) waitFor(t *testing.T, s string) string {
+	t.Helper()
+	for line := range p.lines {
+		fmt.Fprintln(&p.out, line)
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	t.Fatalf("agenthost %v ended without a line containing %q: %v\n%s", p.cmd.Args[1:], s, <-p.done, p.out.String())
+	return ""
+}
+
+// wait reads the rest of stderr and returns the exit.
+func (p *proc) wait() error {
+	for line := range p.lines {
+		fmt.Fprintln(&p.out, line)
+	}
+	return <-p.done
+}
+
+// startFederation starts a coordinator serving the default topology on
+// data directory dir ("": a new one) and members named names, and returns
+// once the run is on.
+func startFederation(t *testing.T, ticks int, dir string, names ...string) (coord *proc, members map[string]*proc, dataDir, mods string) {
+	t.Helper()
+	mods, err := guests.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	tok := filepath.Join(tmp, "token")
+	if err := os.WriteFile(tok, []byte("a shared secret of the test's federation\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(os.TempDir(), "lockstep-test-wazero-cache")
+	if dir == "" {
+		dir = filepath.Join(tmp, "d0")
+	}
+	coord = startProc(t, "serve", "--data-dir", dir, "--module-dir", mods, "--wasm-cache", cache, "--clock", "free", "--ticks", fmt.Sprint(ticks),
+		"--federation", "coordinator", "--federation-listen", "127.0.0.1:0", "--members", fmt.Sprint(len(names)), "--token-file", tok)
+	line := coord.waitFor(t, "federation: waiting for")
+	addr := line[strings.LastIndex(line, " ")+1:]
+	members = map[string]*proc{}
+	for _, n := range names {
+		members[n] = startProc(t, "serve", "--federation", "member", "--join", addr, "--name", n, "--token-file", tok,
+			"--module-dir", mods, "--allow-unsigned", "--wasm-cache", cache)
+	}
+	coord.waitFor(t, "federation: running on coordinator, ")
+	return coord, members, dir, mods
+}
+
+// oneHostDigest is the digest of the default topology run on one host
+// for ticks ticks.
+func oneHostDigest(t *testing.T, mods string, ticks uint64) string {
+	t.Helper()
+	out, err := agenthost(t, "run", "--module-dir", mods, "--ticks", fmt.Sprint(ticks), "--log-level", "error")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m := digestRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no digest in %s", out)
+	}
+	return m[1]
+}
+
+// verifyDir verifies a data directory's log and returns its ticks and
+// final digest.
+func verifyDir(t *testing.T, dir, mods string) (ticks uint64, digest string) {
+	t.Helper()
+	out, err := agenthost(t, "verify", "--module-dir", mods, "--allow-unsigned", dir)
+	if err != nil {
+		t.Fatalf("verify %s: %v\n%s", dir, err, out)
+	}
+	if _, err := fmt.Sscanf(out, "identical: %d ticks, digest %s", &ticks, &digest); err != nil {
+		t.Fatalf("verify said %q", out)
+	}
+	return ticks, digest
+}
+
+// TestServeFederation runs agenthost serve as a coordinator and two
+// member processes on 127.0.0.1 for 60 ticks: each exits 0, and the
+// coordinator's log verifies on one host with the digest of the topology
+// run on one host.
+func TestServeFederation(t *testing.T) {
+	const ticks = 60
+	coord, members, dir, mods := startFederation(t, ticks, "", "m1", "m2")
+	if err := coord.wait(); err != nil {
+		t.Fatalf("coordinator: %v\n%s", err, coord.out.String())
+	}
+	for n, m := range members {
+		if err := m.wait(); err != nil || !strings.Contains(m.out.String(), "federation: member "+n+" done") {
+			t.Fatalf("member %s: %v\n%s", n, err, m.out.String())
+		}
+	}
+	got, digest := verifyDir(t, dir, mods)
+	if want := oneHostDigest(t, mods, ticks); got != ticks || digest != want {
+		t.Fatalf("the federated log verifies to %d ticks, digest %s; one host: %d ticks, %s", got, digest, ticks, want)
+	}
+}
+
+// TestServeFederationMemberKilled kills a member process (SIGKILL) once
+// the run is past tick 6 (the coordinator logs faulty's first failure
+// there): the coordinator stops the run naming the member and saying how
+// to resume, and its log verifies on one host with the one-host digest of
+// as many ticks. Then the coordinator is started again on its data
+// directory with one new member: the run resumes from its log and goes on
+// 10 ticks, still the one-host digest.
+func TestServeFederationMemberKilled(t *testing.T) {
+	coord, members, dir, mods := startFederation(t, 0, "", "m1", "m2")
+	coord.waitFor(t, `agent \"faulty\" failed at t6`)
+	if err := members["m1"].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	line := coord.waitFor(t, "not accepting input any more")
+	if !strings.Contains(line, `member \"m1\"`) {
+		t.Fatalf("the coordinator stopped with %s; want it to name m1", line)
+	}
+	coord.cmd.Process.Signal(syscall.SIGTERM)
+	if err := coord.wait(); err == nil || !strings.Contains(coord.out.String(), "the run resumes from its log") {
+		t.Fatalf("coordinator after SIGTERM: %v, want it to fail saying how to resume\n%s", err, coord.out.String())
+	}
+	if err := members["m2"].wait(); err != nil {
+		t.Fatalf("member m2: %v\n%s", err, members["m2"].out.String())
+	}
+	ticks, digest := verifyDir(t, dir, mods)
+	if ticks < 7 {
+		t.Fatalf("the log holds %d ticks; the run was past t6", ticks)
+	}
+	if want := oneHostDigest(t, mods, ticks); digest != want {
+		t.Fatalf("the federated log verifies to %d ticks, digest %s; one host: %s", ticks, digest, want)
+	}
+
+	coord, members, _, _ = startFederation(t, int(ticks)+10, dir, "m3")
+	if err := coord.wait(); err != nil {
+		t.Fatalf("the resumed coordinator: %v\n%s", err, coord.out.String())
+	}
+	if err := members["m3"].wait(); err != nil {
+		t.Fatalf("member m3: %v\n%s", err, members["m3"].out.String())
+	}
+	resumed, digest := verifyDir(t, dir, mods)
+	if want := oneHostDigest(t, mods, ticks+10); resumed != ticks+10 || digest != want {
+		t.Fatalf("after the resume the log verifies to %d ticks, digest %s; one host: %d ticks, %s", resumed, digest, ticks+10, want)
+	}
+}
