@@ -25,8 +25,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/actors"
+	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/daemon/api"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
