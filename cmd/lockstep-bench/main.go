@@ -24,6 +24,10 @@
 //     acknowledges at once; checkpoint speed over the agents' linear memory,
 //     against dumping it raw; resuming 1 000 agents from a checkpoint,
 //     against starting them afresh.
+//   - federation (-federation=false skips it): a coordinator and 2-3 member
+//     processes (this binary re-executed) on 127.0.0.1: the time per tick
+//     of 1 000 idle agents over the same on one host (the global barrier's
+//     cost), and routed messages/s when every message crosses processes;
 //   - models (-models=false skips them; needs cgo and the ONNX Runtime
 //     library): Manager.Infer against raw onnxruntime_go per request, one
 //     tick of 100 requests batched and unbatched, and the stability of the
@@ -79,6 +83,7 @@ var (
 )
 
 func main() {
+	benchkit.MemberMain() // a federation row's member process
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "lockstep-bench:", err)
 		os.Exit(1)
@@ -96,6 +101,7 @@ func run(args []string, out io.Writer) error {
 	models := fs.Bool("models", true, "also measure the model manager against raw ONNX Runtime (needs cgo and the library; -models=false skips it)")
 	spawnAgents := fs.Int("spawn-agents", benchkit.SpawnAgents, "spawn `n` agents per iteration in the WebAssembly spawn and memory rows")
 	scaleAgents := fs.Int("scale-agents", benchkit.ScaleAgents, "spawn, hold and tick `n` empty WebAssembly agents in the scale rows (0 skips them; about 5 GB at 100 000)")
+	fed := fs.Bool("federation", true, "also measure a federated run: a coordinator and member processes on 127.0.0.1 (-federation=false skips it)")
 	peers := fs.Bool("peers", true, "also measure Extism's go-sdk on the same empty module (go run in cmd/lockstep-bench/peers/extism, a Go module of its own; -peers=false skips it)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -142,6 +148,11 @@ func run(args []string, out io.Writer) error {
 	}
 	if *daemonRows {
 		if err := runDaemon(out, *count, *wasm); err != nil {
+			return err
+		}
+	}
+	if *fed {
+		if err := runFederation(out, *count); err != nil {
 			return err
 		}
 	}

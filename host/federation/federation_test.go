@@ -18,6 +18,7 @@ import (
 	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/federation"
+	"github.com/lockstep-rt/lockstep/internal/benchkit"
 	"github.com/lockstep-rt/lockstep/internal/guests"
 	"github.com/lockstep-rt/lockstep/internal/testkinds"
 )
@@ -111,6 +112,7 @@ func (r run) replayOptions() host.ReplayOptions {
 // (startFederated): each member is a process of its own, as in production,
 // with its own protoactor remote.
 func TestMain(m *testing.M) {
+	benchkit.MemberMain() // a benchmark's member process
 	if name := os.Getenv("LOCKSTEP_TEST_MEMBER"); name != "" {
 		os.Exit(member(name))
 	}
