@@ -31,7 +31,9 @@ func runFederation(out io.Writer, count int) error {
 	for _, m := range fedTickMembers {
 		base, fed, err := interleave(count, []int{1},
 			[]func(*testing.B){func(b *testing.B) { benchkit.Tick(b, fedTickAgents, 1) }},
-			func(int) func(*testing.B) { return func(b *testing.B) { benchkit.FederatedTick(b, fedTickAgents, m, 1) } })
+			func(int) func(*testing.B) {
+				return func(b *testing.B) { benchkit.FederatedTick(b, fedTickAgents, m, 1) }
+			})
 		if err != nil {
 			return fmt.Errorf("federated tick, %d members: %w", m, err)
 		}

@@ -50,6 +50,7 @@ type Coordinator struct {
 	roster  []string // fixed when every member has joined
 	byIndex []*peer  // roster index -> peer (nil at 0: the coordinator)
 	session uint64
+	mac     []byte // the coordinator's MAC of the session
 	readyCh chan error
 	nReady  int
 	// failed is why the run cannot go on (a member lost between ticks):
@@ -176,7 +177,7 @@ func (c *Coordinator) Close(reason string) {
 	waiting := 0
 	for _, p := range c.byIndex {
 		if p != nil && !p.lost {
-			c.ep.sys.Root.Send(p.pid, &fedpb.Finish{Session: c.session, Mac: coordinatorMAC(c.cfg.Token, c.session), Reason: reason})
+			c.ep.sys.Root.Send(p.pid, &fedpb.Finish{Session: c.session, Mac: c.mac, Reason: reason})
 			waiting++
 		}
 	}
@@ -249,13 +250,14 @@ func (c *Coordinator) welcomeIfComplete() {
 	var s [8]byte
 	_, _ = rand.Read(s[:])
 	c.session = binary.LittleEndian.Uint64(s[:]) | 1
+	c.mac = coordinatorMAC(c.cfg.Token, c.session)
 	c.roster = append([]string{CoordinatorName}, c.names()...)
 	c.byIndex = make([]*peer, len(c.roster))
 	for i, name := range c.roster[1:] {
 		p := c.peers[name]
 		p.index = i + 1
 		c.byIndex[p.index] = p
-		c.ep.sys.Root.Send(p.pid, &fedpb.Welcome{Session: c.session, Mac: coordinatorMAC(c.cfg.Token, c.session), Header: c.header, Roster: c.roster, Placement: c.cfg.Placement})
+		c.ep.sys.Root.Send(p.pid, &fedpb.Welcome{Session: c.session, Mac: c.mac, Header: c.header, Roster: c.roster, Placement: c.cfg.Placement})
 	}
 	c.batches = make([][]byte, len(c.roster))
 	c.expect = make([]int, len(c.roster))
@@ -375,11 +377,10 @@ func (c *Coordinator) Begin(p engine.Plan, slots []int, rt *actors.RemoteTick) {
 	for i, cmd := range p.Commands {
 		commands[i], _ = proto.Marshal(wire.EncodeCommand(uint64(p.Tick), cmd))
 	}
-	sum := coordinatorMAC(c.cfg.Token, c.session)
 	c.waiting = map[string]bool{}
 	for _, m := range c.byIndex[1:] {
 		c.waiting[m.name] = true
-		c.ep.sys.Root.Send(m.pid, &fedpb.Tick{Session: c.session, Mac: sum, Tick: uint64(p.Tick), Commands: commands,
+		c.ep.sys.Root.Send(m.pid, &fedpb.Tick{Session: c.session, Mac: c.mac, Tick: uint64(p.Tick), Commands: commands,
 			Reports: c.batches[m.index], Answers: c.answers, Digest: c.digest[:]})
 		c.batches[m.index] = nil
 	}

@@ -45,12 +45,13 @@ type Member struct {
 	once  sync.Once
 
 	// Set at Welcome, read-only after.
-	session uint64
-	roster  []string
-	place   map[string]string
-	index   int
-	mac     []byte
-	h       *host.Host
+	session  uint64
+	roster   []string
+	place    map[string]string
+	index    int
+	mac      []byte // the member's MAC of the session
+	coordMAC []byte // the coordinator's
+	h        *host.Host
 
 	// The tick in flight (the member's actor only, but LocalDone reads
 	// tick and digest on an agent's worker: it runs between the actor's
@@ -167,7 +168,7 @@ func (m *Member) armTimer() {
 }
 
 func (m *Member) checkCoordinator(session uint64, sum []byte) bool {
-	if m.session == 0 || session != m.session || !hmac.Equal(sum, coordinatorMAC(m.cfg.Token, session)) {
+	if m.session == 0 || session != m.session || !hmac.Equal(sum, m.coordMAC) {
 		m.cfg.Logger.WithField("session", session).Warn("federation: a message not from this run's coordinator was refused")
 		return false
 	}
@@ -190,7 +191,7 @@ func (m *Member) welcome(w *fedpb.Welcome) {
 		return
 	}
 	m.session, m.roster, m.place, m.index = w.Session, w.Roster, w.Placement, slices.Index(w.Roster, m.cfg.Name)
-	m.mac = memberMAC(m.cfg.Token, m.session, m.cfg.Name)
+	m.mac, m.coordMAC = memberMAC(m.cfg.Token, m.session, m.cfg.Name), w.Mac
 	err := m.build(w)
 	ready := &fedpb.Ready{Session: m.session, Mac: m.mac, Member: m.cfg.Name}
 	if err != nil {
