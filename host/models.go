@@ -100,6 +100,55 @@ type inferencer struct {
 	// recorded ones; mismatches says where they differed, per model.
 	check      bool
 	mismatches map[string]*mismatch
+	// remote serves the models a federation pinned to member processes.
+	remote RemoteModels
+}
+
+// RemoteModels is implemented by a Federation (Options.Federation) that
+// serves some of the run's models in member processes (package
+// host/federation): their requests go there, the others to this host's
+// model manager, and every answer is recorded alike.
+type RemoteModels interface {
+	// Pinned reports whether model id is served elsewhere.
+	Pinned(model string) bool
+	// RunEncoded answers reqs, all of pinned models, in order, encoded as
+	// modelactor.Manager.RunEncoded's.
+	RunEncoded(reqs []modelactor.Request) [][]byte
+}
+
+// run answers reqs: through the model manager, and the pinned models'
+// through the federation.
+func (x *inferencer) run(reqs []modelactor.Request) [][]byte {
+	if x.remote == nil {
+		return x.m.RunEncoded(reqs)
+	}
+	var local, pinned []modelactor.Request
+	var where []bool // where[i]: reqs[i] is pinned
+	for _, r := range reqs {
+		p := x.remote.Pinned(r.Model)
+		where = append(where, p)
+		if p {
+			pinned = append(pinned, r)
+		} else {
+			local = append(local, r)
+		}
+	}
+	var la, pa [][]byte
+	if len(local) > 0 {
+		la = x.m.RunEncoded(local)
+	}
+	if len(pinned) > 0 {
+		pa = x.remote.RunEncoded(pinned)
+	}
+	out := make([][]byte, len(reqs))
+	for i, p := range where {
+		if p {
+			out[i], pa = pa[0], pa[1:]
+		} else {
+			out[i], la = la[0], la[1:]
+		}
+	}
+	return out
 }
 
 // mismatch is where a deterministic model computed other bits on replay
@@ -146,7 +195,7 @@ func (x *inferencer) Infer(t clock.Tick, calls []engine.InferCall) [][]byte {
 	} else {
 		// The answers come encoded: a batched run's straight from its
 		// outputs, a tick's sharing a few allocations.
-		answers := x.m.RunEncoded(x.reqs)
+		answers := x.run(x.reqs)
 		for j, a := range answers {
 			i := x.idx[j]
 			if out[i] != nil { // recorded: a check
@@ -301,8 +350,17 @@ func (h *Host) startModels() error {
 	if err := inf.Validate(); err != nil {
 		return fmt.Errorf("host: Options.Inference: %w", err)
 	}
+	models := h.opts.Models
+	if rm, ok := h.opts.Federation.(RemoteModels); ok {
+		// A model pinned to a member is not loaded here, even eager.
+		h.inf.remote = rm
+		models = slices.Clone(models)
+		for i := range models {
+			models[i].Eager = models[i].Eager && !rm.Pinned(models[i].ID)
+		}
+	}
 	m, err := modelactor.Start(h.sys.ActorSystem(), modelactor.Config{
-		Models: h.opts.Models, Library: inf.Library, Budgets: inf.Budgets, Logger: h.opts.Logger,
+		Models: models, Library: inf.Library, Budgets: inf.Budgets, Logger: h.opts.Logger,
 		MaxOutputBytes: inf.MaxOutputBytes, Workers: inf.Workers, NoWarmUp: inf.NoWarmUp,
 	})
 	if err != nil {

@@ -266,6 +266,9 @@ type replayHost struct {
 	ropts     ReplayOptions
 	maxFuel   uint64
 	unchecked []string // models whose answers cannot be checked
+	// recordedModels are the run's models as its config records them
+	// (their paths the recorded file names).
+	recordedModels []Model
 }
 
 // replaySetup checks hdr and finds the files its run needs (see
@@ -278,7 +281,8 @@ func replaySetup(hdr *replaylog.Header, opts ReplayOptions) (*replayHost, error)
 	if err := json.Unmarshal(hdr.Topology, &cfg); err != nil {
 		return nil, headerCorrupt(fmt.Sprintf("the run's config is not valid JSON (%v)", err))
 	}
-	rh := &replayHost{recorded: cfg.WASM, unsigned: hdr.UnsignedAllowed, ropts: opts, maxFuel: cmp.Or(opts.MaxFuel, DefaultReplayMaxFuel)}
+	rh := &replayHost{recorded: cfg.WASM, unsigned: hdr.UnsignedAllowed, ropts: opts, maxFuel: cmp.Or(opts.MaxFuel, DefaultReplayMaxFuel),
+		recordedModels: slices.Clone(cfg.Models)}
 	cfg.WASM.Engine, cfg.WASM.CacheDir = opts.Engine, opts.CacheDir
 	if err := checkReplayBounds(&cfg, rh.maxFuel); err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ type federationFlags struct {
 	role, listen, join, name, tokenFile string
 	members                             int
 	timeout, joinTimeout                time.Duration
-	place                               []string
+	place, placeModel                   []string
 }
 
 func (ff *federationFlags) register(f *pflag.FlagSet) {
@@ -36,6 +36,7 @@ func (ff *federationFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&ff.timeout, "federation-timeout", federation.DefaultTimeout, "how long a tick waits for a member's reports (and a member for the next tick) before the run halts; above the slowest tick")
 	f.DurationVar(&ff.joinTimeout, "join-timeout", 2*time.Minute, "coordinator: how long to wait for every member to join and be ready")
 	f.StringArrayVar(&ff.place, "place", nil, "coordinator: pin an agent to a process, id=name (repeat; name is a member's --name or coordinator); the others are placed by a hash of their id")
+	f.StringArrayVar(&ff.placeModel, "place-model", nil, "coordinator: serve a model from a member, id=name (repeat; e.g. the member with the GPU): it loads the model, the coordinator's requests go there")
 }
 
 // token reads the shared token.
@@ -50,13 +51,13 @@ func (ff *federationFlags) token() ([]byte, error) {
 	return bytes.TrimSpace(b), nil
 }
 
-// placement parses --place.
-func (ff *federationFlags) placement() (map[string]string, error) {
+// pairs parses the id=name values of a placement flag.
+func pairs(flag string, values []string) (map[string]string, error) {
 	m := map[string]string{}
-	for _, p := range ff.place {
+	for _, p := range values {
 		id, name, ok := strings.Cut(p, "=")
 		if !ok || id == "" || name == "" {
-			return nil, fmt.Errorf("--place %q: give agent=process, e.g. --place classifier=gpu-node", p)
+			return nil, fmt.Errorf("--%s %q: give id=process, e.g. --%s classifier=gpu-node", flag, p, flag)
 		}
 		m[id] = name
 	}
@@ -74,12 +75,16 @@ func (ff *federationFlags) coordinator(cmd *cobra.Command, sf *serveFlags, log *
 	if err != nil {
 		return nil, nil, err
 	}
-	place, err := ff.placement()
+	place, err := pairs("place", ff.place)
+	if err != nil {
+		return nil, nil, err
+	}
+	models, err := pairs("place-model", ff.placeModel)
 	if err != nil {
 		return nil, nil, err
 	}
 	c, err := federation.Listen(federation.CoordinatorConfig{Config: federation.Config{Token: token, Timeout: ff.timeout, Logger: log},
-		Listen: ff.listen, Members: ff.members, Placement: place})
+		Listen: ff.listen, Members: ff.members, Placement: place, ModelPlacement: models})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -19,10 +20,13 @@ import (
 
 	"github.com/lockstep-rt/lockstep/actors"
 	"github.com/lockstep-rt/lockstep/clock"
+	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/federation/fedpb"
 	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/engine"
 	"github.com/lockstep-rt/lockstep/internal/wire"
+	"github.com/lockstep-rt/lockstep/modelactor"
+	"github.com/lockstep-rt/lockstep/modelactor/tensor"
 )
 
 // CoordinatorConfig configures a coordinator.
@@ -35,6 +39,12 @@ type CoordinatorConfig struct {
 	// Placement pins agents to processes by name (agent id -> member name,
 	// or CoordinatorName); the others are placed by a hash of their id.
 	Placement map[string]string
+	// ModelPlacement has models served by members (model id -> member
+	// name): the member loads the model (say, on its GPU) and answers the
+	// requests of every agent; the others run in the coordinator's model
+	// manager. The coordinator records every answer, so a log verifies on
+	// one host either way.
+	ModelPlacement map[string]string
 }
 
 // Coordinator is the process of a federated run that holds its host: it
@@ -97,7 +107,10 @@ type peer struct {
 	lost  bool
 }
 
-var _ actors.Remote = (*Coordinator)(nil)
+var (
+	_ actors.Remote     = (*Coordinator)(nil)
+	_ host.RemoteModels = (*Coordinator)(nil)
+)
 
 // Listen starts a coordinator: members may join from now on.
 func Listen(cfg CoordinatorConfig) (*Coordinator, error) {
@@ -252,15 +265,37 @@ func (c *Coordinator) welcomeIfComplete() {
 	c.session = binary.LittleEndian.Uint64(s[:]) | 1
 	c.mac = coordinatorMAC(c.cfg.Token, c.session)
 	c.roster = append([]string{CoordinatorName}, c.names()...)
+	if err := c.checkPlacement(); err != nil {
+		c.cfg.Logger.Error(err.Error())
+		c.signalReady(err)
+		return
+	}
 	c.byIndex = make([]*peer, len(c.roster))
 	for i, name := range c.roster[1:] {
 		p := c.peers[name]
 		p.index = i + 1
 		c.byIndex[p.index] = p
-		c.ep.sys.Root.Send(p.pid, &fedpb.Welcome{Session: c.session, Mac: c.mac, Header: c.header, Roster: c.roster, Placement: c.cfg.Placement})
+		c.ep.sys.Root.Send(p.pid, &fedpb.Welcome{Session: c.session, Mac: c.mac, Header: c.header, Roster: c.roster, Placement: c.cfg.Placement, ModelPlacement: c.cfg.ModelPlacement})
 	}
 	c.batches = make([][]byte, len(c.roster))
 	c.expect = make([]int, len(c.roster))
+}
+
+// checkPlacement checks that every process the placements name is in
+// the roster. Called with mu held.
+func (c *Coordinator) checkPlacement() error {
+	for _, pl := range []struct {
+		what string
+		m    map[string]string
+	}{{"agent", c.cfg.Placement}, {"model", c.cfg.ModelPlacement}} {
+		for _, id := range slices.Sorted(maps.Keys(pl.m)) {
+			name := pl.m[id]
+			if !slices.Contains(c.roster, name) || pl.what == "model" && name == CoordinatorName {
+				return fmt.Errorf("federation: %s %q is placed on %q, which is not a member of the run (%s): name a member's --name", pl.what, id, name, strings.Join(c.roster[1:], ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // member finds the peer a message claims to be from and checks its
@@ -478,4 +513,80 @@ func (c *Coordinator) Committed(p engine.Plan, ready *engine.Ready) {
 			}
 		}
 	}
+}
+
+// Pinned implements host.RemoteModels: models served by members.
+func (c *Coordinator) Pinned(model string) bool { return c.cfg.ModelPlacement[model] != "" }
+
+// RunEncoded implements host.RemoteModels: it asks each member serving
+// some of reqs' models for their answers, and waits (in the barrier) up to
+// the timeout. A member that does not answer gets its requests failed as
+// unavailable (recorded like any answer) and halts the run at the next
+// tick.
+func (c *Coordinator) RunEncoded(reqs []modelactor.Request) [][]byte {
+	type ask struct {
+		p      *peer
+		idx    []int
+		future *actor.Future
+	}
+	c.mu.Lock()
+	asks := map[string]*ask{}
+	var order []*ask
+	for i, r := range reqs {
+		name := c.cfg.ModelPlacement[r.Model]
+		a := asks[name]
+		if a == nil {
+			a = &ask{p: c.peers[name]}
+			asks[name] = a
+			order = append(order, a)
+		}
+		a.idx = append(a.idx, i)
+	}
+	tick, session, sum := c.tick, c.session, c.mac
+	c.mu.Unlock()
+	for _, a := range order {
+		calls := make([]*fedpb.InferCall, len(a.idx))
+		for j, i := range a.idx {
+			r := reqs[i]
+			calls[j] = &fedpb.InferCall{Request: r.Request, Model: r.Model, Version: r.Version, Input: r.Input}
+		}
+		a.future = c.ep.sys.Root.RequestFuture(a.p.pid, &fedpb.Infer{Session: session, Mac: sum, Tick: uint64(tick), Calls: calls}, c.cfg.Timeout)
+	}
+	out := make([][]byte, len(reqs))
+	for _, a := range order {
+		answers, err := c.awaitAnswers(a.p, a.future, len(a.idx))
+		for j, i := range a.idx {
+			if err != nil {
+				out[i] = tensor.Failure(reqs[i].Request, tensor.Unavailable, "model %q is served by member %q: %v", reqs[i].Model, a.p.name, err).Encode()
+			} else {
+				out[i] = answers[j]
+			}
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.fail(fmt.Errorf("federation: member %q, which serves model %q, did not answer at %s: %w", a.p.name, reqs[a.idx[0]].Model, tick, err))
+			c.mu.Unlock()
+		}
+	}
+	return out
+}
+
+// awaitAnswers waits for a member's Answers to n requests.
+func (c *Coordinator) awaitAnswers(p *peer, f *actor.Future, n int) ([][]byte, error) {
+	res, err := f.Result()
+	if err != nil {
+		return nil, fmt.Errorf("no answer within %s (%w)", c.cfg.Timeout, err)
+	}
+	a, ok := res.(*fedpb.Answers)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("a %T instead of answers", res)
+	case c.member(p.name, a.Session, a.Mac) == nil:
+		return nil, errors.New("answers not signed for this session")
+	case a.Error != "":
+		return nil, errors.New(a.Error)
+	case len(a.Answers) != n:
+		return nil, fmt.Errorf("%d answers to %d requests", len(a.Answers), n)
+	}
+	return a.Answers, nil
 }

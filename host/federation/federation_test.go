@@ -20,6 +20,7 @@ import (
 	"github.com/lockstep-rt/lockstep/host/federation"
 	"github.com/lockstep-rt/lockstep/internal/benchkit"
 	"github.com/lockstep-rt/lockstep/internal/guests"
+	"github.com/lockstep-rt/lockstep/internal/modeltest"
 	"github.com/lockstep-rt/lockstep/internal/testkinds"
 )
 
@@ -91,19 +92,21 @@ type federated struct {
 // internal/testkinds).
 type run struct {
 	start func(host.Options) (*host.Host, error)
-	mods  string
+	mods  []string
 	cache string
+	// models pins models to members (model id -> member name).
+	models map[string]string
 }
 
-func wasmRun(topo *host.Topology, mods string) run {
+func wasmRun(topo *host.Topology, mods ...string) run {
 	return run{start: topo.Start, mods: mods, cache: topo.WASM.CacheDir}
 }
 
 // replayOptions are the options of a member or a verify of r.
 func (r run) replayOptions() host.ReplayOptions {
 	o := host.ReplayOptions{Kinds: testkinds.Kinds(), Workers: 2, CacheDir: r.cache}
-	if r.mods != "" {
-		o.ModuleDirs, o.AllowUnsigned = []string{r.mods}, true
+	if len(r.mods) > 0 {
+		o.ModuleDirs, o.AllowUnsigned = r.mods, true
 	}
 	return o
 }
@@ -120,7 +123,7 @@ func TestMain(m *testing.M) {
 }
 
 func member(name string) int {
-	r := run{mods: os.Getenv("LOCKSTEP_TEST_MODULES"), cache: os.Getenv("LOCKSTEP_TEST_CACHE")}
+	r := run{mods: filepath.SplitList(os.Getenv("LOCKSTEP_TEST_MODULES")), cache: os.Getenv("LOCKSTEP_TEST_CACHE")}
 	timeout, _ := time.ParseDuration(os.Getenv("LOCKSTEP_TEST_TIMEOUT"))
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
@@ -147,7 +150,7 @@ type memberProc struct {
 func startFederated(t *testing.T, r run, members []string, timeout time.Duration) *federated {
 	t.Helper()
 	c, err := federation.Listen(federation.CoordinatorConfig{Config: federation.Config{Token: token, Logger: quiet(), Timeout: timeout},
-		Listen: "127.0.0.1:0", Members: len(members)})
+		Listen: "127.0.0.1:0", Members: len(members), ModelPlacement: r.models})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +163,7 @@ func startFederated(t *testing.T, r run, members []string, timeout time.Duration
 	for _, name := range members {
 		p := &memberProc{name: name, cmd: exec.Command(os.Args[0], "-test.run=^$")}
 		p.cmd.Env = append(os.Environ(), "LOCKSTEP_TEST_MEMBER="+name, "LOCKSTEP_TEST_COORDINATOR="+c.Addr(),
-			"LOCKSTEP_TEST_MODULES="+r.mods, "LOCKSTEP_TEST_CACHE="+r.cache, "LOCKSTEP_TEST_TIMEOUT="+timeout.String())
+			"LOCKSTEP_TEST_MODULES="+strings.Join(r.mods, string(filepath.ListSeparator)), "LOCKSTEP_TEST_CACHE="+r.cache, "LOCKSTEP_TEST_TIMEOUT="+timeout.String())
 		p.cmd.Stderr = &p.stderr
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -377,4 +380,54 @@ func TestFederatedChatter(t *testing.T) {
 		}
 		verify(t, &f.log, r, ticks, want[ticks-1])
 	}
+}
+
+// TestFederatedModel runs the classify example (four classifiers ask model
+// "flowers" every tick; their answers reach a tally) with the model pinned
+// to member m1: every request is answered there, and every tick's digest
+// is the one-host run's; the log verifies on one host, which recomputes
+// the deterministic model's answers.
+func TestFederatedModel(t *testing.T) {
+	modeltest.Library(t)
+	mods, err := guests.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	classify := filepath.Join(guests.Root(), "examples", "classify")
+	topo, err := host.LoadTopology(filepath.Join(classify, "topology.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range topo.Modules {
+		topo.Modules[i].Path = filepath.Join(mods, filepath.Base(topo.Modules[i].Path))
+	}
+	topo.WASM.CacheDir = filepath.Join(os.TempDir(), "lockstep-test-wazero-cache")
+	const ticks = 30
+	r := wasmRun(topo, mods, classify)
+	want := oneHost(t, r, ticks)
+	r.models = map[string]string{"flowers": "m1"}
+	f := startFederated(t, r, []string{"m1", "m2"}, federation.DefaultTimeout)
+	inferences := 0
+	for i := range ticks {
+		res, err := f.h.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Digest != want[i] {
+			t.Fatalf("%s: federated digest %x, one host %x", res.Tick, res.Digest, want[i])
+		}
+		inferences += res.Inferences
+	}
+	if m := f.h.Models().Metrics(); len(m) != 1 || m[0].Requests != 0 {
+		t.Errorf("the coordinator's model manager ran requests (%+v): the model is pinned to m1", m)
+	}
+	if inferences < 4*(ticks-1) {
+		t.Errorf("%d inferences in %d ticks: the example asks 4 per tick", inferences, ticks)
+	}
+	for _, err := range f.close(t) {
+		if err != nil {
+			t.Errorf("member: %v", err)
+		}
+	}
+	verify(t, &f.log, r, ticks, want[ticks-1])
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/lockstep-rt/lockstep/host/replaylog"
 	"github.com/lockstep-rt/lockstep/internal/engine"
 	"github.com/lockstep-rt/lockstep/internal/wire"
+	"github.com/lockstep-rt/lockstep/modelactor"
 )
 
 // MemberConfig configures a member.
@@ -130,6 +131,10 @@ func (m *Member) receive(ctx actor.Context) {
 				m.fail(err)
 			}
 		}
+	case *fedpb.Infer:
+		if m.checkCoordinator(msg.Session, msg.Mac) {
+			ctx.Respond(m.infer(msg))
+		}
 	case *fedpb.Finish:
 		if m.checkCoordinator(msg.Session, msg.Mac) {
 			m.cfg.Logger.WithFields(map[string]any{"member": m.cfg.Name, "ticks": m.ticks}).Infof("federation: the coordinator finished the run: %s", msg.Reason)
@@ -213,7 +218,14 @@ func (m *Member) build(w *fedpb.Welcome) error {
 	if err := proto.Unmarshal(w.Header, &hdr); err != nil {
 		return fmt.Errorf("federation: the run's header: %w", err)
 	}
-	h, err := host.NewMember(&hdr, m.cfg.Replay, m)
+	var models []string
+	for id, name := range w.ModelPlacement {
+		if name == m.cfg.Name {
+			models = append(models, id)
+		}
+	}
+	slices.Sort(models)
+	h, err := host.NewMember(&hdr, m.cfg.Replay, m, models...)
 	if err != nil {
 		return err
 	}
@@ -319,3 +331,19 @@ func (m *Member) LocalDone(p engine.Plan, reports []engine.Report) {
 
 // Committed implements actors.Remote.
 func (m *Member) Committed(engine.Plan, *engine.Ready) {}
+
+// infer answers the coordinator's requests of the models this member
+// serves.
+func (m *Member) infer(msg *fedpb.Infer) *fedpb.Answers {
+	a := &fedpb.Answers{Session: m.session, Mac: m.mac}
+	if m.h == nil || m.h.Models() == nil {
+		a.Error = fmt.Sprintf("member %q serves no models", m.cfg.Name)
+		return a
+	}
+	reqs := make([]modelactor.Request, len(msg.Calls))
+	for i, c := range msg.Calls {
+		reqs[i] = modelactor.Request{Request: c.Request, Model: c.Model, Version: c.Version, Input: c.Input}
+	}
+	a.Answers = m.h.Models().RunEncoded(reqs)
+	return a
+}

@@ -92,15 +92,16 @@ func (x *Join) GetVersion() string {
 // Welcome answers a Join: the run's log header (its config and modules)
 // and the roster that placement is computed over; or why not.
 type Welcome struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
-	Mac           []byte                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`                                                                                       // HMAC-SHA256(token, session || member)
-	Header        []byte                 `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`                                                                                 // a marshalled lockstep.replay.v1.Header
-	Roster        []string               `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"`                                                                                 // every process of the run, the coordinator first
-	Refused       string                 `protobuf:"bytes,5,opt,name=refused,proto3" json:"refused,omitempty"`                                                                               // set when the member may not join
-	Placement     map[string]string      `protobuf:"bytes,6,rep,name=placement,proto3" json:"placement,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // agents pinned to a process (agent id -> process name)
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Session        uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	Mac            []byte                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`                                                                                                                       // HMAC-SHA256(token, session || member)
+	Header         []byte                 `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`                                                                                                                 // a marshalled lockstep.replay.v1.Header
+	Roster         []string               `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"`                                                                                                                 // every process of the run, the coordinator first
+	Refused        string                 `protobuf:"bytes,5,opt,name=refused,proto3" json:"refused,omitempty"`                                                                                                               // set when the member may not join
+	Placement      map[string]string      `protobuf:"bytes,6,rep,name=placement,proto3" json:"placement,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`                                 // agents pinned to a process (agent id -> process name)
+	ModelPlacement map[string]string      `protobuf:"bytes,7,rep,name=model_placement,json=modelPlacement,proto3" json:"model_placement,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // models served by a member (model id -> member name)
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -171,6 +172,13 @@ func (x *Welcome) GetRefused() string {
 func (x *Welcome) GetPlacement() map[string]string {
 	if x != nil {
 		return x.Placement
+	}
+	return nil
+}
+
+func (x *Welcome) GetModelPlacement() map[string]string {
+	if x != nil {
+		return x.ModelPlacement
 	}
 	return nil
 }
@@ -492,6 +500,215 @@ func (x *Finish) GetReason() string {
 	return ""
 }
 
+// Infer asks the member serving some models for the answers to a tick's
+// requests of those models (in the coordinator's barrier).
+type Infer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	Mac           []byte                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Tick          uint64                 `protobuf:"varint,3,opt,name=tick,proto3" json:"tick,omitempty"`
+	Calls         []*InferCall           `protobuf:"bytes,4,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Infer) Reset() {
+	*x = Infer{}
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Infer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Infer) ProtoMessage() {}
+
+func (x *Infer) ProtoReflect() protoreflect.Message {
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Infer.ProtoReflect.Descriptor instead.
+func (*Infer) Descriptor() ([]byte, []int) {
+	return file_host_federation_fedpb_federation_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Infer) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *Infer) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
+func (x *Infer) GetTick() uint64 {
+	if x != nil {
+		return x.Tick
+	}
+	return 0
+}
+
+func (x *Infer) GetCalls() []*InferCall {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+// InferCall is one inference request.
+type InferCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       uint32                 `protobuf:"varint,1,opt,name=request,proto3" json:"request,omitempty"`
+	Model         string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Input         []byte                 `protobuf:"bytes,4,opt,name=input,proto3" json:"input,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InferCall) Reset() {
+	*x = InferCall{}
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InferCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InferCall) ProtoMessage() {}
+
+func (x *InferCall) ProtoReflect() protoreflect.Message {
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InferCall.ProtoReflect.Descriptor instead.
+func (*InferCall) Descriptor() ([]byte, []int) {
+	return file_host_federation_fedpb_federation_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *InferCall) GetRequest() uint32 {
+	if x != nil {
+		return x.Request
+	}
+	return 0
+}
+
+func (x *InferCall) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *InferCall) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *InferCall) GetInput() []byte {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+// Answers are the encoded results of an Infer's calls, in order; or why
+// there are none.
+type Answers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	Mac           []byte                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Answers       [][]byte               `protobuf:"bytes,3,rep,name=answers,proto3" json:"answers,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Answers) Reset() {
+	*x = Answers{}
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Answers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Answers) ProtoMessage() {}
+
+func (x *Answers) ProtoReflect() protoreflect.Message {
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Answers.ProtoReflect.Descriptor instead.
+func (*Answers) Descriptor() ([]byte, []int) {
+	return file_host_federation_fedpb_federation_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Answers) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *Answers) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
+func (x *Answers) GetAnswers() [][]byte {
+	if x != nil {
+		return x.Answers
+	}
+	return nil
+}
+
+func (x *Answers) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_host_federation_fedpb_federation_proto protoreflect.FileDescriptor
 
 const file_host_federation_fedpb_federation_proto_rawDesc = "" +
@@ -500,15 +717,19 @@ const file_host_federation_fedpb_federation_proto_rawDesc = "" +
 	"\x04Join\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\tR\x06member\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\"\x8b\x02\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\"\xac\x03\n" +
 	"\aWelcome\x12\x18\n" +
 	"\asession\x18\x01 \x01(\x04R\asession\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x16\n" +
 	"\x06header\x18\x03 \x01(\fR\x06header\x12\x16\n" +
 	"\x06roster\x18\x04 \x03(\tR\x06roster\x12\x18\n" +
 	"\arefused\x18\x05 \x01(\tR\arefused\x12L\n" +
-	"\tplacement\x18\x06 \x03(\v2..lockstep.federation.v1.Welcome.PlacementEntryR\tplacement\x1a<\n" +
+	"\tplacement\x18\x06 \x03(\v2..lockstep.federation.v1.Welcome.PlacementEntryR\tplacement\x12\\\n" +
+	"\x0fmodel_placement\x18\a \x03(\v23.lockstep.federation.v1.Welcome.ModelPlacementEntryR\x0emodelPlacement\x1a<\n" +
 	"\x0ePlacementEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aA\n" +
+	"\x13ModelPlacementEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"a\n" +
 	"\x05Ready\x12\x18\n" +
@@ -535,7 +756,22 @@ const file_host_federation_fedpb_federation_proto_rawDesc = "" +
 	"\x06Finish\x12\x18\n" +
 	"\asession\x18\x01 \x01(\x04R\asession\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reasonB=Z;github.com/lockstep-rt/lockstep/host/federation/fedpb;fedpbb\x06proto3"
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x80\x01\n" +
+	"\x05Infer\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x04R\asession\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x12\n" +
+	"\x04tick\x18\x03 \x01(\x04R\x04tick\x127\n" +
+	"\x05calls\x18\x04 \x03(\v2!.lockstep.federation.v1.InferCallR\x05calls\"k\n" +
+	"\tInferCall\x12\x18\n" +
+	"\arequest\x18\x01 \x01(\rR\arequest\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
+	"\x05input\x18\x04 \x01(\fR\x05input\"e\n" +
+	"\aAnswers\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x04R\asession\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x18\n" +
+	"\aanswers\x18\x03 \x03(\fR\aanswers\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05errorB=Z;github.com/lockstep-rt/lockstep/host/federation/fedpb;fedpbb\x06proto3"
 
 var (
 	file_host_federation_fedpb_federation_proto_rawDescOnce sync.Once
@@ -549,23 +785,29 @@ func file_host_federation_fedpb_federation_proto_rawDescGZIP() []byte {
 	return file_host_federation_fedpb_federation_proto_rawDescData
 }
 
-var file_host_federation_fedpb_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_host_federation_fedpb_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_host_federation_fedpb_federation_proto_goTypes = []any{
-	(*Join)(nil),    // 0: lockstep.federation.v1.Join
-	(*Welcome)(nil), // 1: lockstep.federation.v1.Welcome
-	(*Ready)(nil),   // 2: lockstep.federation.v1.Ready
-	(*Tick)(nil),    // 3: lockstep.federation.v1.Tick
-	(*Reports)(nil), // 4: lockstep.federation.v1.Reports
-	(*Finish)(nil),  // 5: lockstep.federation.v1.Finish
-	nil,             // 6: lockstep.federation.v1.Welcome.PlacementEntry
+	(*Join)(nil),      // 0: lockstep.federation.v1.Join
+	(*Welcome)(nil),   // 1: lockstep.federation.v1.Welcome
+	(*Ready)(nil),     // 2: lockstep.federation.v1.Ready
+	(*Tick)(nil),      // 3: lockstep.federation.v1.Tick
+	(*Reports)(nil),   // 4: lockstep.federation.v1.Reports
+	(*Finish)(nil),    // 5: lockstep.federation.v1.Finish
+	(*Infer)(nil),     // 6: lockstep.federation.v1.Infer
+	(*InferCall)(nil), // 7: lockstep.federation.v1.InferCall
+	(*Answers)(nil),   // 8: lockstep.federation.v1.Answers
+	nil,               // 9: lockstep.federation.v1.Welcome.PlacementEntry
+	nil,               // 10: lockstep.federation.v1.Welcome.ModelPlacementEntry
 }
 var file_host_federation_fedpb_federation_proto_depIdxs = []int32{
-	6, // 0: lockstep.federation.v1.Welcome.placement:type_name -> lockstep.federation.v1.Welcome.PlacementEntry
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	9,  // 0: lockstep.federation.v1.Welcome.placement:type_name -> lockstep.federation.v1.Welcome.PlacementEntry
+	10, // 1: lockstep.federation.v1.Welcome.model_placement:type_name -> lockstep.federation.v1.Welcome.ModelPlacementEntry
+	7,  // 2: lockstep.federation.v1.Infer.calls:type_name -> lockstep.federation.v1.InferCall
+	3,  // [3:3] is the sub-list for method output_type
+	3,  // [3:3] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_host_federation_fedpb_federation_proto_init() }
@@ -579,7 +821,7 @@ func file_host_federation_fedpb_federation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_host_federation_fedpb_federation_proto_rawDesc), len(file_host_federation_fedpb_federation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
