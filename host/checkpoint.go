@@ -55,10 +55,24 @@ func (h *Host) Checkpoint() (*Checkpoint, error) {
 	if h.halted != nil {
 		return nil, h.halted
 	}
+	image := h.snapshotAgent
 	if h.opts.Federation != nil {
-		return nil, errors.New("host: a federated run cannot be checkpointed: its agents' instances are in the members' processes, which do not send their images (run it without checkpoints, --checkpoint-every 0)")
+		rs, ok := h.opts.Federation.(RemoteSnapshots)
+		if !ok {
+			return nil, errors.New("host: this federated run cannot be checkpointed: its Federation does not implement host.RemoteSnapshots, so the members' agents have no images")
+		}
+		remote, err := rs.Images()
+		if err != nil {
+			return nil, fmt.Errorf("host: checkpoint of %s: %w", h.Tick(), err)
+		}
+		image = func(a *engine.Agent) ([]byte, error) {
+			if b, ok := remote[a.ID]; ok {
+				return b, nil
+			}
+			return h.snapshotAgent(a)
+		}
 	}
-	eng, err := h.eng.Snapshot(h.snapshotAgent)
+	eng, err := h.eng.Snapshot(image)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +107,40 @@ func (h *Host) snapshotAgent(a *engine.Agent) (b []byte, err error) {
 		b = []byte{} // no state, but restored, not made anew with Init
 	}
 	return b, nil
+}
+
+// RemoteSnapshots is implemented by a Federation (Options.Federation)
+// whose members hold some agents' instances: Checkpoint asks it for their
+// images (package host/federation).
+type RemoteSnapshots interface {
+	// Images returns, by agent id, the images of the instances the members
+	// hold, as of the last barrier.
+	Images() (map[string][]byte, error)
+}
+
+// Images returns, by agent id, the snapshot images of every agent instance
+// this host holds, as of the last barrier (an agent that has not run since
+// its spawn or restart has none): on a federation member, its share of a
+// checkpoint. Call it between ticks.
+func (h *Host) Images() (map[string][]byte, error) {
+	h.instMu.Lock()
+	ids := slices.Sorted(maps.Keys(h.instances))
+	h.instMu.Unlock()
+	out := map[string][]byte{}
+	for _, id := range ids {
+		a := h.eng.Lookup(id)
+		if a == nil || !a.Alive() {
+			continue
+		}
+		b, err := h.snapshotAgent(a)
+		if err != nil {
+			return nil, err
+		}
+		if b != nil {
+			out[id] = b
+		}
+	}
+	return out, nil
 }
 
 // SnapshotAgent is the snapshot of agent id's instance as of the last

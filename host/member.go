@@ -16,11 +16,13 @@ import (
 // coordinator answers every inference request; models are the ids of the
 // models pinned to this member, which it loads (every version the run
 // declares, its file found under opts.ModuleDirs by SHA-256) and serves to
-// the coordinator through Models. SetAnswers hands the coordinator's
+// the coordinator through Models. A run resumed from a checkpoint starts
+// its members from the same checkpoint, cp (nil: from the start), which
+// holds every agent's image. SetAnswers hands the coordinator's
 // answers to each tick's commit. Commands come from the coordinator
 // through ApplyCommand; Step runs a tick as usual and returns once fed has
 // filled the other members' reports.
-func NewMember(hdr *replaylog.Header, opts ReplayOptions, fed actors.Remote, models ...string) (*Host, error) {
+func NewMember(hdr *replaylog.Header, opts ReplayOptions, fed actors.Remote, cp *Checkpoint, models ...string) (*Host, error) {
 	if fed == nil {
 		return nil, errors.New("host: NewMember needs the member's Federation")
 	}
@@ -52,7 +54,7 @@ func NewMember(hdr *replaylog.Header, opts ReplayOptions, fed actors.Remote, mod
 			return nil, fmt.Errorf("host: model %q is pinned to this member, but the run declares no such model", id)
 		}
 	}
-	h, err := rh.start(nil)
+	h, err := rh.start(cp)
 	if err != nil {
 		return nil, err
 	}

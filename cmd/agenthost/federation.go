@@ -66,11 +66,7 @@ func pairs(flag string, values []string) (map[string]string, error) {
 
 // coordinator starts a coordinator for serve: the daemon's host is
 // federated through it, and Federate waits for the members.
-func (ff *federationFlags) coordinator(cmd *cobra.Command, sf *serveFlags, log *logrus.Logger, stderr io.Writer) (*federation.Coordinator, func(*host.Host) error, error) {
-	if f := cmd.Flags().Lookup("checkpoint-every"); f.Changed && sf.checkpointEvery > 0 {
-		return nil, nil, errors.New("--checkpoint-every: a federated run takes no checkpoints (its agents' instances are in the members); it resumes from its log: give --checkpoint-every 0 or leave it out")
-	}
-	sf.checkpointEvery = 0
+func (ff *federationFlags) coordinator(cmd *cobra.Command, log *logrus.Logger, stderr io.Writer) (*federation.Coordinator, func(*host.Host, *host.Checkpoint) error, error) {
 	token, err := ff.token()
 	if err != nil {
 		return nil, nil, err
@@ -89,10 +85,10 @@ func (ff *federationFlags) coordinator(cmd *cobra.Command, sf *serveFlags, log *
 		return nil, nil, err
 	}
 	fmt.Fprintf(stderr, "federation: waiting for %d member(s) on %s\n", ff.members, c.Addr())
-	start := func(h *host.Host) error {
+	start := func(h *host.Host, cp *host.Checkpoint) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), ff.joinTimeout)
 		defer cancel()
-		if err := c.Start(ctx, h.LogHeader()); err != nil {
+		if err := c.Start(ctx, h.LogHeader(), cp); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "federation: running on %s\n", strings.Join(c.Roster(), ", "))

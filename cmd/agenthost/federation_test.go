@@ -72,9 +72,9 @@ func (p *proc) wait() error {
 }
 
 // startFederation starts a coordinator serving the default topology on
-// data directory dir ("": a new one) and members named names, and returns
-// once the run is on.
-func startFederation(t *testing.T, ticks int, dir string, names ...string) (coord *proc, members map[string]*proc, dataDir, mods string) {
+// data directory dir ("": a new one) and members named names, with the
+// coordinator's extra flags, and returns once the run is on.
+func startFederation(t *testing.T, ticks int, dir string, names []string, extra ...string) (coord *proc, members map[string]*proc, dataDir, mods string) {
 	t.Helper()
 	mods, err := guests.Dir()
 	if err != nil {
@@ -89,8 +89,8 @@ func startFederation(t *testing.T, ticks int, dir string, names ...string) (coor
 	if dir == "" {
 		dir = filepath.Join(tmp, "d0")
 	}
-	coord = startProc(t, "serve", "--data-dir", dir, "--module-dir", mods, "--wasm-cache", cache, "--clock", "free", "--ticks", fmt.Sprint(ticks),
-		"--federation", "coordinator", "--federation-listen", "127.0.0.1:0", "--members", fmt.Sprint(len(names)), "--token-file", tok)
+	coord = startProc(t, append([]string{"serve", "--data-dir", dir, "--module-dir", mods, "--wasm-cache", cache, "--clock", "free", "--ticks", fmt.Sprint(ticks),
+		"--federation", "coordinator", "--federation-listen", "127.0.0.1:0", "--members", fmt.Sprint(len(names)), "--token-file", tok}, extra...)...)
 	line := coord.waitFor(t, "federation: waiting for")
 	addr := line[strings.LastIndex(line, " ")+1:]
 	members = map[string]*proc{}
@@ -132,24 +132,36 @@ func verifyDir(t *testing.T, dir, mods string) (ticks uint64, digest string) {
 }
 
 // TestServeFederation runs agenthost serve as a coordinator and two
-// member processes on 127.0.0.1 for 60 ticks: each exits 0, and the
-// coordinator's log verifies on one host with the digest of the topology
-// run on one host.
+// member processes on 127.0.0.1 for 23 ticks with a checkpoint every 10:
+// each exits 0, and the coordinator's log verifies on one host with the
+// digest of the topology run on one host. Then the coordinator resumes the
+// run on its data directory, from its checkpoint of tick 20, with one new
+// member, and runs it to tick 35: the same again.
 func TestServeFederation(t *testing.T) {
-	const ticks = 60
-	coord, members, dir, mods := startFederation(t, ticks, "", "m1", "m2")
-	if err := coord.wait(); err != nil {
-		t.Fatalf("coordinator: %v\n%s", err, coord.out.String())
-	}
-	for n, m := range members {
-		if err := m.wait(); err != nil || !strings.Contains(m.out.String(), "federation: member "+n+" done") {
-			t.Fatalf("member %s: %v\n%s", n, err, m.out.String())
+	coord, members, dir, mods := startFederation(t, 23, "", []string{"m1", "m2"}, "--checkpoint-every", "10")
+	finish := func(coord *proc, members map[string]*proc, ticks uint64) {
+		t.Helper()
+		if err := coord.wait(); err != nil {
+			t.Fatalf("coordinator: %v\n%s", err, coord.out.String())
+		}
+		for n, m := range members {
+			if err := m.wait(); err != nil || !strings.Contains(m.out.String(), "federation: member "+n+" done") {
+				t.Fatalf("member %s: %v\n%s", n, err, m.out.String())
+			}
+		}
+		got, digest := verifyDir(t, dir, mods)
+		if want := oneHostDigest(t, mods, ticks); got != ticks || digest != want {
+			t.Fatalf("the federated log verifies to %d ticks, digest %s; one host: %d ticks, %s", got, digest, ticks, want)
 		}
 	}
-	got, digest := verifyDir(t, dir, mods)
-	if want := oneHostDigest(t, mods, ticks); got != ticks || digest != want {
-		t.Fatalf("the federated log verifies to %d ticks, digest %s; one host: %d ticks, %s", got, digest, ticks, want)
+	finish(coord, members, 23)
+	for _, tick := range []string{"10", "20"} {
+		if _, err := os.Stat(filepath.Join(dir, "checkpoints", "ckpt-t0000000000"+tick+".lsc")); err != nil {
+			t.Fatalf("no checkpoint of t%s: %v", tick, err)
+		}
 	}
+	coord, members, _, _ = startFederation(t, 35, dir, []string{"m3"}, "--checkpoint-every", "10")
+	finish(coord, members, 35)
 }
 
 // TestServeFederationMemberKilled kills a member process (SIGKILL) once
@@ -160,7 +172,7 @@ func TestServeFederation(t *testing.T) {
 // directory with one new member: the run resumes from its log and goes on
 // 10 ticks, still the one-host digest.
 func TestServeFederationMemberKilled(t *testing.T) {
-	coord, members, dir, mods := startFederation(t, 0, "", "m1", "m2")
+	coord, members, dir, mods := startFederation(t, 0, "", []string{"m1", "m2"})
 	coord.waitFor(t, `agent \"faulty\" failed at t6`)
 	if err := members["m1"].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -184,7 +196,7 @@ func TestServeFederationMemberKilled(t *testing.T) {
 		t.Fatalf("the federated log verifies to %d ticks, digest %s; one host: %s", ticks, digest, want)
 	}
 
-	coord, members, _, _ = startFederation(t, int(ticks)+10, dir, "m3")
+	coord, members, _, _ = startFederation(t, int(ticks)+10, dir, []string{"m3"})
 	if err := coord.wait(); err != nil {
 		t.Fatalf("the resumed coordinator: %v\n%s", err, coord.out.String())
 	}

@@ -32,7 +32,7 @@ type serveFlags struct {
 	fed                                    federationFlags
 	// With --federation coordinator: the coordinator and its start.
 	coordinator *federation.Coordinator
-	federate    func(*host.Host) error
+	federate    func(*host.Host, *host.Checkpoint) error
 }
 
 // syncPolicy parses --sync: every-tick, or a group commit interval.
@@ -76,7 +76,7 @@ clients of its API.`,
 			case "member":
 				return sf.fed.member(cmd.Context(), g, sf, log, stderr)
 			case "coordinator":
-				c, start, err := sf.fed.coordinator(cmd, sf, log, stderr)
+				c, start, err := sf.fed.coordinator(cmd, log, stderr)
 				if err != nil {
 					return err
 				}

@@ -89,10 +89,11 @@ type Config struct {
 	// Ticks, if set, ends the run when it reaches this tick.
 	Ticks uint64
 	// Federate, if set, is called with the run's host before its first
-	// tick, and before a resumed run replays its log: a federation's
-	// coordinator (Options.Federation) waits there for its members. A
-	// federated run resumes from its log only, never from a checkpoint.
-	Federate func(*host.Host) error
+	// tick, and before a resumed run replays its log, with the checkpoint
+	// it resumed from (nil: from the start): a federation's coordinator
+	// (Options.Federation) waits there for its members, and hands them
+	// the checkpoint.
+	Federate func(*host.Host, *host.Checkpoint) error
 }
 
 func (c *Config) validate() error {

@@ -35,14 +35,11 @@ func (d *Daemon) resume() error {
 	if err != nil {
 		return err
 	}
-	if cp != nil && d.cfg.Federate != nil {
-		return fmt.Errorf("daemon: %s holds a checkpoint (of %s), and a federated run resumes from its log only: serve it without --federation, or start the federation in a new data directory", d.cfg.DataDir, cp.Tick)
-	}
 	h, err := d.cfg.Topology.Resume(d.cfg.Options, cp)
 	if err != nil {
 		return err
 	}
-	if err := d.federate(h); err != nil {
+	if err := d.federate(h, cp); err != nil {
 		return err
 	}
 	d.h = h
@@ -90,7 +87,7 @@ func (d *Daemon) start() error {
 	if err != nil {
 		return err
 	}
-	if err := d.federate(h); err != nil {
+	if err := d.federate(h, nil); err != nil {
 		return err
 	}
 	d.h = h
@@ -121,11 +118,11 @@ func (d *Daemon) start() error {
 }
 
 // federate calls Config.Federate, if set; on failure it closes h.
-func (d *Daemon) federate(h *host.Host) error {
+func (d *Daemon) federate(h *host.Host, cp *host.Checkpoint) error {
 	if d.cfg.Federate == nil {
 		return nil
 	}
-	if err := d.cfg.Federate(h); err != nil {
+	if err := d.cfg.Federate(h, cp); err != nil {
 		h.Close()
 		return err
 	}

@@ -56,6 +56,9 @@ type Coordinator struct {
 
 	mu      sync.Mutex
 	header  []byte // the run's marshalled log header, once Start has it
+	// checkpoint is the encoded checkpoint the run resumes from (empty:
+	// from its start).
+	checkpoint []byte
 	peers   map[string]*peer
 	roster  []string // fixed when every member has joined
 	byIndex []*peer  // roster index -> peer (nil at 0: the coordinator)
@@ -109,7 +112,8 @@ type peer struct {
 
 var (
 	_ actors.Remote     = (*Coordinator)(nil)
-	_ host.RemoteModels = (*Coordinator)(nil)
+	_ host.RemoteModels    = (*Coordinator)(nil)
+	_ host.RemoteSnapshots = (*Coordinator)(nil)
 )
 
 // Listen starts a coordinator: members may join from now on.
@@ -142,16 +146,26 @@ func Listen(cfg CoordinatorConfig) (*Coordinator, error) {
 // Addr is the address members join.
 func (c *Coordinator) Addr() string { return c.ep.address() }
 
-// Start sends every member the run's log header once all have joined, and
-// returns when each has built its host (or with the first member's error,
-// or ctx's). Call it after building the host and before its first tick.
-func (c *Coordinator) Start(ctx context.Context, hdr *replaylog.Header) error {
+// Start sends every member the run's log header (and the checkpoint the
+// run resumes from, if cp is set) once all have joined, and returns when
+// each has built its host (or with the first member's error, or ctx's).
+// Call it after building the host and before its first tick.
+func (c *Coordinator) Start(ctx context.Context, hdr *replaylog.Header, cp *host.Checkpoint) error {
 	b, err := proto.Marshal(hdr)
 	if err != nil {
 		return fmt.Errorf("federation: encoding the run's header: %w", err)
 	}
+	var cpb bytes.Buffer
+	if cp != nil {
+		if err := host.WriteCheckpoint(&cpb, cp); err != nil {
+			return fmt.Errorf("federation: encoding the checkpoint of %s: %w", cp.Tick, err)
+		}
+	}
 	c.mu.Lock()
-	c.header = b
+	c.header, c.checkpoint = b, cpb.Bytes()
+	if cp != nil {
+		c.digest = cp.Digest
+	}
 	c.welcomeIfComplete()
 	c.mu.Unlock()
 	select {
@@ -275,7 +289,7 @@ func (c *Coordinator) welcomeIfComplete() {
 		p := c.peers[name]
 		p.index = i + 1
 		c.byIndex[p.index] = p
-		c.ep.sys.Root.Send(p.pid, &fedpb.Welcome{Session: c.session, Mac: c.mac, Header: c.header, Roster: c.roster, Placement: c.cfg.Placement, ModelPlacement: c.cfg.ModelPlacement})
+		c.ep.sys.Root.Send(p.pid, &fedpb.Welcome{Session: c.session, Mac: c.mac, Header: c.header, Roster: c.roster, Placement: c.cfg.Placement, ModelPlacement: c.cfg.ModelPlacement, Checkpoint: c.checkpoint})
 	}
 	c.batches = make([][]byte, len(c.roster))
 	c.expect = make([]int, len(c.roster))
@@ -589,4 +603,41 @@ func (c *Coordinator) awaitAnswers(p *peer, f *actor.Future, n int) ([][]byte, e
 		return nil, fmt.Errorf("%d answers to %d requests", len(a.Answers), n)
 	}
 	return a.Answers, nil
+}
+
+// Images implements host.RemoteSnapshots: every member's images of its
+// agents' instances, for a checkpoint between ticks.
+func (c *Coordinator) Images() (map[string][]byte, error) {
+	c.mu.Lock()
+	if c.failed != nil {
+		c.mu.Unlock()
+		return nil, c.failed
+	}
+	type ask struct {
+		p      *peer
+		future *actor.Future
+	}
+	var asks []ask
+	for _, p := range c.byIndex[1:] {
+		asks = append(asks, ask{p, c.ep.sys.Root.RequestFuture(p.pid, &fedpb.Snapshot{Session: c.session, Mac: c.mac, Tick: uint64(c.tick) + 1}, c.cfg.Timeout)})
+	}
+	c.mu.Unlock()
+	out := map[string][]byte{}
+	for _, a := range asks {
+		res, err := a.future.Result()
+		if err != nil {
+			return nil, fmt.Errorf("federation: member %q sent no images within %s: %w", a.p.name, c.cfg.Timeout, err)
+		}
+		im, ok := res.(*fedpb.Images)
+		if !ok || c.member(a.p.name, im.Session, im.Mac) == nil {
+			return nil, fmt.Errorf("federation: member %q answered the snapshot with %T, not its signed images", a.p.name, res)
+		}
+		if im.Error != "" {
+			return nil, fmt.Errorf("federation: member %q: %s", a.p.name, im.Error)
+		}
+		for id, b := range im.Images {
+			out[id] = b
+		}
+	}
+	return out, nil
 }

@@ -96,6 +96,8 @@ type run struct {
 	cache string
 	// models pins models to members (model id -> member name).
 	models map[string]string
+	// cp is the checkpoint the run resumes from (nil: from its start).
+	cp *host.Checkpoint
 }
 
 func wasmRun(topo *host.Topology, mods ...string) run {
@@ -179,7 +181,7 @@ func startFederated(t *testing.T, r run, members []string, timeout time.Duration
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := c.Start(ctx, f.h.LogHeader()); err != nil {
+	if err := c.Start(ctx, f.h.LogHeader(), r.cp); err != nil {
 		f.h.Close()
 		c.Close("setup failed")
 		for _, p := range f.procs {
@@ -430,4 +432,70 @@ func TestFederatedModel(t *testing.T) {
 		}
 	}
 	verify(t, &f.log, r, ticks, want[ticks-1])
+}
+
+// TestFederatedCheckpoint takes a checkpoint of the federated demo at tick
+// 15 (the members send their agents' images), runs on to 40, then resumes
+// a new federation, of one member, from the checkpoint: every tick after
+// it has the one-host digest.
+func TestFederatedCheckpoint(t *testing.T) {
+	const at, ticks = 15, 40
+	topo, mods := demo(t)
+	r := wasmRun(topo, mods)
+	want := oneHost(t, r, ticks)
+	f := startFederated(t, r, []string{"m1", "m2"}, federation.DefaultTimeout)
+	var cp *host.Checkpoint
+	for i := range ticks {
+		if i == at {
+			var err error
+			if cp, err = f.h.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := f.h.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Digest != want[i] {
+			t.Fatalf("%s: federated digest %x, one host %x", res.Tick, res.Digest, want[i])
+		}
+	}
+	for _, err := range f.close(t) {
+		if err != nil {
+			t.Errorf("member: %v", err)
+		}
+	}
+	images := 0
+	for _, a := range topo.Agents {
+		if federation.Place(a.ID, f.c.Roster(), nil) != 0 {
+			images++
+		}
+	}
+	if images == 0 {
+		t.Fatal("no agent ran on a member: the checkpoint needs no member's images, the test shows nothing")
+	}
+
+	r.cp = cp
+	r.start = func(opts host.Options) (*host.Host, error) {
+		h, err := topo.Resume(opts, cp)
+		if err == nil {
+			topo.Schedule(h, cp.Tick, 0) // the inputs at 20
+		}
+		return h, err
+	}
+	f = startFederated(t, r, []string{"m3"}, federation.DefaultTimeout)
+	for i := at; i < ticks; i++ {
+		res, err := f.h.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Digest != want[i] {
+			t.Fatalf("resumed from %s: %s: federated digest %x, one host %x", cp.Tick, res.Tick, res.Digest, want[i])
+		}
+	}
+	for _, err := range f.close(t) {
+		if err != nil {
+			t.Errorf("member: %v", err)
+		}
+	}
 }

@@ -124,7 +124,7 @@ func start(t *testing.T, c *Coordinator, h *host.Host) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := c.Start(ctx, h.LogHeader()); err != nil {
+	if err := c.Start(ctx, h.LogHeader(), nil); err != nil {
 		t.Fatal(err)
 	}
 }

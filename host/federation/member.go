@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"errors"
@@ -135,6 +136,10 @@ func (m *Member) receive(ctx actor.Context) {
 		if m.checkCoordinator(msg.Session, msg.Mac) {
 			ctx.Respond(m.infer(msg))
 		}
+	case *fedpb.Snapshot:
+		if m.checkCoordinator(msg.Session, msg.Mac) {
+			ctx.Respond(m.images())
+		}
 	case *fedpb.Finish:
 		if m.checkCoordinator(msg.Session, msg.Mac) {
 			m.cfg.Logger.WithFields(map[string]any{"member": m.cfg.Name, "ticks": m.ticks}).Infof("federation: the coordinator finished the run: %s", msg.Reason)
@@ -225,7 +230,15 @@ func (m *Member) build(w *fedpb.Welcome) error {
 		}
 	}
 	slices.Sort(models)
-	h, err := host.NewMember(&hdr, m.cfg.Replay, m, models...)
+	var cp *host.Checkpoint
+	if len(w.Checkpoint) > 0 {
+		var err error
+		if cp, err = host.ReadCheckpoint(bytes.NewReader(w.Checkpoint)); err != nil {
+			return fmt.Errorf("federation: the checkpoint the run resumes from: %w", err)
+		}
+		m.ticks, m.digest = uint64(cp.Tick), cp.Digest
+	}
+	h, err := host.NewMember(&hdr, m.cfg.Replay, m, cp, models...)
 	if err != nil {
 		return err
 	}
@@ -346,4 +359,22 @@ func (m *Member) infer(msg *fedpb.Infer) *fedpb.Answers {
 	}
 	a.Answers = m.h.Models().RunEncoded(reqs)
 	return a
+}
+
+// images answers the coordinator's Snapshot with this member's agents'
+// images: its agents have run the tick the coordinator just committed, and
+// wait for the next.
+func (m *Member) images() *fedpb.Images {
+	im := &fedpb.Images{Session: m.session, Mac: m.mac}
+	if m.h == nil {
+		im.Error = "the member has no host"
+		return im
+	}
+	images, err := m.h.Images()
+	if err != nil {
+		im.Error = err.Error()
+		return im
+	}
+	im.Images = images
+	return im
 }

@@ -81,7 +81,7 @@ func federate(b testingB, members, workers int, placement map[string]string, spa
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.Start(ctx, f.h.LogHeader()); err != nil {
+	if err := c.Start(ctx, f.h.LogHeader(), nil); err != nil {
 		f.close()
 		b.Fatal(err)
 	}

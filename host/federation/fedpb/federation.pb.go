@@ -100,6 +100,7 @@ type Welcome struct {
 	Refused        string                 `protobuf:"bytes,5,opt,name=refused,proto3" json:"refused,omitempty"`                                                                                                               // set when the member may not join
 	Placement      map[string]string      `protobuf:"bytes,6,rep,name=placement,proto3" json:"placement,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`                                 // agents pinned to a process (agent id -> process name)
 	ModelPlacement map[string]string      `protobuf:"bytes,7,rep,name=model_placement,json=modelPlacement,proto3" json:"model_placement,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // models served by a member (model id -> member name)
+	Checkpoint     []byte                 `protobuf:"bytes,8,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`                                                                                                         // the checkpoint the run resumes from (host.WriteCheckpoint), if any
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -179,6 +180,13 @@ func (x *Welcome) GetPlacement() map[string]string {
 func (x *Welcome) GetModelPlacement() map[string]string {
 	if x != nil {
 		return x.ModelPlacement
+	}
+	return nil
+}
+
+func (x *Welcome) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
 	}
 	return nil
 }
@@ -709,6 +717,137 @@ func (x *Answers) GetError() string {
 	return ""
 }
 
+// Snapshot asks a member for the images of its agents' instances, for a
+// checkpoint of the run at the tick boundary before `tick`.
+type Snapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	Mac           []byte                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Tick          uint64                 `protobuf:"varint,3,opt,name=tick,proto3" json:"tick,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Snapshot) Reset() {
+	*x = Snapshot{}
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Snapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Snapshot) ProtoMessage() {}
+
+func (x *Snapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
+func (*Snapshot) Descriptor() ([]byte, []int) {
+	return file_host_federation_fedpb_federation_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Snapshot) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *Snapshot) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
+func (x *Snapshot) GetTick() uint64 {
+	if x != nil {
+		return x.Tick
+	}
+	return 0
+}
+
+// Images answer a Snapshot: each agent's image by id; or why not.
+type Images struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       uint64                 `protobuf:"varint,1,opt,name=session,proto3" json:"session,omitempty"`
+	Mac           []byte                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Images        map[string][]byte      `protobuf:"bytes,3,rep,name=images,proto3" json:"images,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Images) Reset() {
+	*x = Images{}
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Images) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Images) ProtoMessage() {}
+
+func (x *Images) ProtoReflect() protoreflect.Message {
+	mi := &file_host_federation_fedpb_federation_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Images.ProtoReflect.Descriptor instead.
+func (*Images) Descriptor() ([]byte, []int) {
+	return file_host_federation_fedpb_federation_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Images) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *Images) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
+func (x *Images) GetImages() map[string][]byte {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *Images) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_host_federation_fedpb_federation_proto protoreflect.FileDescriptor
 
 const file_host_federation_fedpb_federation_proto_rawDesc = "" +
@@ -717,7 +856,7 @@ const file_host_federation_fedpb_federation_proto_rawDesc = "" +
 	"\x04Join\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\tR\x06member\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\"\xac\x03\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\"\xcc\x03\n" +
 	"\aWelcome\x12\x18\n" +
 	"\asession\x18\x01 \x01(\x04R\asession\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x16\n" +
@@ -725,7 +864,10 @@ const file_host_federation_fedpb_federation_proto_rawDesc = "" +
 	"\x06roster\x18\x04 \x03(\tR\x06roster\x12\x18\n" +
 	"\arefused\x18\x05 \x01(\tR\arefused\x12L\n" +
 	"\tplacement\x18\x06 \x03(\v2..lockstep.federation.v1.Welcome.PlacementEntryR\tplacement\x12\\\n" +
-	"\x0fmodel_placement\x18\a \x03(\v23.lockstep.federation.v1.Welcome.ModelPlacementEntryR\x0emodelPlacement\x1a<\n" +
+	"\x0fmodel_placement\x18\a \x03(\v23.lockstep.federation.v1.Welcome.ModelPlacementEntryR\x0emodelPlacement\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\b \x01(\fR\n" +
+	"checkpoint\x1a<\n" +
 	"\x0ePlacementEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aA\n" +
@@ -771,7 +913,19 @@ const file_host_federation_fedpb_federation_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\x04R\asession\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x18\n" +
 	"\aanswers\x18\x03 \x03(\fR\aanswers\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05errorB=Z;github.com/lockstep-rt/lockstep/host/federation/fedpb;fedpbb\x06proto3"
+	"\x05error\x18\x04 \x01(\tR\x05error\"J\n" +
+	"\bSnapshot\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x04R\asession\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\fR\x03mac\x12\x12\n" +
+	"\x04tick\x18\x03 \x01(\x04R\x04tick\"\xc9\x01\n" +
+	"\x06Images\x12\x18\n" +
+	"\asession\x18\x01 \x01(\x04R\asession\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\fR\x03mac\x12B\n" +
+	"\x06images\x18\x03 \x03(\v2*.lockstep.federation.v1.Images.ImagesEntryR\x06images\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x1a9\n" +
+	"\vImagesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01B=Z;github.com/lockstep-rt/lockstep/host/federation/fedpb;fedpbb\x06proto3"
 
 var (
 	file_host_federation_fedpb_federation_proto_rawDescOnce sync.Once
@@ -785,7 +939,7 @@ func file_host_federation_fedpb_federation_proto_rawDescGZIP() []byte {
 	return file_host_federation_fedpb_federation_proto_rawDescData
 }
 
-var file_host_federation_fedpb_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_host_federation_fedpb_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_host_federation_fedpb_federation_proto_goTypes = []any{
 	(*Join)(nil),      // 0: lockstep.federation.v1.Join
 	(*Welcome)(nil),   // 1: lockstep.federation.v1.Welcome
@@ -796,18 +950,22 @@ var file_host_federation_fedpb_federation_proto_goTypes = []any{
 	(*Infer)(nil),     // 6: lockstep.federation.v1.Infer
 	(*InferCall)(nil), // 7: lockstep.federation.v1.InferCall
 	(*Answers)(nil),   // 8: lockstep.federation.v1.Answers
-	nil,               // 9: lockstep.federation.v1.Welcome.PlacementEntry
-	nil,               // 10: lockstep.federation.v1.Welcome.ModelPlacementEntry
+	(*Snapshot)(nil),  // 9: lockstep.federation.v1.Snapshot
+	(*Images)(nil),    // 10: lockstep.federation.v1.Images
+	nil,               // 11: lockstep.federation.v1.Welcome.PlacementEntry
+	nil,               // 12: lockstep.federation.v1.Welcome.ModelPlacementEntry
+	nil,               // 13: lockstep.federation.v1.Images.ImagesEntry
 }
 var file_host_federation_fedpb_federation_proto_depIdxs = []int32{
-	9,  // 0: lockstep.federation.v1.Welcome.placement:type_name -> lockstep.federation.v1.Welcome.PlacementEntry
-	10, // 1: lockstep.federation.v1.Welcome.model_placement:type_name -> lockstep.federation.v1.Welcome.ModelPlacementEntry
+	11, // 0: lockstep.federation.v1.Welcome.placement:type_name -> lockstep.federation.v1.Welcome.PlacementEntry
+	12, // 1: lockstep.federation.v1.Welcome.model_placement:type_name -> lockstep.federation.v1.Welcome.ModelPlacementEntry
 	7,  // 2: lockstep.federation.v1.Infer.calls:type_name -> lockstep.federation.v1.InferCall
-	3,  // [3:3] is the sub-list for method output_type
-	3,  // [3:3] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	13, // 3: lockstep.federation.v1.Images.images:type_name -> lockstep.federation.v1.Images.ImagesEntry
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_host_federation_fedpb_federation_proto_init() }
@@ -821,7 +979,7 @@ func file_host_federation_fedpb_federation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_host_federation_fedpb_federation_proto_rawDesc), len(file_host_federation_fedpb_federation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
