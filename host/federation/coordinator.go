@@ -54,18 +54,18 @@ type Coordinator struct {
 	ep  *endpoint
 	pid *actor.PID
 
-	mu      sync.Mutex
-	header  []byte // the run's marshalled log header, once Start has it
+	mu     sync.Mutex
+	header []byte // the run's marshalled log header, once Start has it
 	// checkpoint is the encoded checkpoint the run resumes from (empty:
 	// from its start).
 	checkpoint []byte
-	peers   map[string]*peer
-	roster  []string // fixed when every member has joined
-	byIndex []*peer  // roster index -> peer (nil at 0: the coordinator)
-	session uint64
-	mac     []byte // the coordinator's MAC of the session
-	readyCh chan error
-	nReady  int
+	peers      map[string]*peer
+	roster     []string // fixed when every member has joined
+	byIndex    []*peer  // roster index -> peer (nil at 0: the coordinator)
+	session    uint64
+	mac        []byte // the coordinator's MAC of the session
+	readyCh    chan error
+	nReady     int
 	// failed is why the run cannot go on (a member lost between ticks):
 	// the next tick aborts with it.
 	failed error
@@ -111,7 +111,7 @@ type peer struct {
 }
 
 var (
-	_ actors.Remote     = (*Coordinator)(nil)
+	_ actors.Remote        = (*Coordinator)(nil)
 	_ host.RemoteModels    = (*Coordinator)(nil)
 	_ host.RemoteSnapshots = (*Coordinator)(nil)
 )
