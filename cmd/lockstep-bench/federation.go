@@ -27,7 +27,7 @@ func runFederation(out io.Writer, count int) error {
 	fmt.Fprintln(out, "\nFederation: a coordinator and member processes over protoactor remote on 127.0.0.1 (1 worker each), against one host in the same run")
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tmembers\tfederated\tone host\tover one host\tratio\ttarget\tresult")
+	fmt.Fprintln(tw, "scenario\tmembers\tfederated\tone host\tover one host\tratio\tCPU/tick: coordinator, members\ttarget\tresult")
 	for _, m := range fedTickMembers {
 		base, fed, err := interleave(count, []int{1},
 			[]func(*testing.B){func(b *testing.B) { benchkit.Tick(b, fedTickAgents, 1) }},
@@ -38,8 +38,9 @@ func runFederation(out io.Writer, count int) error {
 			return fmt.Errorf("federated tick, %d members: %w", m, err)
 		}
 		over := measure{nsPerOp: fed[0].nsPerOp - base[0].nsPerOp}
-		fmt.Fprintf(tw, "tick, %d idle agents\t%d\t%s/tick\t%s/tick\t+%s\t%.2f\t%s\t%s\n", fedTickAgents, m,
+		fmt.Fprintf(tw, "tick, %d idle agents\t%d\t%s/tick\t%s/tick\t+%s\t%.2f\t%s, %s\t%s\t%s\n", fedTickAgents, m,
 			duration(fed[0].nsPerOp), duration(base[0].nsPerOp), duration(over.nsPerOp), fed[0].nsPerOp/base[0].nsPerOp,
+			duration(fed[0].extra[benchkit.UnitCoordCPU]), duration(fed[0].extra[benchkit.UnitMembersCPU]),
 			fedTickTarget.text, verdict(fedTickTarget, true, over))
 	}
 	for _, m := range fedRouteMembers {
@@ -55,13 +56,14 @@ func runFederation(out io.Writer, count int) error {
 		if err != nil {
 			return fmt.Errorf("federated route, %d members: %w", m, err)
 		}
-		fmt.Fprintf(tw, "route, %d echo agents × %d msgs, every one crossing processes\t%d\t%s msgs/s\t%s msgs/s\t–\t%.2f\t%s\t%s\n",
+		fmt.Fprintf(tw, "route, %d echo agents × %d msgs, every one crossing processes\t%d\t%s msgs/s\t%s msgs/s\t–\t%.2f\t%s, %s\t%s\t%s\n",
 			benchkit.RouteAgents, benchkit.RouteMessages, m, rate(fed[0].rate), rate(base[0].rate), base[0].rate/fed[0].rate,
+			duration(fed[0].extra[benchkit.UnitCoordCPU]), duration(fed[0].extra[benchkit.UnitMembersCPU]),
 			fedRouteTarget.text, verdict(fedRouteTarget, true, fed[0]))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "\nratio: the federated time per tick (per message for route) ÷ one host's. Every process shares this machine's cores; on machines of their own the members' work runs in parallel and the barrier costs the link's round trip.")
+	fmt.Fprintln(out, "\nratio: the federated time per tick (per message for route) ÷ one host's. CPU/tick: the coordinator process's, and all member processes' together (over their whole life). Every process shares this machine's cores; docs/FEDERATION.md models separate machines from these figures.")
 	return nil
 }

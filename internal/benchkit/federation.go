@@ -14,6 +14,14 @@ import (
 	"github.com/lockstep-rt/lockstep/host/federation"
 )
 
+// Metrics of the federation benchmarks: CPU time per tick of the
+// coordinator's process and of all member processes together (theirs
+// measured over their whole life, joining included).
+const (
+	UnitCoordCPU   = "coord-cpu-ns/tick"
+	UnitMembersCPU = "members-cpu-ns/tick"
+)
+
 // The environment of a federation member process (MemberMain).
 const (
 	memberEnv      = "LOCKSTEP_BENCH_MEMBER"
@@ -48,6 +56,9 @@ type federated struct {
 	c       *federation.Coordinator
 	members []*exec.Cmd
 	stderr  []*bytes.Buffer
+	// childCPU is the CPU time of this process's waited-for children
+	// before the members started.
+	childCPU float64
 }
 
 // federate starts a coordinator's host (workers workers) with spawn's
@@ -59,7 +70,7 @@ func federate(b testingB, members, workers int, placement map[string]string, spa
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := &federated{c: c}
+	f := &federated{c: c, childCPU: cpuTime(true)}
 	f.h, err = host.New(host.Options{Seed: 1, Kinds: kinds(), Workers: workers, Logger: quiet(), Federation: c})
 	if err == nil {
 		err = spawn(f.h)
@@ -88,6 +99,21 @@ func federate(b testingB, members, workers int, placement map[string]string, spa
 	return f
 }
 
+// measure runs b's loop over ticks and reports the CPU metrics.
+func (f *federated) measure(b *testing.B, tick func()) {
+	self := cpuTime(false)
+	for b.Loop() {
+		tick()
+	}
+	b.StopTimer()
+	self = cpuTime(false) - self
+	if err := f.close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(self/float64(b.N), UnitCoordCPU)
+	b.ReportMetric((cpuTime(true)-f.childCPU)/float64(b.N), UnitMembersCPU)
+}
+
 // close ends the run and waits for the members; it returns the first
 // member's failure.
 func (f *federated) close() error {
@@ -105,7 +131,8 @@ func (f *federated) close() error {
 // FederatedTick is Tick on a federation: a coordinator and members member
 // processes on 127.0.0.1, agents idle agents placed by the hash of their
 // ids over all of them. ns/op is the time per tick, the global barrier
-// included.
+// included; the CPU metrics (UnitCoordCPU, UnitMembersCPU) feed the
+// barrier cost model of docs/FEDERATION.md.
 func FederatedTick(b *testing.B, agents, members, workers int) {
 	f := federate(b, members, workers, nil, func(h *host.Host) error {
 		for i := range agents {
@@ -116,15 +143,11 @@ func FederatedTick(b *testing.B, agents, members, workers int) {
 		return nil
 	})
 	step(b, f.h, 2)
-	for b.Loop() {
+	f.measure(b, func() {
 		if _, err := f.h.Step(); err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.StopTimer()
-	if err := f.close(); err != nil {
-		b.Fatal(err)
-	}
+	})
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(agents), UnitNsPerAgent)
 }
 
@@ -154,7 +177,7 @@ func FederatedRoute(b *testing.B, agents, k, size, members, workers int) {
 		return nil
 	})
 	step(b, f.h, 2)
-	for b.Loop() {
+	f.measure(b, func() {
 		res, err := f.h.Step()
 		if err != nil {
 			b.Fatal(err)
@@ -162,11 +185,7 @@ func FederatedRoute(b *testing.B, agents, k, size, members, workers int) {
 		if res.DeadLetters != 0 {
 			b.Fatalf("benchkit: %d dead letters at %s", res.DeadLetters, res.Tick)
 		}
-	}
-	b.StopTimer()
-	if err := f.close(); err != nil {
-		b.Fatal(err)
-	}
+	})
 	msgs := float64(b.N) * float64(agents*k)
 	b.ReportMetric(msgs/b.Elapsed().Seconds(), UnitMsgsPerSec)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/msgs, UnitNsPerMsg)
