@@ -72,9 +72,9 @@ xplat: setup
 bench: setup
 	$(GO) run ./cmd/lockstep-bench
 
-## proto: regenerate the replay log's and the daemon API's protobuf code
+## proto: regenerate the replay log's, the daemon API's and the federation's protobuf code
 proto:
-	$(GO) generate ./host/replaylog ./host/daemon/api
+	$(GO) generate ./host/replaylog ./host/daemon/api ./host/federation/fedpb
 
 ## screenshots: docs/ui/*.png, every agentui view at 50 and 10 000 agents, photographed in headless Chromium (builds agenthost, agentui and the example guests; 2-3 minutes)
 screenshots: setup

@@ -165,7 +165,7 @@ func listen(addr string, log *logrus.Logger) (ep *endpoint, err error) {
 	l.Close()
 	sys := actors.NewActorSystem(log)
 	cfg := remote.Configure(host, port,
-		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage)),
+		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage), grpc.ChainStreamInterceptor(survive(log))),
 		remote.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage))))
 	rem := remote.NewRemote(sys, cfg)
@@ -177,6 +177,23 @@ func listen(addr string, log *logrus.Logger) (ep *endpoint, err error) {
 	}()
 	rem.Start()
 	return &endpoint{sys: sys, rem: rem}, nil
+}
+
+// survive is a gRPC stream interceptor that turns a panic of protoactor's
+// endpoint reader into the end of that one stream: protoactor indexes a
+// batch's type names and targets, and looks types up, without checking
+// them, so a malformed envelope from anyone who can connect would
+// otherwise crash the process before any check of ours runs.
+func survive(log *logrus.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.WithField("panic", fmt.Sprint(p)).Warn("federation: a peer sent a message protoactor's remote cannot decode; its connection was closed")
+				err = fmt.Errorf("federation: malformed message: %v", p)
+			}
+		}()
+		return handler(srv, ss)
+	}
 }
 
 // address is where the endpoint is reached.

@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/lockstep-rt/lockstep/host"
@@ -240,5 +243,39 @@ func TestCraftedReports(t *testing.T) {
 				t.Fatalf("Step: %v\nwant an error saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestMalformedEnvelope: protoactor's remote indexes a batch's type names
+// and looks the types up without checking; a malformed envelope from
+// anyone who can connect panics in its reader. The coordinator closes that
+// stream and lives on (without the guard, this test's process would die).
+func TestMalformedEnvelope(t *testing.T) {
+	c, _ := coordinated(t, time.Second)
+	conn, err := grpc.NewClient(c.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, batch := range []*remote.MessageBatch{
+		{Targets: []*actor.PID{c.pid}, Envelopes: []*remote.MessageEnvelope{{TypeId: 7}}},                             // no type names
+		{Targets: []*actor.PID{c.pid}, TypeNames: []string{"no.such.Type"}, Envelopes: []*remote.MessageEnvelope{{}}}, // unknown type
+		{Targets: []*actor.PID{c.pid}, TypeNames: []string{"x"}, Envelopes: []*remote.MessageEnvelope{{SerializerId: 9}}},
+	} {
+		stream, err := remote.NewRemotingClient(conn).Receive(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_MessageBatch{MessageBatch: batch}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err == nil || !strings.Contains(err.Error(), "malformed message") {
+			t.Errorf("the stream of a malformed batch ended with %v, want the coordinator to close it", err)
+		}
+	}
+	// The coordinator still answers a join.
+	f := newFake(t, c, "fake")
+	if w := f.join(t, []byte("not the token at all, but long")); !strings.Contains(w.Refused, "token") {
+		t.Fatalf("after the malformed batches, a join got %+v", w)
 	}
 }
