@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/internal/engine"
 )
 
@@ -38,6 +39,7 @@ type Remote interface {
 // reports of one tick's remote agents.
 type RemoteTick struct {
 	round  *round
+	tick   clock.Tick // the round is reused: a late call of an old tick is ignored
 	system *actor.ActorSystem
 	// aborted is set once: a second Abort is ignored.
 	aborted atomic.Bool
@@ -50,7 +52,7 @@ func (t *RemoteTick) Fill(slot int, rep engine.Report) bool {
 	if slot < 0 || slot >= len(t.round.remote) || !t.round.remote[slot] {
 		return false
 	}
-	ok, last := t.round.report(t.round.tick, slot, rep)
+	ok, last := t.round.report(t.tick, slot, rep)
 	if last {
 		t.system.Root.Send(t.round.router, &doneMsg{round: t.round})
 	}
@@ -63,7 +65,7 @@ func (t *RemoteTick) Abort(err error) {
 	if t.aborted.Swap(true) {
 		return
 	}
-	t.system.Root.Send(t.round.router, &abortMsg{round: t.round, err: aborted{err}})
+	t.system.Root.Send(t.round.router, &abortMsg{round: t.round, tick: t.tick, err: aborted{err}})
 }
 
 // ErrAborted is wrapped by the error of a tick a Remote aborted: nothing
@@ -80,5 +82,6 @@ func (a aborted) Unwrap() []error { return []error{a.error, ErrAborted} }
 // abortMsg ends a round that cannot complete.
 type abortMsg struct {
 	round *round
+	tick  clock.Tick
 	err   error
 }

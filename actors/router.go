@@ -145,7 +145,7 @@ func (r *router) Receive(ctx actor.Context) {
 			r.barrier()
 		}
 	case *abortMsg:
-		if r.running && m.round == &r.round {
+		if r.running && m.round == &r.round && m.tick == r.round.tick {
 			r.abort(m.err)
 		}
 	case *actor.Started:
@@ -221,7 +221,7 @@ func (r *router) beginRemote(rm Remote, p engine.Plan) {
 	nLocal := len(p.Agents) - len(r.remoteSlots)
 	rd.local.Store(int64(nLocal))
 	rd.localDone = func() { rm.LocalDone(p, rd.reports) }
-	rm.Begin(p, r.remoteSlots, &RemoteTick{round: rd, system: r.ctx.ActorSystem()})
+	rm.Begin(p, r.remoteSlots, &RemoteTick{round: rd, tick: p.Tick, system: r.ctx.ActorSystem()})
 	if nLocal == 0 {
 		rm.LocalDone(p, rd.reports)
 	}

@@ -53,6 +53,8 @@ type Coordinator struct {
 	cfg CoordinatorConfig
 	ep  *endpoint
 	pid *actor.PID
+	// ownEndpoint: Close closes ep (else it outlives the coordinator).
+	ownEndpoint bool
 
 	mu     sync.Mutex
 	header []byte // the run's marshalled log header, once Start has it
@@ -117,7 +119,11 @@ var (
 )
 
 // Listen starts a coordinator: members may join from now on.
-func Listen(cfg CoordinatorConfig) (*Coordinator, error) {
+func Listen(cfg CoordinatorConfig) (*Coordinator, error) { return listenOn(cfg, nil) }
+
+// listenOn starts a coordinator on ep, which outlives it, or (ep nil) on
+// an endpoint of its own at cfg.Listen.
+func listenOn(cfg CoordinatorConfig, ep *endpoint) (*Coordinator, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -129,14 +135,19 @@ func Listen(cfg CoordinatorConfig) (*Coordinator, error) {
 			return nil, fmt.Errorf("federation: agent %q is placed on a process with no name", id)
 		}
 	}
-	ep, err := listen(cfg.Listen, cfg.Logger)
-	if err != nil {
-		return nil, err
+	own := ep == nil
+	if own {
+		var err error
+		if ep, err = listen(cfg.Listen, cfg.Logger); err != nil {
+			return nil, err
+		}
 	}
-	c := &Coordinator{cfg: cfg, ep: ep, peers: map[string]*peer{}, readyCh: make(chan error, 1)}
+	c := &Coordinator{cfg: cfg, ep: ep, ownEndpoint: own, peers: map[string]*peer{}, readyCh: make(chan error, 1)}
 	pid, err := ep.sys.Root.SpawnNamed(actor.PropsFromFunc(c.receive), "federation")
 	if err != nil {
-		ep.close()
+		if own {
+			ep.close()
+		}
 		return nil, fmt.Errorf("federation: spawning the coordinator's actor: %w", err)
 	}
 	c.pid = pid
@@ -221,7 +232,10 @@ wait:
 			break wait
 		}
 	}
-	c.ep.close()
+	_ = c.ep.sys.Root.StopFuture(c.pid).Wait()
+	if c.ownEndpoint {
+		c.ep.close()
+	}
 }
 
 func (c *Coordinator) receive(ctx actor.Context) {
@@ -230,8 +244,10 @@ func (c *Coordinator) receive(ctx actor.Context) {
 		c.join(ctx, m)
 	case *fedpb.Ready:
 		c.ready(m)
+		c.acknowledge(ctx, m.Error)
 	case *fedpb.Reports:
 		c.reports(m)
+		c.acknowledge(ctx, m.Error)
 	case *actor.Terminated:
 		c.lost(m.Who)
 	}
@@ -338,6 +354,14 @@ func (c *Coordinator) ready(m *fedpb.Ready) {
 	c.nReady++
 	if c.nReady == c.cfg.Members {
 		c.signalReady(nil)
+	}
+}
+
+// acknowledge answers a member that says it cannot go on (errText set), so
+// that it exits knowing its reason arrived.
+func (c *Coordinator) acknowledge(ctx actor.Context, errText string) {
+	if errText != "" && ctx.Sender() != nil {
+		ctx.Respond(&fedpb.Finish{Reason: "noted"})
 	}
 }
 
@@ -460,12 +484,12 @@ func (c *Coordinator) reports(m *fedpb.Reports) {
 	if p == nil {
 		return
 	}
-	if !c.running || clock.Tick(m.Tick) != c.tick || !c.waiting[p.name] {
-		c.cfg.Logger.WithFields(map[string]any{"member": p.name, "tick": m.Tick}).Warn("federation: stale or repeated reports refused")
+	if m.Error != "" {
+		c.fail(fmt.Errorf("federation: member %q cannot go on: %s", p.name, m.Error))
 		return
 	}
-	if m.Error != "" {
-		c.fail(fmt.Errorf("federation: member %q cannot go on at %s: %s", p.name, c.tick, m.Error))
+	if !c.running || clock.Tick(m.Tick) != c.tick || !c.waiting[p.name] {
+		c.cfg.Logger.WithFields(map[string]any{"member": p.name, "tick": m.Tick}).Warn("federation: stale or repeated reports refused")
 		return
 	}
 	if !bytes.Equal(m.Digest, c.digest[:]) {

@@ -151,7 +151,7 @@ type memberProc struct {
 // name, on 127.0.0.1, and waits until every member is ready.
 func startFederated(t *testing.T, r run, members []string, timeout time.Duration) *federated {
 	t.Helper()
-	c, err := federation.Listen(federation.CoordinatorConfig{Config: federation.Config{Token: token, Logger: quiet(), Timeout: timeout},
+	c, err := federation.ListenShared(federation.CoordinatorConfig{Config: federation.Config{Token: token, Logger: quiet(), Timeout: timeout},
 		Listen: "127.0.0.1:0", Members: len(members), ModelPlacement: r.models})
 	if err != nil {
 		t.Fatal(err)

@@ -97,7 +97,7 @@ func (f *fake) join(t *testing.T, token []byte) *fedpb.Welcome {
 // pinned to the member "fake", "b" to the coordinator.
 func coordinated(t *testing.T, timeout time.Duration) (*Coordinator, *host.Host) {
 	t.Helper()
-	c, err := Listen(CoordinatorConfig{Config: Config{Token: testToken, Logger: quietLog(), Timeout: timeout}, Listen: "127.0.0.1:0", Members: 1,
+	c, err := ListenShared(CoordinatorConfig{Config: Config{Token: testToken, Logger: quietLog(), Timeout: timeout}, Listen: "127.0.0.1:0", Members: 1,
 		Placement: map[string]string{"a": "fake", "b": CoordinatorName}})
 	if err != nil {
 		t.Fatal(err)

@@ -55,9 +55,13 @@ type Member struct {
 	coordMAC []byte // the coordinator's
 	h        *host.Host
 
-	// The tick in flight (the member's actor only, but LocalDone reads
-	// tick and digest on an agent's worker: it runs between the actor's
-	// writes).
+	// The tick in flight: Begin (on the router's goroutine) sets rt,
+	// slots and planSize under mu, which commit reads on the actor's. Only
+	// the network orders the two (the coordinator's next Tick answers this
+	// member's reports), which the Go memory model does not see. digest
+	// and ticks are the actor's; LocalDone reads digest, written before
+	// the tick's Step began.
+	mu       sync.Mutex
 	rt       *actors.RemoteTick
 	slots    []int
 	planSize int
@@ -153,8 +157,11 @@ func (m *Member) receive(ctx actor.Context) {
 		if m.timer != nil {
 			m.timer.Stop()
 		}
-		if m.rt != nil {
-			m.rt.Abort(errFinished) // a tick waiting for reports that will not come
+		m.mu.Lock()
+		rt := m.rt
+		m.mu.Unlock()
+		if rt != nil {
+			rt.Abort(errFinished) // a tick waiting for reports that will not come
 		}
 		if m.step != nil {
 			<-m.step
@@ -187,8 +194,15 @@ func (m *Member) checkCoordinator(session uint64, sum []byte) bool {
 
 // fail tells the coordinator why this member cannot go on, and ends it.
 func (m *Member) fail(err error) {
-	m.ep.sys.Root.Send(m.coord, &fedpb.Reports{Session: m.session, Mac: m.mac, Member: m.cfg.Name, Tick: m.ticks, Error: err.Error()})
+	m.tell(&fedpb.Reports{Session: m.session, Mac: m.mac, Member: m.cfg.Name, Tick: m.ticks, Error: err.Error()})
 	m.finish(err)
+}
+
+// tell sends the coordinator a member's last word and waits (a few
+// seconds at most) for its acknowledgement: the process may exit next,
+// taking unsent messages with it.
+func (m *Member) tell(msg proto.Message) {
+	_ = m.ep.sys.Root.RequestFuture(m.coord, msg, min(m.cfg.Timeout, 5*time.Second)).Wait()
 }
 
 func (m *Member) welcome(w *fedpb.Welcome) {
@@ -206,12 +220,11 @@ func (m *Member) welcome(w *fedpb.Welcome) {
 	ready := &fedpb.Ready{Session: m.session, Mac: m.mac, Member: m.cfg.Name}
 	if err != nil {
 		ready.Error = err.Error()
-	}
-	m.ep.sys.Root.Send(m.coord, ready)
-	if err != nil {
+		m.tell(ready)
 		m.finish(err)
 		return
 	}
+	m.ep.sys.Root.Send(m.coord, ready)
 	m.armTimer()
 }
 
@@ -285,9 +298,11 @@ func (m *Member) tick(msg *fedpb.Tick) error {
 // flight and waits for its barrier.
 func (m *Member) commit(msg *fedpb.Tick) error {
 	m.h.SetAnswers(msg.Answers)
-	rt, slots, n := m.rt, m.slots, 0
+	m.mu.Lock()
+	rt, slots, size, n := m.rt, m.slots, m.planSize, 0
 	m.rt = nil
-	err := wire.ReadReports(msg.Reports, len(m.slots)+m.nLocal(), func(slot int, rep engine.Report) error {
+	m.mu.Unlock()
+	err := wire.ReadReports(msg.Reports, size, func(slot int, rep engine.Report) error {
 		if _, ok := slices.BinarySearch(slots, slot); !ok || !rt.Fill(slot, rep) {
 			return fmt.Errorf("a report for slot %d, which is not another process's or came twice", slot)
 		}
@@ -314,9 +329,6 @@ func (m *Member) commit(msg *fedpb.Tick) error {
 	return nil
 }
 
-// nLocal is the number of slots of the tick in flight that run here.
-func (m *Member) nLocal() int { return m.planSize - len(m.slots) }
-
 // Local implements actors.Remote: the agents placed on this member.
 func (m *Member) Local(a *engine.Agent) bool {
 	return Place(a.ID, m.roster, m.place) == m.index
@@ -325,7 +337,9 @@ func (m *Member) Local(a *engine.Agent) bool {
 // Begin implements actors.Remote: the other processes' reports come with
 // the coordinator's next Tick.
 func (m *Member) Begin(p engine.Plan, slots []int, rt *actors.RemoteTick) {
+	m.mu.Lock()
 	m.rt, m.slots, m.planSize = rt, slices.Clone(slots), len(p.Agents)
+	m.mu.Unlock()
 }
 
 // LocalDone implements actors.Remote: it sends this member's reports.

@@ -219,7 +219,7 @@ func (s *Reference) Step() (Plan, Ready) {
 			r = NewRunner(a, s.factory, s.maxSize)
 			s.runners[a] = r
 		}
-		reports[i] = s.run(r, p.Tick, p.Inputs[i], p.Deliveries[i])
+		reports[i] = r.Tick(p.Tick, p.Inputs[i], p.Deliveries[i])
 	}
 	ready := s.e.Commit(p, reports)
 	for _, a := range ready.Stop {
@@ -244,7 +244,10 @@ func (s *Reference) Snapshot() ([]byte, error) {
 	})
 }
 
-func (s *Reference) run(r *Runner, t clock.Tick, inputs, deliveries []agent.Message) (rep Report) {
+// Tick runs the agent's whole tick t in the calling goroutine: its inputs,
+// then its deliveries, then a step. A failure is the report (Failed, with
+// the reason), as a supervisor would make it.
+func (r *Runner) Tick(t clock.Tick, inputs, deliveries []agent.Message) (rep Report) {
 	defer func() {
 		if p := recover(); p != nil {
 			f, ok := p.(*Failure)
