@@ -151,6 +151,17 @@ type memberProc struct {
 // name, on 127.0.0.1, and waits until every member is ready.
 func startFederated(t *testing.T, r run, members []string, timeout time.Duration) *federated {
 	t.Helper()
+	f, err := launch(t, r, members, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// launch is startFederated returning the error of Coordinator.Start, after
+// which the member processes have ended (their results in f.members).
+func launch(t *testing.T, r run, members []string, timeout time.Duration) (*federated, error) {
+	t.Helper()
 	c, err := federation.ListenShared(federation.CoordinatorConfig{Config: federation.Config{Token: token, Logger: quiet(), Timeout: timeout},
 		Listen: "127.0.0.1:0", Members: len(members), ModelPlacement: r.models})
 	if err != nil {
@@ -184,12 +195,9 @@ func startFederated(t *testing.T, r run, members []string, timeout time.Duration
 	if err := c.Start(ctx, f.h.LogHeader(), r.cp); err != nil {
 		f.h.Close()
 		c.Close("setup failed")
-		for _, p := range f.procs {
-			p.cmd.Process.Kill()
-		}
-		t.Fatal(err)
+		return f, err
 	}
-	return f
+	return f, nil
 }
 
 // close ends the run and returns the members' results.
@@ -497,5 +505,24 @@ func TestFederatedCheckpoint(t *testing.T) {
 		if err != nil {
 			t.Errorf("member: %v", err)
 		}
+	}
+}
+
+// TestMemberCannotStart: a member without the run's module files cannot
+// build its share; the coordinator's Start fails with the member's own
+// reason (not merely "disconnected"), and the member exits non-zero.
+func TestMemberCannotStart(t *testing.T) {
+	topo, _ := demo(t)
+	f, err := launch(t, wasmRun(topo, t.TempDir()), []string{"bare"}, 5*time.Second)
+	if err == nil {
+		f.close(t)
+		t.Fatal("the run started with a member that has no modules")
+	}
+	if !strings.Contains(err.Error(), `member "bare" could not start the run`) || !strings.Contains(err.Error(), "module") {
+		t.Fatalf("Start: %v\nwant the member's reason, naming the module", err)
+	}
+	t.Log(err)
+	if merr := <-f.members; merr == nil {
+		t.Fatal("the member exited 0")
 	}
 }
