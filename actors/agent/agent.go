@@ -202,6 +202,9 @@ type StackTracer interface {
 // StackTrace returns the stack trace of the first error in err's chain that
 // has one (a StackTracer), or "".
 func StackTrace(err error) string {
+	if err == nil {
+		return "" // before errors.As, whose target would escape: no allocation per step
+	}
 	var st StackTracer
 	if errors.As(err, &st) {
 		return st.StackTrace()

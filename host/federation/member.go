@@ -67,8 +67,11 @@ type Member struct {
 	planSize int
 	digest   [32]byte // the replica's digest after the last committed tick
 	step     chan stepResult
-	ticks    uint64
-	timer    *time.Timer
+	// lastReports is the size of the last tick's encoded reports (LocalDone
+	// only).
+	lastReports int
+	ticks       uint64
+	timer       *time.Timer
 }
 
 type stepResult struct {
@@ -344,8 +347,8 @@ func (m *Member) Begin(p engine.Plan, slots []int, rt *actors.RemoteTick) {
 
 // LocalDone implements actors.Remote: it sends this member's reports.
 func (m *Member) LocalDone(p engine.Plan, reports []engine.Report) {
-	var b []byte
-	remote := m.slots // ascending: the local slots are the others
+	b := make([]byte, 0, m.lastReports) // sent, so not reused: sized as the last tick's
+	remote := m.slots                   // ascending: the local slots are the others
 	for slot := range p.Agents {
 		if len(remote) > 0 && remote[0] == slot {
 			remote = remote[1:]
@@ -353,6 +356,7 @@ func (m *Member) LocalDone(p engine.Plan, reports []engine.Report) {
 		}
 		b = wire.AppendReport(b, slot, &reports[slot])
 	}
+	m.lastReports = len(b)
 	m.ep.sys.Root.Send(m.coord, &fedpb.Reports{Session: m.session, Mac: m.mac, Member: m.cfg.Name, Tick: uint64(p.Tick), Reports: b, Digest: m.digest[:]})
 }
 
