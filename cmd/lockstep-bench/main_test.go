@@ -68,7 +68,7 @@ func TestTable(t *testing.T) {
 		t.Skip("sets up 10 000 agents and actors")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false", "-models=false", "-daemon=false"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false", "-models=false", "-daemon=false", "-federation=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -89,7 +89,7 @@ func TestWASMTable(t *testing.T) {
 		t.Skip("builds the guests and sets up 10 000 WebAssembly agents")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20", "-scale-agents", "200", "-peers=false", "-models=false", "-daemon=false"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-spawn-agents", "20", "-scale-agents", "200", "-peers=false", "-models=false", "-daemon=false", "-federation=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -120,7 +120,7 @@ func TestDaemonTable(t *testing.T) {
 		t.Skip("starts daemons with 1 000 WebAssembly agents")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-core=false", "-models=false"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-core=false", "-models=false", "-federation=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()

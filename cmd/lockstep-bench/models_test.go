@@ -27,7 +27,7 @@ func TestModelsTable(t *testing.T) {
 		t.Skip("runs the Go tables (10 000 agents) before the model rows")
 	}
 	var out bytes.Buffer
-	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false", "-daemon=false"}, &out); err != nil {
+	if err := run([]string{"-benchtime", "1x", "-count", "1", "-workers", "1", "-wasm=false", "-daemon=false", "-federation=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
