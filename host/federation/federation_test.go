@@ -58,8 +58,9 @@ func demo(t *testing.T) (*host.Topology, string) {
 	return topo, mods
 }
 
-// oneHost runs topo on one host and returns every tick's digest.
-func oneHost(t *testing.T, r run, ticks int) [][32]byte {
+// oneHost runs r on one host and returns every tick's digest; cmds, if
+// set, applies commands before each tick.
+func oneHost(t *testing.T, r run, ticks int, cmds func(h *host.Host, tick int) error) [][32]byte {
 	t.Helper()
 	h, err := r.start(host.Options{Logger: quiet()})
 	if err != nil {
@@ -67,7 +68,12 @@ func oneHost(t *testing.T, r run, ticks int) [][32]byte {
 	}
 	defer h.Close()
 	var out [][32]byte
-	for range ticks {
+	for i := range ticks {
+		if cmds != nil {
+			if err := cmds(h, i); err != nil {
+				t.Fatal(err)
+			}
+		}
 		res, err := h.Step()
 		if err != nil {
 			t.Fatal(err)
@@ -214,13 +220,44 @@ func (f *federated) close(t *testing.T) []error {
 	return errs
 }
 
+// steps steps f's host through ticks [from, to), each with the one-host
+// digest want[i]; at(i), if set, runs before tick i. It returns how many
+// inference requests the ticks made.
+func (f *federated) steps(t *testing.T, want [][32]byte, from, to int, at func(i int)) (inferences int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if at != nil {
+			at(i)
+		}
+		res, err := f.h.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Digest != want[i] {
+			t.Fatalf("%s: federated digest %x, one host %x", res.Tick, res.Digest, want[i])
+		}
+		inferences += res.Inferences
+	}
+	return inferences
+}
+
+// done ends the run; every member must exit 0.
+func (f *federated) done(t *testing.T) {
+	t.Helper()
+	for _, err := range f.close(t) {
+		if err != nil {
+			t.Errorf("member: %v", err)
+		}
+	}
+}
+
 // TestFederatedDigests runs the demo on one host, then on a coordinator
 // and two members over real TCP sockets, and compares every tick's digest;
 // then verifies the federated run's log on one host.
 func TestFederatedDigests(t *testing.T) {
 	const ticks = 40
 	topo, mods := demo(t)
-	want := oneHost(t, wasmRun(topo, mods), ticks)
+	want := oneHost(t, wasmRun(topo, mods), ticks, nil)
 
 	f := startFederated(t, wasmRun(topo, mods), []string{"m2", "m1"}, federation.DefaultTimeout)
 	roster := f.c.Roster()
@@ -233,20 +270,8 @@ func TestFederatedDigests(t *testing.T) {
 		t.Fatalf("placement %v over %v leaves a process without agents: the test shows nothing", placed, roster)
 	}
 	t.Logf("placement over %v: %v", roster, placed)
-	for i := range ticks {
-		res, err := f.h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Digest != want[i] {
-			t.Fatalf("%s: federated digest %x, one host %x", res.Tick, res.Digest, want[i])
-		}
-	}
-	for _, err := range f.close(t) {
-		if err != nil {
-			t.Errorf("member: %v", err)
-		}
-	}
+	f.steps(t, want, 0, ticks, nil)
+	f.done(t)
 	verify(t, &f.log, wasmRun(topo, mods), ticks, want[ticks-1])
 }
 
@@ -272,18 +297,10 @@ func verify(t *testing.T, log io.Reader, r run, ticks int, last [32]byte) {
 func TestMemberKilled(t *testing.T) {
 	const before = 12
 	topo, mods := demo(t)
-	want := oneHost(t, wasmRun(topo, mods), before)
+	want := oneHost(t, wasmRun(topo, mods), before, nil)
 	const timeout = 20 * time.Second
 	f := startFederated(t, wasmRun(topo, mods), []string{"m1", "m2"}, timeout)
-	for i := range before {
-		res, err := f.h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Digest != want[i] {
-			t.Fatalf("%s: federated digest %x, one host %x", res.Tick, res.Digest, want[i])
-		}
-	}
+	f.steps(t, want, 0, before, nil)
 	if err := f.procs["m1"].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +346,7 @@ func chatterRun(n int) run {
 	}
 }
 
-// commands are the external commands chatterTicks applies before tick t.
+// commands are the chatter runs' external commands before tick t.
 func commands(h *host.Host, t int) error {
 	switch t % 7 {
 	case 1:
@@ -345,23 +362,6 @@ func commands(h *host.Host, t int) error {
 	return nil
 }
 
-// chatterTicks steps h ticks times with commands; it returns the digests.
-func chatterTicks(t *testing.T, h *host.Host, ticks int) [][32]byte {
-	t.Helper()
-	var out [][32]byte
-	for i := range ticks {
-		if err := commands(h, i); err != nil {
-			t.Fatal(err)
-		}
-		res, err := h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, res.Digest)
-	}
-	return out
-}
-
 // TestFederatedChatter: 300 chatter agents with failures, restarts,
 // membership changes, and spawns, stops and inputs during the run, on one
 // host and on a coordinator with one and with three members: every tick's
@@ -369,25 +369,15 @@ func chatterTicks(t *testing.T, h *host.Host, ticks int) [][32]byte {
 func TestFederatedChatter(t *testing.T) {
 	const ticks = 60
 	r := chatterRun(300)
-	h, err := r.start(host.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := chatterTicks(t, h, ticks)
-	h.Close()
+	want := oneHost(t, r, ticks, commands)
 	for _, members := range [][]string{{"solo"}, {"x", "y", "z"}} {
 		f := startFederated(t, r, members, federation.DefaultTimeout)
-		got := chatterTicks(t, f.h, ticks)
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("%d members: t%d: federated digest %x, one host %x", len(members), i, got[i], want[i])
+		f.steps(t, want, 0, ticks, func(i int) {
+			if err := commands(f.h, i); err != nil {
+				t.Fatal(err)
 			}
-		}
-		for _, err := range f.close(t) {
-			if err != nil {
-				t.Errorf("member: %v", err)
-			}
-		}
+		})
+		f.done(t)
 		verify(t, &f.log, r, ticks, want[ticks-1])
 	}
 }
@@ -414,31 +404,17 @@ func TestFederatedModel(t *testing.T) {
 	topo.WASM.CacheDir = filepath.Join(os.TempDir(), "lockstep-test-wazero-cache")
 	const ticks = 30
 	r := wasmRun(topo, mods, classify)
-	want := oneHost(t, r, ticks)
+	want := oneHost(t, r, ticks, nil)
 	r.models = map[string]string{"flowers": "m1"}
 	f := startFederated(t, r, []string{"m1", "m2"}, federation.DefaultTimeout)
-	inferences := 0
-	for i := range ticks {
-		res, err := f.h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Digest != want[i] {
-			t.Fatalf("%s: federated digest %x, one host %x", res.Tick, res.Digest, want[i])
-		}
-		inferences += res.Inferences
-	}
+	inferences := f.steps(t, want, 0, ticks, nil)
 	if m := f.h.Models().Metrics(); len(m) != 1 || m[0].Requests != 0 {
 		t.Errorf("the coordinator's model manager ran requests (%+v): the model is pinned to m1", m)
 	}
 	if inferences < 4*(ticks-1) {
 		t.Errorf("%d inferences in %d ticks: the example asks 4 per tick", inferences, ticks)
 	}
-	for _, err := range f.close(t) {
-		if err != nil {
-			t.Errorf("member: %v", err)
-		}
-	}
+	f.done(t)
 	verify(t, &f.log, r, ticks, want[ticks-1])
 }
 
@@ -450,29 +426,18 @@ func TestFederatedCheckpoint(t *testing.T) {
 	const at, ticks = 15, 40
 	topo, mods := demo(t)
 	r := wasmRun(topo, mods)
-	want := oneHost(t, r, ticks)
+	want := oneHost(t, r, ticks, nil)
 	f := startFederated(t, r, []string{"m1", "m2"}, federation.DefaultTimeout)
 	var cp *host.Checkpoint
-	for i := range ticks {
+	f.steps(t, want, 0, ticks, func(i int) {
 		if i == at {
 			var err error
 			if cp, err = f.h.Checkpoint(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		res, err := f.h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Digest != want[i] {
-			t.Fatalf("%s: federated digest %x, one host %x", res.Tick, res.Digest, want[i])
-		}
-	}
-	for _, err := range f.close(t) {
-		if err != nil {
-			t.Errorf("member: %v", err)
-		}
-	}
+	})
+	f.done(t)
 	images := 0
 	for _, a := range topo.Agents {
 		if federation.Place(a.ID, f.c.Roster(), nil) != 0 {
@@ -492,20 +457,8 @@ func TestFederatedCheckpoint(t *testing.T) {
 		return h, err
 	}
 	f = startFederated(t, r, []string{"m3"}, federation.DefaultTimeout)
-	for i := at; i < ticks; i++ {
-		res, err := f.h.Step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Digest != want[i] {
-			t.Fatalf("resumed from %s: %s: federated digest %x, one host %x", cp.Tick, res.Tick, res.Digest, want[i])
-		}
-	}
-	for _, err := range f.close(t) {
-		if err != nil {
-			t.Errorf("member: %v", err)
-		}
-	}
+	f.steps(t, want, at, ticks, nil)
+	f.done(t)
 }
 
 // TestMemberCannotStart: a member without the run's module files cannot

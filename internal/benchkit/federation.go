@@ -177,16 +177,6 @@ func FederatedRoute(b *testing.B, agents, k, size, members, workers int) {
 		return nil
 	})
 	step(b, f.h, 2)
-	f.measure(b, func() {
-		res, err := f.h.Step()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.DeadLetters != 0 {
-			b.Fatalf("benchkit: %d dead letters at %s", res.DeadLetters, res.Tick)
-		}
-	})
-	msgs := float64(b.N) * float64(agents*k)
-	b.ReportMetric(msgs/b.Elapsed().Seconds(), UnitMsgsPerSec)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/msgs, UnitNsPerMsg)
+	f.measure(b, func() { routeTick(b, f.h) })
+	reportRoute(b, agents*k)
 }
