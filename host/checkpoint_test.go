@@ -3,31 +3,17 @@ package host_test
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
-	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/internal/guests"
 	"github.com/lockstep-rt/lockstep/internal/testkinds"
 )
 
-// demoTopology is the default WebAssembly topology: C, C++, Rust,
-// AssemblyScript and Go (wasip1) agents, a supervised faulty one, state
-// regions, channels and scheduled inputs.
+// demoTopology is the default WebAssembly topology (guests.Demo).
 func demoTopology(t *testing.T) *host.Topology {
 	t.Helper()
-	mods, err := guests.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := host.ParseTopology("wasm demo", wasmtopo.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo.ResolveModules(mods)
-	topo.WASM.CacheDir = filepath.Join(os.TempDir(), "lockstep-test-wazero-cache")
+	topo, _ := guests.Demo(t)
 	return topo
 }
 

@@ -15,7 +15,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
 	"github.com/lockstep-rt/lockstep/host/federation"
 	"github.com/lockstep-rt/lockstep/internal/benchkit"
@@ -35,27 +34,6 @@ func quiet() *logrus.Logger {
 		l.SetOutput(io.Discard)
 	}
 	return l
-}
-
-// demo is the default WebAssembly topology (C, C++, Rust, AssemblyScript
-// and Go agents; messages, a channel, state reads, a supervised agent that
-// traps every 7th step) and the directory of its modules.
-func demo(t *testing.T) (*host.Topology, string) {
-	t.Helper()
-	mods, err := guests.Dir()
-	if err != nil {
-		if os.Getenv("LOCKSTEP_REQUIRE_GUESTS") == "" {
-			t.Skipf("%v (set LOCKSTEP_REQUIRE_GUESTS=1 to fail instead)", err)
-		}
-		t.Fatal(err)
-	}
-	topo, err := host.ParseTopology("wasm demo", wasmtopo.Topology)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo.ResolveModules(mods)
-	topo.WASM.CacheDir = filepath.Join(os.TempDir(), "lockstep-test-wazero-cache")
-	return topo, mods
 }
 
 // oneHost runs r on one host and returns every tick's digest; cmds, if
@@ -256,7 +234,7 @@ func (f *federated) done(t *testing.T) {
 // then verifies the federated run's log on one host.
 func TestFederatedDigests(t *testing.T) {
 	const ticks = 40
-	topo, mods := demo(t)
+	topo, mods := guests.Demo(t)
 	want := oneHost(t, wasmRun(topo, mods), ticks, nil)
 
 	f := startFederated(t, wasmRun(topo, mods), []string{"m2", "m1"}, federation.DefaultTimeout)
@@ -296,7 +274,7 @@ func verify(t *testing.T, log io.Reader, r run, ticks int, last [32]byte) {
 // verifies on one host up to the last committed tick.
 func TestMemberKilled(t *testing.T) {
 	const before = 12
-	topo, mods := demo(t)
+	topo, mods := guests.Demo(t)
 	want := oneHost(t, wasmRun(topo, mods), before, nil)
 	const timeout = 20 * time.Second
 	f := startFederated(t, wasmRun(topo, mods), []string{"m1", "m2"}, timeout)
@@ -424,7 +402,7 @@ func TestFederatedModel(t *testing.T) {
 // it has the one-host digest.
 func TestFederatedCheckpoint(t *testing.T) {
 	const at, ticks = 15, 40
-	topo, mods := demo(t)
+	topo, mods := guests.Demo(t)
 	r := wasmRun(topo, mods)
 	want := oneHost(t, r, ticks, nil)
 	f := startFederated(t, r, []string{"m1", "m2"}, federation.DefaultTimeout)
@@ -465,7 +443,7 @@ func TestFederatedCheckpoint(t *testing.T) {
 // build its share; the coordinator's Start fails with the member's own
 // reason (not merely "disconnected"), and the member exits non-zero.
 func TestMemberCannotStart(t *testing.T) {
-	topo, _ := demo(t)
+	topo, _ := guests.Demo(t)
 	f, err := launch(t, wasmRun(topo, t.TempDir()), []string{"bare"}, 5*time.Second)
 	if err == nil {
 		f.close(t)

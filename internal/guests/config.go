@@ -3,11 +3,14 @@ package guests
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 
+	wasmtopo "github.com/lockstep-rt/lockstep/examples/wasm/topology"
 	"github.com/lockstep-rt/lockstep/host"
 )
 
@@ -67,4 +70,28 @@ func Run(t testing.TB, topo *host.Topology, ticks int) *host.Host {
 		}
 	}
 	return h
+}
+
+// Demo is the default WebAssembly topology (C, C++, Rust, AssemblyScript
+// and Go agents; messages, a channel, state reads, a supervised agent that
+// traps every 7th step, scheduled inputs) with its modules built from
+// source, and the directory they are in; compiled code is cached under
+// the temporary directory. Without the toolchains it skips t, unless
+// LOCKSTEP_REQUIRE_GUESTS is set.
+func Demo(t testing.TB) (*host.Topology, string) {
+	t.Helper()
+	mods, err := Dir()
+	if err != nil {
+		if os.Getenv("LOCKSTEP_REQUIRE_GUESTS") == "" {
+			t.Skipf("%v (set LOCKSTEP_REQUIRE_GUESTS=1 to fail instead)", err)
+		}
+		t.Fatal(err)
+	}
+	topo, err := host.ParseTopology("wasm demo", wasmtopo.Topology)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.ResolveModules(mods)
+	topo.WASM.CacheDir = filepath.Join(os.TempDir(), "lockstep-test-wazero-cache")
+	return topo, mods
 }
