@@ -255,6 +255,8 @@ type TickResult struct {
 	// Digest chains every tick so far.
 	Digest [32]byte
 	// Agents ran this tick, in canonical order, with their report digests.
+	// The slice is shared with the results of other ticks that ran the
+	// same agents: do not modify it.
 	Agents       []string
 	AgentDigests []uint64
 	// AgentFuel is the fuel each agent used (WASM agents; 0 for Go agents).
@@ -314,6 +316,10 @@ type Host struct {
 	// answers, on a federation member, are the coordinator's inference
 	// answers for the next commit (NewMember).
 	answers *engine.Answered
+	// ids are the ids of the agents of idsOf, a plan's Agents slice
+	// (TickResult.Agents, shared while the engine shares the slice).
+	ids   []string
+	idsOf []*engine.Agent
 }
 
 // instance is the instance the factory made for an agent's incarnation.
@@ -591,7 +597,7 @@ func (h *Host) Step() (TickResult, error) {
 		}
 		return TickResult{}, err
 	}
-	res := result(out)
+	res := h.result(out)
 	if h.tracer != nil || h.captureTrace {
 		h.trace(out, res)
 	}
@@ -616,13 +622,19 @@ func (h *Host) Step() (TickResult, error) {
 	return res, nil
 }
 
-func result(out actors.Outcome) TickResult {
+func (h *Host) result(out actors.Outcome) TickResult {
 	r := out.Ready
 	res := TickResult{Tick: r.Tick, Digest: r.Digest, AgentDigests: r.AgentDigests, AgentFuel: r.AgentFuel, DeadLetters: r.DeadLetters, Inferences: r.Inferences}
-	res.Agents = make([]string, len(out.Plan.Agents))
-	for i, a := range out.Plan.Agents {
-		res.Agents[i] = a.ID
+	// The engine hands out one Plan.Agents slice until the set of agents
+	// changes: so do we with their ids.
+	if p := out.Plan.Agents; len(p) == 0 || len(h.idsOf) != len(p) || &h.idsOf[0] != &p[0] {
+		h.ids = make([]string, len(p))
+		for i, a := range p {
+			h.ids[i] = a.ID
+		}
+		h.idsOf = p
 	}
+	res.Agents = h.ids
 	for _, e := range r.Events {
 		res.Events = append(res.Events, Event{Kind: e.Kind.String(), Agent: e.Agent, Detail: e.Detail, Trace: e.Trace})
 	}
