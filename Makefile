@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./modelactor/tensor
 	$(GO) test -run '^$$' -fuzz '^FuzzEngineRestore$$' -fuzztime $(FUZZTIME) ./internal/engine
 	$(GO) test -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $(FUZZTIME) ./wasmagent
+	$(GO) test -run '^$$' -fuzz '^FuzzReadReports$$' -fuzztime $(FUZZTIME) ./internal/wire
 
 ## xplat: the cross-platform determinism check (internal/xplat): builds agenthost for linux/amd64 (cgo), linux/arm64, linux/riscv64, windows/amd64 (CGO_ENABLED=0) and, build only, darwin/amd64 and darwin/arm64; runs the default topology, examples/xplat's and examples/classify natively on both wazero engines, under qemu-user and under wine; compares every tick's digest with the native compiler run's and verifies logs across platforms. Prints a platform x topology table; exits 1 on any disagreement. 7 to 9 minutes cold on the busy 2-core dev machine (empty Go build cache, new wine prefix: most of it is building agenthost for five more platforms), 2 warm; the output of every command is kept in bin/xplat/out
 xplat: setup
