@@ -93,7 +93,8 @@ type Coordinator struct {
 	batches [][]byte
 	answers [][]byte
 	digest  [32]byte
-	scratch []byte
+	scratch []byte       // the last tick's reports, encoded
+	ends    []int        // where each slot's report ends in scratch
 	got     []slotReport // a member's reports being checked
 }
 
@@ -542,14 +543,28 @@ func (c *Coordinator) Committed(p engine.Plan, ready *engine.Ready) {
 	for i, a := range ready.Answers {
 		c.answers[i] = slices.Clone(a)
 	}
+	// Every report encoded once; each member's batch is the runs of it
+	// between that member's own reports, in one allocation (the batch is
+	// sent, so it is not reused).
 	owners := c.ownersFor(p)
+	all, ends := c.scratch[:0], c.ends[:0]
 	for slot := range ready.Reports {
-		c.scratch = wire.AppendReport(c.scratch[:0], slot, &ready.Reports[slot])
-		for _, m := range c.byIndex[1:] {
-			if m.index != owners[slot] {
-				c.batches[m.index] = append(c.batches[m.index], c.scratch...)
+		all = wire.AppendReport(all, slot, &ready.Reports[slot])
+		ends = append(ends, len(all))
+	}
+	c.scratch, c.ends = all, ends
+	for _, m := range c.byIndex[1:] {
+		b, from := make([]byte, 0, len(all)), 0
+		for slot, end := range ends {
+			if owners[slot] == m.index {
+				start := 0
+				if slot > 0 {
+					start = ends[slot-1]
+				}
+				b, from = append(b, all[from:start]...), end
 			}
 		}
+		c.batches[m.index] = append(b, all[from:]...)
 	}
 }
 

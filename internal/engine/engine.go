@@ -131,6 +131,9 @@ type Engine struct {
 	restored []*Agent
 	// running is set from Begin to Commit.
 	running bool
+	// noInputs is all nils: the Inputs of plans without external inputs
+	// (never written).
+	noInputs [][]agent.Message
 }
 
 // Agent is the engine's record of one agent.
@@ -370,6 +373,7 @@ type Plan struct {
 	// the plans of other ticks that run the same agents: do not modify it.
 	Agents []*Agent
 	// Inputs[i] are the external inputs for Agents[i], in command order.
+	// Do not modify it: a tick without inputs shares it with others.
 	Inputs [][]agent.Message
 	// Deliveries[i] are the messages routed to Agents[i] at the last barrier,
 	// in canonical order. Their storage is reused from the next tick's
@@ -384,7 +388,11 @@ func (e *Engine) Begin() Plan {
 		e.snap = slices.Clone(e.live)
 	}
 	n := len(e.snap)
-	msgs := make([][]agent.Message, 2*n) // one allocation for both
+	// Most ticks have no external inputs: their Inputs is a shared slice
+	// of nils, made anew only for a tick with some.
+	if cap(e.noInputs) < n {
+		e.noInputs = make([][]agent.Message, n)
+	}
 	spawned := e.spawned
 	if e.restored != nil {
 		spawned = mergeByRank(e.restored, e.spawned)
@@ -394,12 +402,17 @@ func (e *Engine) Begin() Plan {
 		Tick:     e.tick,
 		Commands: e.pending, Spawned: spawned, Stopped: e.stopped,
 		Agents:     e.snap,
-		Inputs:     msgs[:n:n],
-		Deliveries: msgs[n:],
+		Inputs:     e.noInputs[:n:n],
+		Deliveries: make([][]agent.Message, n),
 	}
 	for i, a := range p.Agents {
 		a.fresh = false
-		p.Inputs[i], a.inputs = a.inputs, nil
+		if a.inputs != nil {
+			if &p.Inputs[0] == &e.noInputs[0] {
+				p.Inputs = make([][]agent.Message, n)
+			}
+			p.Inputs[i], a.inputs = a.inputs, nil
+		}
 		p.Deliveries[i], a.inbox, a.spare = a.inbox, reuse(a.spare, len(a.inbox)), a.inbox
 	}
 	e.pending, e.spawned, e.stopped = nil, nil, nil
