@@ -21,6 +21,7 @@ import (
 // federationFlags are serve's flags for a federated run.
 type federationFlags struct {
 	role, listen, join, name, tokenFile string
+	cert, key, ca                       string
 	members                             int
 	timeout, joinTimeout                time.Duration
 	place, placeModel                   []string
@@ -34,8 +35,11 @@ func (ff *federationFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&ff.tokenFile, "token-file", "", "the shared secret every process of the federation holds (a file of at least 16 bytes; e.g. head -c 32 /dev/urandom | base64 > token)")
 	f.IntVar(&ff.members, "members", 1, "coordinator: how many members the run waits for before its first tick")
 	f.DurationVar(&ff.timeout, "federation-timeout", federation.DefaultTimeout, "how long a tick waits for a member's reports (and a member for the next tick) before the run halts; above the slowest tick")
-	f.DurationVar(&ff.joinTimeout, "join-timeout", 2*time.Minute, "coordinator: how long to wait for every member to join and be ready")
+	f.DurationVar(&ff.joinTimeout, "join-timeout", federation.DefaultJoinTimeout, "how long the coordinator waits for every member to join and be ready, and a member for its welcome")
 	f.StringArrayVar(&ff.place, "place", nil, "coordinator: pin an agent to a process, id=name (repeat; name is a member's --name or coordinator); the others are placed by a hash of their id")
+	f.StringVar(&ff.cert, "federation-cert", "", "mutual TLS between the processes: this process's certificate (PEM; it must name the host or IP others reach it by), with --federation-key and --federation-ca")
+	f.StringVar(&ff.key, "federation-key", "", "mutual TLS: this process's private key (PEM)")
+	f.StringVar(&ff.ca, "federation-ca", "", "mutual TLS: the CA certificates (PEM) every process's certificate must chain to")
 	f.StringArrayVar(&ff.placeModel, "place-model", nil, "coordinator: serve a model from a member, id=name (repeat; e.g. the member with the GPU): it loads the model, the coordinator's requests go there")
 }
 
@@ -49,6 +53,25 @@ func (ff *federationFlags) token() ([]byte, error) {
 		return nil, fmt.Errorf("--token-file: %w", err)
 	}
 	return bytes.TrimSpace(b), nil
+}
+
+// config is the Config both roles share: the token, the timeout, TLS.
+func (ff *federationFlags) config(log *logrus.Logger) (federation.Config, error) {
+	token, err := ff.token()
+	if err != nil {
+		return federation.Config{}, err
+	}
+	cfg := federation.Config{Token: token, Timeout: ff.timeout, Logger: log}
+	switch {
+	case ff.cert == "" && ff.key == "" && ff.ca == "":
+	case ff.cert == "" || ff.key == "" || ff.ca == "":
+		return cfg, errors.New("--federation-cert, --federation-key and --federation-ca go together: give all three for mutual TLS, or none")
+	default:
+		if cfg.TLS, err = federation.TLSFiles(ff.cert, ff.key, ff.ca); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
 }
 
 // pairs parses the id=name values of a placement flag.
@@ -67,7 +90,7 @@ func pairs(flag string, values []string) (map[string]string, error) {
 // coordinator starts a coordinator for serve: the daemon's host is
 // federated through it, and Federate waits for the members.
 func (ff *federationFlags) coordinator(cmd *cobra.Command, log *logrus.Logger, stderr io.Writer) (*federation.Coordinator, func(*host.Host, *host.Checkpoint) error, error) {
-	token, err := ff.token()
+	fcfg, err := ff.config(log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,7 +102,7 @@ func (ff *federationFlags) coordinator(cmd *cobra.Command, log *logrus.Logger, s
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := federation.Listen(federation.CoordinatorConfig{Config: federation.Config{Token: token, Timeout: ff.timeout, Logger: log},
+	c, err := federation.Listen(federation.CoordinatorConfig{Config: fcfg,
 		Listen: ff.listen, Members: ff.members, Placement: place, ModelPlacement: models})
 	if err != nil {
 		return nil, nil, err
@@ -103,7 +126,7 @@ func (ff *federationFlags) member(ctx context.Context, g *globalFlags, sf *serve
 	if ff.join == "" {
 		return errors.New("--join: give the coordinator's --federation-listen address")
 	}
-	token, err := ff.token()
+	fcfg, err := ff.config(log)
 	if err != nil {
 		return err
 	}
@@ -130,7 +153,7 @@ func (ff *federationFlags) member(ctx context.Context, g *globalFlags, sf *serve
 	}
 	fmt.Fprintf(stderr, "federation: member %s joining %s\n", name, ff.join)
 	err = federation.Join(ctx, ff.join, federation.MemberConfig{
-		Config: federation.Config{Token: token, Timeout: ff.timeout, Logger: log}, Name: name, Listen: listen,
+		Config: fcfg, Name: name, Listen: listen, JoinTimeout: ff.joinTimeout,
 		Replay: host.ReplayOptions{Kinds: kinds(), Workers: sf.workers, Logger: replicaLog, ModuleDirs: []string{defaultModuleDir(sf.moduleDir)},
 			Trust: sf.trust, AllowUnsigned: sf.allowUnsigned, Engine: sf.engine, CacheDir: sf.cacheDir, Inference: host.InferenceConfig{Library: g.ortLib}},
 	})

@@ -2,13 +2,22 @@ package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lockstep-rt/lockstep/internal/guests"
 )
@@ -71,10 +80,13 @@ func (p *proc) wait() error {
 	return <-p.done
 }
 
+// roleFlags are extra flags of a federation's coordinator and members.
+type roleFlags struct{ coord, member []string }
+
 // startFederation starts a coordinator serving the default topology on
-// data directory dir ("": a new one) and members named names, with the
-// coordinator's extra flags, and returns once the run is on.
-func startFederation(t *testing.T, ticks int, dir string, names []string, extra ...string) (coord *proc, members map[string]*proc, dataDir, mods string) {
+// data directory dir ("": a new one) and members named names, with extra
+// flags, and returns once the run is on.
+func startFederation(t *testing.T, ticks int, dir string, names []string, extra roleFlags) (coord *proc, members map[string]*proc, dataDir, mods string) {
 	t.Helper()
 	mods, err := guests.Dir()
 	if err != nil {
@@ -90,13 +102,13 @@ func startFederation(t *testing.T, ticks int, dir string, names []string, extra 
 		dir = filepath.Join(tmp, "d0")
 	}
 	coord = startProc(t, append([]string{"serve", "--data-dir", dir, "--module-dir", mods, "--wasm-cache", cache, "--clock", "free", "--ticks", fmt.Sprint(ticks),
-		"--federation", "coordinator", "--federation-listen", "127.0.0.1:0", "--members", fmt.Sprint(len(names)), "--token-file", tok}, extra...)...)
+		"--federation", "coordinator", "--federation-listen", "127.0.0.1:0", "--members", fmt.Sprint(len(names)), "--token-file", tok}, extra.coord...)...)
 	line := coord.waitFor(t, "federation: waiting for")
 	addr := line[strings.LastIndex(line, " ")+1:]
 	members = map[string]*proc{}
 	for _, n := range names {
-		members[n] = startProc(t, "serve", "--federation", "member", "--join", addr, "--name", n, "--token-file", tok,
-			"--module-dir", mods, "--allow-unsigned", "--wasm-cache", cache)
+		members[n] = startProc(t, append([]string{"serve", "--federation", "member", "--join", addr, "--name", n, "--token-file", tok,
+			"--module-dir", mods, "--allow-unsigned", "--wasm-cache", cache}, extra.member...)...)
 	}
 	coord.waitFor(t, "federation: running on coordinator, ")
 	return coord, members, dir, mods
@@ -138,7 +150,7 @@ func verifyDir(t *testing.T, dir, mods string) (ticks uint64, digest string) {
 // run on its data directory, from its checkpoint of tick 20, with one new
 // member, and runs it to tick 35: the same again.
 func TestServeFederation(t *testing.T) {
-	coord, members, dir, mods := startFederation(t, 23, "", []string{"m1", "m2"}, "--checkpoint-every", "10")
+	coord, members, dir, mods := startFederation(t, 23, "", []string{"m1", "m2"}, roleFlags{coord: []string{"--checkpoint-every", "10"}})
 	finish := func(coord *proc, members map[string]*proc, ticks uint64) {
 		t.Helper()
 		if err := coord.wait(); err != nil {
@@ -160,7 +172,7 @@ func TestServeFederation(t *testing.T) {
 			t.Fatalf("no checkpoint of t%s: %v", tick, err)
 		}
 	}
-	coord, members, _, _ = startFederation(t, 35, dir, []string{"m3"}, "--checkpoint-every", "10")
+	coord, members, _, _ = startFederation(t, 35, dir, []string{"m3"}, roleFlags{coord: []string{"--checkpoint-every", "10"}})
 	finish(coord, members, 35)
 }
 
@@ -172,7 +184,7 @@ func TestServeFederation(t *testing.T) {
 // directory with one new member: the run resumes from its log and goes on
 // 10 ticks, still the one-host digest.
 func TestServeFederationMemberKilled(t *testing.T) {
-	coord, members, dir, mods := startFederation(t, 0, "", []string{"m1", "m2"})
+	coord, members, dir, mods := startFederation(t, 0, "", []string{"m1", "m2"}, roleFlags{})
 	coord.waitFor(t, `agent \"faulty\" failed at t6`)
 	if err := members["m1"].cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -196,7 +208,7 @@ func TestServeFederationMemberKilled(t *testing.T) {
 		t.Fatalf("the federated log verifies to %d ticks, digest %s; one host: %s", ticks, digest, want)
 	}
 
-	coord, members, _, _ = startFederation(t, int(ticks)+10, dir, []string{"m3"})
+	coord, members, _, _ = startFederation(t, int(ticks)+10, dir, []string{"m3"}, roleFlags{})
 	if err := coord.wait(); err != nil {
 		t.Fatalf("the resumed coordinator: %v\n%s", err, coord.out.String())
 	}
@@ -207,4 +219,83 @@ func TestServeFederationMemberKilled(t *testing.T) {
 	if want := oneHostDigest(t, mods, ticks+10); resumed != ticks+10 || digest != want {
 		t.Fatalf("after the resume the log verifies to %d ticks, digest %s; one host: %d ticks, %s", resumed, digest, ticks+10, want)
 	}
+}
+
+// TestServeFederationTLS runs a coordinator and a member over mutual TLS
+// (a CA and a certificate for 127.0.0.1 made here): 10 ticks with the
+// one-host digest. A member without the TLS flags cannot join it: it
+// exits non-zero, naming the coordinator.
+func TestServeFederationTLS(t *testing.T) {
+	dir := t.TempDir()
+	certs := tlsFiles(t, dir)
+	tlsFlags := []string{"--federation-cert", certs[0], "--federation-key", certs[1], "--federation-ca", certs[2]}
+	coord, members, data, mods := startFederation(t, 10, "", []string{"m1"}, roleFlags{coord: tlsFlags, member: tlsFlags})
+	if err := coord.wait(); err != nil {
+		t.Fatalf("coordinator: %v\n%s", err, coord.out.String())
+	}
+	if err := members["m1"].wait(); err != nil {
+		t.Fatalf("member: %v\n%s", err, members["m1"].out.String())
+	}
+	got, digest := verifyDir(t, data, mods)
+	if want := oneHostDigest(t, mods, 10); got != 10 || digest != want {
+		t.Fatalf("the log verifies to %d ticks, %s; one host: %s", got, digest, want)
+	}
+
+	// A coordinator with TLS, waiting for a member; one without TLS
+	// cannot reach it.
+	coord = startProc(t, append([]string{"serve", "--data-dir", filepath.Join(dir, "d1"), "--module-dir", mods, "--federation", "coordinator",
+		"--federation-listen", "127.0.0.1:0", "--members", "1", "--token-file", filepath.Join(dir, "token"), "--join-timeout", "30s"}, tlsFlags...)...)
+	line := coord.waitFor(t, "federation: waiting for")
+	plain := startProc(t, "serve", "--federation", "member", "--join", line[strings.LastIndex(line, " ")+1:], "--name", "plain",
+		"--token-file", filepath.Join(dir, "token"), "--module-dir", mods, "--allow-unsigned", "--join-timeout", "3s")
+	if err := plain.wait(); err == nil || !strings.Contains(plain.out.String(), "the coordinator at 127.0.0.1:") {
+		t.Fatalf("a member without TLS joined a TLS coordinator: %v\n%s", err, plain.out.String())
+	}
+	coord.cmd.Process.Kill()
+}
+
+// tlsFiles writes a CA and a certificate and key for 127.0.0.1 signed by
+// it into dir, and a token file; it returns the certificate, key and CA
+// paths.
+func tlsFiles(t *testing.T, dir string) [3]string {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lockstep test CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "lockstep test process"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := [3]string{filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "ca.pem")}
+	for i, b := range []*pem.Block{{Type: "CERTIFICATE", Bytes: der}, {Type: "EC PRIVATE KEY", Bytes: keyDER}, {Type: "CERTIFICATE", Bytes: caDER}} {
+		if err := os.WriteFile(paths[i], pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("the TLS test's shared token, long\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return paths
 }

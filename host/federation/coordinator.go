@@ -139,7 +139,7 @@ func listenOn(cfg CoordinatorConfig, ep *endpoint) (*Coordinator, error) {
 	own := ep == nil
 	if own {
 		var err error
-		if ep, err = listen(cfg.Listen, cfg.Logger); err != nil {
+		if ep, err = listen(cfg.Listen, &cfg.Config); err != nil {
 			return nil, err
 		}
 	}

@@ -36,11 +36,14 @@ package federation
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -48,6 +51,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/lockstep-rt/lockstep/actors"
@@ -81,6 +85,41 @@ type Config struct {
 	// Logger receives the federation's lines and protoactor's (default
 	// logrus's standard logger).
 	Logger *logrus.Logger
+	// TLS, if set, is mutual TLS between the processes (see TLSFiles):
+	// each serves with TLS.Certificates and dials with them, and verifies
+	// its peers against TLS.RootCAs. Without it the transport is
+	// plaintext gRPC (the MACs still authenticate every message).
+	TLS *tls.Config
+}
+
+// TLSFiles makes Config.TLS from PEM files: this process's certificate and
+// key, and the CA certificates its peers' certificates must chain to. A
+// process dials the others by the addresses they announce, so their
+// certificates must name those hosts or IP addresses.
+func TLSFiles(certFile, keyFile, caFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("federation: TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("federation: TLS CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("federation: TLS CA file %s holds no PEM certificate", caFile)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13}, nil
+}
+
+// transport returns the gRPC server and dial credentials of c.
+func (c *Config) transport() (grpc.ServerOption, grpc.DialOption) {
+	if c.TLS == nil {
+		return grpc.EmptyServerOption{}, grpc.WithTransportCredentials(insecure.NewCredentials())
+	}
+	server := c.TLS.Clone()
+	server.ClientCAs, server.ClientAuth = c.TLS.RootCAs, tls.RequireAndVerifyClientCert
+	return grpc.Creds(credentials.NewTLS(server)), grpc.WithTransportCredentials(credentials.NewTLS(c.TLS.Clone()))
 }
 
 func (c *Config) defaults() error {
@@ -144,8 +183,9 @@ type endpoint struct {
 }
 
 // listen starts an actor system serving remote on addr ("host:port"; port
-// 0 picks one).
-func listen(addr string, log *logrus.Logger) (ep *endpoint, err error) {
+// 0 picks one), with cfg's logger and transport.
+func listen(addr string, cfg *Config) (ep *endpoint, err error) {
+	log := cfg.Logger
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("federation: listen address %q: %w (want host:port, e.g. 127.0.0.1:7000)", addr, err)
@@ -164,11 +204,12 @@ func listen(addr string, log *logrus.Logger) (ep *endpoint, err error) {
 	}
 	l.Close()
 	sys := actors.NewActorSystem(log)
-	cfg := remote.Configure(host, port,
-		remote.WithServerOptions(grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage), grpc.ChainStreamInterceptor(survive(log))),
-		remote.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials()),
+	serverCreds, dialCreds := cfg.transport()
+	rcfg := remote.Configure(host, port,
+		remote.WithServerOptions(serverCreds, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage), grpc.ChainStreamInterceptor(survive(log))),
+		remote.WithDialOptions(dialCreds,
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage))))
-	rem := remote.NewRemote(sys, cfg)
+	rem := remote.NewRemote(sys, rcfg)
 	defer func() {
 		if p := recover(); p != nil {
 			sys.Shutdown()

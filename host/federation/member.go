@@ -2,6 +2,7 @@ package federation
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"errors"
@@ -34,7 +35,13 @@ type MemberConfig struct {
 	// for agenthost verify (ModuleDirs, Trust, AllowUnsigned), and how many
 	// workers to run agents on.
 	Replay host.ReplayOptions
+	// JoinTimeout bounds the wait for the coordinator's welcome, which
+	// comes once every member has joined (default DefaultJoinTimeout).
+	JoinTimeout time.Duration
 }
+
+// DefaultJoinTimeout is MemberConfig.JoinTimeout's default.
+const DefaultJoinTimeout = 2 * time.Minute
 
 // Member is one member process's share of a federated run: it implements
 // actors.Remote for its replica host.
@@ -92,7 +99,7 @@ func Join(ctx context.Context, addr string, cfg MemberConfig) error {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	ep, err := listen(cfg.Listen, cfg.Logger)
+	ep, err := listen(cfg.Listen, &cfg.Config)
 	if err != nil {
 		return err
 	}
@@ -130,6 +137,10 @@ func (m *Member) receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		ctx.Watch(m.coord)
+		wait := cmp.Or(m.cfg.JoinTimeout, DefaultJoinTimeout)
+		m.timer = time.AfterFunc(wait, func() {
+			m.finish(fmt.Errorf("federation: no welcome from the coordinator at %s within %s: is it running and reachable (with the same TLS settings), and have all its --members joined?", m.coord.Address, wait))
+		})
 	case *fedpb.Welcome:
 		m.welcome(msg)
 	case *fedpb.Tick:
