@@ -299,3 +299,37 @@ func tlsFiles(t *testing.T, dir string) [3]string {
 	}
 	return paths
 }
+
+// TestServeFederationFlags: bad federation flags are refused before
+// anything starts, each naming the flag and the fix.
+func TestServeFederationFlags(t *testing.T) {
+	dir := t.TempDir()
+	tok, short := filepath.Join(dir, "token"), filepath.Join(dir, "short")
+	if err := os.WriteFile(tok, []byte("a shared secret of the flag test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(short, []byte("tiny\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "d")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--federation", "leader"}, `--federation "leader": give coordinator or member`},
+		{[]string{"--federation", "coordinator", "--data-dir", data}, "--token-file: a federated run needs a shared secret"},
+		{[]string{"--federation", "coordinator", "--data-dir", data, "--token-file", short}, "at least 16 are needed"},
+		{[]string{"--federation", "coordinator", "--data-dir", data, "--token-file", tok, "--place", "a"}, `--place "a": give id=process`},
+		{[]string{"--federation", "coordinator", "--data-dir", data, "--token-file", tok, "--place-model", "=m1"}, `--place-model "=m1"`},
+		{[]string{"--federation", "coordinator", "--data-dir", data, "--token-file", tok, "--federation-cert", "c.pem"}, "go together"},
+		{[]string{"--federation", "coordinator", "--data-dir", data, "--token-file", tok, "--federation-listen", "nowhere"}, `listen address "nowhere"`},
+		{[]string{"--federation", "coordinator", "--data-dir", data, "--token-file", tok, "--members", "0"}, "at least one member"},
+		{[]string{"--federation", "member", "--token-file", tok}, "--join: give the coordinator's"},
+		{[]string{"--federation", "member", "--join", "127.0.0.1:1", "--token-file", tok, "--name", "coordinator"}, `member name "coordinator" is not allowed`},
+	} {
+		out, err := agenthost(t, append([]string{"serve"}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error()+out, c.want) {
+			t.Errorf("serve %v: %v\n%s\nwant an error saying %q", c.args, err, out, c.want)
+		}
+	}
+}
