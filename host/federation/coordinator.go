@@ -607,7 +607,13 @@ func (c *Coordinator) RunEncoded(reqs []modelactor.Request) [][]byte {
 	}
 	out := make([][]byte, len(reqs))
 	for _, a := range order {
-		answers, err := c.awaitAnswers(a.p, a.future, len(a.idx))
+		var answers [][]byte
+		res, err := await[*fedpb.Answers](c, a.p, a.future, "answers")
+		if err == nil {
+			if answers = res.Answers; len(answers) != len(a.idx) {
+				err = fmt.Errorf("%d answers to %d requests", len(answers), len(a.idx))
+			}
+		}
 		for j, i := range a.idx {
 			if err != nil {
 				out[i] = tensor.Failure(reqs[i].Request, tensor.Unavailable, "model %q is served by member %q: %v", reqs[i].Model, a.p.name, err).Encode()
@@ -624,24 +630,35 @@ func (c *Coordinator) RunEncoded(reqs []modelactor.Request) [][]byte {
 	return out
 }
 
-// awaitAnswers waits for a member's Answers to n requests.
-func (c *Coordinator) awaitAnswers(p *peer, f *actor.Future, n int) ([][]byte, error) {
+// signed is a member's reply to a request: signed for the session, or
+// saying why it has no answer.
+type signed interface {
+	GetSession() uint64
+	GetMac() []byte
+	GetError() string
+}
+
+// await waits for p's reply of type T (what names it) on f.
+func await[T signed](c *Coordinator, p *peer, f *actor.Future, what string) (T, error) {
+	var zero T
 	res, err := f.Result()
 	if err != nil {
-		return nil, fmt.Errorf("no answer within %s (%w)", c.cfg.Timeout, err)
+		return zero, fmt.Errorf("no %s within %s (%w)", what, c.cfg.Timeout, err)
 	}
-	a, ok := res.(*fedpb.Answers)
+	r, ok := res.(T)
+	if !ok {
+		return zero, fmt.Errorf("a %T instead of %s", res, what)
+	}
+	c.mu.Lock()
+	known := c.member(p.name, r.GetSession(), r.GetMac()) != nil
+	c.mu.Unlock()
 	switch {
-	case !ok:
-		return nil, fmt.Errorf("a %T instead of answers", res)
-	case c.member(p.name, a.Session, a.Mac) == nil:
-		return nil, errors.New("answers not signed for this session")
-	case a.Error != "":
-		return nil, errors.New(a.Error)
-	case len(a.Answers) != n:
-		return nil, fmt.Errorf("%d answers to %d requests", len(a.Answers), n)
+	case !known:
+		return zero, fmt.Errorf("%s not signed for this session", what)
+	case r.GetError() != "":
+		return zero, errors.New(r.GetError())
 	}
-	return a.Answers, nil
+	return r, nil
 }
 
 // Images implements host.RemoteSnapshots: every member's images of its
@@ -663,18 +680,16 @@ func (c *Coordinator) Images() (map[string][]byte, error) {
 	c.mu.Unlock()
 	out := map[string][]byte{}
 	for _, a := range asks {
-		res, err := a.future.Result()
+		im, err := await[*fedpb.Images](c, a.p, a.future, "images")
 		if err != nil {
-			return nil, fmt.Errorf("federation: member %q sent no images within %s: %w", a.p.name, c.cfg.Timeout, err)
-		}
-		im, ok := res.(*fedpb.Images)
-		if !ok || c.member(a.p.name, im.Session, im.Mac) == nil {
-			return nil, fmt.Errorf("federation: member %q answered the snapshot with %T, not its signed images", a.p.name, res)
-		}
-		if im.Error != "" {
-			return nil, fmt.Errorf("federation: member %q: %s", a.p.name, im.Error)
+			return nil, fmt.Errorf("federation: member %q: %w", a.p.name, err)
 		}
 		for id, b := range im.Images {
+			// A member speaks for its own agents only: an image of another
+			// process's agent would replace that agent's state.
+			if Place(id, c.roster, c.cfg.Placement) != a.p.index {
+				return nil, fmt.Errorf("federation: member %q sent an image of agent %q, which is not placed on it", a.p.name, id)
+			}
 			out[id] = b
 		}
 	}

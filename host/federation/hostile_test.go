@@ -42,6 +42,8 @@ type fake struct {
 	got     chan proto.Message
 	name    string
 	session uint64
+	// reply, if set before the fake joins, answers the requests it gets.
+	reply func(proto.Message) proto.Message
 }
 
 // newFake starts a fake member of c's run: an actor of the coordinator's
@@ -55,6 +57,11 @@ func newFake(t *testing.T, c *Coordinator, name string) *fake {
 	fakes[c] = append(fakes[c], f)
 	f.pid = c.ep.sys.Root.SpawnPrefix(actor.PropsFromFunc(func(ctx actor.Context) {
 		if m, ok := ctx.Message().(proto.Message); ok {
+			if f.reply != nil {
+				if r := f.reply(m); r != nil {
+					ctx.Respond(r)
+				}
+			}
 			f.got <- m
 		}
 	}), "fake-"+name)
@@ -277,5 +284,66 @@ func TestMalformedEnvelope(t *testing.T) {
 	f := newFake(t, c, "fake")
 	if w := f.join(t, []byte("not the token at all, but long")); !strings.Contains(w.Refused, "token") {
 		t.Fatalf("after the malformed batches, a join got %+v", w)
+	}
+}
+
+// TestCraftedImages: a member's snapshot images are checked: unsigned
+// ones, and an image of an agent not placed on it (which would replace
+// that agent's state in the checkpoint), fail the checkpoint naming the
+// member.
+func TestCraftedImages(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		images func(f *fake) *fedpb.Images
+		want   string
+	}{
+		{"unsigned", func(f *fake) *fedpb.Images {
+			return &fedpb.Images{Session: f.session, Images: map[string][]byte{"a": {1}}}
+		}, `member "fake": images not signed for this session`},
+		{"another process's agent", func(f *fake) *fedpb.Images {
+			return &fedpb.Images{Session: f.session, Mac: memberMAC(testToken, f.session, f.name), Images: map[string][]byte{"a": {1}, "b": {2}}}
+		}, `member "fake" sent an image of agent "b", which is not placed on it`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, h := coordinated(t, 5*time.Second)
+			f := newFake(t, c, "fake")
+			f.reply = func(m proto.Message) proto.Message {
+				if _, ok := m.(*fedpb.Snapshot); ok {
+					return tc.images(f)
+				}
+				return nil
+			}
+			go f.join(t, testToken)
+			start(t, c, h)
+			if _, err := h.Checkpoint(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Checkpoint: %v\nwant an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestModelPlacedNowhere: a model pinned to a process that is not a
+// member of the run fails Start, naming it.
+func TestModelPlacedNowhere(t *testing.T) {
+	c, err := ListenShared(CoordinatorConfig{Config: Config{Token: testToken, Logger: quietLog()}, Members: 1,
+		ModelPlacement: map[string]string{"flowers": "gpu-node"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(host.Options{Kinds: testkinds.Kinds(), Federation: c, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFake(t, c, "fake")
+	t.Cleanup(func() {
+		h.Close()
+		c.ep.sys.Root.Stop(f.pid)
+		c.Close("the test is over")
+	})
+	f.send(&fedpb.Join{Member: "fake", Mac: joinMAC(testToken, "fake"), Version: Version})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Start(ctx, h.LogHeader(), nil); err == nil || !strings.Contains(err.Error(), `model "flowers" is placed on "gpu-node", which is not a member of the run`) {
+		t.Fatalf("Start: %v", err)
 	}
 }
