@@ -29,14 +29,3 @@ func alignedBuf(pool *[]byte, n int) []byte {
 	off := int((Alignment - uintptr(unsafe.Pointer(unsafe.SliceData(b)))%Alignment) % Alignment)
 	return b[off : off+n : off+n]
 }
-
-// alignedCopy returns data itself when it is aligned, else a copy of it in
-// an aligned buffer taken from pool.
-func alignedCopy(pool *[]byte, data []byte) []byte {
-	if isAligned(data) {
-		return data
-	}
-	b := alignedBuf(pool, len(data))
-	copy(b, data)
-	return b
-}

@@ -59,7 +59,9 @@ type Session interface {
 	Outputs() []TensorInfo
 	// Run runs the model on inputs (already checked against Inputs).
 	// The inputs are valid only during the call: a Session that keeps
-	// them (or returns them as outputs) must copy them.
+	// them (or returns them as outputs) must copy them. The outputs are
+	// valid until the next Run or Close: a Session may write every run's
+	// outputs into the same memory.
 	Run(inputs []tensor.Tensor) ([]tensor.Tensor, error)
 	// Close frees the session.
 	Close() error

@@ -200,6 +200,53 @@ func TestBatching(t *testing.T) {
 	}
 }
 
+// TestResultsOutliveRuns: a session writes every run's outputs into the
+// same memory, so the answers of a tick (batched or not, as results or
+// from Infer) must be copies: the next tick, on other inputs, changes none
+// of them.
+func TestResultsOutliveRuns(t *testing.T) {
+	dir := t.TempDir()
+	p := onnx.NewMLP(4, 8, 3, 2)
+	batched := modeltest.Write(t, dir, "mlp", p.Model().Encode())
+	single := batched
+	single.ID = "mlp-single"
+	batched.MaxBatch = 16
+	m, _ := start(t, modelactor.Config{Models: []modelactor.Model{batched, single}})
+	tick := func(seed uint64) ([][]float32, []tensor.Result) {
+		var xs [][]float32
+		var reqs []modelactor.Request
+		for i := range 4 {
+			x := randomInput(seed+uint64(i), 2*4)
+			xs = append(xs, x, x)
+			in := tensor.EncodeList(tensor.FromFloat32([]int64{2, 4}, x))
+			reqs = append(reqs, modelactor.Request{Request: uint32(i), Model: "mlp", Input: in},
+				modelactor.Request{Request: uint32(i), Model: "mlp-single", Input: in})
+		}
+		return xs, m.Run(reqs)
+	}
+	xs, first := tick(1)
+	x := randomInput(50, 4)
+	inferred, err := m.Infer("mlp-single", "", tensor.FromFloat32([]int64{1, 4}, x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(1000) // other inputs, the same shapes: the same session memory
+	if _, err := m.Infer("mlp-single", "", tensor.FromFloat32([]int64{1, 4}, randomInput(51, 4))); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range first {
+		if r.Err() != nil {
+			t.Fatalf("result %d: %v", i, r.Err())
+		}
+		if d := maxDiff(floats(t, r.Outputs), p.Eval(xs[i])); d > 1e-5 {
+			t.Errorf("result %d of the first tick changed with the next one: max |diff| from the reference %g", i, d)
+		}
+	}
+	if d := maxDiff(floats(t, inferred), p.Eval(x)); d > 1e-5 {
+		t.Errorf("an Infer answer changed with the next call: max |diff| from the reference %g", d)
+	}
+}
+
 // TestBadInput: every kind of bad request gets a clear error result, and
 // the manager goes on serving.
 func TestBadInput(t *testing.T) {

@@ -202,7 +202,7 @@ func carried(what string, x ort.InputOutputInfo) string {
 	case what == "output":
 		// The binding fails to copy a 16-bit float output ONNX Runtime
 		// allocated: Run must know its shape to allocate it in Go memory.
-		if _, known := resolveShape(x.Dimensions, 0); !known {
+		if _, known := resolveShape(nil, x.Dimensions, 0); !known {
 			return fmt.Sprintf("is a %s tensor of shape %s, which ONNX Runtime's Go binding can only return with every dimension but the first (the batch) known; declare its shape in the model, or cast it to float32", d, dims(x.Dimensions))
 		}
 	}
@@ -245,45 +245,92 @@ func names(in []ort.InputOutputInfo) []string {
 }
 
 type ortSession struct {
-	s          *ort.DynamicAdvancedSession
-	ins, outs  []TensorInfo
-	inV, outV  []ort.Value
+	s         *ort.DynamicAdvancedSession
+	ins, outs []TensorInfo
+	inV, outV []ort.Value
+	// temps are the values of the run in progress that are destroyed after
+	// it: strings, scalars and outputs ONNX Runtime allocated.
+	temps []ort.Value
+	// in and out keep each input's and output's value, and its memory,
+	// from run to run (a value made and destroyed each run costs more
+	// than a small model's run: docs/BENCHMARKS.md).
+	in, out []kept
+	// outTensors are the outputs of the last run; they alias out's memory.
 	outTensors []tensor.Tensor
-	// inBufs are the aligned buffers inputs not at an aligned address are
-	// copied to (align.go), one per input, kept from run to run.
-	inBufs [][]byte
+	dims       []int64 // scratch for an output's shape
+	// byORT marks the outputs of the run in progress that ONNX Runtime
+	// allocates.
+	byORT []bool
 	// noPrealloc: a run with preallocated outputs failed where one letting
 	// ONNX Runtime allocate worked; it allocates this model's outputs.
 	noPrealloc bool
 	maxOut     int64 // SessionOptions.MaxOutputBytes
 }
 
+// kept is an input's or output's ONNX Runtime value, kept while the next
+// run's tensor lies at the same address with the same type and shape, and
+// the aligned buffer (align.go) its data is copied to or written in.
+type kept struct {
+	v     ort.Value // nil until the first run
+	at    unsafe.Pointer
+	n     int
+	dtype tensor.DType
+	shape []int64
+	buf   []byte
+}
+
+// value returns a value over data (not empty) as a dtype tensor of shape:
+// k's own if it wraps the same bytes the same way, else a new one that
+// replaces it.
+func (k *kept) value(dtype tensor.DType, shape []int64, data []byte) (ort.Value, error) {
+	at := unsafe.Pointer(unsafe.SliceData(data))
+	if k.v != nil && k.at == at && k.n == len(data) && k.dtype == dtype && slices.Equal(k.shape, shape) {
+		return k.v, nil
+	}
+	k.release()
+	v, err := ort.NewCustomDataTensor(ort.Shape(shape), data, ort.TensorElementDataType(dtype))
+	if err != nil {
+		return nil, err
+	}
+	k.v, k.at, k.n, k.dtype, k.shape = v, at, len(data), dtype, append(k.shape[:0], shape...)
+	return v, nil
+}
+
+func (k *kept) release() {
+	if k.v != nil {
+		k.v.Destroy()
+		k.v = nil
+	}
+}
+
+// copyBelow is the size under which an input is copied to its kept buffer
+// even when it is aligned: the copy costs less than a new value, which an
+// input at a new address needs.
+const copyBelow = 16 << 10
+
 func (s *ortSession) Inputs() []TensorInfo  { return s.ins }
 func (s *ortSession) Outputs() []TensorInfo { return s.outs }
 
-func (s *ortSession) Close() error { return s.s.Destroy() }
+func (s *ortSession) Close() error {
+	for _, ks := range [][]kept{s.in, s.out} {
+		for i := range ks {
+			ks[i].release()
+		}
+	}
+	return s.s.Destroy()
+}
 
 // Run implements Session. Outputs whose shape follows from the inputs' batch
-// size are written by ONNX Runtime straight into Go memory; others are
-// allocated by it and copied.
+// size are written by ONNX Runtime straight into the session's memory,
+// valid until the next run; others are allocated by it and copied.
 func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err error) {
 	s.inV = s.inV[:0]
-	s.outV = s.outV[:0]
-	defer func() {
-		for _, v := range s.inV {
-			v.Destroy()
-		}
-		for _, v := range s.outV {
-			if v != nil {
-				v.Destroy()
-			}
-		}
-	}()
-	for len(s.inBufs) < len(inputs) {
-		s.inBufs = append(s.inBufs, nil)
+	defer s.destroyTemps()
+	if len(s.in) < len(inputs) {
+		s.in = append(s.in, make([]kept, len(inputs)-len(s.in))...)
 	}
 	for i, t := range inputs {
-		v, err := newInput(&s.inBufs[i], t)
+		v, err := s.input(&s.in[i], t)
 		if err != nil {
 			return nil, fmt.Errorf("input %d (%s): %w", i, s.ins[i].Name, err)
 		}
@@ -303,7 +350,6 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 		s.noPrealloc = true
 	}
 	outs = s.outTensors
-	s.outTensors = nil
 	for i, v := range s.outV {
 		if v != nil && outs[i].Data == nil {
 			if outs[i], err = fromValue(v); err != nil {
@@ -321,26 +367,46 @@ func (s *ortSession) Run(inputs []tensor.Tensor) (outs []tensor.Tensor, err erro
 	return outs, nil
 }
 
-// run runs the session once; with prealloc, outputs whose shape is known
-// get Go memory that ONNX Runtime writes into (s.outTensors holds them, zero
-// Tensors for the rest; scalars are written into values that are copied
-// after the run). preallocated reports whether any output was.
-func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bool, err error) {
-	for _, v := range s.outV {
-		if v != nil {
-			v.Destroy()
-		}
+// destroyTemps destroys the run's temporary values.
+func (s *ortSession) destroyTemps() {
+	for _, v := range s.temps {
+		v.Destroy()
 	}
+	clear(s.temps)
+	s.temps = s.temps[:0]
+}
+
+// temp notes v, unless err, as a value of this run only.
+func (s *ortSession) temp(v ort.Value, err error) (ort.Value, error) {
+	if err == nil {
+		s.temps = append(s.temps, v)
+	}
+	return v, err
+}
+
+// run runs the session once; with prealloc, outputs whose shape is known
+// are written into the session's kept buffers (s.outTensors holds them,
+// zero Tensors for the rest; scalars are written into values that are
+// copied after the run). preallocated reports whether any output was.
+func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bool, err error) {
 	s.outV = s.outV[:0]
 	batch := int64(-1)
 	if len(inputs) > 0 && len(inputs[0].Shape) > 0 {
 		batch = inputs[0].Shape[0]
 	}
-	s.outTensors = make([]tensor.Tensor, len(s.outs))
+	if len(s.out) < len(s.outs) {
+		s.out = make([]kept, len(s.outs))
+		s.outTensors = make([]tensor.Tensor, len(s.outs))
+		s.byORT = make([]bool, len(s.outs))
+	}
+	clear(s.outTensors)
 	var total int64
 	for i, info := range s.outs {
-		shape, ok := resolveShape(info.Shape, batch)
-		if !prealloc || !ok || info.DType.Size() == 0 { // unknown, or a string, sequence or map
+		k := &s.out[i]
+		shape, ok := resolveShape(s.dims[:0], info.Shape, batch)
+		s.dims = shape[:0]
+		s.byORT[i] = !prealloc || !ok || info.DType.Size() == 0 // unknown, or a string, sequence or map
+		if s.byORT[i] {
 			s.outV = append(s.outV, nil)
 			continue
 		}
@@ -350,33 +416,38 @@ func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bo
 		}
 		preallocated = true
 		if len(shape) == 0 {
-			v, err := newScalar(info.DType, nil)
+			v, err := s.temp(newScalar(info.DType, nil))
 			if err != nil {
 				return preallocated, err
 			}
 			s.outV = append(s.outV, v)
 			continue
 		}
-		t := tensor.Tensor{DType: info.DType, Shape: shape}
-		var buf []byte
 		// An empty output still gets a byte: the binding wants one to
 		// point at (and cannot copy an empty 16-bit float output itself).
-		t.Data = alignedBuf(&buf, max(int(size), 1))
-		v, err := ort.NewCustomDataTensor(ort.Shape(shape), t.Data, ort.TensorElementDataType(info.DType))
-		t.Data = t.Data[:size]
+		data := alignedBuf(&k.buf, max(int(size), 1))
+		v, err := k.value(info.DType, shape, data)
 		if err != nil {
 			return preallocated, err
 		}
-		s.outTensors[i] = t
+		s.outTensors[i] = tensor.Tensor{DType: info.DType, Shape: k.shape, Data: data[:size]}
 		s.outV = append(s.outV, v)
 	}
-	return preallocated, s.s.Run(s.inV, s.outV)
+	err = s.s.Run(s.inV, s.outV)
+	for i, v := range s.outV {
+		if v != nil && s.byORT[i] {
+			s.temps = append(s.temps, v)
+		}
+	}
+	return preallocated, err
 }
 
-// newInput makes the ONNX Runtime value of an input. Dense data is handed
-// over from a 64-byte aligned buffer (align.go); a scalar is one element,
-// which no kernel can sum in another order, and is copied by the binding.
-func newInput(pool *[]byte, t tensor.Tensor) (ort.Value, error) {
+// input makes the ONNX Runtime value of input t, kept in k where it can
+// be. Dense data is handed over from a 64-byte aligned buffer (align.go):
+// its own when it is aligned and large, else a copy in k's; a scalar is one
+// element, which no kernel can sum in another order, and is copied by the
+// binding.
+func (s *ortSession) input(k *kept, t tensor.Tensor) (ort.Value, error) {
 	switch {
 	case t.DType == tensor.String:
 		strs, err := t.Strings()
@@ -384,20 +455,23 @@ func newInput(pool *[]byte, t tensor.Tensor) (ort.Value, error) {
 			return nil, err
 		}
 		v, err := ort.NewStringTensor(ort.Shape(t.Shape))
-		if err == nil {
-			if err = v.SetContents(strs); err != nil {
-				v.Destroy()
-			}
+		if err != nil {
+			return nil, err
 		}
-		return v, err
+		s.temps = append(s.temps, v)
+		return v, v.SetContents(strs)
 	case len(t.Shape) == 0:
-		return newScalar(t.DType, t.Data)
+		return s.temp(newScalar(t.DType, t.Data))
 	case len(t.Data) == 0:
 		// No elements: ONNX Runtime reads nothing, but the binding wants
 		// a byte to point at.
-		return ort.NewCustomDataTensor(ort.Shape(t.Shape), alignedBuf(pool, 1), ort.TensorElementDataType(t.DType))
+		return k.value(t.DType, t.Shape, alignedBuf(&k.buf, 1))
+	case len(t.Data) >= copyBelow && isAligned(t.Data):
+		return k.value(t.DType, t.Shape, t.Data)
 	}
-	return ort.NewCustomDataTensor(ort.Shape(t.Shape), alignedCopy(pool, t.Data), ort.TensorElementDataType(t.DType))
+	b := alignedBuf(&k.buf, len(t.Data))
+	copy(b, t.Data)
+	return k.value(t.DType, t.Shape, b)
 }
 
 // newScalar makes a rank-0 value of d holding data's element (zero when
@@ -454,10 +528,11 @@ func byteSize(shape []int64, size int) int64 {
 	return n
 }
 
-// resolveShape fills a leading symbolic dimension with batch; any other
-// symbolic dimension makes the shape unknown before the run.
-func resolveShape(shape []int64, batch int64) ([]int64, bool) {
-	out := append([]int64(nil), shape...)
+// resolveShape appends shape to dst, its leading symbolic dimension
+// filled with batch; any other symbolic dimension makes the shape unknown
+// before the run.
+func resolveShape(dst, shape []int64, batch int64) ([]int64, bool) {
+	out := append(dst, shape...)
 	for i, d := range out {
 		if d >= 0 {
 			continue

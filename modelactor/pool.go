@@ -32,6 +32,10 @@ type scratch struct {
 	ok   []int             // the requests that passed the checks
 	ins  [][]tensor.Tensor // and their inputs
 	rows []int64           // the rows of each request of a batch
+	// like is the last encoded input that passed the checks, decoded as
+	// likeTs (scratch.inputs).
+	like   []byte
+	likeTs []tensor.Tensor
 }
 
 // enqueue hands job to e's worker and reports whether the worker needs a

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
 )
@@ -52,10 +53,13 @@ type tick struct {
 	res    []tensor.Result
 	// enc, when not nil (Manager.RunEncoded), gets the answers encoded
 	// instead, and res is nil.
-	enc   [][]byte
-	at    time.Time
-	left  atomic.Int64
-	reply chan<- []tensor.Result
+	enc [][]byte
+	// byEntry is the position of each model's group in groups, once
+	// there are many (groupOf).
+	byEntry map[*entry]int32
+	at      time.Time
+	left    atomic.Int64
+	reply   chan<- []tensor.Result
 }
 
 // set answers request i with r.
@@ -84,11 +88,11 @@ func (a *manager) newTick(reqs []Request, enc [][]byte, at time.Time, reply chan
 	if t.enc == nil {
 		t.res = make([]tensor.Result, len(reqs))
 	}
-	byEntry := map[*entry]int32{} // the position of e's group in t.groups
 	// Each request's group (-1: none) first, then every group's positions
 	// cut from one allocation: a few allocations whatever the tick's size.
-	of := make([]int32, len(reqs))
-	last := int32(-1) // a tick's requests for one model tend to come together
+	buf := make([]int, 2*len(reqs))
+	of, idx := buf[:len(reqs)], buf[len(reqs):len(reqs)]
+	last := -1 // a tick's requests for one model tend to come together
 	for i, q := range reqs {
 		if last >= 0 && q.Model == t.groups[last].model && q.Version == t.groups[last].version {
 			of[i] = last
@@ -101,18 +105,12 @@ func (a *manager) newTick(reqs []Request, enc [][]byte, at time.Time, reply chan
 			of[i] = -1
 			continue
 		}
-		k, ok := byEntry[e]
-		if !ok {
-			k = int32(len(t.groups))
-			byEntry[e] = k
-			t.groups = append(t.groups, &group{e: e})
-		}
+		k := int(t.groupOf(e))
 		g := t.groups[k]
 		of[i], last = k, k
 		g.n++
 		g.model, g.version = q.Model, q.Version
 	}
-	idx := make([]int, 0, len(reqs))
 	for _, g := range t.groups {
 		g.idx = idx[len(idx) : len(idx) : len(idx)+g.n]
 		idx = idx[:len(idx)+g.n]
@@ -125,6 +123,39 @@ func (a *manager) newTick(reqs []Request, enc [][]byte, at time.Time, reply chan
 	t.left.Store(int64(len(t.groups)) + 1)
 	return t
 }
+
+// groupOf returns the position of e's group in t.groups, which it adds
+// if there is none: a tick's requests name few models (a linear search)
+// until they name more than fewGroups (a map).
+func (t *tick) groupOf(e *entry) int32 {
+	if t.byEntry != nil {
+		if k, ok := t.byEntry[e]; ok {
+			return k
+		}
+	} else {
+		for k, g := range t.groups {
+			if g.e == e {
+				return int32(k)
+			}
+		}
+	}
+	k := int32(len(t.groups))
+	t.groups = append(t.groups, &group{e: e})
+	switch {
+	case t.byEntry != nil:
+		t.byEntry[e] = k
+	case len(t.groups) > fewGroups:
+		t.byEntry = make(map[*entry]int32, 2*len(t.groups))
+		for k, g := range t.groups {
+			t.byEntry[g.e] = int32(k)
+		}
+	}
+	return k
+}
+
+// fewGroups is how many models a tick's requests name before newTick
+// looks their groups up in a map.
+const fewGroups = 8
 
 // dispatch answers a Run in the actor: it loads the tick's models and
 // hands each group to its model's worker; the model workers that need a
@@ -235,12 +266,13 @@ func (a *manager) serve(t *tick, g *group, sess Session, batch int) {
 	defer func() {
 		// The inputs are done with once the runs are: drop them, and keep
 		// the memory for the next tick.
-		clear(ins[:cap(ins)])
+		clear(ins) // and what is past it is clear since the last tick
 		sc.dec.Reset()
 		sc.ok, sc.ins = ok[:0], ins[:0]
+		sc.like, sc.likeTs = nil, nil
 	}()
 	for _, i := range g.idx {
-		ts, f := checkInputs(e, sess, &sc.dec, t.reqs[i])
+		ts, f := sc.inputs(e, sess, &t.reqs[i])
 		if f != nil {
 			a.fail(t, e, i, f)
 			continue
@@ -340,9 +372,41 @@ func (a *manager) single(g *group, sess Session, t *tick, i int, in []tensor.Ten
 	if t.enc != nil {
 		t.enc[i] = g.encode(r)
 	} else {
+		r.Outputs = own(out)
 		t.res[i] = r
 	}
 	return nil
+}
+
+// own returns a copy of outs, a session's outputs (valid until its next
+// run), for the caller to keep: the data of every output in one
+// allocation, their shapes in another.
+func own(outs []tensor.Tensor) []tensor.Tensor {
+	data, dims := 0, 0
+	for _, o := range outs {
+		data += len(o.Data)
+		dims += len(o.Shape)
+	}
+	bytes, shapes := make([]byte, 0, data), make([]int64, 0, dims)
+	mine := make([]tensor.Tensor, len(outs))
+	for i, o := range outs {
+		t := tensor.Tensor{Kind: o.Kind, DType: o.DType}
+		if o.Shape != nil {
+			at := len(shapes)
+			shapes = append(shapes, o.Shape...)
+			t.Shape = shapes[at:len(shapes):len(shapes)]
+		}
+		if o.Data != nil {
+			at := len(bytes)
+			bytes = append(bytes, o.Data...)
+			t.Data = bytes[at:len(bytes):len(bytes)]
+		}
+		if o.Elems != nil {
+			t.Elems = own(o.Elems)
+		}
+		mine[i] = t
+	}
+	return mine
 }
 
 // batch runs requests (positions idx, inputs ins) as one run, concatenated
@@ -390,6 +454,7 @@ func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tens
 	if t.enc != nil {
 		enc = make([]byte, 0, len(idx)*(tensor.ResultHeaderSize+tensor.ListSize(out)-data)+data)
 	} else {
+		out = own(out) // the requests' outputs are cut from it
 		all = make([]tensor.Tensor, len(idx)*len(out))
 		shapes = make([]int64, len(idx)*dims)
 	}
@@ -467,11 +532,28 @@ func batchable(sess Session) bool {
 // whose inputs agree in their rows (rowsAgree): y's do too, and y's inputs
 // agree with x's in everything but that leading dimension.
 func joinable(x, y []tensor.Tensor) bool {
+	if sharedShapes(x, y) { // decoded alike (scratch.inputs)
+		return true
+	}
 	if !rowsAgree(y) {
 		return false
 	}
 	for j := range x {
 		if !slices.Equal(x[j].Shape[1:], y[j].Shape[1:]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sharedShapes reports whether x's and y's inputs are the same shapes, in
+// the same memory.
+func sharedShapes(x, y []tensor.Tensor) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for j := range x {
+		if len(x[j].Shape) != len(y[j].Shape) || unsafe.SliceData(x[j].Shape) != unsafe.SliceData(y[j].Shape) {
 			return false
 		}
 	}
@@ -492,9 +574,25 @@ func rowsAgree(ts []tensor.Tensor) bool {
 	return true
 }
 
+// inputs decodes and checks request q's input: when it is encoded as the
+// last encoded request that passed was, but for its data, it passes too,
+// and decoding it is comparing their headers (tensor.Decoder.DecodeLike).
+func (sc *scratch) inputs(e *entry, sess Session, q *Request) ([]tensor.Tensor, *failure) {
+	if sc.like != nil && q.Input != nil {
+		if ts, ok := sc.dec.DecodeLike(q.Input, sc.like, sc.likeTs); ok {
+			return ts, nil
+		}
+	}
+	ts, f := checkInputs(e, sess, &sc.dec, q)
+	if f == nil && q.Input != nil {
+		sc.like, sc.likeTs = q.Input, ts
+	}
+	return ts, f
+}
+
 // checkInputs decodes a request's input (into dec's storage) and checks it
 // against the model (its session sess).
-func checkInputs(e *entry, sess Session, dec *tensor.Decoder, q Request) ([]tensor.Tensor, *failure) {
+func checkInputs(e *entry, sess Session, dec *tensor.Decoder, q *Request) ([]tensor.Tensor, *failure) {
 	key := e.key
 	ts := q.Inputs
 	if q.Input != nil {

@@ -32,12 +32,14 @@
 package tensor
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // DType is an element type, numbered as ONNX's TensorProto.DataType.
@@ -381,8 +383,46 @@ func (d *Decoder) Reset() {
 		*d = Decoder{}
 		return
 	}
-	clear(d.ts[:cap(d.ts)])
+	clear(d.ts) // past it, the values are clear since the last Reset
 	d.ts, d.dims = d.ts[:0], d.dims[:0]
+}
+
+// DecodeLike decodes b when it is encoded exactly as prev, a list of dense
+// values that d decoded as prevTs since its last Reset: the same length,
+// and the same bytes outside the values' data. Since only those bytes
+// (counts, types, ranks, dimensions, lengths) decide how a list of dense
+// values decodes and whether it is well formed, b's values are prevTs's,
+// sharing their shapes, with their Data at the same offsets of b. It
+// reports false, decoding nothing, when b differs elsewhere or prevTs
+// holds a string, a sequence or a map (whose bodies are checked too):
+// then b needs DecodeList. A tick's requests for one model mostly agree
+// in all but their data, and DecodeLike checks them at the cost of a
+// comparison of their headers.
+func (d *Decoder) DecodeLike(b, prev []byte, prevTs []Tensor) ([]Tensor, bool) {
+	if len(b) != len(prev) || len(prevTs) == 0 {
+		return nil, false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(prev)))
+	at := 0 // the end of the last value's data in prev
+	for i := range prevTs {
+		t := &prevTs[i]
+		off := int(uintptr(unsafe.Pointer(unsafe.SliceData(t.Data))) - base)
+		if t.Kind != Dense || t.DType == String || off < at || off+len(t.Data) > len(prev) ||
+			!bytes.Equal(b[at:off], prev[at:off]) {
+			return nil, false
+		}
+		at = off + len(t.Data)
+	}
+	if !bytes.Equal(b[at:], prev[at:]) {
+		return nil, false
+	}
+	first := len(d.ts)
+	for _, t := range prevTs {
+		off := uintptr(unsafe.Pointer(unsafe.SliceData(t.Data))) - base
+		t.Data = b[off : int(off)+len(t.Data) : int(off)+len(t.Data)]
+		d.ts = append(d.ts, t)
+	}
+	return d.ts[first:len(d.ts):len(d.ts)], true
 }
 
 // decoderKeep is the most values, and the most dimensions, whose storage

@@ -103,6 +103,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add(tensor.EncodeList(v))
 	}
 	var d tensor.Decoder // kept across inputs, as a model's worker keeps it
+	// first is what the fuzzer's lists are compared with by DecodeLike.
+	first := tensor.EncodeList(tensor.FromFloat32([]int64{1, 2}, []float32{1, 2}), tensor.From([]int64{1}, []int8{3}))
+	f.Add(tensor.EncodeList(tensor.FromFloat32([]int64{1, 2}, []float32{5, 6}), tensor.From([]int64{1}, []int8{7})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ts, err := tensor.DecodeList(b)
 		if err == nil && !bytes.Equal(tensor.EncodeList(ts...), b) {
@@ -110,12 +113,18 @@ func FuzzDecode(f *testing.F) {
 		}
 		// A Decoder agrees, and a list it decoded before stays intact.
 		before, err0 := d.DecodeList(tensor.EncodeList(tensor.FromFloat32([]int64{1, 2}, []float32{1, 2})))
+		firstTs, _ := d.DecodeList(first)
 		dts, derr := d.DecodeList(b)
 		if fmt.Sprint(derr) != fmt.Sprint(err) || (err == nil && !bytes.Equal(tensor.EncodeList(dts...), b)) {
 			t.Errorf("list %x: the Decoder gives %v, DecodeList %v", b, derr, err)
 		}
 		if err0 != nil || len(before) != 1 || tensor.ShapeString(before[0].Shape) != "[1×2]" {
 			t.Errorf("list %x: an earlier list of the Decoder became %v (%v)", b, before, err0)
+		}
+		// DecodeLike takes b for a list like the first only when
+		// DecodeList agrees.
+		if like, ok := d.DecodeLike(b, first, firstTs); ok && (err != nil || !bytes.Equal(tensor.EncodeList(like...), b)) {
+			t.Errorf("list %x: DecodeLike takes it for a list like %x, DecodeList says %v", b, first, err)
 		}
 		d.Reset()
 		if r, err := tensor.DecodeResult(b); err == nil && !bytes.Equal(r.Encode(), b) {
@@ -290,6 +299,58 @@ func TestMalformedValues(t *testing.T) {
 		_, err := tensor.DecodeList(tensor.EncodeList(c.v))
 		if !errors.Is(err, tensor.ErrMalformed) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: %v, want ErrMalformed saying %q", c.name, err, c.says)
+		}
+	}
+}
+
+// TestDecodeLike: a list encoded as another but for its data decodes
+// like it, sharing its shapes, with its own data; any other difference, or
+// a value whose body is checked (strings, sequences, maps), needs
+// DecodeList.
+func TestDecodeLike(t *testing.T) {
+	enc := func(x []float32, ids []int64) []byte {
+		return tensor.EncodeList(tensor.FromFloat32([]int64{1, int64(len(x))}, x), tensor.From([]int64{int64(len(ids))}, ids))
+	}
+	var d tensor.Decoder
+	prev := enc([]float32{1, 2, 3}, []int64{4, 5})
+	prevTs, err := d.DecodeList(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := enc([]float32{6, 7, 8}, []int64{9, 10})
+	got, ok := d.DecodeLike(b, prev, prevTs)
+	want, _ := tensor.DecodeList(b)
+	if !ok || !bytes.Equal(tensor.EncodeList(got...), b) || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("DecodeLike(%x) = %v, %v; DecodeList gives %v", b, got, ok, want)
+	}
+	if &got[0].Shape[0] != &prevTs[0].Shape[0] || &got[0].Data[0] == &prevTs[0].Data[0] {
+		t.Error("DecodeLike's values should share the first list's shapes and have their own data")
+	}
+	if x, _ := got[0].Float32s(); x[0] != 6 || fmt.Sprint(prevTs[1]) == fmt.Sprint(got[1]) {
+		t.Errorf("DecodeLike's values hold %v, the first list's %v", got, prevTs)
+	}
+	for name, other := range map[string][]byte{
+		"longer data":  enc([]float32{1, 2, 3, 4}, []int64{4, 5}),
+		"other shape":  tensor.EncodeList(tensor.FromFloat32([]int64{3, 1}, []float32{1, 2, 3}), tensor.From([]int64{2}, []int64{4, 5})),
+		"other dtype":  tensor.EncodeList(tensor.From([]int64{1, 3}, []int32{1, 2, 3}), tensor.From([]int64{2}, []int64{4, 5})),
+		"other count":  tensor.EncodeList(tensor.FromFloat32([]int64{1, 3}, []float32{1, 2, 3})),
+		"reserved set": func() []byte { c := bytes.Clone(prev); c[7] = 1; return c }(),
+	} {
+		if _, ok := d.DecodeLike(other, prev, prevTs); ok {
+			t.Errorf("%s: DecodeLike took %x for a list like %x", name, other, prev)
+		}
+	}
+	for _, v := range values() {
+		if v.Kind == tensor.Dense && v.DType != tensor.String {
+			continue
+		}
+		l := tensor.EncodeList(v)
+		ts, err := d.DecodeList(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := d.DecodeLike(bytes.Clone(l), l, ts); ok {
+			t.Errorf("DecodeLike took a list of a %s %s without checking its body", v.Kind, v.TypeString())
 		}
 	}
 }
