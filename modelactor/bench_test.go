@@ -3,6 +3,7 @@
 package modelactor_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/lockstep-rt/lockstep/internal/benchkit"
@@ -26,6 +27,18 @@ func BenchmarkRawORT(b *testing.B) {
 func BenchmarkRawORTRows(b *testing.B) {
 	for _, s := range benchkit.ModelSizes {
 		b.Run(s.String(), func(b *testing.B) { benchkit.RawORTRows(b, s, benchkit.TickRequests) })
+	}
+}
+
+// BenchmarkRawORTRowsBusy: run-ns is the time of a raw run of
+// benchkit.TickRequests rows of the small model on tensors made once,
+// alone and with a tick's decoding and encoding between runs, into kept or
+// new memory: what the work around a run costs the run itself
+// (docs/BENCHMARKS.md).
+func BenchmarkRawORTRowsBusy(b *testing.B) {
+	s := benchkit.ModelSizes[0]
+	for _, busy := range []string{benchkit.BusyNone, benchkit.BusyReuse, benchkit.BusyAlloc} {
+		b.Run(fmt.Sprintf("%s/busy=%s", s, busy), func(b *testing.B) { benchkit.RawORTRowsBusy(b, s, benchkit.TickRequests, busy) })
 	}
 }
 

@@ -260,6 +260,65 @@ func RawORTRows(b *testing.B, s MLPSize, rows int) {
 	}
 }
 
+// Kinds of work RawORTRowsBusy does between runs.
+const (
+	BusyNone  = "none"  // nothing
+	BusyReuse = "reuse" // decode rows requests and encode rows answers into memory kept from run to run
+	BusyAlloc = "alloc" // the same, the answers in new memory each time, as the manager must
+)
+
+// RawORTRowsBusy measures what work between runs does to ONNX Runtime's
+// run itself: a raw run of rows rows on tensors made once (no tensor made
+// or destroyed per run), after the work busy says (BusyNone, BusyReuse,
+// BusyAlloc) in the same goroutine. run-ns is the time inside Run only;
+// ns/op includes the work.
+func RawORTRowsBusy(b *testing.B, s MLPSize, rows int, busy string) {
+	sess := rawSession(b, s)
+	x := make([]float32, 0, rows*s.In)
+	reqs := make([][]byte, rows)
+	for i := range rows {
+		xi := modelInput(s, uint64(i), 1)
+		x = append(x, xi...)
+		reqs[i] = tensor.EncodeList(tensor.FromFloat32([]int64{1, int64(s.In)}, xi))
+	}
+	in, err := ort.NewTensor(ort.NewShape(int64(rows), int64(s.In)), x)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Destroy()
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(rows), int64(s.Out)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Destroy()
+	var dec tensor.Decoder
+	answers, enc := []byte(nil), make([][]byte, rows)
+	var run time.Duration
+	for b.Loop() {
+		if busy != BusyNone {
+			dec.Reset()
+			if answers = answers[:0]; busy == BusyAlloc {
+				answers, enc = make([]byte, 0, len(reqs[0])*rows), make([][]byte, rows)
+			}
+			for i, r := range reqs {
+				ts, err := dec.DecodeList(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				at := len(answers)
+				answers = tensor.AppendList(answers, ts)
+				enc[i] = answers[at:]
+			}
+		}
+		t0 := time.Now()
+		if err := sess.Run([]ort.Value{in}, []ort.Value{out}); err != nil {
+			b.Fatal(err)
+		}
+		run += time.Since(t0)
+	}
+	b.ReportMetric(float64(run.Nanoseconds())/float64(b.N), "run-ns")
+}
+
 // ModelTick measures one tick's requests answered by Manager.Run: requests
 // requests for model s (one per agent, a batch of 1 each, different
 // inputs, encoded as agents send them), batched into one ONNX Runtime run
