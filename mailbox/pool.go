@@ -86,12 +86,20 @@ func (p *Pool) Close() {
 	p.done.Wait()
 }
 
+// maxTake is the most functions a worker takes from the queue at once.
+const maxTake = 32
+
+// work runs queued functions. A worker takes several at a time, its share
+// of the queue up to maxTake, so that while another goroutine schedules
+// many mailbox runs (the router releasing a tick's agents) the two do not
+// trade the queue's lock for every one of them.
 func (p *Pool) work() {
 	defer p.done.Done()
+	taken := make([]func(), 0, maxTake)
 	p.mu.Lock()
 	for {
-		fn, ok := p.queue.pop()
-		if !ok {
+		n := min(maxTake, (p.queue.len()+p.workers-1)/p.workers)
+		if n == 0 {
 			if p.closing && p.active == 0 {
 				// Nothing queued and nothing running that could queue more.
 				p.closed = true
@@ -104,10 +112,18 @@ func (p *Pool) work() {
 			p.waiting--
 			continue
 		}
-		p.active++
+		for range n {
+			fn, _ := p.queue.pop()
+			taken = append(taken, fn)
+		}
+		p.active += n
 		p.mu.Unlock()
-		fn()
+		for _, fn := range taken {
+			fn()
+		}
+		clear(taken)
+		taken = taken[:0]
 		p.mu.Lock()
-		p.active--
+		p.active -= n
 	}
 }
