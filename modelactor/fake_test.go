@@ -2,6 +2,7 @@ package modelactor_test
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
 
+	"github.com/lockstep-rt/lockstep/actors"
 	"github.com/lockstep-rt/lockstep/internal/modeltest"
 	"github.com/lockstep-rt/lockstep/modelactor"
 	"github.com/lockstep-rt/lockstep/modelactor/tensor"
@@ -358,5 +360,29 @@ func TestLoadedTickSkipsActor(t *testing.T) {
 	}
 	if want := uint64(len(fastTick) * (1 + callers*ticks)); mt.ID != "fast" || mt.Requests != want || mt.Hits+mt.Misses != want || mt.Errors != 0 {
 		t.Errorf("metrics %+v: want %d requests, all hits or misses, no errors", mt, want)
+	}
+}
+
+// BenchmarkManagerOverhead: ns/op is one Manager.Infer call on a session
+// that does nothing (fakeBackend): what the manager itself costs a request
+// from Go (its tick, group, worker hand-off, clock reads and the copy of
+// the outputs), without ONNX Runtime.
+func BenchmarkManagerOverhead(b *testing.B) {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	sys := actors.NewActorSystem(l) // protoactor's log too
+	defer sys.Shutdown()
+	model := modeltest.Write(b, b.TempDir(), "noinput", []byte("fake"))
+	model.Eager = true
+	m, err := modelactor.Start(sys, modelactor.Config{Models: []modelactor.Model{model}, Backend: fakeBackend{}, Logger: l})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Infer(model.ID, model.Version); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
