@@ -444,9 +444,9 @@ func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bo
 
 // input makes the ONNX Runtime value of input t, kept in k where it can
 // be. Dense data is handed over from a 64-byte aligned buffer (align.go):
-// its own when it is aligned and large, else a copy in k's; a scalar is one
-// element, which no kernel can sum in another order, and is copied by the
-// binding.
+// its own when it is aligned and large or where the last run's lay, else a
+// copy in k's; a scalar is one element, which no kernel can sum in another
+// order, and is copied by the binding.
 func (s *ortSession) input(k *kept, t tensor.Tensor) (ort.Value, error) {
 	switch {
 	case t.DType == tensor.String:
@@ -466,7 +466,9 @@ func (s *ortSession) input(k *kept, t tensor.Tensor) (ort.Value, error) {
 		// No elements: ONNX Runtime reads nothing, but the binding wants
 		// a byte to point at.
 		return k.value(t.DType, t.Shape, alignedBuf(&k.buf, 1))
-	case len(t.Data) >= copyBelow && isAligned(t.Data):
+	case isAligned(t.Data) && (len(t.Data) >= copyBelow || unsafe.Pointer(unsafe.SliceData(t.Data)) == k.at):
+		// Large, or where the last run's was (a batch joined into the
+		// model's buffer): handed over in place.
 		return k.value(t.DType, t.Shape, t.Data)
 	}
 	b := alignedBuf(&k.buf, len(t.Data))
