@@ -606,11 +606,11 @@ func (a *manager) evict(e *entry, why string) {
 	a.used[e.device] -= e.bytes
 	a.live.Lock()
 	e.sess = nil
-	drain := a.enqueue(e, func() {
+	drain := a.enqueue(e, job{close: func() {
 		if err := sess.Close(); err != nil {
 			a.cfg.Logger.WithField("model", key).Warnf("modelactor: closing the session: %v", err)
 		}
-	})
+	}})
 	a.live.Unlock()
 	if drain {
 		go a.drain(&e.work, nil)

@@ -17,7 +17,7 @@ import (
 // actor.
 type work struct {
 	mu      sync.Mutex
-	queue   []func()
+	queue   []job
 	running bool // a goroutine drains queue
 	// scratch is memory the jobs reuse from tick to tick; only the job
 	// running touches it.
@@ -38,14 +38,34 @@ type scratch struct {
 	likeTs []tensor.Tensor
 }
 
-// enqueue hands job to e's worker and reports whether the worker needs a
+// job is a run to serve (t's group g on sess, at most batch requests to
+// a run), or, with close set, a session to close.
+type job struct {
+	t     *tick
+	g     *group
+	sess  Session
+	batch int
+	close func()
+}
+
+// do does j.
+func (a *manager) do(j *job) {
+	if j.close != nil {
+		j.close()
+		return
+	}
+	defer j.t.done()
+	a.safeServe(j.t, j.g, j.sess, j.batch)
+}
+
+// enqueue hands j to e's worker and reports whether the worker needs a
 // goroutine: then the caller must have e.work drained (drain, drainAll),
 // in its own goroutine or another; a.workers already counts it.
-func (a *manager) enqueue(e *entry, job func()) bool {
+func (a *manager) enqueue(e *entry, j job) bool {
 	w := &e.work
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.queue = append(w.queue, job)
+	w.queue = append(w.queue, j)
 	if w.running {
 		return false
 	}
@@ -84,12 +104,15 @@ func (a *manager) drain(w *work, done <-chan []tensor.Result) {
 			go a.drain(w, nil)
 			return
 		}
-		job := w.queue[0]
-		w.queue[0] = nil
-		w.queue = w.queue[1:]
+		// Taken from the front, the rest moved up: a queue holds a job or
+		// two, and keeps its memory from tick to tick.
+		j := w.queue[0]
+		n := copy(w.queue, w.queue[1:])
+		w.queue[n] = job{}
+		w.queue = w.queue[:n]
 		w.mu.Unlock()
 		a.slots <- struct{}{}
-		job()
+		a.do(&j)
 		<-a.slots
 	}
 }

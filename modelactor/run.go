@@ -57,9 +57,15 @@ type tick struct {
 	// byEntry is the position of each model's group in groups, once
 	// there are many (groupOf).
 	byEntry map[*entry]int32
-	at      time.Time
-	left    atomic.Int64
-	reply   chan<- []tensor.Result
+	// first, groupBuf and drainBuf hold the first group, groups and
+	// the workers to drain of a tick for one model: no allocation of
+	// their own.
+	first    group
+	groupBuf [1]*group
+	drainBuf [1]*work
+	at       time.Time
+	left     atomic.Int64
+	reply    chan<- []tensor.Result
 }
 
 // set answers request i with r.
@@ -140,7 +146,12 @@ func (t *tick) groupOf(e *entry) int32 {
 		}
 	}
 	k := int32(len(t.groups))
-	t.groups = append(t.groups, &group{e: e})
+	if k == 0 {
+		t.first = group{e: e}
+		t.groups = append(t.groupBuf[:0], &t.first)
+	} else {
+		t.groups = append(t.groups, &group{e: e})
+	}
 	switch {
 	case t.byEntry != nil:
 		t.byEntry[e] = k
@@ -162,7 +173,7 @@ const fewGroups = 8
 // goroutine go back to the caller to drain.
 func (a *manager) dispatch(m *runMsg) {
 	t := m.t
-	var drains []*work
+	drains := t.drainBuf[:0]
 	for _, g := range t.groups {
 		e := g.e
 		hit := e.sess != nil
@@ -193,7 +204,7 @@ func (a *manager) dispatchLoaded(t *tick) ([]*work, bool) {
 			return nil, false
 		}
 	}
-	var drains []*work
+	drains := t.drainBuf[:0]
 	for _, g := range t.groups {
 		a.touch(g.e)
 		countRequests(g.e, len(g.idx), true)
@@ -223,11 +234,7 @@ func countRequests(e *entry, n int, hit bool) {
 // session, and reports whether the worker needs a goroutine (enqueue).
 // The caller is the actor, or holds a.live.
 func (a *manager) handOut(t *tick, g *group) bool {
-	sess, batch := g.e.sess, g.e.batch
-	return a.enqueue(g.e, func() {
-		defer t.done()
-		a.safeServe(t, g, sess, batch)
-	})
+	return a.enqueue(g.e, job{t: t, g: g, sess: g.e.sess, batch: g.e.batch})
 }
 
 // fail answers request i of t, for e, with f.
