@@ -245,6 +245,45 @@ func TestResultsOutliveRuns(t *testing.T) {
 	if d := maxDiff(floats(t, inferred), p.Eval(x)); d > 1e-5 {
 		t.Errorf("an Infer answer changed with the next call: max |diff| from the reference %g", d)
 	}
+
+	// An output over the memory a session keeps (1 MiB) gets memory of
+	// its own each run: the same holds.
+	w := onnx.NewMLP(4, 8, 1024, 3)
+	wide := modeltest.Write(t, dir, "wide", w.Model().Encode())
+	mw, _ := start(t, modelactor.Config{Models: []modelactor.Model{wide}})
+	var xs2 [][]float32
+	var outs [][]tensor.Tensor
+	for seed := range uint64(2) {
+		x := randomInput(70+seed, 300*4)
+		out, err := mw.Infer("wide", "", tensor.FromFloat32([]int64{300, 4}, x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size := out[0].Size(); size <= 1<<20 {
+			t.Fatalf("the wide model's output is %d bytes, want more than 1 MiB", size)
+		}
+		xs2, outs = append(xs2, x), append(outs, out)
+	}
+	for i := range outs {
+		if d := maxDiff(floats(t, outs[i]), w.Eval(xs2[i])); d > 1e-5 {
+			t.Errorf("wide answer %d: max |diff| from the reference %g", i, d)
+		}
+	}
+	// And an input over it, encoded (so not aligned: copied), likewise.
+	const in = 300 << 10 / 4 * 4 // floats: 1.2 MB
+	big := onnx.NewMLP(in, 2, 3, 4)
+	bigModel := modeltest.Write(t, dir, "big", big.Model().Encode())
+	mb, _ := start(t, modelactor.Config{Models: []modelactor.Model{bigModel}})
+	for seed := range uint64(2) {
+		x := randomInput(90+seed, in)
+		r := mb.Run([]modelactor.Request{{Model: "big", Input: tensor.EncodeList(tensor.FromFloat32([]int64{1, in}, x))}})[0]
+		if r.Err() != nil {
+			t.Fatal(r.Err())
+		}
+		if d := maxDiff(floats(t, r.Outputs), big.Eval(x)); d > 1e-3 {
+			t.Errorf("big input %d: max |diff| from the reference %g", seed, d)
+		}
+	}
 }
 
 // TestBadInput: every kind of bad request gets a clear error result, and

@@ -303,6 +303,12 @@ func (k *kept) release() {
 	}
 }
 
+// keepBelow bounds the memory a session keeps from run to run for one
+// input or output: a larger one gets memory of its own for each run, as
+// garbage after it, so that one large request does not leave a model
+// holding its size until it is unloaded.
+const keepBelow = 1 << 20
+
 // copyBelow is the size under which an input is copied to its kept buffer
 // even when it is aligned: the copy costs less than a new value, which an
 // input at a new address needs.
@@ -376,6 +382,17 @@ func (s *ortSession) destroyTemps() {
 	s.temps = s.temps[:0]
 }
 
+// tempTensor makes a value over data as a dtype tensor of shape for this
+// run only.
+func (s *ortSession) tempTensor(dtype tensor.DType, shape []int64, data []byte) (ort.Value, error) {
+	v, err := ort.NewCustomDataTensor(ort.Shape(shape), data, ort.TensorElementDataType(dtype))
+	if err != nil {
+		return nil, err
+	}
+	s.temps = append(s.temps, v)
+	return v, nil
+}
+
 // temp notes v, unless err, as a value of this run only.
 func (s *ortSession) temp(v ort.Value, err error) (ort.Value, error) {
 	if err == nil {
@@ -420,6 +437,17 @@ func (s *ortSession) run(inputs []tensor.Tensor, prealloc bool) (preallocated bo
 			if err != nil {
 				return preallocated, err
 			}
+			s.outV = append(s.outV, v)
+			continue
+		}
+		if size > keepBelow { // memory of its own, for this run only
+			var buf []byte
+			data := alignedBuf(&buf, int(size))
+			v, err := s.tempTensor(info.DType, shape, data)
+			if err != nil {
+				return preallocated, err
+			}
+			s.outTensors[i] = tensor.Tensor{DType: info.DType, Shape: slices.Clone(shape), Data: data}
 			s.outV = append(s.outV, v)
 			continue
 		}
@@ -470,6 +498,11 @@ func (s *ortSession) input(k *kept, t tensor.Tensor) (ort.Value, error) {
 		// Large, or where the last run's was (a batch joined into the
 		// model's buffer): handed over in place.
 		return k.value(t.DType, t.Shape, t.Data)
+	case len(t.Data) > keepBelow: // copied to memory of its own, for this run only
+		var buf []byte
+		b := alignedBuf(&buf, len(t.Data))
+		copy(b, t.Data)
+		return s.tempTensor(t.DType, t.Shape, b)
 	}
 	b := alignedBuf(&k.buf, len(t.Data))
 	copy(b, t.Data)
