@@ -29,3 +29,9 @@ func alignedBuf(pool *[]byte, n int) []byte {
 	off := int((Alignment - uintptr(unsafe.Pointer(unsafe.SliceData(b)))%Alignment) % Alignment)
 	return b[off : off+n : off+n]
 }
+
+// keepBelow bounds the memory kept from run to run for one input or
+// output (a session's buffers, a model's join buffers): a larger one gets
+// memory of its own for each run, garbage after it, so that one large
+// request does not leave a model holding its size until it is unloaded.
+const keepBelow = 1 << 20

@@ -303,12 +303,6 @@ func (k *kept) release() {
 	}
 }
 
-// keepBelow bounds the memory a session keeps from run to run for one
-// input or output: a larger one gets memory of its own for each run, as
-// garbage after it, so that one large request does not leave a model
-// holding its size until it is unloaded.
-const keepBelow = 1 << 20
-
 // copyBelow is the size under which an input is copied to its kept buffer
 // even when it is aligned: the copy costs less than a new value, which an
 // input at a new address needs.

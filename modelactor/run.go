@@ -501,7 +501,8 @@ func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tens
 
 // join concatenates requests' inputs (ins, total rows) along the leading
 // dimension, each input in an aligned buffer from bufs (one per input, at
-// least len(ins[0])).
+// least len(ins[0])), or of its own when it is larger than a session keeps
+// (keepBelow).
 func join(ins [][]tensor.Tensor, total int64, bufs [][]byte) []tensor.Tensor {
 	joined := make([]tensor.Tensor, len(ins[0]))
 	for j := range joined {
@@ -511,7 +512,11 @@ func join(ins [][]tensor.Tensor, total int64, bufs [][]byte) []tensor.Tensor {
 		for _, ts := range ins {
 			n += len(ts[j].Data)
 		}
-		t.Data = alignedBuf(&bufs[j], n)[:0]
+		pool := &bufs[j]
+		if n > keepBelow {
+			pool = new([]byte)
+		}
+		t.Data = alignedBuf(pool, n)[:0]
 		for _, ts := range ins {
 			t.Data = append(t.Data, ts[j].Data...)
 		}
