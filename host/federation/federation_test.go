@@ -69,6 +69,7 @@ type federated struct {
 	log     bytes.Buffer
 	procs   map[string]*memberProc
 	members chan error // each member process's result
+	closed  bool       // close took the members' results
 }
 
 // run is how a test starts a run's host (on one host or as coordinator),
@@ -139,7 +140,29 @@ func startFederated(t *testing.T, r run, members []string, timeout time.Duration
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { f.tellMembers(t) })
 	return f
+}
+
+// tellMembers logs, for a failed test that did not close f, how each
+// member process ended (with what it wrote on stderr), killing the ones
+// still running: why a member went away is in its process.
+func (f *federated) tellMembers(t *testing.T) {
+	if !t.Failed() || f.closed {
+		return
+	}
+	for _, p := range f.procs {
+		_ = p.cmd.Process.Kill()
+	}
+	for range f.procs {
+		select {
+		case err := <-f.members:
+			t.Logf("member process: %v", err)
+		case <-time.After(time.Minute): // a kill ends a process
+			t.Log("a member process did not end within a minute of being killed")
+			return
+		}
+	}
 }
 
 // launch is startFederated returning the error of Coordinator.Start, after
@@ -191,6 +214,7 @@ func (f *federated) close(t *testing.T) []error {
 		t.Error(err)
 	}
 	f.c.Close("the test is over")
+	f.closed = true
 	var errs []error
 	for range f.procs {
 		errs = append(errs, <-f.members)
