@@ -87,6 +87,7 @@ type inferencer struct {
 	recentTick    clock.Tick
 	reqs          []modelactor.Request
 	idx           []int
+	answers       [][]byte // run's, kept from tick to tick
 
 	// On replay: replay holds the recorded answers of the tick being
 	// replayed; outputs the outputs recorded in full at tick outputsTick by
@@ -120,7 +121,10 @@ type RemoteModels interface {
 // through the federation.
 func (x *inferencer) run(reqs []modelactor.Request) [][]byte {
 	if x.remote == nil {
-		return x.m.RunEncoded(reqs)
+		// The slice of answers is this tick's until the next (Infer
+		// copies them out): the manager appends the next tick's to it.
+		x.answers = x.m.AppendEncoded(x.answers[:0], reqs)
+		return x.answers
 	}
 	var local, pinned []modelactor.Request
 	var where []bool // where[i]: reqs[i] is pinned

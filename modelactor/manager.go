@@ -248,18 +248,26 @@ func (m *Manager) Run(reqs []Request) []tensor.Result {
 // outputs into one buffer, without a tensor.Result each. Each answer is
 // capped at its own length.
 func (m *Manager) RunEncoded(reqs []Request) [][]byte {
-	enc := make([][]byte, len(reqs))
+	return m.AppendEncoded(nil, reqs)
+}
+
+// AppendEncoded is RunEncoded, appending the answers to dst: a caller
+// that is done with one tick's slice of answers (not the answers) can
+// hand it back for the next.
+func (m *Manager) AppendEncoded(dst [][]byte, reqs []Request) [][]byte {
+	dst = slices.Grow(dst, len(reqs))
+	enc := dst[len(dst) : len(dst)+len(reqs)]
 	if res := m.run(reqs, enc); res != nil { // closed: nothing was encoded
-		return tensor.EncodeAll(res)
+		return append(dst, tensor.EncodeAll(res)...)
 	}
-	return enc
+	return dst[:len(dst)+len(reqs)]
 }
 
 // run is Run; with enc (len(reqs)), the answers go there encoded, and the
 // results it returns are nil unless the manager is closed.
 func (m *Manager) run(reqs []Request, enc [][]byte) []tensor.Result {
-	done := make(chan []tensor.Result, 1)
-	drains, err := m.dispatch(m.a.newTick(reqs, enc, time.Now(), done))
+	t := m.a.newTick(reqs, enc, time.Now())
+	drains, err := m.dispatch(t)
 	if err != nil {
 		res := make([]tensor.Result, len(reqs))
 		for i, q := range reqs {
@@ -269,8 +277,10 @@ func (m *Manager) run(reqs []Request, enc [][]byte) []tensor.Result {
 	}
 	// The workers that were idle are this goroutine's to drain: it would
 	// only wait otherwise.
-	m.a.drainAll(drains, done)
-	return <-done
+	m.a.drainAll(drains, t.reply)
+	res := <-t.reply
+	m.a.release(t)
+	return res
 }
 
 // dispatch hands t's groups to their models' workers: straight from the
@@ -370,6 +380,9 @@ type manager struct {
 	// counts the workers' goroutines (pool.go).
 	slots   chan struct{}
 	workers sync.WaitGroup
+	// spare is a tick whose Run is over, kept for the next (newTick,
+	// release): Runs one after another make no tick each.
+	spare atomic.Pointer[tick]
 }
 
 // entry is one model version. The actor owns its fields but for work (the
@@ -398,9 +411,8 @@ type entry struct {
 	stats stats
 	work  work
 
-	// joinBufs are the aligned buffers batched inputs are joined in; only
-	// the model's worker uses them.
-	joinBufs [][]byte
+	// joiner joins batched inputs; only the model's worker uses it.
+	joiner joiner
 }
 
 // count applies f to e's statistics under their lock.

@@ -699,18 +699,35 @@ func TestParallelTickMatchesAlone(t *testing.T) {
 }
 
 // checkEncoded: RunEncoded answers reqs with the bytes Run's results encode
-// to (a batched run's answers are encoded on the worker, the others after).
+// to (a batched run's answers are encoded on the worker, the others after),
+// and AppendEncoded appends the same answers to a slice handed back, twice,
+// without touching an answer given before.
 func checkEncoded(t *testing.T, m *modelactor.Manager, reqs []modelactor.Request) {
 	t.Helper()
 	want := tensor.EncodeAll(m.Run(reqs))
 	got := m.RunEncoded(reqs)
+	sameAnswers(t, "RunEncoded", got, want)
+	kept := []byte("kept")
+	dst := append(make([][]byte, 0, 1+len(reqs)), kept)
+	for range 2 {
+		dst = m.AppendEncoded(dst[:1], reqs)
+		if !bytes.Equal(dst[0], kept) {
+			t.Fatalf("AppendEncoded changed the slice's first element to %x", dst[0])
+		}
+		sameAnswers(t, "AppendEncoded", dst[1:], want)
+	}
+	sameAnswers(t, "RunEncoded, after AppendEncoded", got, want)
+}
+
+func sameAnswers(t *testing.T, what string, got, want [][]byte) {
+	t.Helper()
 	for i := range want {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("RunEncoded's answer %d: %x; Run's, encoded: %x", i, got[i], want[i])
+		if i < len(got) && !bytes.Equal(got[i], want[i]) {
+			t.Errorf("%s's answer %d: %x; Run's, encoded: %x", what, i, got[i], want[i])
 			return
 		}
 	}
 	if len(got) != len(want) {
-		t.Errorf("RunEncoded gave %d answers for %d requests", len(got), len(want))
+		t.Errorf("%s gave %d answers for %d requests", what, len(got), len(want))
 	}
 }

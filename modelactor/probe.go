@@ -60,7 +60,7 @@ func probeBatching(s Session, maxBatch int) string {
 	for k := range rows {
 		orders[0][k], orders[1][k] = k, len(rows)-1-k
 	}
-	bufs := make([][]byte, len(reqs[0]))
+	var jn joiner
 	for _, order := range orders {
 		ins := make([][]tensor.Tensor, len(order))
 		var total int64
@@ -68,7 +68,7 @@ func probeBatching(s Session, maxBatch int) string {
 			ins[p] = reqs[k]
 			total += rows[k]
 		}
-		out, err := s.Run(join(ins, total, bufs))
+		out, err := s.Run(jn.join(ins, total))
 		if err != nil {
 			return fmt.Sprintf("a batched probe run of %d requests failed: %v", len(order), err)
 		}

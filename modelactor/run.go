@@ -63,9 +63,25 @@ type tick struct {
 	first    group
 	groupBuf [1]*group
 	drainBuf [1]*work
-	at       time.Time
-	left     atomic.Int64
-	reply    chan<- []tensor.Result
+	// buf holds the requests' groups and their positions in each group
+	// (newTick); it stays with the tick when the tick is kept for the next
+	// Run (manager.spare).
+	buf  []int
+	at   time.Time
+	left atomic.Int64
+	// reply gets the answers; made once, it stays with the tick.
+	reply chan []tensor.Result
+}
+
+// tickKeep is the most requests whose positions a tick kept for the next
+// Run keeps room for.
+const tickKeep = 1 << 14
+
+// release keeps t, whose Run has its answers, for the next Run, letting go
+// of everything of this one's but its buffer.
+func (a *manager) release(t *tick) {
+	*t = tick{buf: t.buf, reply: t.reply}
+	a.spare.Store(t)
 }
 
 // set answers request i with r.
@@ -87,16 +103,23 @@ func (t *tick) done() {
 // newTick resolves a Run's requests (the registry does not change once
 // the manager has started, so any goroutine may) and groups them by model
 // version, in request order; a request that resolves to no model is
-// answered at once. The answers go to reply, in request order, when every
+// answered at once. The answers go to t.reply, in request order, when every
 // group is done.
-func (a *manager) newTick(reqs []Request, enc [][]byte, at time.Time, reply chan<- []tensor.Result) *tick {
-	t := &tick{reqs: reqs, enc: enc, at: at, reply: reply}
+func (a *manager) newTick(reqs []Request, enc [][]byte, at time.Time) *tick {
+	t := a.spare.Swap(nil)
+	if t == nil {
+		t = &tick{reply: make(chan []tensor.Result, 1)}
+	}
+	t.reqs, t.enc, t.at = reqs, enc, at
 	if t.enc == nil {
 		t.res = make([]tensor.Result, len(reqs))
 	}
 	// Each request's group (-1: none) first, then every group's positions
-	// cut from one allocation: a few allocations whatever the tick's size.
-	buf := make([]int, 2*len(reqs))
+	// cut from one buffer, kept with the tick: no allocation of their own.
+	if cap(t.buf) < 2*len(reqs) || cap(t.buf) > tickKeep {
+		t.buf = make([]int, 2*len(reqs))
+	}
+	buf := t.buf[:2*len(reqs)]
 	of, idx := buf[:len(reqs)], buf[len(reqs):len(reqs)]
 	last := -1 // a tick's requests for one model tend to come together
 	for i, q := range reqs {
@@ -428,10 +451,8 @@ func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tens
 		rows[k] = ts[0].Shape[0]
 		total += rows[k]
 	}
-	for len(e.joinBufs) < len(ins[0]) {
-		e.joinBufs = append(e.joinBufs, nil)
-	}
-	out, f := a.timedRun(e, sess, join(ins, total, e.joinBufs), len(idx), t.at)
+	out, f := a.timedRun(e, sess, e.joiner.join(ins, total), len(idx), t.at)
+	e.joiner.drop()
 	if f != nil {
 		return f
 	}
@@ -499,31 +520,50 @@ func (a *manager) batch(e *entry, sess Session, t *tick, idx []int, ins [][]tens
 	return nil
 }
 
+// joiner joins batched requests' inputs (join) in memory it keeps from
+// run to run: an aligned buffer per input (up to keepBelow), and the
+// joined tensors and their shapes.
+type joiner struct {
+	bufs [][]byte
+	ts   []tensor.Tensor
+	dims []int64
+}
+
 // join concatenates requests' inputs (ins, total rows) along the leading
-// dimension, each input in an aligned buffer from bufs (one per input, at
-// least len(ins[0])), or of its own when it is larger than a session keeps
-// (keepBelow).
-func join(ins [][]tensor.Tensor, total int64, bufs [][]byte) []tensor.Tensor {
-	joined := make([]tensor.Tensor, len(ins[0]))
-	for j := range joined {
-		t := tensor.Tensor{DType: ins[0][j].DType, Shape: slices.Clone(ins[0][j].Shape)}
+// dimension, each input in its aligned buffer, or in one of its own when
+// it is larger than a session keeps (keepBelow). The tensors it returns
+// are valid until the next join; drop lets go of their data.
+func (jn *joiner) join(ins [][]tensor.Tensor, total int64) []tensor.Tensor {
+	n := len(ins[0])
+	for len(jn.bufs) < n {
+		jn.bufs = append(jn.bufs, nil)
+	}
+	jn.ts, jn.dims = slices.Grow(jn.ts[:0], n)[:n], jn.dims[:0]
+	for j := range jn.ts {
+		at := len(jn.dims)
+		jn.dims = append(jn.dims, ins[0][j].Shape...)
+		t := tensor.Tensor{DType: ins[0][j].DType, Shape: jn.dims[at:len(jn.dims):len(jn.dims)]}
 		t.Shape[0] = total
-		n := 0
+		size := 0
 		for _, ts := range ins {
-			n += len(ts[j].Data)
+			size += len(ts[j].Data)
 		}
-		pool := &bufs[j]
-		if n > keepBelow {
+		pool := &jn.bufs[j]
+		if size > keepBelow {
 			pool = new([]byte)
 		}
-		t.Data = alignedBuf(pool, n)[:0]
+		t.Data = alignedBuf(pool, size)[:0]
 		for _, ts := range ins {
 			t.Data = append(t.Data, ts[j].Data...)
 		}
-		joined[j] = t
+		jn.ts[j] = t
 	}
-	return joined
+	return jn.ts
 }
+
+// drop lets go of the last join's tensors, so that an input joined in
+// memory of its own is not kept until the next.
+func (jn *joiner) drop() { clear(jn.ts) }
 
 // batchable reports whether sess's requests can share a run at all: every
 // input and output has a symbolic leading dimension and elements of a fixed
