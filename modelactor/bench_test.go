@@ -59,6 +59,14 @@ func BenchmarkManagerLatency(b *testing.B) {
 	}
 }
 
+// BenchmarkRawLatency is BenchmarkManagerLatency's baseline: the same
+// figures for raw onnxruntime_go calls.
+func BenchmarkRawLatency(b *testing.B) {
+	for _, s := range benchkit.ModelSizes {
+		b.Run(s.String(), func(b *testing.B) { benchkit.RawLatency(b, s) })
+	}
+}
+
 // BenchmarkTick100: ns/op is the time per tick of 100 requests for one
 // model (one per agent, batch 1 each) answered by Manager.Run, batched into
 // one run (target: ≤ 2× BenchmarkRawORTRows) or one run per request (no

@@ -80,23 +80,25 @@ func runModels(out io.Writer, count int) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "\nStability: Manager.Infer (batch 1) on one manager, its calls in %d consecutive batches, the median latency of each\n\n", benchkit.StabilityBatches)
+	fmt.Fprintf(out, "\nStability: Manager.Infer (batch 1) on one manager, its calls in %d consecutive batches, the median latency of each;\n", benchkit.StabilityBatches)
+	fmt.Fprintf(out, "baseline: raw ORT calls (RawORT's) measured alike right after, the machine's own spread\n\n")
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "model\tmedian latency per batch\tmedian\tlargest deviation\ttarget\tresult")
+	fmt.Fprintln(tw, "model\tmedian latency per batch\tmedian\tlargest deviation\traw ORT: median, largest deviation\ttarget\tresult")
 	for _, s := range benchkit.ModelSizes {
-		m, err := bench(func(b *testing.B) { benchkit.ManagerLatency(b, s) })
+		mgr, err := stability(func(b *testing.B) { benchkit.ManagerLatency(b, s) })
 		if err != nil {
 			return fmt.Errorf("stability, %s: %w", s, err)
 		}
-		p50 := make([]float64, benchkit.StabilityBatches)
-		text := make([]string, len(p50))
-		for i := range p50 {
-			p50[i] = m.extra[benchkit.BatchP50Unit(i)]
-			text[i] = fmt.Sprintf("%.2f", p50[i]/1e3)
+		raw, err := stability(func(b *testing.B) { benchkit.RawLatency(b, s) })
+		if err != nil {
+			return fmt.Errorf("stability, raw ORT, %s: %w", s, err)
 		}
-		mid, dev := spread(p50)
-		fmt.Fprintf(tw, "%s\t%s µs\t%s\t±%.1f%%\t%s\t%s\n", s, strings.Join(text, " "), duration(mid), 100*dev,
-			stabilityTarget.text, pass(dev <= stabilityTarget.max))
+		text := make([]string, len(mgr.p50))
+		for i, v := range mgr.p50 {
+			text[i] = fmt.Sprintf("%.2f", v/1e3)
+		}
+		fmt.Fprintf(tw, "%s\t%s µs\t%s\t±%.1f%%\t%s, ±%.1f%%\t%s\t%s\n", s, strings.Join(text, " "), duration(mgr.mid), 100*mgr.dev,
+			duration(raw.mid), 100*raw.dev, stabilityTarget.text, pass(mgr.dev <= stabilityTarget.max))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -105,8 +107,30 @@ func runModels(out io.Writer, count int) error {
 	fmt.Fprintln(out, "check, run, encode the answer) with the tick's actor round trip shared by its requests; one call: Manager.Infer")
 	fmt.Fprintln(out, "from []float32 to []float32, one actor round trip each. Raw ORT: tensors made and destroyed around each Run.")
 	fmt.Fprintln(out, "speedup: unbatched time per tick ÷ batched. Tick ratio: the batched tick ÷ one raw run of its rows in one tensor.")
-	fmt.Fprintln(out, "largest deviation: the farthest batch from the median, relative to it.")
+	fmt.Fprintln(out, "largest deviation: the farthest batch from the median, relative to it; the raw ORT column is the same figure for raw")
+	fmt.Fprintln(out, "calls: when it is as large, the spread is the machine's.")
 	return nil
+}
+
+// batchSpread is a latency benchmark's batch medians, their median and
+// the largest relative deviation of one from it.
+type batchSpread struct {
+	p50      []float64
+	mid, dev float64
+}
+
+// stability runs f, a benchkit latency benchmark, and returns its spread.
+func stability(f func(b *testing.B)) (batchSpread, error) {
+	m, err := bench(f)
+	if err != nil {
+		return batchSpread{}, err
+	}
+	r := batchSpread{p50: make([]float64, benchkit.StabilityBatches)}
+	for i := range r.p50 {
+		r.p50[i] = m.extra[benchkit.BatchP50Unit(i)]
+	}
+	r.mid, r.dev = spread(r.p50)
+	return r, nil
 }
 
 // spread returns the median of v and the largest relative distance of an

@@ -43,8 +43,8 @@ const (
 	// TickRequests is how many requests (one per agent, batch 1 each) one
 	// tick of ModelTick carries.
 	TickRequests = 100
-	// StabilityBatches is how many times the stability check runs
-	// ManagerLatency.
+	// StabilityBatches is how many batches the stability check splits
+	// ManagerLatency's and RawLatency's calls into.
 	StabilityBatches = 10
 	// modelSeed draws the weights of every benchmark model.
 	modelSeed = 1
@@ -140,15 +140,36 @@ func ManagerInfer(b *testing.B, s MLPSize) {
 func ManagerLatency(b *testing.B, s MLPSize) {
 	mgr, m := startModel(b, s, false)
 	x := modelInput(s, 0, 1)
+	latency(b, func() error {
+		_, err := managerInfer(mgr, m, s, x)
+		return err
+	})
+}
+
+// RawLatency is ManagerLatency's baseline: RawORT timing every call, with
+// the same batches and figures, so that the stability check can tell the
+// manager's spread from the machine's.
+func RawLatency(b *testing.B, s MLPSize) {
+	sess := rawSession(b, s)
+	x := modelInput(s, 0, 1)
+	latency(b, func() error {
+		_, err := rawInfer(sess, s, x)
+		return err
+	})
+}
+
+// latency times each call of call, after warmUp untimed ones, and reports
+// the median of each of StabilityBatches consecutive batches and of all.
+func latency(b *testing.B, call func() error) {
 	for range warmUp { // caches, allocator and scheduler settle first
-		if _, err := managerInfer(mgr, m, s, x); err != nil {
+		if err := call(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	var lat []time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		_, err := managerInfer(mgr, m, s, x)
+		err := call()
 		lat = append(lat, time.Since(t0))
 		if err != nil {
 			b.Fatal(err)
@@ -167,7 +188,8 @@ func ManagerLatency(b *testing.B, s MLPSize) {
 	b.ReportMetric(median(lat), UnitP50Ns)
 }
 
-// warmUp is how many calls ManagerLatency makes before it starts timing.
+// warmUp is how many calls ManagerLatency and RawLatency make before they
+// start timing.
 const warmUp = 2000
 
 // BatchP50Unit is the metric unit of batch i's median latency in
