@@ -40,7 +40,7 @@ func TestModelsTable(t *testing.T) {
 	for _, want := range []string{
 		"per request, mlp-16-32-4, 100 unbatched in a tick", "one Manager.Infer call, mlp-256-1024-10", "≤ 1.1× raw ORT",
 		"tick, 100 requests, mlp-16-32-4", "tick, 100 requests, mlp-256-1024-10", "≤ 2× one raw run",
-		"each within ±5%",
+		"each within ±5%", "raw ORT: median, largest deviation",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("table lacks %q:\n%s", want, text)
