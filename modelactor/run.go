@@ -73,14 +73,19 @@ type tick struct {
 	reply chan []tensor.Result
 }
 
-// tickKeep is the most requests whose positions a tick kept for the next
-// Run keeps room for.
+// tickKeep bounds the buffer a tick kept for the next Run keeps: room for
+// the groups and positions of 8192 requests (128 KiB).
 const tickKeep = 1 << 14
 
 // release keeps t, whose Run has its answers, for the next Run, letting go
-// of everything of this one's but its buffer.
+// of everything of this one's but its reply channel and its buffer (unless
+// a large tick grew it past tickKeep).
 func (a *manager) release(t *tick) {
-	*t = tick{buf: t.buf, reply: t.reply}
+	buf := t.buf
+	if cap(buf) > tickKeep {
+		buf = nil
+	}
+	*t = tick{buf: buf, reply: t.reply}
 	a.spare.Store(t)
 }
 
@@ -116,7 +121,7 @@ func (a *manager) newTick(reqs []Request, enc [][]byte, at time.Time) *tick {
 	}
 	// Each request's group (-1: none) first, then every group's positions
 	// cut from one buffer, kept with the tick: no allocation of their own.
-	if cap(t.buf) < 2*len(reqs) || cap(t.buf) > tickKeep {
+	if cap(t.buf) < 2*len(reqs) {
 		t.buf = make([]int, 2*len(reqs))
 	}
 	buf := t.buf[:2*len(reqs)]
