@@ -123,7 +123,7 @@ func (m *Module) preinitialise(ctx context.Context) {
 		return true
 	}
 	if m.init {
-		if _, err := t.call(t.mod.ExportedFunction("_initialize"), initCall); err != nil {
+		if _, err := t.call(t.export("_initialize"), initCall); err != nil {
 			stop(ImageStarted, "_initialize failed: %v", err)
 			return
 		}
@@ -134,7 +134,7 @@ func (m *Module) preinitialise(ctx context.Context) {
 		stop(ImageStarted, "_initialize read %s", t.observed)
 	case started && !take(ImageStarted): // take has said why
 	default:
-		code, err := t.call(t.mod.ExportedFunction("agent_init"), initCall)
+		code, err := t.call(t.export("agent_init"), initCall)
 		switch {
 		case t.observed != "":
 			stop(ImageInitialised, "agent_init read %s", t.observed)

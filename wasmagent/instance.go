@@ -36,6 +36,11 @@ type instance struct {
 	depth api.MutableGlobal
 
 	step, receive api.Function // receive: nil until the first message
+	// dispatch is the rewrite's meter.DispatchExport, nil if the module
+	// has none.
+	dispatch api.Function
+	// dispatchStack is the stack of calls through dispatch.
+	dispatchStack [2]uint64
 
 	actx  agent.Context // the context of the call in progress
 	reads int64         // WASI monotonic clock reads so far
@@ -131,10 +136,12 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 	}
 	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
 	// Every export looked up builds a wazero call engine with its own
-	// 10 KiB stack: only agent_step, which every tick calls, is looked up
-	// now; agent_receive at the first message, the others when they run
-	// (agent_alloc each time: rarely after the first tick).
-	in.step = mod.ExportedFunction("agent_step")
+	// 10 KiB stack: the ABI's exports are called through the rewrite's
+	// dispatch function, one call engine for all (export).
+	if m.dispatch != nil {
+		in.dispatch = mod.ExportedFunction(meter.DispatchExport)
+	}
+	in.step = in.export("agent_step")
 	if g, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal); ok {
 		in.fuel = g
 	}
@@ -257,6 +264,57 @@ func (in *instance) exhausted(fn api.Function, kind callKind) error {
 }
 
 // exportName names fn as the ABI does (the name section may say otherwise).
+// export returns the function the module exports as name: a call through
+// the rewrite's dispatch function when it calls name (no call engine of
+// its own), else wazero's.
+func (in *instance) export(name string) api.Function {
+	if d, ok := in.m.dispatch[name]; ok && in.dispatch != nil {
+		return &viaDispatch{Function: in.dispatch, in: in, which: d.which, def: d.def}
+	}
+	return in.mod.ExportedFunction(name)
+}
+
+// viaDispatch is an export called through the instance's dispatch
+// function (meter.Options.Dispatch): its Definition is the export's, so
+// errors and traces name it. It embeds the dispatch function, which
+// makes it an api.Function (wazero seals the interface); every method is
+// its own.
+type viaDispatch struct {
+	api.Function
+	in    *instance
+	which uint64
+	def   api.FunctionDefinition
+}
+
+func (d *viaDispatch) Definition() api.FunctionDefinition { return d.def }
+
+func (d *viaDispatch) Call(ctx context.Context, params ...uint64) ([]uint64, error) {
+	stack := make([]uint64, 1)
+	copy(stack, params)
+	if err := d.CallWithStack(ctx, stack); err != nil {
+		return nil, err
+	}
+	return stack[:len(d.def.ResultTypes())], nil
+}
+
+// CallWithStack calls the dispatch function with which and the export's
+// argument (0 if it takes none), and leaves its result (0 if it returns
+// nothing) in stack[0].
+func (d *viaDispatch) CallWithStack(ctx context.Context, stack []uint64) error {
+	s := &d.in.dispatchStack
+	s[0], s[1] = d.which, 0
+	if len(d.def.ParamTypes()) > 0 {
+		s[1] = stack[0]
+	}
+	if err := d.Function.CallWithStack(ctx, s[:]); err != nil {
+		return err
+	}
+	if len(stack) > 0 {
+		stack[0] = s[0]
+	}
+	return nil
+}
+
 func exportName(fn api.Function) string {
 	if names := fn.Definition().ExportNames(); len(names) > 0 {
 		return names[0]
@@ -295,14 +353,14 @@ func (in *instance) Init(ctx agent.Context) error {
 	in.actx = ctx
 	in.started = true
 	if in.m.init && in.stage < ImageStarted {
-		if _, err := in.call(in.mod.ExportedFunction("_initialize"), initCall); err != nil {
+		if _, err := in.call(in.export("_initialize"), initCall); err != nil {
 			return err
 		}
 	}
 	if in.stage == ImageInitialised {
 		return nil
 	}
-	return in.callCode(in.mod.ExportedFunction("agent_init"), initCall)
+	return in.callCode(in.export("agent_init"), initCall)
 }
 
 // place returns the address of n bytes of guest memory for the host to
@@ -314,7 +372,7 @@ func (in *instance) place(n int) (uint32, error) {
 	if uint64(n) <= uint64(in.scratchLen) {
 		return in.scratch, nil
 	}
-	p, err := in.call(in.mod.ExportedFunction("agent_alloc"), tickCall, uint64(n))
+	p, err := in.call(in.export("agent_alloc"), tickCall, uint64(n))
 	if err != nil {
 		return 0, err
 	}
@@ -351,7 +409,7 @@ func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
 	field(24, len(msg.Payload))
 	in.got++
 	if in.receive == nil {
-		in.receive = in.mod.ExportedFunction("agent_receive")
+		in.receive = in.export("agent_receive")
 	}
 	return in.callCode(in.receive, tickCall, uint64(p))
 }
@@ -383,7 +441,7 @@ func (in *instance) Shutdown(ctx agent.Context) error {
 	in.actx = ctx
 	defer in.close()
 	in.left = in.budget // effects discarded: a budget of its own
-	return in.callCode(in.mod.ExportedFunction("agent_shutdown"), tickCall)
+	return in.callCode(in.export("agent_shutdown"), tickCall)
 }
 
 // TakeFuel returns the fuel used since the last call, and starts the next

@@ -8,6 +8,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/wasmagent/meter"
 )
 
 // traced is a failure of a guest call with the wasm stack trace of where it
@@ -66,6 +67,11 @@ func stackTrace(text string, exports map[uint32]string) string {
 		if line != "" {
 			frames = append(frames, frameName(line, exports))
 		}
+	}
+	// The outermost frame is the rewrite's dispatch function when the host
+	// called through it: not the guest's.
+	if n := len(frames); n > 0 && strings.HasPrefix(frames[n-1], meter.DispatchExport+"(") {
+		frames = frames[:n-1]
 	}
 	// Runs of one frame (recursion) are one line: "f(i32) i32 (29 times)".
 	var b strings.Builder

@@ -283,6 +283,20 @@ type Module struct {
 	// exportNames names exported functions by index, for stack traces of
 	// modules without a name section.
 	exportNames map[uint32]string
+	// dispatch are the exports an instance calls through the rewrite's
+	// meter.DispatchExport, by name (instance.export).
+	dispatch map[string]dispatchedExport
+}
+
+// dispatched are the exports the rewrite's meter.DispatchExport calls,
+// in the order of its which argument: the ABI's and _initialize.
+var dispatched = []string{"agent_step", "agent_alloc", "agent_receive", "agent_shutdown", "agent_init", "_initialize", "lockstep_abi_version"}
+
+// dispatchedExport is an export meter.DispatchExport calls: its which,
+// and its definition.
+type dispatchedExport struct {
+	which uint64
+	def   api.FunctionDefinition
 }
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
@@ -334,9 +348,10 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	}
 	rewritten, info, err := meter.RewriteInfo(wasm, meter.Options{
 		Fuel: !r.cfg.Unmetered, CanonicalizeNaN: true, MaxCallDepth: MaxCallDepth,
-		ExportStart:   true, // run by instantiate, on the instantiation budget
-		ExportGlobals: true, // for Snapshot and Restore
-		ExtractData:   true, // written by instantiate: see Module.data
+		ExportStart:   true,       // run by instantiate, on the instantiation budget
+		ExportGlobals: true,       // for Snapshot and Restore
+		ExtractData:   true,       // written by instantiate: see Module.data
+		Dispatch:      dispatched, // one call engine per instance: see export
 	})
 	if err != nil {
 		return nil, r.invalid(name, "%v", err)
@@ -348,7 +363,16 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	m := &Module{Name: name, Fuel: r.cfg.Fuel, Digest: sha256.Sum256(wasm), rt: r, compiled: compiled,
 		globals: info.MutableGlobals}
 	m.snapErr = m.snapshottable(info)
-	m.exportNames = exportIndex(compiled.ExportedFunctions())
+	exports := compiled.ExportedFunctions()
+	m.exportNames = exportIndex(exports)
+	for i, ok := range info.Dispatched {
+		if ok {
+			if m.dispatch == nil {
+				m.dispatch = map[string]dispatchedExport{}
+			}
+			m.dispatch[dispatched[i]] = dispatchedExport{which: uint64(i), def: exports[dispatched[i]]}
+		}
+	}
 	if err := m.checkABI(); err != nil {
 		compiled.Close(ctx)
 		return nil, err
@@ -371,11 +395,11 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	}
 	defer probe.close()
 	if m.init {
-		if _, err := probe.call(probe.mod.ExportedFunction("_initialize"), initCall); err != nil {
+		if _, err := probe.call(probe.export("_initialize"), initCall); err != nil {
 			return nil, r.invalid(name, "_initialize failed: %v", err)
 		}
 	}
-	v, err := probe.call(probe.mod.ExportedFunction("lockstep_abi_version"), initCall)
+	v, err := probe.call(probe.export("lockstep_abi_version"), initCall)
 	if err != nil {
 		return nil, r.invalid(name, "lockstep_abi_version failed: %v", err)
 	}

@@ -69,6 +69,9 @@ type rewriter struct {
 	unbalanced int
 	// tableMutation and dataDrop are Info's.
 	tableMutation, dataDrop string
+	// dispatch is what DispatchExport calls, one per Options.Dispatch;
+	// nil when the rewrite adds no DispatchExport.
+	dispatch []dispatchTarget
 }
 
 // rewrite assembles the output module.
@@ -91,6 +94,10 @@ func (w *rewriter) rewrite() ([]byte, error) {
 		switch {
 		case i == m.codeSec:
 			out, err = w.codeSection(out, s)
+		case w.dispatch != nil && i == m.typeSec:
+			out = w.typeSection(out, s)
+		case w.dispatch != nil && i == m.funcSec:
+			out = w.functionSection(out, s)
 		case w.addsGlobals() && i == m.globalSec:
 			out = w.globalSection(out, &s)
 		case w.addsExports() && i == m.exportSec:
@@ -147,7 +154,7 @@ func (w *rewriter) exportsGlobals() bool { return w.opts.ExportGlobals && len(w.
 
 // addsExports reports whether the rewrite appends exports.
 func (w *rewriter) addsExports() bool {
-	return w.addsGlobals() || w.exportsStart() || w.exportsGlobals()
+	return w.addsGlobals() || w.exportsStart() || w.exportsGlobals() || w.dispatch != nil
 }
 
 // entries returns the payload of s after its leading count.
@@ -205,6 +212,9 @@ func (w *rewriter) exportSection(out []byte, s *section) []byte {
 	if w.exportsStart() {
 		n++
 	}
+	if w.dispatch != nil {
+		n++
+	}
 	p = appendU32(p, n)
 	p = append(p, entries...)
 	export := func(name string, kind byte, index uint32) {
@@ -221,6 +231,9 @@ func (w *rewriter) exportSection(out []byte, s *section) []byte {
 	}
 	if w.exportsStart() {
 		export(StartExport, 0, w.m.startFunc) // 0: function
+	}
+	if w.dispatch != nil {
+		export(DispatchExport, 0, w.dispatchFunc())
 	}
 	if w.exportsGlobals() {
 		for _, g := range w.m.mutable {
@@ -260,7 +273,11 @@ func (w *rewriter) checkCode() error {
 
 // codeSection appends the rewritten code section.
 func (w *rewriter) codeSection(out []byte, s section) ([]byte, error) {
-	p := appendU32(w.code[:0], w.m.codeCount)
+	n := w.m.codeCount
+	if w.dispatch != nil {
+		n++
+	}
+	p := appendU32(w.code[:0], n)
 	err := w.forBodies(func(b *body, entry []byte) error {
 		if !w.opts.Fuel && w.opts.MaxCallDepth == 0 && b.flags&fCanon == 0 {
 			p = append(p, entry...) // nothing to change: keep the bytes
@@ -273,10 +290,16 @@ func (w *rewriter) codeSection(out []byte, s section) ([]byte, error) {
 		p = append(p, w.out...)
 		return nil
 	})
-	w.code = p
 	if err != nil {
+		w.code = p
 		return nil, err
 	}
+	if w.dispatch != nil {
+		body := w.dispatchBody()
+		p = appendU32(p, uint32(len(body)))
+		p = append(p, body...)
+	}
+	w.code = p
 	return appendSection(out, secCode, p), nil
 }
 

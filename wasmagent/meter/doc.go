@@ -36,6 +36,12 @@
 //     coincides with running out of fuel: check the fuel (< 0), then the
 //     depth (MaxCallDepth+1), and what remains is the guest's own trap.
 //
+// With Options.Dispatch, the host may make every such call through the
+// added DispatchExport instead (steps 3 to 7 unchanged): it charges no fuel
+// and counts no depth of its own, so a call through it leaves the globals
+// as the direct call does; in a trap's stack trace it is the outermost
+// frame.
+//
 // Each instance has its own globals: a function reached through another
 // instance's table or import is charged, and counted, in its own instance.
 //

@@ -49,7 +49,21 @@ type Options struct {
 	// the module has no data count section (so no code names a segment);
 	// else the section stays and Info.Data is nil.
 	ExtractData bool
+	// Dispatch lists exports for one added function, exported as
+	// DispatchExport, to call: (which i32, arg i32) -> i32 calls the
+	// function exported as Dispatch[which], with arg if it takes an i32,
+	// and returns its i32 result (0 if it returns nothing). Only exported
+	// functions of type (i32) -> i32, () -> i32 or () -> () are
+	// dispatched (Info.Dispatched); another which traps (unreachable). The
+	// function is neither metered nor counted towards MaxCallDepth: its
+	// callee is. A host calls every listed export through it, and so needs
+	// one function handle (wazero: one call engine, with its own stack)
+	// per instance instead of one per export.
+	Dispatch []string
 }
+
+// DispatchExport is the export name of the function Options.Dispatch adds.
+const DispatchExport = "lockstep_call"
 
 // DataSegment is an active data segment: Bytes go to memory at Offset
 // when the module is instantiated.
@@ -97,6 +111,10 @@ type Info struct {
 	// Data are the module's data segments, in order, when
 	// Options.ExtractData took them out of it; nil otherwise.
 	Data []DataSegment
+	// Dispatched reports, for each of Options.Dispatch, whether
+	// DispatchExport calls it; nil when the rewrite added no
+	// DispatchExport (none could be).
+	Dispatched []bool
 }
 
 // FuelExport is the export name of the injected mutable i64 global holding
@@ -186,7 +204,8 @@ const bulkShift = 3
 // Rewrite decodes module, applies opts and re-encodes it. Every section other
 // than the code section (and the global and export sections when fuel or a
 // depth limit is injected, the start section with ExportStart, the data
-// section with ExtractData) is kept byte for byte, custom and data count
+// section with ExtractData, the type, function and export sections with
+// Dispatch) is kept byte for byte, custom and data count
 // sections included, in their original order. Errors about the module wrap
 // ErrMalformed (refusals of well-formed modules also ErrUnsupported) and
 // name the section, function and offset, and the reason; an opts out of
@@ -209,6 +228,7 @@ func RewriteInfo(module []byte, opts Options) ([]byte, *Info, error) {
 		return nil, nil, err
 	}
 	w := rewriter{m: m, opts: opts}
+	w.planDispatch()
 	var out []byte
 	switch {
 	case opts.Fuel && m.fuelExported:
@@ -217,9 +237,11 @@ func RewriteInfo(module []byte, opts Options) ([]byte, *Info, error) {
 		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with MaxCallDepth?)", DepthExport))
 	case w.exportsStart() && m.startExported:
 		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with ExportStart?)", StartExport))
+	case len(opts.Dispatch) > 0 && m.dispatchExported:
+		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with Dispatch?)", DispatchExport))
 	case opts.ExportGlobals && m.prefixExport != "":
 		err = malformed("export section", fmt.Errorf("the module already exports %q: names starting with %q are the rewrite's (already rewritten with ExportGlobals?)", m.prefixExport, GlobalExportPrefix))
-	case !opts.Fuel && !opts.CanonicalizeNaN && opts.MaxCallDepth == 0 && !w.exportsStart() && !w.exportsGlobals() && !w.extractsData():
+	case !opts.Fuel && !opts.CanonicalizeNaN && opts.MaxCallDepth == 0 && !w.exportsStart() && !w.exportsGlobals() && !w.extractsData() && w.dispatch == nil:
 		if err = w.checkCode(); err == nil {
 			out = bytes.Clone(module)
 		}
@@ -230,6 +252,12 @@ func RewriteInfo(module []byte, opts Options) ([]byte, *Info, error) {
 		return nil, nil, err
 	}
 	info := &Info{MutableGlobals: m.mutable, TableMutation: w.tableMutation, DataDrop: w.dataDrop}
+	if w.dispatch != nil {
+		info.Dispatched = make([]bool, len(w.dispatch))
+		for i, f := range w.dispatch {
+			info.Dispatched[i] = f.kind != dispatchNone
+		}
+	}
 	if w.extractsData() {
 		info.Data = m.data
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -439,7 +440,7 @@ func TestSectionsKept(t *testing.T) {
 				t.Errorf("%+v: section %d (id %d) changed:\n%x\n%x", opts, i, id, a[i], b[i])
 			}
 		}
-		if opts == (Options{}) && (!bytes.Equal(bin, orig) || &bin[0] == &orig[0]) {
+		if reflect.DeepEqual(opts, Options{}) && (!bytes.Equal(bin, orig) || &bin[0] == &orig[0]) {
 			t.Errorf("zero Options: want an identical copy")
 		}
 		for _, e := range engines() {

@@ -57,6 +57,7 @@ type module struct {
 	typeParams      []uint32 // number of parameters of each function type
 	typeResults     []uint32 // number of results of each function type
 	typeResult      [][]byte // the encoded result type of each type with one result, else nil
+	typeParamEnc    [][]byte // the encoded parameter types of each type, count first
 	funcTypes       []uint32 // type index of each defined function
 	importTypes     []uint32 // type index of each imported function
 	importedFuncs   uint32
@@ -72,10 +73,15 @@ type module struct {
 	tables          uint32 // imported and defined tables, as numbered so far
 
 	globalSec, exportSec, codeSec int // index in sections, -1 when absent
-	codeCount                     uint32
-	dataCount                     int64 // -1 without a data count section
-	dataSegments                  uint32
-	dataSec                       int // index in sections, -1 when absent
+	typeSec, funcSec              int // index in sections, -1 when absent
+	// funcExports are the exported functions by name.
+	funcExports map[string]uint32
+	// dispatchExported: the module already exports DispatchExport.
+	dispatchExported bool
+	codeCount        uint32
+	dataCount        int64 // -1 without a data count section
+	dataSegments     uint32
+	dataSec          int // index in sections, -1 when absent
 	// data are the data segments while every one is active in memory 0 at
 	// an i32.const offset (dataSimple); nil once one is not.
 	data       []DataSegment
@@ -99,7 +105,7 @@ func malformed(where string, err error) error {
 
 // parse decodes and checks everything but the function bodies.
 func parse(bin []byte) (*module, error) {
-	m := &module{bin: bin, globalSec: -1, exportSec: -1, codeSec: -1, startSec: -1, dataCount: -1, dataSec: -1}
+	m := &module{bin: bin, globalSec: -1, exportSec: -1, codeSec: -1, typeSec: -1, funcSec: -1, startSec: -1, dataCount: -1, dataSec: -1}
 	if len(bin) < 8 || string(bin[:4]) != "\x00asm" {
 		return nil, malformed("header", fmt.Errorf("missing the \\0asm magic number"))
 	}
@@ -169,16 +175,20 @@ func (m *module) section(r *reader, id byte, index int) {
 		r.bytes(r.u32()) // name; the contents are opaque
 		r.off = len(r.b)
 	case secType:
+		m.typeSec = index
 		n := r.count("type", 3)
 		m.typeParams = make([]uint32, 0, n)
 		m.typeResults = make([]uint32, 0, n)
 		m.typeResult = make([][]byte, 0, n)
+		m.typeParamEnc = make([][]byte, 0, n)
 		for i := uint32(0); i < n && r.ok(); i++ {
 			if form := r.byte(); form != 0x60 && r.ok() {
 				r.off--
 				r.fail("type %d: unsupported type form %#x (want 0x60, a function type)", i, form)
 			}
+			from := r.off
 			params := r.valTypes()
+			m.typeParamEnc = append(m.typeParamEnc, r.b[from:r.off])
 			results := r.count("value type", 1)
 			at := r.off
 			for j := uint32(0); j < results && r.ok(); j++ {
@@ -227,6 +237,7 @@ func (m *module) section(r *reader, id byte, index int) {
 			}
 		}
 	case secFunction:
+		m.funcSec = index
 		n := r.count("function", 1)
 		m.funcTypes = make([]uint32, 0, n)
 		for i := uint32(0); i < n && r.ok(); i++ {
@@ -269,7 +280,10 @@ func (m *module) section(r *reader, id byte, index int) {
 		m.exportSec = index
 		m.exports = r.count("export", 3)
 		for i := uint32(0); i < m.exports && r.ok(); i++ {
-			switch name := r.name("export name"); name {
+			name := r.name("export name")
+			switch name {
+			case DispatchExport:
+				m.dispatchExported = true
 			case FuelExport:
 				m.fuelExported = true
 			case DepthExport:
@@ -291,7 +305,14 @@ func (m *module) section(r *reader, id byte, index int) {
 				r.off--
 				r.fail("export %d: unknown export kind %#x", i, kind)
 			}
-			if index := r.u32(); kind == 3 {
+			index := r.u32()
+			switch kind {
+			case 0:
+				if m.funcExports == nil {
+					m.funcExports = map[string]uint32{}
+				}
+				m.funcExports[name] = index
+			case 3:
 				r.checkIndex(instr{start: int32(at)}, "global", index, uint64(m.globals()))
 			}
 		}
