@@ -37,7 +37,8 @@ type instance struct {
 
 	step, receive api.Function // receive: nil until the first message
 	// dispatch is the rewrite's meter.DispatchExport, nil if the module
-	// has none.
+	// has none. Calls through it must not nest: like any wazero function,
+	// it has one stack (no host function calls back into its instance).
 	dispatch api.Function
 	// dispatchStack is the stack of calls through dispatch.
 	dispatchStack [2]uint64

@@ -38,7 +38,7 @@ func (w *rewriter) planDispatch() {
 	}
 	funcs := uint64(m.importedFuncs) + uint64(len(m.funcTypes))
 	targets := make([]dispatchTarget, len(w.opts.Dispatch))
-	any := false
+	found := false
 	for i, name := range w.opts.Dispatch {
 		index, ok := m.funcExports[name]
 		if !ok || uint64(index) >= funcs {
@@ -57,9 +57,9 @@ func (w *rewriter) planDispatch() {
 			continue
 		}
 		targets[i].index = index
-		any = true
+		found = true
 	}
-	if any {
+	if found {
 		w.dispatch = targets
 	}
 }
