@@ -264,7 +264,6 @@ func (in *instance) exhausted(fn api.Function, kind callKind) error {
 	return fmt.Errorf("%w: %s used the last of the agent's %d fuel for this tick (shared by every call of the tick; raise wasm.fuel, or fuel: of the module or the agent)", ErrFuelExhausted, exportName(fn), in.budget)
 }
 
-// exportName names fn as the ABI does (the name section may say otherwise).
 // export returns the function the module exports as name: a call through
 // the rewrite's dispatch function when it calls name (no call engine of
 // its own), else wazero's.
@@ -316,6 +315,7 @@ func (d *viaDispatch) CallWithStack(ctx context.Context, stack []uint64) error {
 	return nil
 }
 
+// exportName names fn as the ABI does (the name section may say otherwise).
 func exportName(fn api.Function) string {
 	if names := fn.Definition().ExportNames(); len(names) > 0 {
 		return names[0]
