@@ -21,50 +21,75 @@ import (
 
 type instanceKey struct{}
 
+// callContext is an instance as the context of its calls: its Value for
+// instanceKey is the instance, which host functions look up; it is never
+// done. The instance is its own context so that a call reads no other
+// object for it.
+type callContext instance
+
+func (*callContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*callContext) Done() <-chan struct{}       { return nil }
+func (*callContext) Err() error                  { return nil }
+
+func (c *callContext) Value(key any) any {
+	if _, ok := key.(instanceKey); ok {
+		return (*instance)(c)
+	}
+	return nil
+}
+
+// ctx is the context the instance's calls run with.
+func (in *instance) ctx() context.Context { return (*callContext)(in) }
+
 // instance is one agent's module instance; it implements agent.Agent,
 // agent.Metered and agent.Snapshotter. A snapshot (snapshot.go) holds
 // every field that outlives a call, except those a fresh instance of the
 // same module, id, seed, fuel and config has the same (receive is looked up
 // again when needed).
 type instance struct {
+	// What every step touches comes first, side by side: with thousands
+	// of agents a tick reaches each instance from a cold cache.
+	actx agent.Context // the context of the call in progress
 	m    *Module
-	mod  api.Module
 	mem  api.Memory
-	ctx  context.Context // carries the instance to host functions
 	fuel api.MutableGlobal
-	// depth is the rewrite's call depth global, set to 0 before each call.
-	depth api.MutableGlobal
-
-	step, receive api.Function // receive: nil until the first message
-	// dispatch is the rewrite's meter.DispatchExport, nil if the module
-	// has none. Calls through it must not nest: like any wazero function,
-	// it has one stack (no host function calls back into its instance).
-	dispatch api.Function
-	// dispatchStack is the stack of calls through dispatch.
-	dispatchStack [2]uint64
-
-	actx  agent.Context // the context of the call in progress
-	reads int64         // WASI monotonic clock reads so far
-	got   uint32        // messages received since the last step
 	// budget is the agent's fuel per tick; left what is left of it this
-	// tick, initLeft what is left of the instantiation budget.
-	budget, left, initLeft uint64
-	used                   uint64 // fuel used since the last TakeFuel
+	// tick; used the fuel used since the last TakeFuel.
+	budget, left, used uint64
 	// scratch and scratchLen are the block the last agent_alloc call
 	// returned.
 	scratch, scratchLen uint32
+	got                 uint32    // messages received since the last step
 	stack               [1]uint64 // CallWithStack's: one argument or result
 	// stderr keeps the start of what a WASI guest writes to fd 2 during
 	// the current call: Go's runtime says there why it aborts.
 	stderr guestStderr
+	step   api.Function
+	// stepVia is step when it is called through dispatch; dispatchStack
+	// is the stack of calls through dispatch.
+	stepVia       viaDispatch
+	dispatchStack [2]uint64
+	// started says Init, Receive, Step or Restore ran: Restore wants a
+	// fresh instance.
+	started bool
+
+	mod api.Module
+	// depth is the rewrite's call depth global: 0 between calls (a call
+	// that fails sets it back).
+	depth api.MutableGlobal
+	// dispatch is the rewrite's meter.DispatchExport, nil if the module
+	// has none. Calls through it must not nest: like any wazero function,
+	// it has one stack (no host function calls back into its instance).
+	dispatch   api.Function
+	receive    api.Function // nil until the first message
+	receiveVia viaDispatch
+	initLeft   uint64 // what is left of the instantiation budget
+	reads      int64  // WASI monotonic clock reads so far
 	// random is WASI's random source (nil for Load's probe).
 	random *rand.ChaCha8
 	// config is the agent's config (its spawn's), which the config host
 	// function copies out; the instance never changes it.
 	config []byte
-	// started says Init, Receive, Step or Restore ran: Restore wants a
-	// fresh instance.
-	started bool
 	// stage is how much of the initialisation the module's image did for
 	// this instance (ImageNone: Init runs all of it).
 	stage ImageStage
@@ -135,14 +160,13 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 			copy(mem[r.Offset:], r.Data)
 		}
 	}
-	in.ctx = context.WithValue(context.Background(), instanceKey{}, in)
 	// Every export looked up builds a wazero call engine with its own
 	// 10 KiB stack: the ABI's exports are called through the rewrite's
 	// dispatch function, one call engine for all (export).
 	if m.dispatch != nil {
 		in.dispatch = mod.ExportedFunction(meter.DispatchExport)
 	}
-	in.step = in.export("agent_step")
+	in.step = in.exportTo(&in.stepVia, "agent_step")
 	if g, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal); ok {
 		in.fuel = g
 	}
@@ -219,14 +243,11 @@ func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32
 	if in.fuel != nil {
 		in.fuel.Set(budget)
 	}
-	ctx := in.ctx
+	ctx := in.ctx()
 	if wd := in.m.rt.cfg.Watchdog; wd > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, wd)
 		defer cancel()
-	}
-	if in.depth != nil {
-		in.depth.Set(0)
 	}
 	// CallWithStack on the instance's own stack: no allocation per call.
 	stack := in.stack[:]
@@ -234,6 +255,13 @@ func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32
 	copy(stack, args)
 	in.stderr.reset()
 	err := fn.CallWithStack(ctx, stack)
+	// A call that returns leaves the depth global at 0; one that failed
+	// may not, and the next call must start from 0.
+	var depth uint32
+	if err != nil && in.depth != nil {
+		depth = uint32(in.depth.Get())
+		in.depth.Set(0)
+	}
 	if err != nil && ctx.Err() != nil {
 		return 0, in.m.withTrace(fmt.Errorf("%w: %s ran past %v of wall-clock time", ErrWatchdog, exportName(fn), in.m.rt.cfg.Watchdog), err)
 	}
@@ -247,7 +275,7 @@ func (in *instance) call(fn api.Function, kind callKind, args ...uint64) (uint32
 		in.used += budget - uint64(left)
 		*pool = uint64(left)
 	}
-	if err != nil && in.depth != nil && uint32(in.depth.Get()) > MaxCallDepth {
+	if err != nil && depth > MaxCallDepth {
 		return 0, in.m.withTrace(fmt.Errorf("%w: %s nested calls deeper than %d levels (unbounded recursion?)", ErrCallDepth, exportName(fn), MaxCallDepth), err)
 	}
 	if err != nil {
@@ -267,9 +295,14 @@ func (in *instance) exhausted(fn api.Function, kind callKind) error {
 // export returns the function the module exports as name: a call through
 // the rewrite's dispatch function when it calls name (no call engine of
 // its own), else wazero's.
-func (in *instance) export(name string) api.Function {
+func (in *instance) export(name string) api.Function { return in.exportTo(new(viaDispatch), name) }
+
+// exportTo is export, filling in and returning via if name is called
+// through the dispatch function.
+func (in *instance) exportTo(via *viaDispatch, name string) api.Function {
 	if d, ok := in.m.dispatch[name]; ok && in.dispatch != nil {
-		return &viaDispatch{Function: in.dispatch, in: in, which: d.which, def: d.def}
+		*via = viaDispatch{Function: in.dispatch, in: in, dispatchedExport: d}
+		return via
 	}
 	return in.mod.ExportedFunction(name)
 }
@@ -281,9 +314,8 @@ func (in *instance) export(name string) api.Function {
 // its own.
 type viaDispatch struct {
 	api.Function
-	in    *instance
-	which uint64
-	def   api.FunctionDefinition
+	in *instance
+	dispatchedExport
 }
 
 func (d *viaDispatch) Definition() api.FunctionDefinition { return d.def }
@@ -294,7 +326,7 @@ func (d *viaDispatch) Call(ctx context.Context, params ...uint64) ([]uint64, err
 	if err := d.CallWithStack(ctx, stack); err != nil {
 		return nil, err
 	}
-	return stack[:len(d.def.ResultTypes())], nil
+	return stack[:len(d.def.ResultTypes())], nil // rare: ResultTypes allocates
 }
 
 // CallWithStack calls the dispatch function with which and the export's
@@ -303,7 +335,7 @@ func (d *viaDispatch) Call(ctx context.Context, params ...uint64) ([]uint64, err
 func (d *viaDispatch) CallWithStack(ctx context.Context, stack []uint64) error {
 	s := &d.in.dispatchStack
 	s[0], s[1] = d.which, 0
-	if len(d.def.ParamTypes()) > 0 {
+	if d.hasParam {
 		s[1] = stack[0]
 	}
 	if err := d.Function.CallWithStack(ctx, s[:]); err != nil {
@@ -410,7 +442,7 @@ func (in *instance) Receive(ctx agent.Context, msg agent.Message) error {
 	field(24, len(msg.Payload))
 	in.got++
 	if in.receive == nil {
-		in.receive = in.export("agent_receive")
+		in.receive = in.exportTo(&in.receiveVia, "agent_receive")
 	}
 	return in.callCode(in.receive, tickCall, uint64(p))
 }

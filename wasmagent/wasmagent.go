@@ -293,10 +293,12 @@ type Module struct {
 var dispatched = []string{"agent_step", "agent_alloc", "agent_receive", "agent_shutdown", "agent_init", "_initialize", "lockstep_abi_version"}
 
 // dispatchedExport is an export meter.DispatchExport calls: its which,
-// and its definition.
+// its definition, and whether it takes its argument (asked once here:
+// wazero's ParamTypes allocates).
 type dispatchedExport struct {
-	which uint64
-	def   api.FunctionDefinition
+	which    uint64
+	def      api.FunctionDefinition
+	hasParam bool
 }
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
@@ -370,7 +372,8 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 			if m.dispatch == nil {
 				m.dispatch = map[string]dispatchedExport{}
 			}
-			m.dispatch[dispatched[i]] = dispatchedExport{which: uint64(i), def: exports[dispatched[i]]}
+			def := exports[dispatched[i]]
+			m.dispatch[dispatched[i]] = dispatchedExport{which: uint64(i), def: def, hasParam: len(def.ParamTypes()) > 0}
 		}
 	}
 	if err := m.checkABI(); err != nil {

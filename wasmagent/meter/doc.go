@@ -26,10 +26,11 @@
 //     call (see "Caching" below).
 //  6. The rewritten module also exports a mutable i32 global named
 //     DepthExport, the current call depth. It starts at 0, so a start
-//     function runs under the limit too. Before each call into the instance,
-//     set it to 0: a call that returns leaves it at 0 again, a trap leaves it
-//     where it was. (A host function that calls back into the instance must
-//     not reset it: the nested call continues the depth of the outer one.)
+//     function runs under the limit too. Each call into the instance must
+//     start with it at 0: a call that returns leaves it at 0 again, a trap
+//     leaves it where it was, so set it back to 0 after a trap. (A host
+//     function that calls back into the instance must not reset it: the
+//     nested call continues the depth of the outer one.)
 //  7. A call that traps with the depth global at MaxCallDepth+1 went over
 //     the depth limit. Any other trap leaves it at MaxCallDepth or less. The
 //     depth trap comes before the function's first fuel charge, so it never
@@ -54,7 +55,8 @@
 // write through wazero's API, unless the module's code changes a table or
 // drops a segment (Info.TableMutation, Info.DataDrop), or a global holds a
 // type wazero's api.Global cannot carry whole (v128, references). The fuel
-// and depth globals are left out: a host sets both before every call.
+// and depth globals are left out: a host sets the fuel before every call,
+// and the depth after a trap.
 //
 // # Cost model
 //
