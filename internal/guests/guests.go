@@ -2,16 +2,63 @@
 // source for tests and benchmarks, with the real toolchains: clang-14 and
 // wasm-ld for C and C++, Go's wasip1 port for Go. It runs scripts/guests.sh
 // once per process into a temporary directory.
+//
+// The directories it makes are named after the process (tempDir): a test
+// binary has no hook to remove them when it exits, so each process removes
+// those of processes that are gone before it makes its first.
 package guests
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 )
+
+// tempPrefix starts the name of every directory the package makes, then
+// the making process's id and a dash.
+const tempPrefix = "lockstep-guests-"
+
+var sweep sync.Once
+
+// tempDir makes a new temporary directory named after this process, having
+// first removed (once per process) those named after processes that have
+// exited.
+func tempDir() (string, error) {
+	sweep.Do(sweepTemp)
+	return os.MkdirTemp("", tempPrefix+strconv.Itoa(os.Getpid())+"-")
+}
+
+// sweepTemp removes the directories of tempDir made by processes that no
+// longer run. A directory whose process runs, or cannot be told, stays.
+func sweepTemp() {
+	entries, _ := os.ReadDir(os.TempDir())
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tempPrefix)
+		pid, _, ok2 := strings.Cut(rest, "-")
+		n, err := strconv.Atoi(pid)
+		if !ok || !ok2 || err != nil || !e.IsDir() || n == os.Getpid() || running(n) {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+	}
+}
+
+// running says whether process pid may still run: only a process the
+// system says is done is not.
+func running(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return !errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
+}
 
 var (
 	once sync.Once
@@ -29,7 +76,7 @@ func Root() string {
 // directory holding the .wasm files.
 func Dir() (string, error) {
 	once.Do(func() {
-		dir, err = os.MkdirTemp("", "lockstep-guests-")
+		dir, err = tempDir()
 		if err != nil {
 			return
 		}
@@ -57,7 +104,7 @@ func Read(name string) ([]byte, error) {
 // every .wat file (wat2wasm) into a new temporary directory, which it
 // returns. Tests use it for their own small modules.
 func BuildDir(src string) (string, error) {
-	out, err := os.MkdirTemp("", "lockstep-testmods-")
+	out, err := tempDir()
 	if err != nil {
 		return "", err
 	}
