@@ -1,10 +1,13 @@
 package wasmagent_test
 
 import (
+	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/lockstep-rt/lockstep/actors/agent"
+	"github.com/lockstep-rt/lockstep/clock"
 	"github.com/lockstep-rt/lockstep/wasmagent"
 )
 
@@ -70,5 +73,52 @@ func TestStepAllocations(t *testing.T) {
 	step() // the first step calls agent_alloc
 	if n := testing.AllocsPerRun(100, step); n != 0 {
 		t.Errorf("a step allocates %v times, want 0", n)
+	}
+}
+
+// TestMemoryFileInstances runs the same calls on Go agents whose data is
+// mapped from their module's memory file and on agents whose data is
+// copied, and compares what they did and their snapshots after every
+// tick: the same, bit for bit.
+func TestMemoryFileInstances(t *testing.T) {
+	var mods [2]*wasmagent.Module
+	var mapped *wasmagent.Runtime
+	for i := range mods {
+		rt := newRuntime(t, wasmagent.Config{})
+		if i == 1 {
+			wasmagent.NoMemoryFiles(rt)
+		} else {
+			mapped = rt
+		}
+		mods[i] = loadGuest(t, rt, "goagent")
+	}
+	var drivers [2]*driver
+	for i, m := range mods {
+		a, err := m.New("a", 7, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drivers[i] = newDriver(a, 7)
+		drivers[i].init(t)
+	}
+	if n := wasmagent.MemoryFilesMapped(mapped); n == 0 {
+		t.Skip("no memory file was mapped (not Linux, or memfd refused): nothing to compare")
+	}
+	for tick := clock.Tick(1); tick <= 5; tick++ {
+		got, want := drivers[0].tick(tick), drivers[1].tick(tick)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("tick %d: mapped %+v, copied %+v", tick, got, want)
+		}
+		if !bytes.Equal(snapshot(t, drivers[0].a), snapshot(t, drivers[1].a)) {
+			t.Fatalf("tick %d: the snapshots differ", tick)
+		}
+	}
+	for _, d := range drivers {
+		if err := d.a.Shutdown(d.out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := wasmagent.MemoryFilesMapped(mapped); n != 0 {
+		t.Errorf("%d memories still mapped after the agent shut down", n)
 	}
 }

@@ -146,7 +146,12 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 	if m.wasi {
 		cfg = in.wasiConfig()
 	}
-	if mem := m.rt.memory; mem != nil {
+	var alloc *allocation // kept if the data may be mapped
+	switch mem := m.rt.memory; {
+	case mem != nil && m.dataFile != nil && mode != skipStart:
+		alloc = &allocation{s: mem}
+		ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	case mem != nil:
 		ctx = experimental.WithMemoryAllocator(ctx, mem)
 	}
 	mod, err := m.rt.rt.InstantiateModule(ctx, m.compiled, cfg)
@@ -154,7 +159,9 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 		return nil, m.trapReason(err, "")
 	}
 	in.mod, in.mem = mod, mod.Memory()
-	if mode != skipStart { // else the image holds what the data wrote
+	// The image holds what the data wrote (skipStart); a memory file maps
+	// it; else it is copied in.
+	if mode != skipStart && (alloc == nil || alloc.mem == nil || !alloc.mem.mapFile(m.dataFile)) {
 		mem, _ := in.memory()
 		for _, r := range m.data {
 			copy(mem[r.Offset:], r.Data)

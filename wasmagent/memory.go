@@ -18,6 +18,14 @@ const (
 	// process hold about 65 000), none of them huge.
 	chunkBytes = 1 << 30
 	pageBytes  = 65536
+	// fileMinBytes is the least data a module's memory file
+	// (memoryFile) is made for: below it copying the data at a spawn
+	// costs about what mapping it does.
+	fileMinBytes = 128 << 10
+	// maxFileSlots bounds the slots a memory file is mapped over at once:
+	// each splits its mapping in up to three, and Linux lets a process
+	// hold about 65 000 (vm.max_map_count). Spawns past it copy.
+	maxFileSlots = 16384
 )
 
 // slabs hands out agents' linear memories from large anonymous mappings:
@@ -35,6 +43,11 @@ type slabs struct {
 	// classes are the slots of each size, minSlot << i.
 	classes []slabClass
 	chunks  [][]byte // every mapping, released by close
+	// files are the modules' memory files, closed by close; filed counts
+	// the slots one is mapped over, at most maxFiled.
+	files           []*memoryFile
+	filed, maxFiled int
+	closed          bool
 }
 
 // slabClass holds the free slots of one size.
@@ -52,7 +65,7 @@ func newSlabs(maxPages uint32) *slabs {
 		return nil
 	}
 	limit := uint64(maxPages) * pageBytes
-	return &slabs{limit: limit, classes: make([]slabClass, class(limit)+1)}
+	return &slabs{limit: limit, classes: make([]slabClass, class(limit)+1), maxFiled: maxFileSlots}
 }
 
 // class is the index of the smallest slot size that holds n bytes.
@@ -89,15 +102,22 @@ func (s *slabs) get(n uint64) []byte {
 	return b
 }
 
-// put takes back slot b, of which the first used bytes may not be zero.
-func (s *slabs) put(b []byte, used uint64) {
+// put takes back slot b, of which the first used bytes may not be zero,
+// and the first filed bytes are a memory file's (mapFile).
+func (s *slabs) put(b []byte, used, filed uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.chunks == nil {
 		return // closed: the mappings are gone
 	}
-	if used > 0 && releaseMemory(b[:used]) != nil {
-		clear(b[:used]) // still zero for its next user
+	if filed > 0 {
+		s.filed--
+		if unmapFile(b[:filed]) != nil {
+			return // its start is still the file's: not zero, so not reused
+		}
+	}
+	if used > filed && releaseMemory(b[filed:used]) != nil {
+		clear(b[filed:used]) // still zero for its next user
 	}
 	cl := &s.classes[class(uint64(len(b)))]
 	cl.free = append(cl.free, b)
@@ -114,15 +134,57 @@ func (s *slabs) Allocate(capacity, maxBytes uint64) experimental.LinearMemory {
 	return m
 }
 
-// close releases every mapping: call it only once no instance of the
-// runtime is left.
+// allocation is the experimental.MemoryAllocator of one instantiation: it
+// allocates from s and keeps the memory, which instantiate may map the
+// module's memory file over.
+type allocation struct {
+	s   *slabs
+	mem *slotMemory
+}
+
+// Allocate implements experimental.MemoryAllocator.
+func (a *allocation) Allocate(capacity, maxBytes uint64) experimental.LinearMemory {
+	a.mem = a.s.Allocate(capacity, maxBytes).(*slotMemory)
+	return a.mem
+}
+
+// file returns the memory file of runs for module name, nil if there is
+// none: too little data to be worth one (fileMinBytes), or no memory
+// files on this system.
+func (s *slabs) file(name string, runs []MemoryRun) *memoryFile {
+	n := 0
+	for _, r := range runs {
+		n += len(r.Data)
+	}
+	if n < fileMinBytes {
+		return nil
+	}
+	mf, err := newMemoryFile(name, runs)
+	if err != nil {
+		return nil // instances copy the data instead
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		mf.close()
+		return nil
+	}
+	s.files = append(s.files, mf)
+	return mf
+}
+
+// close releases every mapping and memory file: call it only once no
+// instance of the runtime is left.
 func (s *slabs) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.chunks {
 		unmapMemory(c)
 	}
-	s.chunks = nil
+	for _, f := range s.files {
+		f.close()
+	}
+	s.chunks, s.files, s.closed = nil, nil, true
 	clear(s.classes)
 }
 
@@ -134,7 +196,28 @@ type slotMemory struct {
 	limit  uint64 // the most it may grow to
 	slot   []byte
 	used   uint64 // the largest length it had in this slot: what put clears
+	filed  uint64 // the bytes at the slot's start a memory file is mapped over
 	onHeap bool
+}
+
+// mapFile maps mf over the start of the memory, which must be fresh (all
+// zero), and reports whether it did: not when the memory is on the Go
+// heap or smaller than mf, or maxFiled slots have a file already, or the
+// system refuses. The memory reads as mf's bytes then zero, as if they had
+// been copied in.
+func (m *slotMemory) mapFile(mf *memoryFile) bool {
+	if m.onHeap || mf.size > uint64(len(m.slot)) {
+		return false
+	}
+	s := m.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.filed >= s.maxFiled || s.closed || mapFile(m.slot, mf) != nil {
+		return false
+	}
+	s.filed++
+	m.filed = mf.size
+	return true
 }
 
 // Reallocate implements experimental.LinearMemory: the memory's length
@@ -165,7 +248,7 @@ func (m *slotMemory) Free() {
 
 func (m *slotMemory) release() {
 	if m.slot != nil && !m.onHeap {
-		m.s.put(m.slot, m.used)
+		m.s.put(m.slot, m.used, m.filed)
 	}
-	m.used = 0
+	m.used, m.filed = 0, 0
 }

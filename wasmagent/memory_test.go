@@ -41,3 +41,87 @@ func TestSlabs(t *testing.T) {
 		t.Fatal("a reused slot is not zero")
 	}
 }
+
+// fileRuns is data for a memory file: two runs, 200 KiB in all.
+func fileRuns() []MemoryRun {
+	a, b := make([]byte, 136<<10), make([]byte, 64<<10)
+	for i := range a {
+		a[i] = byte(i*13 + 5)
+	}
+	for i := range b {
+		b[i] = byte(i*3 + 1)
+	}
+	return []MemoryRun{{Offset: 4096, Data: a}, {Offset: 3 * pageBytes, Data: b}}
+}
+
+// wantFiled is what a memory of n bytes holds with runs mapped or copied.
+func wantFiled(runs []MemoryRun, n int) []byte {
+	want := make([]byte, n)
+	for _, r := range runs {
+		copy(want[r.Offset:], r.Data)
+	}
+	return want
+}
+
+// TestMemoryFile maps a memory file over fresh memories: they read its
+// bytes then zero; writes stay in the memory that made them; a memory
+// grown past its slot keeps its bytes; a freed slot is zero again when
+// reused, its file part included; past maxFiled slots, and on the heap,
+// memories are refused (their instances copy).
+func TestMemoryFile(t *testing.T) {
+	s := newSlabs(64)
+	if s == nil {
+		t.Skip("no memory mapping on this platform")
+	}
+	defer s.close()
+	runs := fileRuns()
+	mf := s.file("test", runs)
+	if mf == nil {
+		t.Skip("no memory files on this system")
+	}
+	if small := s.file("small", []MemoryRun{{Offset: 0, Data: make([]byte, fileMinBytes-1)}}); small != nil {
+		t.Errorf("a file for %d bytes of data, under fileMinBytes", fileMinBytes-1)
+	}
+	s.maxFiled = 2
+	mems := make([]*slotMemory, 3)
+	for i := range mems {
+		mems[i] = s.Allocate(4*pageBytes, 64*pageBytes).(*slotMemory)
+		mems[i].Reallocate(4 * pageBytes)
+		if got, want := mems[i].mapFile(mf), i < 2; got != want {
+			t.Fatalf("memory %d: mapped %v, want %v (at most %d)", i, got, want, s.maxFiled)
+		}
+	}
+	want := wantFiled(runs, 4*pageBytes)
+	a := mems[0].Reallocate(4 * pageBytes)
+	if !bytes.Equal(a, want) {
+		t.Fatal("a mapped memory does not read as the file's bytes then zero")
+	}
+	a[5000], a[4*pageBytes-1] = 0xee, 0xee // in the file's part, and past it
+	if b := mems[1].Reallocate(4 * pageBytes); !bytes.Equal(b, want) {
+		t.Fatal("a write to one mapped memory shows in another")
+	}
+	want[5000], want[4*pageBytes-1] = 0xee, 0xee
+	grown := mems[0].Reallocate(9 * pageBytes) // past the 256 KiB slot
+	if !bytes.Equal(grown[:4*pageBytes], want) || !bytes.Equal(grown[4*pageBytes:], make([]byte, 5*pageBytes)) {
+		t.Fatal("growing a mapped memory past its slot lost or added bytes")
+	}
+	if !mems[2].mapFile(mf) { // the move gave its file slot back
+		t.Fatal("a slot freed by a move still counts against maxFiled")
+	}
+	for _, m := range mems[1:] {
+		m.Free()
+	}
+	for range 2 {
+		again := s.Allocate(4*pageBytes, 64*pageBytes).Reallocate(4 * pageBytes)
+		if !bytes.Equal(again, make([]byte, len(again))) {
+			t.Fatal("a reused slot that had the file mapped is not zero")
+		}
+	}
+	if heap := (&slotMemory{s: s, slot: make([]byte, 4*pageBytes), onHeap: true}); heap.mapFile(mf) {
+		t.Error("mapped a file over a memory on the Go heap")
+	}
+	mems[0].Free()
+	if s.filed != 0 {
+		t.Errorf("%d slots still count as mapped after every memory was freed", s.filed)
+	}
+}

@@ -280,6 +280,9 @@ type Module struct {
 	// them): wazero evaluates and copies segments one by one, and Go's
 	// linker writes tens of thousands; instantiate copies these runs.
 	data []MemoryRun
+	// dataFile holds data in a memory file that instances map instead of
+	// copying it (nil: they copy data).
+	dataFile *memoryFile
 	// exportNames names exported functions by index, for stack traces of
 	// modules without a name section.
 	exportNames map[uint32]string
@@ -383,6 +386,9 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	if m.data, err = dataRuns(info.Data, compiled); err != nil {
 		compiled.Close(ctx)
 		return nil, r.invalid(name, "cannot be instantiated: %v", err)
+	}
+	if r.memory != nil {
+		m.dataFile = r.memory.file(name, m.data)
 	}
 	if m.wasi && !r.wasi {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {

@@ -63,6 +63,12 @@ const (
 	// per agent (Linux; 0 elsewhere): linear memory wasmagent maps outside
 	// the Go heap included, pages never touched excluded.
 	UnitRSSBytePerAgent = "rss-B/agent"
+	// UnitPSSBytePerAgent is the growth of the process's proportional set
+	// size per agent (Linux; RSS where the kernel does not tell it): a
+	// page mapped k times counts 1/k, so the pages agents share (a
+	// module's memory file, see wasmagent) count once, as the machine
+	// holds them.
+	UnitPSSBytePerAgent = "pss-B/agent"
 )
 
 var guestBuild struct {
@@ -290,13 +296,13 @@ func Spawn(b *testing.B, n int) {
 
 func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
 	var steady time.Duration
-	var heap, sys, rss float64
+	var heap, sys, rss, pss float64
 	iters := 0
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
 		h := start()
-		before, rss0 := memStats(), residentBytes()
+		before, rss0 := memStats(), resident()
 		b.StartTimer()
 		spawnN(b, h, kind, n)
 		stepAll(b, h, n)
@@ -305,7 +311,9 @@ func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
 		stepAll(b, h, n)
 		steady += time.Since(t0)
 		after := memStats()
-		rss += residentBytes() - rss0
+		rss1 := resident()
+		rss += rss1.rss - rss0.rss
+		pss += rss1.pss - rss0.pss
 		heap += float64(after.HeapInuse) - float64(before.HeapInuse)
 		sys = max(sys, float64(after.Sys)-float64(before.Sys))
 		iters++
@@ -323,23 +331,41 @@ func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
 	b.ReportMetric(heap/agents, UnitHeapBytePerAgent)
 	b.ReportMetric(sys/float64(n), UnitSysBytePerAgent)
 	b.ReportMetric(rss/agents, UnitRSSBytePerAgent)
+	b.ReportMetric(pss/agents, UnitPSSBytePerAgent)
 }
 
-// residentBytes is the process's resident memory (/proc/self/statm) after
-// the Go runtime has given back to the operating system what it can, 0
-// where there is none to read.
-func residentBytes() float64 {
+// residentMemory is what resident measures.
+type residentMemory struct{ rss, pss float64 }
+
+// resident is the process's resident memory (/proc/self/statm) and
+// proportional set size (/proc/self/smaps_rollup; the resident memory
+// where it cannot be read) after the Go runtime has given back to the
+// operating system what it can; zero where there is none to read.
+func resident() residentMemory {
 	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/statm")
+	var m residentMemory
+	if b, err := os.ReadFile("/proc/self/statm"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			pages, _ := strconv.ParseFloat(f[1], 64)
+			m.rss = pages * float64(os.Getpagesize())
+		}
+	}
+	m.pss = m.rss
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
 	if err != nil {
-		return 0
+		return m
 	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
+			if f := strings.Fields(rest); len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+					m.pss = kb * 1024
+				}
+			}
+			break
+		}
 	}
-	pages, _ := strconv.ParseFloat(f[1], 64)
-	return pages * float64(os.Getpagesize())
+	return m
 }
 
 func memStats() runtime.MemStats {

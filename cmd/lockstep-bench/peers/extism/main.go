@@ -138,7 +138,7 @@ func heapInuse() float64 {
 
 // resident is the process's resident memory after the Go runtime has
 // returned what it can (Linux; 0 elsewhere). It is internal/benchkit's
-// residentBytes again on purpose: this module must not import the
+// resident again (its RSS) on purpose: this module must not import the
 // runtime's, so that measuring the peer links nothing of Lockstep.
 func resident() float64 {
 	debug.FreeOSMemory()
