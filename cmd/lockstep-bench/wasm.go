@@ -255,6 +255,9 @@ func scaleRows(row rowFunc, count, n int) error {
 	t := spawnTargets[benchkit.GuestEmpty]
 	row(fmt.Sprintf("spawn, %d empty.c agents", n), 1, duration(spawn)+"/agent", duration(goSpawn)+"/agent (Go idle)",
 		spawn/goSpawn, t.text, pass(spawn <= t.max))
+	closing, goClosing := wasm[benchkit.UnitCloseNsPerAgent], goAgents[benchkit.UnitCloseNsPerAgent]
+	row(fmt.Sprintf("close, %d empty.c agents", n), 1, duration(closing)+"/agent", duration(goClosing)+"/agent (Go idle)",
+		closing/goClosing, "–", "–")
 	pss, goPSS := wasm[benchkit.UnitPSSBytePerAgent], goAgents[benchkit.UnitPSSBytePerAgent]
 	row(fmt.Sprintf("memory, %d empty.c agents", n), 1,
 		fmt.Sprintf("%s/agent PSS, %s in all", byteSize(pss), byteSize(pss*float64(n))),

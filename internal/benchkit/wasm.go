@@ -57,6 +57,7 @@ const (
 	UnitFuelPerStep      = "fuel/step"      // fuel one agent step used (metered runs)
 	UnitSpawnNsPerAgent  = "spawn-ns/agent" // instantiate + init, net of the first step
 	UnitStepNsPerAgent   = "step-ns/agent"  // one steady tick after the spawn, per agent
+	UnitCloseNsPerAgent  = "close-ns/agent" // Host.Close: every agent shut down, its memory given back
 	UnitHeapBytePerAgent = "heap-B/agent"   // runtime.MemStats.HeapInuse growth per agent
 	UnitSysBytePerAgent  = "sys-B/agent"    // runtime.MemStats.Sys growth per agent
 	// UnitRSSBytePerAgent is the growth of the process's resident memory
@@ -238,11 +239,17 @@ func callAgent(b *testing.B, a agent.Agent) {
 	if err := a.Init(c); err != nil {
 		b.Fatal(err)
 	}
+	// Each Step is a tick's: the host takes a metered agent's fuel after
+	// it, which starts the next tick's budget.
+	metered, _ := a.(agent.Metered)
 	b.ReportAllocs()
 	for b.Loop() {
 		c.tick++
 		if err := a.Step(c); err != nil {
 			b.Fatal(err)
+		}
+		if metered != nil {
+			metered.TakeFuel()
 		}
 	}
 	b.StopTimer()
@@ -295,7 +302,7 @@ func Spawn(b *testing.B, n int) {
 }
 
 func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
-	var steady time.Duration
+	var steady, closing time.Duration
 	var heap, sys, rss, pss float64
 	iters := 0
 	b.ReportAllocs()
@@ -317,9 +324,11 @@ func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
 		heap += float64(after.HeapInuse) - float64(before.HeapInuse)
 		sys = max(sys, float64(after.Sys)-float64(before.Sys))
 		iters++
+		t1 := time.Now()
 		if err := h.Close(); err != nil {
 			b.Fatal(err)
 		}
+		closing += time.Since(t1)
 		b.StartTimer()
 	}
 	agents := float64(iters * n)
@@ -328,6 +337,7 @@ func spawnBench(b *testing.B, n int, kind string, start func() *host.Host) {
 	b.ReportMetric(perAgent, UnitNsPerAgent)
 	b.ReportMetric(step, UnitStepNsPerAgent)
 	b.ReportMetric(perAgent-step, UnitSpawnNsPerAgent)
+	b.ReportMetric(float64(closing.Nanoseconds())/agents, UnitCloseNsPerAgent)
 	b.ReportMetric(heap/agents, UnitHeapBytePerAgent)
 	b.ReportMetric(sys/float64(n), UnitSysBytePerAgent)
 	b.ReportMetric(rss/agents, UnitRSSBytePerAgent)
