@@ -11,6 +11,21 @@ import (
 	"github.com/lockstep-rt/lockstep/wasmagent"
 )
 
+// initFaults is an initialised agent "a" of the faults test module on a
+// runtime with cfg, and its context.
+func initFaults(t *testing.T, cfg wasmagent.Config) (agent.Agent, *recordCtx) {
+	t.Helper()
+	a, err := loadTestMod(t, newRuntime(t, cfg), "faults").New("a", 1, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &recordCtx{id: "a"}
+	if err := a.Init(c); err != nil {
+		t.Fatal(err)
+	}
+	return a, c
+}
+
 // TestDepthAfterTrap: a call that traps deep in its recursion leaves the
 // depth global where it was; the instance's next calls start from 0 again,
 // on both engines: a second recursion fails at the same depth with the same
@@ -18,15 +33,7 @@ import (
 func TestDepthAfterTrap(t *testing.T) {
 	for _, engine := range []string{wasmagent.EngineCompiler, wasmagent.EngineInterpreter} {
 		t.Run(engine, func(t *testing.T) {
-			rt := newRuntime(t, wasmagent.Config{Engine: engine})
-			a, err := loadTestMod(t, rt, "faults").New("a", 1, 0, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := &recordCtx{id: "a"}
-			if err := a.Init(c); err != nil {
-				t.Fatal(err)
-			}
+			a, c := initFaults(t, wasmagent.Config{Engine: engine})
 			// The first delivery also calls agent_alloc: not counted.
 			if err := a.Receive(c, agent.Message{Payload: []byte("x")}); err != nil {
 				t.Fatal(err)
@@ -54,15 +61,7 @@ func TestDepthAfterTrap(t *testing.T) {
 // taking its fuel) allocates nothing on the Go heap: with 100 000 agents
 // an allocation per step is 100 000 per tick for the collector.
 func TestStepAllocations(t *testing.T) {
-	rt := newRuntime(t, wasmagent.Config{})
-	a, err := loadTestMod(t, rt, "faults").New("a", 1, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &recordCtx{id: "a"}
-	if err := a.Init(c); err != nil {
-		t.Fatal(err)
-	}
+	a, c := initFaults(t, wasmagent.Config{})
 	step := func() {
 		c.tick++
 		if err := a.Step(c); err != nil {
