@@ -25,28 +25,42 @@ import (
 // the making process's id and a dash.
 const tempPrefix = "lockstep-guests-"
 
+// lockName is the file in each such directory that its process holds a
+// lock on (Unix) while it runs.
+const lockName = ".lock"
+
 var sweep sync.Once
 
-// tempDir makes a new temporary directory named after this process, having
-// first removed (once per process) those named after processes that have
-// exited.
+// tempDir makes a new temporary directory named after this process, and
+// locked by it, having first removed (once per process) those of processes
+// that have exited.
 func tempDir() (string, error) {
 	sweep.Do(sweepTemp)
-	return os.MkdirTemp("", tempPrefix+strconv.Itoa(os.Getpid())+"-")
+	d, err := os.MkdirTemp("", tempPrefix+strconv.Itoa(os.Getpid())+"-")
+	if err == nil {
+		if err = lockDir(d); err != nil {
+			os.RemoveAll(d)
+		}
+	}
+	return d, err
 }
 
 // sweepTemp removes the directories of tempDir made by processes that no
-// longer run. A directory whose process runs, or cannot be told, stays.
+// longer run: their process id is not running here, and no process holds
+// their lock (one in another PID namespace sharing the directory, whose id
+// means nothing here, does). A directory whose process runs, or cannot be
+// told, stays.
 func sweepTemp() {
 	entries, _ := os.ReadDir(os.TempDir())
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), tempPrefix)
 		pid, _, ok2 := strings.Cut(rest, "-")
 		n, err := strconv.Atoi(pid)
-		if !ok || !ok2 || err != nil || !e.IsDir() || n == os.Getpid() || running(n) {
+		d := filepath.Join(os.TempDir(), e.Name())
+		if !ok || !ok2 || err != nil || !e.IsDir() || n == os.Getpid() || running(n) || locked(d) {
 			continue
 		}
-		_ = os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+		_ = os.RemoveAll(d)
 	}
 }
 

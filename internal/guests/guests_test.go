@@ -4,12 +4,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 )
 
 // TestSweepTemp: the directories of exited processes go, those of this
-// process and of running ones stay, and so does anything not named like
+// process and of running ones stay, and so do those whose lock a process
+// holds (Unix: one in another PID namespace) and anything not named like
 // tempDir's.
 func TestSweepTemp(t *testing.T) {
 	tmp := t.TempDir()
@@ -25,10 +27,15 @@ func TestSweepTemp(t *testing.T) {
 		tempPrefix + "123456789":                           true, // no pid: not tempDir's
 		"lockstep-testmods-4":                              true,
 	}
+	held := tempPrefix + strconv.Itoa(gone.Process.Pid) + "-5" // an exited id, but locked
+	names[held] = runtime.GOOS != "windows"
 	for name := range names {
 		if err := os.Mkdir(filepath.Join(tmp, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := lockDir(filepath.Join(tmp, held)); err != nil {
+		t.Fatal(err)
 	}
 	sweepTemp()
 	for name, kept := range names {
