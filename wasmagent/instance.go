@@ -161,7 +161,14 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 	in.mod, in.mem = mod, mod.Memory()
 	// The image holds what the data wrote (skipStart); a memory file maps
 	// it; else it is copied in.
-	if mode != skipStart && (alloc == nil || alloc.mem == nil || !alloc.mem.mapFile(m.dataFile)) {
+	mapped := false
+	if alloc != nil && alloc.mem != nil {
+		if mapped, err = alloc.mem.mapFile(m.dataFile); err != nil {
+			mod.Close(ctx)
+			return nil, err
+		}
+	}
+	if mode != skipStart && !mapped {
 		mem, _ := in.memory()
 		for _, r := range m.data {
 			copy(mem[r.Offset:], r.Data)

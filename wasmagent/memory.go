@@ -2,9 +2,11 @@ package wasmagent
 
 import (
 	"cmp"
+	"fmt"
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -34,6 +36,11 @@ const (
 	maxDirtyBytes = 64 << 20
 )
 
+// fileSlots counts the slots a memory file is mapped over, in every
+// runtime of the process: the limit on mappings (maxFileSlots) is the
+// process's.
+var fileSlots atomic.Int64
+
 // slabs hands out agents' linear memories from large anonymous mappings:
 // a memory lives in a slot, a power of two of at least minSlot bytes, and
 // grows in place up to its slot's size, then moves to a slot twice as
@@ -50,7 +57,8 @@ type slabs struct {
 	classes []slabClass
 	chunks  [][]byte // every mapping, released by close
 	// files are the modules' memory files, closed by close; filed counts
-	// the slots one is mapped over, at most maxFiled.
+	// the slots one is mapped over in this runtime, none if maxFiled is 0
+	// (fileSlots bounds them all).
 	files           []*memoryFile
 	filed, maxFiled int
 	// dirty are freed slots whose pages have not gone back to the
@@ -103,6 +111,9 @@ func (s *slabs) get(n uint64) []byte {
 	size := uint64(minSlot) << c
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
 	cl := &s.classes[c]
 	if len(cl.free) == 0 && uint64(len(cl.spare)) < size {
 		s.release() // perhaps a slot of this size is dirty
@@ -130,11 +141,12 @@ func (s *slabs) get(n uint64) []byte {
 func (s *slabs) put(b []byte, used, filed uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.chunks == nil {
-		return // closed: the mappings are gone
+	if s.closed {
+		return // the mappings are gone
 	}
 	if filed > 0 {
 		s.filed--
+		fileSlots.Add(-1)
 		if unmapFile(b[:filed]) != nil {
 			return // its start is still the file's: not zero, so not reused
 		}
@@ -258,26 +270,44 @@ type slotMemory struct {
 	used   uint64 // the largest length it had in this slot: what put clears
 	filed  uint64 // the bytes at the slot's start a memory file is mapped over
 	onHeap bool
+	// lost says the slot cannot be used again: mapFile failed to put its
+	// memory back.
+	lost bool
 }
 
 // mapFile maps mf over the start of the memory, which must be fresh (all
-// zero), and reports whether it did: not when the memory is on the Go
-// heap or smaller than mf, or maxFiled slots have a file already, or the
-// system refuses. The memory reads as mf's bytes then zero, as if they had
-// been copied in.
-func (m *slotMemory) mapFile(mf *memoryFile) bool {
-	if m.onHeap || mf.size > uint64(len(m.slot)) {
-		return false
+// zero), and reports whether it did: not when mf is nil, the memory is on
+// the Go heap or smaller than mf, maxFiled slots of its runtime or
+// maxFileSlots of the process have a file already, or the system refuses. The memory then reads as mf's
+// bytes and zero, as if they had been copied in. The error says the
+// memory is unusable: the system refused, and failed to map zero memory
+// back over what its refusal may have unmapped (a MAP_FIXED can remove
+// the old mapping before it fails).
+func (m *slotMemory) mapFile(mf *memoryFile) (bool, error) {
+	if mf == nil || m.onHeap || mf.size > uint64(len(m.slot)) {
+		return false, nil
 	}
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.filed >= s.maxFiled || s.closed || mapFile(m.slot, mf) != nil {
-		return false
+	if s.filed >= s.maxFiled || s.closed {
+		return false, nil
+	}
+	if fileSlots.Add(1) > maxFileSlots {
+		fileSlots.Add(-1)
+		return false, nil
+	}
+	if mapErr := mapFile(m.slot, mf); mapErr != nil {
+		fileSlots.Add(-1)
+		if backErr := unmapFile(m.slot[:mf.size]); backErr != nil {
+			m.lost = true
+			return false, fmt.Errorf("mapping the module's memory file over a new memory: %w; then mapping zero memory back: %v (the system is out of memory or mappings: see vm.max_map_count and vm.overcommit_memory)", mapErr, backErr)
+		}
+		return false, nil
 	}
 	s.filed++
 	m.filed = mf.size
-	return true
+	return true, nil
 }
 
 // Reallocate implements experimental.LinearMemory: the memory's length
@@ -307,7 +337,7 @@ func (m *slotMemory) Free() {
 }
 
 func (m *slotMemory) release() {
-	if m.slot != nil && !m.onHeap {
+	if m.slot != nil && !m.onHeap && !m.lost {
 		m.s.put(m.slot, m.used, m.filed)
 	}
 	m.used, m.filed = 0, 0

@@ -94,3 +94,26 @@ func TestReleaseTogether(t *testing.T) {
 			len(s.chunks)-chunks, unsafe.SliceData(again) == unsafe.SliceData(b), again[0])
 	}
 }
+
+// TestMapFileRefused: when the system refuses to map a memory file, the
+// memory is not mapped, stays usable and zero, and counts against no
+// limit.
+func TestMapFileRefused(t *testing.T) {
+	s := newSlabs(64)
+	defer s.close()
+	m := s.Allocate(4*pageBytes, 64*pageBytes).(*slotMemory)
+	b := m.Reallocate(4 * pageBytes)
+	before := fileSlots.Load()
+	ok, err := m.mapFile(&memoryFile{fd: -1, size: 4 * pageBytes}) // EBADF
+	if ok || err != nil {
+		t.Fatalf("mapFile with a bad descriptor: %v, %v; want refused without error", ok, err)
+	}
+	if s.filed != 0 || fileSlots.Load() != before || m.filed != 0 {
+		t.Errorf("a refused mapping counts: runtime %d, process %d more, memory %d bytes", s.filed, fileSlots.Load()-before, m.filed)
+	}
+	b[len(b)-1] = 1 // still mapped, writable
+	if slices.ContainsFunc(b[:len(b)-1], func(c byte) bool { return c != 0 }) {
+		t.Error("the memory is not zero after a refused mapping")
+	}
+	m.Free()
+}

@@ -69,8 +69,9 @@ func wantFiled(runs []MemoryRun, n int) []byte {
 // TestMemoryFile maps a memory file over fresh memories: they read its
 // bytes then zero; writes stay in the memory that made them; a memory
 // grown past its slot keeps its bytes; a freed slot is zero again when
-// reused, its file part included; past maxFiled slots, and on the heap,
-// memories are refused (their instances copy).
+// reused, its file part included, and so is one written past the file;
+// past maxFiled slots of the runtime or maxFileSlots of the process, and on
+// the heap, memories are refused (their instances copy).
 func TestMemoryFile(t *testing.T) {
 	s := newSlabs(64)
 	if s == nil {
@@ -85,12 +86,20 @@ func TestMemoryFile(t *testing.T) {
 	if small := s.file("small", []MemoryRun{{Offset: 0, Data: make([]byte, fileMinBytes-1)}}); small != nil {
 		t.Errorf("a file for %d bytes of data, under fileMinBytes", fileMinBytes-1)
 	}
+	mapped := func(m *slotMemory) bool {
+		t.Helper()
+		ok, err := m.mapFile(mf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
 	s.maxFiled = 2
 	mems := make([]*slotMemory, 3)
 	for i := range mems {
 		mems[i] = s.Allocate(4*pageBytes, 64*pageBytes).(*slotMemory)
 		mems[i].Reallocate(4 * pageBytes)
-		if got, want := mems[i].mapFile(mf), i < 2; got != want {
+		if got, want := mapped(mems[i]), i < 2; got != want {
 			t.Fatalf("memory %d: mapped %v, want %v (at most %d)", i, got, want, s.maxFiled)
 		}
 	}
@@ -108,7 +117,7 @@ func TestMemoryFile(t *testing.T) {
 	if !bytes.Equal(grown[:4*pageBytes], want) || !bytes.Equal(grown[4*pageBytes:], make([]byte, 5*pageBytes)) {
 		t.Fatal("growing a mapped memory past its slot lost or added bytes")
 	}
-	if !mems[2].mapFile(mf) { // the move gave its file slot back
+	if !mapped(mems[2]) { // the move gave its file slot back
 		t.Fatal("a slot freed by a move still counts against maxFiled")
 	}
 	for _, m := range mems[1:] {
@@ -120,11 +129,41 @@ func TestMemoryFile(t *testing.T) {
 			t.Fatal("a reused slot that had the file mapped is not zero")
 		}
 	}
-	if heap := (&slotMemory{s: s, slot: make([]byte, 4*pageBytes), onHeap: true}); heap.mapFile(mf) {
+	if heap := (&slotMemory{s: s, slot: make([]byte, 4*pageBytes), onHeap: true}); mapped(heap) {
 		t.Error("mapped a file over a memory on the Go heap")
 	}
 	mems[0].Free()
 	if s.filed != 0 {
 		t.Errorf("%d slots still count as mapped after every memory was freed", s.filed)
+	}
+
+	// A memory larger than the file, written past it: its slot waits dirty
+	// and comes back zero.
+	big := s.Allocate(8*pageBytes, 64*pageBytes).(*slotMemory)
+	b := big.Reallocate(8 * pageBytes)
+	if !mapped(big) {
+		t.Fatal("no file over an 8-page memory")
+	}
+	b[5000], b[6*pageBytes] = 1, 1
+	big.Free()
+	s.mu.Lock()
+	dirty := len(s.dirty)
+	s.release()
+	s.mu.Unlock()
+	again := s.Allocate(8*pageBytes, 64*pageBytes).Reallocate(8 * pageBytes)
+	if dirty != 1 || unsafe.SliceData(again) != unsafe.SliceData(b) || !bytes.Equal(again, make([]byte, len(again))) {
+		t.Fatalf("a slot written past its file: %d dirty on free (want 1), reused %v, zero %v",
+			dirty, unsafe.SliceData(again) == unsafe.SliceData(b), bytes.Equal(again, make([]byte, len(again))))
+	}
+
+	// The process's limit holds across runtimes.
+	s.maxFiled = maxFileSlots
+	taken := maxFileSlots - fileSlots.Load()
+	fileSlots.Add(taken)
+	defer fileSlots.Add(-taken)
+	other := s.Allocate(4*pageBytes, 64*pageBytes).(*slotMemory)
+	defer other.Free()
+	if mapped(other) {
+		t.Error("mapped a file past the process's maxFileSlots")
 	}
 }

@@ -39,7 +39,8 @@ import (
 //	            (0x7f i32, 0x7e i64, 0x7d f32, 0x7c f64), u64 raw bits (i32
 //	            and f32 in the low 32 bits, the rest zero): every mutable
 //	            global the module defines, the rewrite's fuel and depth
-//	            globals excepted (the host sets them before every call)
+//	            globals excepted (the host sets the fuel before every call,
+//	            and the depth back to 0 after a trap)
 //	random      u8 length R (at most 64), then R bytes: the WASI random
 //	            source, math/rand/v2's ChaCha8 MarshalBinary
 //	memory      u32 count N of runs, then N runs in ascending address

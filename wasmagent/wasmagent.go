@@ -387,9 +387,6 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 		compiled.Close(ctx)
 		return nil, r.invalid(name, "cannot be instantiated: %v", err)
 	}
-	if r.memory != nil {
-		m.dataFile = r.memory.file(name, m.data)
-	}
 	if m.wasi && !r.wasi {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
 			return nil, fmt.Errorf("wasmagent: instantiating WASI: %w", err)
@@ -414,6 +411,11 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	}
 	if v != ABIVersion {
 		return nil, r.invalid(name, "built for agent ABI %d, this host speaks ABI %d; rebuild it with the SDK of this Lockstep version", int32(v), ABIVersion)
+	}
+	// The memory file only now: a module refused above would hold it
+	// until Runtime.Close (the probe copied its data instead).
+	if r.memory != nil {
+		m.dataFile = r.memory.file(name, m.data)
 	}
 	if !r.cfg.NoImages {
 		m.preinitialise(ctx)
