@@ -256,7 +256,8 @@ func (s *slabs) close() {
 	for _, f := range s.files {
 		f.close()
 	}
-	s.chunks, s.files, s.dirty, s.closed = nil, nil, nil, true
+	fileSlots.Add(-int64(s.filed)) // their mappings are gone too
+	s.chunks, s.files, s.dirty, s.filed, s.closed = nil, nil, nil, 0, true
 	clear(s.classes)
 }
 
@@ -278,11 +279,11 @@ type slotMemory struct {
 // mapFile maps mf over the start of the memory, which must be fresh (all
 // zero), and reports whether it did: not when mf is nil, the memory is on
 // the Go heap or smaller than mf, maxFiled slots of its runtime or
-// maxFileSlots of the process have a file already, or the system refuses. The memory then reads as mf's
-// bytes and zero, as if they had been copied in. The error says the
-// memory is unusable: the system refused, and failed to map zero memory
-// back over what its refusal may have unmapped (a MAP_FIXED can remove
-// the old mapping before it fails).
+// maxFileSlots of the process have a file already, or the system refuses.
+// The memory then reads as mf's bytes and zero, as if they had been copied
+// in. The error says the memory is unusable: the system refused, and
+// failed to map zero memory back over what its refusal may have unmapped
+// (a MAP_FIXED can remove the old mapping before it fails).
 func (m *slotMemory) mapFile(mf *memoryFile) (bool, error) {
 	if mf == nil || m.onHeap || mf.size > uint64(len(m.slot)) {
 		return false, nil
