@@ -57,8 +57,8 @@ type slabs struct {
 	classes []slabClass
 	chunks  [][]byte // every mapping, released by close
 	// files are the modules' memory files, closed by close; filed counts
-	// the slots one is mapped over in this runtime, none if maxFiled is 0
-	// (fileSlots bounds them all).
+	// the slots one is mapped over in this runtime, at most maxFiled
+	// (fileSlots counts them in every runtime, at most maxFileSlots).
 	files           []*memoryFile
 	filed, maxFiled int
 	// dirty are freed slots whose pages have not gone back to the
@@ -145,11 +145,11 @@ func (s *slabs) put(b []byte, used, filed uint64) {
 		return // the mappings are gone
 	}
 	if filed > 0 {
+		if unmapFile(b[:filed]) != nil {
+			return // its start is still the file's: not zero, so not reused, and still counted
+		}
 		s.filed--
 		fileSlots.Add(-1)
-		if unmapFile(b[:filed]) != nil {
-			return // its start is still the file's: not zero, so not reused
-		}
 	}
 	if used <= filed { // nothing written outside the file's part
 		s.free(b)
