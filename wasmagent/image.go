@@ -110,7 +110,7 @@ func (m *Module) preinitialise(ctx context.Context) {
 		stop(ImageStarted, "the start function read %s", t.observed)
 		return
 	}
-	_, started := m.compiled.ExportedFunctions()[meter.StartExport]
+	started := m.start
 	var snap []byte
 	stage := ImageNone
 	take := func(s ImageStage) bool {

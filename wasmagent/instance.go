@@ -190,8 +190,9 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 	// The module's start function, which the rewrite exported instead of
 	// letting wazero run it: so its fuel and depth are the instantiation's,
 	// and running out of them is told apart from a trap.
-	if start := mod.ExportedFunction(meter.StartExport); start != nil && mode != skipStart {
-		if _, err := in.call(start, initCall); err != nil {
+	// (Asked of the module, not wazero: a missing export costs an error.)
+	if m.start && mode != skipStart {
+		if _, err := in.call(mod.ExportedFunction(meter.StartExport), initCall); err != nil {
 			mod.Close(ctx)
 			return nil, fmt.Errorf("start function: %w", err)
 		}

@@ -266,6 +266,7 @@ type Module struct {
 	compiled   wazero.CompiledModule
 	wasi       bool
 	init       bool // exports _initialize
+	start      bool // the rewrite exported its start function (meter.StartExport)
 	// globals are the module's mutable globals, exported by the rewrite;
 	// snapErr says why its instances cannot be snapshotted, nil if they
 	// can.
@@ -452,6 +453,7 @@ func (m *Module) checkABI() error {
 		}
 		m.init = true
 	}
+	_, m.start = exports[meter.StartExport]
 	for _, def := range m.compiled.ImportedFunctions() {
 		mod, fn, _ := def.Import()
 		switch mod {
