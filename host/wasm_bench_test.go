@@ -69,7 +69,7 @@ func BenchmarkWASMTick(b *testing.B) {
 func BenchmarkWASMSpawn(b *testing.B) {
 	n := benchkit.SpawnAgents
 	b.Run(fmt.Sprintf("kind=go-idle/agents=%d", n), func(b *testing.B) { benchkit.Spawn(b, n) })
-	for _, g := range []string{benchkit.GuestEmpty, benchkit.GuestGoWork} {
+	for _, g := range []string{benchkit.GuestEmpty, benchkit.GuestGoWork, benchkit.GuestGoShared} {
 		b.Run(fmt.Sprintf("kind=%s/agents=%d", g, n), func(b *testing.B) { benchkit.WASMSpawn(b, g, n) })
 	}
 }

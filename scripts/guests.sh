@@ -55,6 +55,8 @@ step reader.wasm "C++, freestanding" "$CLANGXX" "${common[@]}" "${free[@]}" -fno
 step floaty.wasm "C, wasi-libc reactor" "$CLANG" "${common[@]}" "${wasi[@]}" -o "$out/floaty.wasm" "$src/floaty.c"
 step goagent.wasm "Go, wasip1 c-shared" env GOOS=wasip1 GOARCH=wasm "$GO" build -buildmode=c-shared -trimpath \
 	-o "$out/goagent.wasm" ./examples/wasm/goagent
+step goagent-shared.wasm "Go, wasip1 c-shared, shared initialisation" env GOOS=wasip1 GOARCH=wasm "$GO" build \
+	-buildmode=c-shared -trimpath -tags sharedinit -o "$out/goagent-shared.wasm" ./examples/wasm/goagent
 step goclassifier.wasm "Go, wasip1 c-shared" env GOOS=wasip1 GOARCH=wasm "$GO" build -buildmode=c-shared -trimpath \
 	-o "$out/goclassifier.wasm" ./examples/wasm/goclassifier
 

@@ -43,16 +43,19 @@ func load(b *testing.B, name string, wasm []byte) *wasmagent.Module {
 
 // BenchmarkNew: ns/op is the life of one agent without a host: Module.New
 // (from the module's image, if it has one), Init, one Step and Shutdown;
-// of empty.c, and of examples/wasm/goagent (Go, no image).
+// of empty.c, of examples/wasm/goagent (Go, no image) and of goagent-shared
+// (the same with shared initialisation: from its image).
 func BenchmarkNew(b *testing.B) {
 	b.Run("guest=empty", func(b *testing.B) { life(b, emptyModule(b)) })
-	b.Run("guest=goagent", func(b *testing.B) {
-		wasm, err := guests.Read("goagent.wasm")
-		if err != nil {
-			b.Fatal(err)
-		}
-		life(b, load(b, "goagent", wasm))
-	})
+	for _, g := range []string{"goagent", "goagent-shared"} {
+		b.Run("guest="+g, func(b *testing.B) {
+			wasm, err := guests.Read(g + ".wasm")
+			if err != nil {
+				b.Fatal(err)
+			}
+			life(b, load(b, g, wasm))
+		})
+	}
 }
 
 func life(b *testing.B, m *wasmagent.Module) {

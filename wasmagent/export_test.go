@@ -27,3 +27,6 @@ func MemoryFilesMapped(rt *Runtime) int {
 	defer rt.memory.mu.Unlock()
 	return rt.memory.filed
 }
+
+// HasImageFile says whether m's image has a memory file.
+func HasImageFile(m *Module) bool { return m.imageFile != nil }

@@ -73,19 +73,6 @@ func (in *instance) observe(what string) {
 	}
 }
 
-// templateRandom is the template's WASI random source: reading it ends the
-// image (every agent has its own). Without an instance it is the source of
-// Runtime.plain, which nothing reads.
-type templateRandom struct{ in *instance }
-
-func (r templateRandom) Read(p []byte) (int, error) {
-	if r.in != nil {
-		r.in.observe("the WASI random source")
-	}
-	clear(p)
-	return len(p), nil
-}
-
 // preinitialise makes the module's image: it instantiates a template and
 // runs its initialisation stages (start function and _initialize, then
 // agent_init) as long as they observe nothing agent-specific and succeed,
@@ -123,7 +110,7 @@ func (m *Module) preinitialise(ctx context.Context) {
 		return true
 	}
 	if m.init {
-		if _, err := t.call(t.export("_initialize"), initCall); err != nil {
+		if err := t.initModule(t.export("_initialize")); err != nil {
 			stop(ImageStarted, "_initialize failed: %v", err)
 			return
 		}
@@ -157,10 +144,29 @@ func (m *Module) preinitialise(ctx context.Context) {
 			// block without it.
 			fresh := append(make([]MemoryRun, 0, len(f.Memory)), f.Memory...)
 			m.image = &image{snap: s, stage: stage, fresh: fresh}
+			m.imageFile = m.fileOf(s.Memory, fresh)
 			return
 		}
 	}
 	stop(stage, "%v", err)
+}
+
+// fileOf is the memory file of an image's memory runs, nil if there is
+// none (see slabs.file), or if a fresh instance may have a byte that is not
+// zero past the file's end (fresh are its non-zero parts): mapped over a
+// fresh memory, the file must make it the image's memory.
+func (m *Module) fileOf(runs, fresh []MemoryRun) *memoryFile {
+	if m.rt.memory == nil || len(runs) == 0 {
+		return nil
+	}
+	last := runs[len(runs)-1]
+	end := uint64(last.Offset) + uint64(len(last.Data))
+	for _, r := range fresh {
+		if uint64(r.Offset)+uint64(len(r.Data)) > end {
+			return nil
+		}
+	}
+	return m.rt.memory.file(m.Name, runs)
 }
 
 // freshMemory is a snapshot of an instance before its start function: the
@@ -186,13 +192,13 @@ func (m *Module) newInstance(random *rand.ChaCha8, config []byte) (*instance, er
 	if im == nil {
 		return m.instantiate(ctx, random, config, runStart)
 	}
-	in, err := m.instantiate(ctx, random, config, skipStart)
+	in, err := m.instantiate(ctx, random, config, fromImage)
 	if err != nil {
 		return nil, err
 	}
 	globals, err := in.exportedGlobals()
 	if err == nil {
-		err = in.load(im.snap, globals, im.fresh)
+		err = in.load(im.snap, globals, im.fresh, in.filed)
 	}
 	if err != nil {
 		in.close()

@@ -23,14 +23,19 @@ var imageGuests = []struct {
 	name  string
 	stage wasmagent.ImageStage
 	why   string
+	// filed: the image's memory is large enough for a memory file, which
+	// agents started from it map.
+	filed bool
 }{
-	{"counter", wasmagent.ImageInitialised, ""},               // C, freestanding
-	{"reader", wasmagent.ImageInitialised, ""},                // C++
-	{"floaty", wasmagent.ImageInitialised, ""},                // C, wasi-libc reactor: _initialize
-	{"asagent", wasmagent.ImageStarted, "host function join"}, // AssemblyScript: start function; agent_init joins
-	{"rustagent", wasmagent.ImageNone, "host function join"},  // Rust: nothing before agent_init, which joins
-	{"goagent", wasmagent.ImageNone, "WASI monotonic clock"},  // Go's runtime reads clocks and random in _initialize
-	{"pinger", wasmagent.ImageInitialised, ""},
+	{"counter", wasmagent.ImageInitialised, "", false},               // C, freestanding
+	{"reader", wasmagent.ImageInitialised, "", false},                // C++
+	{"floaty", wasmagent.ImageInitialised, "", false},                // C, wasi-libc reactor: _initialize
+	{"asagent", wasmagent.ImageStarted, "host function join", false}, // AssemblyScript: start function; agent_init joins
+	{"rustagent", wasmagent.ImageNone, "host function join", false},  // Rust: nothing before agent_init, which joins
+	{"goagent", wasmagent.ImageNone, "WASI monotonic clock", false},  // Go's runtime reads clocks and random in _initialize
+	// The same with shared initialisation: _initialize is in the image.
+	{"goagent-shared", wasmagent.ImageStarted, "host function join", true},
+	{"pinger", wasmagent.ImageInitialised, "", false},
 }
 
 // TestImagesAreInstances starts agents of every guest language from their
@@ -77,6 +82,14 @@ func TestImagesAreInstances(t *testing.T) {
 						t.Fatal(err)
 					}
 					logs[i] = &recordCtx{id: id, tick: spawn, rng: &agent.Rand{Rand: rand.New(rand.NewPCG(seed, 1))}}
+				}
+				if got := wasmagent.HasImageFile(mods[0]); got != g.filed {
+					t.Fatalf("the image has a memory file: %v, want %v", got, g.filed)
+				}
+				// Only an agent started from the image is alive: a file mapped
+				// in the image's runtime is the image's.
+				if g.filed && wasmagent.MemoryFilesMapped(runtimes[false]) != 1 {
+					t.Fatalf("%d memories have a file mapped, want the agent's from the image's file", wasmagent.MemoryFilesMapped(runtimes[false]))
 				}
 				same := func(what string, errs [2]error) {
 					t.Helper()

@@ -98,6 +98,13 @@ type instance struct {
 	// differently ("" if none).
 	template bool
 	observed string
+	// sharing is set while the module's start function or _initialize
+	// runs for a module that declares SharedInitExport: WASI then reads
+	// the same for every agent (zero random bytes, tick 0's clocks).
+	sharing bool
+	// filed says instantiate mapped a memory file over the new memory (the
+	// module's data, or with fromImage its image's memory).
+	filed bool
 }
 
 var _ agent.Agent = (*instance)(nil)
@@ -136,7 +143,8 @@ type instantiateMode uint8
 const (
 	runStart   instantiateMode = iota // run the start function: an agent's instance, or Load's probe
 	asTemplate                        // run it as preinitialise's template, noting what it observes
-	skipStart                         // leave it out: the module's image replaces it
+	skipStart                         // leave it out, and the data the rewrite took out: freshMemory
+	fromImage                         // as skipStart; the module's image replaces both (newInstance)
 )
 
 func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config []byte, mode instantiateMode) (*instance, error) {
@@ -146,10 +154,22 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 	if m.wasi {
 		cfg = in.wasiConfig()
 	}
-	var alloc *allocation // kept if the data may be mapped
+	// file is what the new memory starts as, if a memory file holds it:
+	// mapped, not copied.
+	var file *memoryFile
+	switch mode {
+	case runStart, asTemplate:
+		file = m.dataFile
+	case fromImage:
+		file = m.imageFile
+	}
+	var alloc *allocation // kept if file may be mapped
 	switch mem := m.rt.memory; {
-	case mem != nil && m.dataFile != nil && mode != skipStart:
-		alloc = &allocation{s: mem}
+	case mem != nil && file != nil:
+		alloc = &allocation{s: mem, min: file.size}
+		if mode == fromImage { // and room to grow to the image's size in place
+			alloc.min = max(alloc.min, uint64(m.image.snap.Pages)*pageBytes)
+		}
 		ctx = experimental.WithMemoryAllocator(ctx, alloc)
 	case mem != nil:
 		ctx = experimental.WithMemoryAllocator(ctx, mem)
@@ -159,16 +179,15 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 		return nil, m.trapReason(err, "")
 	}
 	in.mod, in.mem = mod, mod.Memory()
-	// The image holds what the data wrote (skipStart); a memory file maps
-	// it; else it is copied in.
-	mapped := false
+	// The image holds what the data wrote (skipStart, fromImage); a memory
+	// file maps it; else it is copied in.
 	if alloc != nil && alloc.mem != nil {
-		if mapped, err = alloc.mem.mapFile(m.dataFile); err != nil {
+		if in.filed, err = alloc.mem.mapFile(file); err != nil {
 			mod.Close(ctx)
 			return nil, err
 		}
 	}
-	if mode != skipStart && !mapped {
+	if (mode == runStart || mode == asTemplate) && !in.filed {
 		mem, _ := in.memory()
 		for _, r := range m.data {
 			copy(mem[r.Offset:], r.Data)
@@ -191,8 +210,8 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 	// letting wazero run it: so its fuel and depth are the instantiation's,
 	// and running out of them is told apart from a trap.
 	// (Asked of the module, not wazero: a missing export costs an error.)
-	if m.start && mode != skipStart {
-		if _, err := in.call(mod.ExportedFunction(meter.StartExport), initCall); err != nil {
+	if m.start && (mode == runStart || mode == asTemplate) {
+		if err := in.initModule(mod.ExportedFunction(meter.StartExport)); err != nil {
 			mod.Close(ctx)
 			return nil, fmt.Errorf("start function: %w", err)
 		}
@@ -207,7 +226,9 @@ func (m *Module) instantiate(ctx context.Context, random *rand.ChaCha8, config [
 func (in *instance) wasiConfig() wazero.ModuleConfig {
 	cfg := in.m.rt.plain.
 		WithWalltime(func() (int64, int32) {
-			in.observe("the WASI wall clock")
+			if !in.sharing {
+				in.observe("the WASI wall clock")
+			}
 			d := time.Duration(in.tick()) * TickDuration
 			return epoch + int64(d/time.Second), int32(d % time.Second)
 		}, sys.ClockResolution(TickDuration)).
@@ -215,23 +236,39 @@ func (in *instance) wasiConfig() wazero.ModuleConfig {
 			// Monotonic and never 0 (Go's runtime refuses 0); each read
 			// advances it by 1 ns, so a guest waiting for time to pass
 			// (Go's scheduler does) sees it pass, deterministically.
-			in.observe("the WASI monotonic clock")
+			if !in.sharing {
+				in.observe("the WASI monotonic clock")
+			}
 			in.reads++
 			return int64(in.tick()+1)*int64(TickDuration) + in.reads
 		}, 1).
 		WithStderr(&in.stderr)
-	switch {
-	case in.template:
-		cfg = cfg.WithRandSource(templateRandom{in})
-	case in.random != nil:
-		cfg = cfg.WithRandSource(in.random)
-	}
-	return cfg
+	return cfg.WithRandSource(wasiRandom{in})
 }
 
-// tick is the current tick, 0 outside calls from the host.
+// wasiRandom is an instance's WASI random source: the agent's own stream,
+// except that the module's shared initialisation (sharing) reads zeros, and
+// so does preinitialise's template, noting that it read them. Without an
+// instance (Runtime.plain's, which nothing reads) or a stream (Load's
+// probe) it reads zeros.
+type wasiRandom struct{ in *instance }
+
+func (r wasiRandom) Read(p []byte) (int, error) {
+	switch in := r.in; {
+	case in == nil || in.sharing:
+	case in.random != nil:
+		return in.random.Read(p)
+	default:
+		in.observe("the WASI random source")
+	}
+	clear(p)
+	return len(p), nil
+}
+
+// tick is the current tick: 0 outside calls from the host, and while the
+// module's shared initialisation runs.
 func (in *instance) tick() uint64 {
-	if in.actx == nil {
+	if in.actx == nil || in.sharing {
 		return 0
 	}
 	return uint64(in.actx.Tick())
@@ -401,7 +438,7 @@ func (in *instance) Init(ctx agent.Context) error {
 	in.actx = ctx
 	in.started = true
 	if in.m.init && in.stage < ImageStarted {
-		if _, err := in.call(in.export("_initialize"), initCall); err != nil {
+		if err := in.initModule(in.export("_initialize")); err != nil {
 			return err
 		}
 	}
@@ -409,6 +446,16 @@ func (in *instance) Init(ctx agent.Context) error {
 		return nil
 	}
 	return in.callCode(in.export("agent_init"), initCall)
+}
+
+// initModule runs fn, the module's start function or _initialize, on the
+// instantiation budget; for a module that declares SharedInitExport, with
+// WASI reading the same for every agent (see sharing).
+func (in *instance) initModule(fn api.Function) error {
+	in.sharing = in.m.sharedInit
+	defer func() { in.sharing = false }()
+	_, err := in.call(fn, initCall)
+	return err
 }
 
 // place returns the address of n bytes of guest memory for the host to

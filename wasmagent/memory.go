@@ -210,13 +210,16 @@ func (s *slabs) Allocate(capacity, maxBytes uint64) experimental.LinearMemory {
 // allocates from s and keeps the memory, which instantiate may map the
 // module's memory file over.
 type allocation struct {
-	s   *slabs
+	s *slabs
+	// min is the least slot it asks for: the file's size, so that the
+	// file fits whatever the memory's initial size.
+	min uint64
 	mem *slotMemory
 }
 
 // Allocate implements experimental.MemoryAllocator.
 func (a *allocation) Allocate(capacity, maxBytes uint64) experimental.LinearMemory {
-	a.mem = a.s.Allocate(capacity, maxBytes).(*slotMemory)
+	a.mem = a.s.Allocate(max(capacity, min(a.min, maxBytes)), maxBytes).(*slotMemory)
 	return a.mem
 }
 
@@ -276,8 +279,9 @@ type slotMemory struct {
 	lost bool
 }
 
-// mapFile maps mf over the start of the memory, which must be fresh (all
-// zero), and reports whether it did: not when mf is nil, the memory is on
+// mapFile maps mf over the start of the memory, which must be fresh (zero
+// past mf's end, and unused: its caller writes it in full if the mapping
+// fails), and reports whether it did: not when mf is nil, the memory is on
 // the Go heap or smaller than mf, maxFiled slots of its runtime or
 // maxFileSlots of the process have a file already, or the system refuses.
 // The memory then reads as mf's bytes and zero, as if they had been copied

@@ -507,7 +507,7 @@ func (in *instance) Restore(b []byte) error {
 			return fail("its WASI random state: %v", err)
 		}
 	}
-	if err := in.load(s, globals, nil); err != nil {
+	if err := in.load(s, globals, nil, false); err != nil {
 		return fail("%v", err)
 	}
 	if in.random != nil {
@@ -522,8 +522,10 @@ func (in *instance) Restore(b []byte) error {
 // module's image. globals are the instance's exportedGlobals, in the order
 // of s.Globals. fresh, if not nil, are the parts of memory that may not be
 // zero (the rest is known to be): without it, load looks at every block.
-// Only growing the memory can fail, and then nothing has changed.
-func (in *instance) load(s *SnapshotContents, globals []api.MutableGlobal, fresh []MemoryRun) error {
+// filed says the memory is the snapshot's already (a memory file of it is
+// mapped): load only grows it. Only growing the memory can fail, and then
+// nothing has changed.
+func (in *instance) load(s *SnapshotContents, globals []api.MutableGlobal, fresh []MemoryRun, filed bool) error {
 	_, have := in.memory()
 	if have > s.Pages {
 		return fmt.Errorf("the instance has %d pages of memory, more than the snapshot's %d: it is not fresh, or not of the module the snapshot says", have, s.Pages)
@@ -534,14 +536,16 @@ func (in *instance) load(s *SnapshotContents, globals []api.MutableGlobal, fresh
 		}
 	}
 	mem, _ := in.memory()
-	if fresh != nil {
+	switch {
+	case filed:
+	case fresh != nil:
 		for _, r := range fresh {
 			clear(mem[r.Offset : int(r.Offset)+len(r.Data)])
 		}
 		for _, r := range s.Memory {
 			copy(mem[r.Offset:], r.Data)
 		}
-	} else {
+	default:
 		old := uint64(have) * 65536 // past it, grown memory is zero
 		var at uint64
 		for _, r := range s.Memory {

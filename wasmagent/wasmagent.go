@@ -23,6 +23,16 @@ const ABIVersion = 1
 // HostModule is the import module name of the host functions.
 const HostModule = "lockstep"
 
+// SharedInitExport is the optional export, a function taking and returning
+// nothing that is never called, by which a module declares that its start
+// function and _initialize make the same state for every agent: while they
+// run, WASI's random source reads zeros and its clocks read tick 0, so
+// that every agent of the module starts from one pre-initialised image
+// even though they read them (Go's runtime does). Each agent's own random
+// stream and clocks start with agent_init. sdk/ABI.md: "Shared
+// initialisation".
+const SharedInitExport = "lockstep_shared_init"
+
 // Defaults for Config's zero values, and the limits of the values a Config
 // may hold.
 const (
@@ -220,7 +230,7 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	// from the name section, which the rewrite keeps.
 	rc = rc.WithMemoryLimitPages(cfg.MaxPages).WithCoreFeatures(api.CoreFeaturesV2).
 		WithCloseOnContextDone(cfg.Watchdog > 0).WithDebugInfoEnabled(false)
-	r := &Runtime{cfg: cfg, memory: newSlabs(cfg.MaxPages), plain: wazero.NewModuleConfig().WithName("").WithStartFunctions().WithRandSource(templateRandom{})}
+	r := &Runtime{cfg: cfg, memory: newSlabs(cfg.MaxPages), plain: wazero.NewModuleConfig().WithName("").WithStartFunctions().WithRandSource(wasiRandom{})}
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -267,6 +277,7 @@ type Module struct {
 	wasi       bool
 	init       bool // exports _initialize
 	start      bool // the rewrite exported its start function (meter.StartExport)
+	sharedInit bool // exports SharedInitExport
 	// globals are the module's mutable globals, exported by the rewrite;
 	// snapErr says why its instances cannot be snapshotted, nil if they
 	// can.
@@ -282,8 +293,9 @@ type Module struct {
 	// linker writes tens of thousands; instantiate copies these runs.
 	data []MemoryRun
 	// dataFile holds data in a memory file that instances map instead of
-	// copying it (nil: they copy data).
-	dataFile *memoryFile
+	// copying it (nil: they copy data); imageFile holds the image's memory
+	// for the instances that start from it (nil: they copy it).
+	dataFile, imageFile *memoryFile
 	// exportNames names exported functions by index, for stack traces of
 	// modules without a name section.
 	exportNames map[uint32]string
@@ -402,7 +414,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	}
 	defer probe.close()
 	if m.init {
-		if _, err := probe.call(probe.export("_initialize"), initCall); err != nil {
+		if err := probe.initModule(probe.export("_initialize")); err != nil {
 			return nil, r.invalid(name, "_initialize failed: %v", err)
 		}
 	}
@@ -454,6 +466,12 @@ func (m *Module) checkABI() error {
 		m.init = true
 	}
 	_, m.start = exports[meter.StartExport]
+	if def, ok := exports[SharedInitExport]; ok {
+		if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
+			return r.invalid(m.Name, "export %s must take and return nothing: it only declares shared initialisation and is never called (see sdk/ABI.md)", SharedInitExport)
+		}
+		m.sharedInit = true
+	}
 	for _, def := range m.compiled.ImportedFunctions() {
 		mod, fn, _ := def.Import()
 		switch mod {

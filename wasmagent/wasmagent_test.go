@@ -57,6 +57,7 @@ func TestLoadRejectsBadModules(t *testing.T) {
 		{"oversized", wasmagent.Config{MaxModuleSize: 100}, good, "over the 100-byte limit"},
 		{"no_step", wasmagent.Config{}, mod(t, "no_step"), "missing export agent_step (i32) -> (i32)"},
 		{"bad_step_sig", wasmagent.Config{}, mod(t, "bad_step_sig"), "export agent_step has signature (i64) -> (i32), ABI v1 wants (i32) -> (i32)"},
+		{"bad_shared_init", wasmagent.Config{}, mod(t, "bad_shared_init"), "export lockstep_shared_init must take and return nothing"},
 		{"unknown_import", wasmagent.Config{}, mod(t, "unknown_import"), "imports lockstep.teleport, which the host does not provide"},
 		{"env_import", wasmagent.Config{}, mod(t, "env_import"), `unknown module "env"`},
 		{"abi2", wasmagent.Config{}, mod(t, "abi2"), "built for agent ABI 2, this host speaks ABI 1"},

@@ -97,6 +97,7 @@ func TestWASMTable(t *testing.T) {
 		"tick, 50 idle agents", // the Go rows stay
 		"spawn (instantiate + init), empty.c, 20 agents", "spawn (instantiate + init), gowork (Go), 20 agents",
 		"memory per idle agent, empty.c", "memory per idle agent, gowork (Go)",
+		"spawn (instantiate + init), gowork (Go, shared init), 20 agents", "memory per idle agent, gowork (Go, shared init)",
 		"step, 1 empty agent", "step call, empty agent, no host",
 		"metering, 1 work.c agent", "metering, 1 gowork (Go) agent", "≤ 1.2× unmetered", "≤ 2× unmetered",
 		"tick, 50 empty agents", "tick, 10000 empty agents", "≤ 1.3× Go idle, ≤ 5 ms",
@@ -106,10 +107,10 @@ func TestWASMTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, text)
 		}
 	}
-	// Five Go rows, then two spawn, two memory, two metering, two tick and
-	// three scale rows (the close row has no target).
-	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 16 {
-		t.Errorf("%d verdicts, want 16:\n%s", rows, text)
+	// Five Go rows, then three spawn, three memory, two metering, two tick
+	// and three scale rows (the close row has no target).
+	if rows := strings.Count(text, "PASS") + strings.Count(text, "MISS"); rows != 18 {
+		t.Errorf("%d verdicts, want 18:\n%s", rows, text)
 	}
 }
 

@@ -35,6 +35,9 @@ const (
 	GuestWork = "work"
 	// GuestGoWork is gowork/main.go, work.c in Go (sdk/go/lockstep).
 	GuestGoWork = "gowork"
+	// GuestGoShared is gowork declaring shared initialisation (built with
+	// -tags sharedinit): its agents start from the module's image.
+	GuestGoShared = "gowork-shared"
 	// GuestExtismEmpty is extism_empty.c: empty.c's step as Extism calls
 	// exports (no argument), for the Extism go-sdk peer.
 	GuestExtismEmpty = "extism_empty"
@@ -80,9 +83,9 @@ var guestBuild struct {
 
 // Guests builds the benchmark guests (once per process) and returns the
 // directory holding empty.wasm, work.wasm, extism_empty.wasm and
-// gowork.wasm: the C ones with internal/guests.BuildDir (clang-14, wasm32,
-// no libc), the Go one with GOOS=wasip1 GOARCH=wasm go build
-// -buildmode=c-shared ($GO, default go).
+// gowork.wasm and gowork-shared.wasm: the C ones with
+// internal/guests.BuildDir (clang-14, wasm32, no libc), the Go ones with
+// GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared ($GO, default go).
 func Guests() (string, error) {
 	g := &guestBuild
 	g.once.Do(func() {
@@ -95,12 +98,15 @@ func Guests() (string, error) {
 		if gobin == "" {
 			gobin = "go"
 		}
-		cmd := exec.Command(gobin, "build", "-buildmode=c-shared", "-trimpath",
-			"-o", filepath.Join(g.dir, GuestGoWork+".wasm"), "./internal/benchkit/guests/gowork")
-		cmd.Dir = guests.Root()
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			g.err = fmt.Errorf("benchkit: building the Go guest: %v\n%s", err, out)
+		for guest, tags := range map[string]string{GuestGoWork: "", GuestGoShared: "sharedinit"} {
+			cmd := exec.Command(gobin, "build", "-buildmode=c-shared", "-trimpath", "-tags", tags,
+				"-o", filepath.Join(g.dir, guest+".wasm"), "./internal/benchkit/guests/gowork")
+			cmd.Dir = guests.Root()
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				g.err = fmt.Errorf("benchkit: building the Go guest %s: %v\n%s", guest, err, out)
+				return
+			}
 		}
 	})
 	return g.dir, g.err
