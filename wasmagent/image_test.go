@@ -39,78 +39,91 @@ var imageGuests = []struct {
 }
 
 // TestImagesAreInstances starts agents of every guest language from their
-// module's image and afresh, runs the same calls on both, and compares
-// what they did and their snapshots (memory, globals, fuel, WASI clock
-// and random state) after every call: the same, bit for bit.
+// module's image (its memory file mapped, and copied) and afresh, runs the
+// same calls on all three, and compares what they did and their snapshots
+// (memory, globals, fuel, WASI clock and random state) after every call:
+// the same, bit for bit. An agent's last snapshot, restored into an agent
+// started from the image, is the same again.
 func TestImagesAreInstances(t *testing.T) {
 	ctx := context.Background()
-	runtimes := map[bool]*wasmagent.Runtime{}
-	for _, noImages := range []bool{false, true} {
-		rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{NoImages: noImages})
+	// From the image, from the image copied (memory files refused), afresh.
+	var runtimes [3]*wasmagent.Runtime
+	for i := range runtimes {
+		rt, err := wasmagent.NewRuntime(ctx, wasmagent.Config{NoImages: i == 2})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rt.Close(ctx)
-		runtimes[noImages] = rt
+		runtimes[i] = rt
 	}
+	wasmagent.NoMemoryFiles(runtimes[1])
 	for _, g := range imageGuests {
 		t.Run(g.name, func(t *testing.T) {
 			wasm, err := guests.Read(g.name + ".wasm")
 			if err != nil {
 				t.Fatal(err)
 			}
-			var mods [2]*wasmagent.Module
-			for i, noImages := range []bool{false, true} {
-				if mods[i], err = runtimes[noImages].Load(ctx, g.name, wasm); err != nil {
+			var mods [3]*wasmagent.Module
+			for i, rt := range runtimes {
+				if mods[i], err = rt.Load(ctx, g.name, wasm); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if s, why := mods[0].ImageStage(); s != g.stage || !strings.Contains(why, g.why) {
-				t.Fatalf("image stage %s (%q), want %s (saying %q)", s, why, g.stage, g.why)
+			for _, m := range mods[:2] {
+				if s, why := m.ImageStage(); s != g.stage || !strings.Contains(why, g.why) {
+					t.Fatalf("image stage %s (%q), want %s (saying %q)", s, why, g.stage, g.why)
+				}
+				if got := wasmagent.HasImageFile(m); got != g.filed {
+					t.Fatalf("the image has a memory file: %v, want %v", got, g.filed)
+				}
 			}
-			if s, _ := mods[1].ImageStage(); s != wasmagent.ImageNone {
+			if s, _ := mods[2].ImageStage(); s != wasmagent.ImageNone {
 				t.Fatalf("with NoImages the image stage is %s", s)
 			}
 			// Two agents of each, with different seeds and configs, spawned
 			// at different ticks.
 			for k, spawn := range []clock.Tick{0, 7} {
 				id, seed, config := fmt.Sprintf("a%d", k), uint64(k+1)*0x9e37, []byte(fmt.Sprintf("cfg %d", k))
-				var logs [2]*recordCtx
-				var agents [2]agent.Agent
+				var logs [3]*recordCtx
+				var agents [3]agent.Agent
 				for i, m := range mods {
 					if agents[i], err = m.New(id, seed, 0, config); err != nil {
 						t.Fatal(err)
 					}
 					logs[i] = &recordCtx{id: id, tick: spawn, rng: &agent.Rand{Rand: rand.New(rand.NewPCG(seed, 1))}}
 				}
-				if got := wasmagent.HasImageFile(mods[0]); got != g.filed {
-					t.Fatalf("the image has a memory file: %v, want %v", got, g.filed)
-				}
 				// Only an agent started from the image is alive: a file mapped
-				// in the image's runtime is the image's.
-				if g.filed && wasmagent.MemoryFilesMapped(runtimes[false]) != 1 {
-					t.Fatalf("%d memories have a file mapped, want the agent's from the image's file", wasmagent.MemoryFilesMapped(runtimes[false]))
+				// in the first runtime is the image's; none in the second.
+				if n := wasmagent.MemoryFilesMapped(runtimes[0]); g.filed && n != 1 {
+					t.Fatalf("%d memories have a file mapped, want the agent's from the image's file", n)
 				}
-				same := func(what string, errs [2]error) {
+				if n := wasmagent.MemoryFilesMapped(runtimes[1]); n != 0 {
+					t.Fatalf("%d memories have a file mapped with memory files refused", n)
+				}
+				snapshot := func(a agent.Agent) []byte {
 					t.Helper()
-					if fmt.Sprint(errs[0]) != fmt.Sprint(errs[1]) {
-						t.Fatalf("agent %s, %s: image %v, afresh %v", id, what, errs[0], errs[1])
+					b, err := a.(agent.Snapshotter).Snapshot()
+					if err != nil {
+						t.Fatal(err)
 					}
-					if a, b := logs[0].log.String(), logs[1].log.String(); a != b {
-						t.Fatalf("agent %s, %s: from the image it did\n%s\nafresh\n%s", id, what, a, b)
-					}
-					var snaps [2][]byte
-					for i, a := range agents {
-						var err error
-						if snaps[i], err = a.(agent.Snapshotter).Snapshot(); err != nil {
-							t.Fatal(err)
+					return b
+				}
+				same := func(what string, errs [3]error) {
+					t.Helper()
+					want := snapshot(agents[2])
+					for i, how := range []string{"from the image", "from the image copied"} {
+						if fmt.Sprint(errs[i]) != fmt.Sprint(errs[2]) {
+							t.Fatalf("agent %s, %s: %s %v, afresh %v", id, what, how, errs[i], errs[2])
+						}
+						if a, b := logs[i].log.String(), logs[2].log.String(); a != b {
+							t.Fatalf("agent %s, %s: %s it did\n%s\nafresh\n%s", id, what, how, a, b)
+						}
+						if got := snapshot(agents[i]); !bytes.Equal(got, want) {
+							t.Fatalf("agent %s, %s: %s, the snapshot differs (%d and %d bytes)", id, what, how, len(got), len(want))
 						}
 					}
-					if !bytes.Equal(snaps[0], snaps[1]) {
-						t.Fatalf("agent %s, %s: the snapshots differ (%d and %d bytes)", id, what, len(snaps[0]), len(snaps[1]))
-					}
 				}
-				var errs [2]error
+				var errs [3]error
 				for i, a := range agents {
 					errs[i] = a.Init(logs[i])
 				}
@@ -123,8 +136,19 @@ func TestImagesAreInstances(t *testing.T) {
 					}
 					same(fmt.Sprintf("step at %s", logs[0].tick), errs)
 				}
-				for i, a := range agents {
-					errs[i] = a.Shutdown(logs[i])
+				last := snapshot(agents[2])
+				restored, err := mods[0].New(id, seed, 0, config)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := restored.(agent.Snapshotter).Restore(last); err != nil {
+					t.Fatal(err)
+				}
+				if got := snapshot(restored); !bytes.Equal(got, last) {
+					t.Fatalf("agent %s: restored into an agent from the image, its snapshot differs", id)
+				}
+				for i, a := range append(agents[:], restored) {
+					_ = a.Shutdown(logs[min(i, 2)])
 				}
 			}
 		})

@@ -103,7 +103,8 @@ type instance struct {
 	// the same for every agent (zero random bytes, tick 0's clocks).
 	sharing bool
 	// filed says instantiate mapped a memory file over the new memory (the
-	// module's data, or with fromImage its image's memory).
+	// module's data, or with fromImage its image's memory): for newInstance,
+	// which loads the image next.
 	filed bool
 }
 

@@ -234,6 +234,12 @@ func (s *slabs) file(name string, runs []MemoryRun) *memoryFile {
 	if n < fileMinBytes {
 		return nil
 	}
+	// A guest reading a hole of the file fills it, once for all agents:
+	// the file must be mostly data, or a module could make a few bytes
+	// cost its whole memory limit.
+	if last := runs[len(runs)-1]; 2*n < int(last.Offset)+len(last.Data) {
+		return nil
+	}
 	mf, err := newMemoryFile(name, runs)
 	if err != nil {
 		return nil // instances copy the data instead
@@ -246,6 +252,16 @@ func (s *slabs) file(name string, runs []MemoryRun) *memoryFile {
 	}
 	s.files = append(s.files, mf)
 	return mf
+}
+
+// drop closes memory file mf, which no memory maps any more and none will.
+func (s *slabs) drop(mf *memoryFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := slices.Index(s.files, mf); i >= 0 {
+		s.files = slices.Delete(s.files, i, i+1)
+		mf.close()
+	}
 }
 
 // close releases every mapping and memory file: call it only once no

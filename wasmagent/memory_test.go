@@ -86,6 +86,12 @@ func TestMemoryFile(t *testing.T) {
 	if small := s.file("small", []MemoryRun{{Offset: 0, Data: make([]byte, fileMinBytes-1)}}); small != nil {
 		t.Errorf("a file for %d bytes of data, under fileMinBytes", fileMinBytes-1)
 	}
+	// Mostly holes, which a guest's reads would fill: refused.
+	sparse := []MemoryRun{runs[0], {Offset: 64 * pageBytes, Data: make([]byte, 4096)}}
+	sparse[1].Data[0] = 1
+	if f := s.file("sparse", sparse); f != nil {
+		t.Errorf("a file of %d bytes for %d of data", f.size, len(sparse[0].Data)+len(sparse[1].Data))
+	}
 	mapped := func(m *slotMemory) bool {
 		t.Helper()
 		ok, err := m.mapFile(mf)

@@ -433,6 +433,11 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	if !r.cfg.NoImages {
 		m.preinitialise(ctx)
 	}
+	if m.image != nil && m.dataFile != nil {
+		// Every agent starts from the image now, none from the data.
+		r.memory.drop(m.dataFile)
+		m.dataFile = nil
+	}
 	return m, nil
 }
 

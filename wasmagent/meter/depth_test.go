@@ -369,6 +369,17 @@ func TestExportStart(t *testing.T) {
 	if _, err := Rewrite(withName, Options{ExportStart: true}); err == nil || !strings.Contains(err.Error(), "already exports") {
 		t.Errorf("a module exporting %q: %v", StartExport, err)
 	}
+	// Without a start section too: the host would call the export as the
+	// module's start function.
+	noStart := wasmModule(
+		sec(secType, vec(functype("", ""))),
+		sec(secFunction, vec(u32(0))),
+		sec(secExport, vec(export(StartExport, 0, 0))),
+		sec(secCode, vec(fbody("", end))),
+	)
+	if _, err := Rewrite(noStart, Options{ExportStart: true}); err == nil || !strings.Contains(err.Error(), "already exports") {
+		t.Errorf("a module without a start section exporting %q: %v", StartExport, err)
+	}
 	plain := wasmModule(sec(secType, vec(functype("", ""))), sec(secFunction, vec(u32(0))), sec(secCode, vec(fbody("", end))))
 	if out := mustRewrite(t, plain, Options{ExportStart: true}); !bytes.Equal(out, plain) {
 		t.Errorf("ExportStart changed a module without a start function")

@@ -235,7 +235,7 @@ func RewriteInfo(module []byte, opts Options) ([]byte, *Info, error) {
 		err = malformed("export section", fmt.Errorf("the module already exports %q (already metered?)", FuelExport))
 	case opts.MaxCallDepth > 0 && m.depthExported:
 		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with MaxCallDepth?)", DepthExport))
-	case w.exportsStart() && m.startExported:
+	case opts.ExportStart && m.startExported: // with a start section or not: the host would call it as one
 		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with ExportStart?)", StartExport))
 	case len(opts.Dispatch) > 0 && m.dispatchExported:
 		err = malformed("export section", fmt.Errorf("the module already exports %q (already rewritten with Dispatch?)", DispatchExport))

@@ -13,9 +13,12 @@
 // same math/rand (and math/rand/v2) top-level streams. An agent that needs a
 // random stream of its own reads Context.Random (the agent's, seeded by the
 // run, its id and the tick) or crypto/rand (WASI's, the agent's own from
-// agent_init on). Package initialisers must not depend on which agent runs
-// them: the config and other host functions are the agent's, so a module
-// whose initialisers call them gets no image (and still runs correctly).
+// agent_init on). In package initialisers crypto/rand reads zeros, the same
+// for every agent (a package-level key or nonce made there is zero), and
+// time.Now() is tick 0 (2022-01-01T00:00:00Z), not the spawn tick. Package
+// initialisers must not depend on which agent runs them: the config and
+// other host functions are the agent's, so a module whose initialisers call
+// them gets no image (and still runs correctly).
 //
 // Spawning a Go agent (gowork) takes about 2 ms without an image and 0.7 ms
 // with one, and holds 685 KiB of memory of its own without and 155 KiB with
