@@ -306,35 +306,6 @@ func TestRecordedFailures(t *testing.T) {
 	}
 }
 
-// rewriteLog returns log with edit applied to each of its records (the
-// header kept).
-func rewriteLog(t *testing.T, log []byte, edit func(*replaylog.Record)) []byte {
-	t.Helper()
-	rd, err := replaylog.NewReader(bytes.NewReader(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	w, err := replaylog.NewWriter(&out, rd.Header())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		r, err := rd.Next()
-		if err != nil {
-			break
-		}
-		edit(r)
-		if err := w.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
-}
-
 // TestDigestsArePathFree: failures that the machine causes (no ONNX
 // Runtime, a missing model file) enter the digest with texts that name no
 // path: one run from two directories under two HOMEs gives the same
