@@ -120,10 +120,25 @@ func TestWASMScale(t *testing.T) {
 // TestWASMImagesAgree runs the WebAssembly demo (C, C++, Go, Rust and
 // AssemblyScript agents, with traps and restarts) with agents started from
 // their modules' pre-initialised images and with every agent initialised
-// afresh (wasm.no_images): every tick's digest is the same.
+// afresh (wasm.no_images): every tick's digest is the same. It runs the
+// demo's Go agent as built (no image) and built with shared initialisation
+// (goagent-shared.wasm: from its image).
 func TestWASMImagesAgree(t *testing.T) {
+	for _, summer := range []string{"goagent.wasm", "goagent-shared.wasm"} {
+		t.Run(summer, func(t *testing.T) { imagesAgree(t, summer) })
+	}
+}
+
+// imagesAgree is TestWASMImagesAgree with the demo's module summer (its Go
+// agents) at path summer in the guests' directory.
+func imagesAgree(t *testing.T, summer string) {
 	run := func(noImages bool) [][32]byte {
 		topo := demoTopology(t)
+		for i := range topo.Modules {
+			if m := &topo.Modules[i]; m.Name == "summer" {
+				m.Path = filepath.Join(filepath.Dir(m.Path), summer)
+			}
+		}
 		topo.WASM.NoImages = noImages
 		if testing.Short() {
 			topo.Ticks = 60 // past faulty's first traps and restarts
