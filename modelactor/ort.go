@@ -26,23 +26,30 @@ type ORT struct {
 }
 
 var (
-	ortOnce sync.Once
-	ortLib  string
-	ortErr  error
+	ortMu sync.Mutex
+	// ortLib is the library this process loaded, or tried to: "" until a
+	// backend names one that exists.
+	ortLib string
+	ortErr error // what loading ortLib gave
 )
 
 func (o ORT) init() error {
 	lib, err := FindLibrary(o.Library)
-	ortOnce.Do(func() {
+	if err != nil {
+		// Nothing was loaded: a later backend may name a library that
+		// exists (one host's wrong path must not disable ONNX Runtime for
+		// every later host of the process).
+		return err
+	}
+	ortMu.Lock()
+	defer ortMu.Unlock()
+	if ortLib == "" {
 		ortLib = lib
-		if ortErr = err; err != nil {
-			return
-		}
 		ort.SetSharedLibraryPath(lib)
 		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
 			ortErr = fmt.Errorf("%w: loading %s: %v (is it ONNX Runtime >= 1.24 for linux x64? scripts/onnxruntime.sh provides one)", ErrUnavailable, lib, err)
 		}
-	})
+	}
 	if ortErr == nil && lib != ortLib {
 		return fmt.Errorf("%w: this process already loaded ONNX Runtime from %s and cannot load %s too; use one library per process", ErrUnavailable, ortLib, lib)
 	}
