@@ -294,7 +294,7 @@ func TestRecordedFailures(t *testing.T) {
 	// longer in the window of the last two ticks) is a divergence named
 	// at its tick, not a crash or a silently different answer.
 	for _, bogus := range []uint64{1 << 40, 1} {
-		crafted := rewriteLog(t, log.Bytes(), func(r *replaylog.Record) {
+		crafted := rewriteLog(t, log.Bytes(), nil, func(r *replaylog.Record) {
 			if o := r.GetInference(); o != nil && o.Tick == 3 && o.SameAs != 0 {
 				o.SameAs = bogus
 			}

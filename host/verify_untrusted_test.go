@@ -181,41 +181,21 @@ func TestVerifySignedNeedsTrust(t *testing.T) {
 // config digest matches (unless keepDigest), with the same records.
 func craft(t *testing.T, log []byte, keepDigest bool, edit func(cfg map[string]any)) []byte {
 	t.Helper()
-	rd, err := replaylog.NewReader(bytes.NewReader(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hdr := rd.Header()
-	var cfg map[string]any
-	if err := json.Unmarshal(hdr.Topology, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	edit(cfg)
-	if hdr.Topology, err = json.Marshal(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if !keepDigest {
-		sum := sha256.Sum256(hdr.Topology)
-		hdr.ConfigDigest = sum[:]
-	}
-	var out bytes.Buffer
-	w, err := replaylog.NewWriter(&out, hdr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		rec, err := rd.Next()
-		if err != nil {
-			break
-		}
-		if err := w.Append(rec); err != nil {
+	return rewriteLog(t, log, func(hdr *replaylog.Header) {
+		var cfg map[string]any
+		if err := json.Unmarshal(hdr.Topology, &cfg); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
+		edit(cfg)
+		var err error
+		if hdr.Topology, err = json.Marshal(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if !keepDigest {
+			sum := sha256.Sum256(hdr.Topology)
+			hdr.ConfigDigest = sum[:]
+		}
+	}, nil)
 }
 
 func module0(cfg map[string]any) map[string]any { return cfg["modules"].([]any)[0].(map[string]any) }
@@ -268,7 +248,7 @@ func TestVerifyCraftedHeader(t *testing.T) {
 	evil = craft(t, log, false, func(cfg map[string]any) { cfg["quotas"] = map[string]any{"unenforced": true} })
 	_, err = verify(evil, opts)
 	wantErr(t, "unenforced", err, "without quotas")
-	evil = rewriteLog(t, log, func(r *replaylog.Record) {
+	evil = rewriteLog(t, log, nil, func(r *replaylog.Record) {
 		if s := r.GetCommand().GetSpawn(); s != nil {
 			s.Fuel = 1 << 50
 		}
@@ -353,16 +333,20 @@ func TestLogsNameFilesNotPaths(t *testing.T) {
 	}
 }
 
-// rewriteLog returns log with edit applied to each of its records (the
-// header kept).
-func rewriteLog(t *testing.T, log []byte, edit func(*replaylog.Record)) []byte {
+// rewriteLog returns log with editHeader applied to its header and
+// editRecord to each of its records (either may be nil).
+func rewriteLog(t *testing.T, log []byte, editHeader func(*replaylog.Header), editRecord func(*replaylog.Record)) []byte {
 	t.Helper()
 	rd, err := replaylog.NewReader(bytes.NewReader(log))
 	if err != nil {
 		t.Fatal(err)
 	}
+	hdr := rd.Header()
+	if editHeader != nil {
+		editHeader(hdr)
+	}
 	var out bytes.Buffer
-	w, err := replaylog.NewWriter(&out, rd.Header())
+	w, err := replaylog.NewWriter(&out, hdr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +355,9 @@ func rewriteLog(t *testing.T, log []byte, edit func(*replaylog.Record)) []byte {
 		if err != nil {
 			break
 		}
-		edit(r)
+		if editRecord != nil {
+			editRecord(r)
+		}
 		if err := w.Append(r); err != nil {
 			t.Fatal(err)
 		}
