@@ -254,16 +254,6 @@ func (s *slabs) file(name string, runs []MemoryRun) *memoryFile {
 	return mf
 }
 
-// drop closes memory file mf, which no memory maps any more and none will.
-func (s *slabs) drop(mf *memoryFile) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i := slices.Index(s.files, mf); i >= 0 {
-		s.files = slices.Delete(s.files, i, i+1)
-		mf.close()
-	}
-}
-
 // close releases every mapping and memory file: call it only once no
 // instance of the runtime is left.
 func (s *slabs) close() {

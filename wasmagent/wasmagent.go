@@ -425,18 +425,15 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Module, 
 	if v != ABIVersion {
 		return nil, r.invalid(name, "built for agent ABI %d, this host speaks ABI %d; rebuild it with the SDK of this Lockstep version", int32(v), ABIVersion)
 	}
-	// The memory file only now: a module refused above would hold it
-	// until Runtime.Close (the probe copied its data instead).
-	if r.memory != nil {
-		m.dataFile = r.memory.file(name, m.data)
-	}
 	if !r.cfg.NoImages {
 		m.preinitialise(ctx)
 	}
-	if m.image != nil && m.dataFile != nil {
-		// Every agent starts from the image now, none from the data.
-		r.memory.drop(m.dataFile)
-		m.dataFile = nil
+	// The data's memory file only now, and only if agents start from the
+	// data: a module refused above would hold it until Runtime.Close, and
+	// with an image no agent maps it (the probe and the template copied
+	// the data instead).
+	if r.memory != nil && m.image == nil {
+		m.dataFile = r.memory.file(name, m.data)
 	}
 	return m, nil
 }
