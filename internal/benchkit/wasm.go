@@ -98,7 +98,8 @@ func Guests() (string, error) {
 		if gobin == "" {
 			gobin = "go"
 		}
-		for guest, tags := range map[string]string{GuestGoWork: "", GuestGoShared: "sharedinit"} {
+		for _, b := range []struct{ guest, tags string }{{GuestGoWork, ""}, {GuestGoShared, "sharedinit"}} {
+			guest, tags := b.guest, b.tags
 			cmd := exec.Command(gobin, "build", "-buildmode=c-shared", "-trimpath", "-tags", tags,
 				"-o", filepath.Join(g.dir, guest+".wasm"), "./internal/benchkit/guests/gowork")
 			cmd.Dir = guests.Root()
